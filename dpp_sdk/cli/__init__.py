@@ -1,0 +1,10 @@
+"""The ``dpp`` command. Imported only when the command runs."""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    """Entry point of the ``dpp`` console script."""
+    from dpp_sdk.cli._main import cli
+
+    cli()

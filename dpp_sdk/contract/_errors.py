@@ -1,0 +1,179 @@
+"""The one exception tree of dpp-sdk, grouped by what the caller should do about it.
+
+::
+
+    DppError                          root of everything dpp-sdk raises on purpose
+    ├── ValidationError (ValueError)  the input is wrong: fix it and ask again
+    │   └── ManifestError             a provider's manifest is invalid (every problem listed)
+    ├── NotFound (LookupError)        the named service, instance, host, volume... does not exist
+    ├── Conflict                      the request is valid but the current state forbids it
+    ├── ScopeViolation (PermissionError)
+    │                                 a provider reached outside the instance it was handed
+    ├── PlacementFailed               the cluster cannot place what was asked (``reason`` says why)
+    ├── QuotaExceeded                 the platform's ``resource_quota`` or ``max_services`` is hit
+    ├── DataUnavailable (OSError)     a volume cannot be read or written right now
+    ├── OperationFailed               an operation ended ``failed`` (its record is attached)
+    └── ProviderError                 raised BY providers, to tell the platform what to do
+        ├── PermanentError            give up: fail the operation and clean up what it allocated
+        └── TemporaryError            try again after ``retry_after`` seconds, up to a deadline
+
+Every error carries structured fields besides its message, so scripts need not parse text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+if TYPE_CHECKING:
+    from dpp_sdk.contract._models import Operation
+
+__all__ = [
+    "Conflict",
+    "DataUnavailable",
+    "DppError",
+    "ManifestError",
+    "NotFound",
+    "OperationFailed",
+    "PermanentError",
+    "PlacementFailed",
+    "PlacementReason",
+    "Problem",
+    "ProviderError",
+    "QuotaExceeded",
+    "ScopeViolation",
+    "TemporaryError",
+    "ValidationError",
+]
+
+PlacementReason = Literal["NotEnoughResources", "AntiAffinityUnsatisfiable", "PolicyUnsatisfiable"]
+
+
+@attrs.frozen(kw_only=True)
+class Problem:
+    """One thing wrong with an input document.
+
+    ``path`` is a JSON-path-like location (``$.plans[0].max_capacity_gb``), ``value`` the
+    offending value as found (``None`` when the value is missing), ``message`` what is wrong.
+    """
+
+    path: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message} (got {self.value!r})"
+
+
+class DppError(Exception):
+    """Root of every error dpp-sdk raises on purpose."""
+
+
+class ValidationError(DppError, ValueError):
+    """The input is wrong. ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, summary: str, problems: Iterable[Problem] = ()) -> None:
+        self.summary = summary
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        lines = [summary, *(f"  - {p}" for p in self.problems)]
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def single(cls, path: str, value: Any, message: str) -> ValidationError:
+        """A validation error with exactly one problem; the summary repeats it."""
+        problem = Problem(path=path, value=value, message=message)
+        return cls(str(problem), [problem])
+
+
+class ManifestError(ValidationError):
+    """A provider's manifest is invalid; ``problems`` names each field and value."""
+
+
+class NotFound(DppError, LookupError):
+    """The named object does not exist. ``kind`` and ``name`` say which."""
+
+    def __init__(self, kind: str, name: str, hint: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        message = f"{kind} {name!r} not found"
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+    def __str__(self) -> str:
+        # LookupError would repr the argument; keep the readable message.
+        return str(self.args[0])
+
+
+class Conflict(DppError):
+    """The request is well-formed, but the current state forbids it (e.g. already exists)."""
+
+
+class ScopeViolation(DppError, PermissionError):
+    """A provider tried to reach something outside the instance its context is scoped to."""
+
+
+class PlacementFailed(DppError):
+    """The cluster cannot place the request. ``reason`` is one of :data:`PlacementReason`."""
+
+    def __init__(self, reason: PlacementReason, message: str) -> None:
+        self.reason: PlacementReason = reason
+        super().__init__(f"{reason}: {message}")
+
+
+class QuotaExceeded(DppError):
+    """A platform limit (``resource_quota`` or ``max_services``) would be exceeded."""
+
+    def __init__(self, message: str, *, limit: str, used: float, asked: float, left: float) -> None:
+        self.limit = limit
+        self.used = used
+        self.asked = asked
+        self.left = left
+        super().__init__(message)
+
+
+class DataUnavailable(DppError, OSError):
+    """A volume's data cannot be read or written with the components reachable now."""
+
+
+class OperationFailed(DppError):
+    """An operation ended ``failed``. ``operation`` is its final record."""
+
+    def __init__(self, operation: Operation) -> None:
+        self.operation = operation
+        error = operation.error
+        detail = f"{error.type}: {error.message}" if error else "no error recorded"
+        super().__init__(
+            f"operation {operation.id} ({operation.kind} {operation.target}) failed: {detail}"
+        )
+
+
+class ProviderError(DppError):
+    """Base of the errors a provider raises to steer the platform."""
+
+
+class PermanentError(ProviderError):
+    """Raised by a provider: retrying cannot help.
+
+    The operation fails with this message, and the platform releases everything the failed
+    attempt allocated (volumes, members, endpoints, secrets created during the attempt).
+    """
+
+
+class TemporaryError(ProviderError):
+    """Raised by a provider: the platform should call the verb again after ``retry_after``
+    seconds (with back-off), until the operation's deadline passes.
+
+    ``TemporaryError("replica set still electing", retry_after=5)``
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        if retry_after < 0:
+            raise ValueError(f"retry_after must be >= 0 seconds, got {retry_after!r}")
+        self.retry_after = float(retry_after)
+        super().__init__(message)
+
+
+def problems_text(problems: Sequence[Problem]) -> str:
+    """Render problems one per line, for CLI output and logs."""
+    return "\n".join(str(p) for p in problems)

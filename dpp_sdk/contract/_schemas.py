@@ -1,0 +1,274 @@
+"""The JSON Schemas shipped with dpp-sdk, and validation that reports every problem at once."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.protocols import Validator
+
+from dpp_sdk.contract._errors import ManifestError, Problem, ValidationError
+from dpp_sdk.contract._models import JSON, POLICY_NAMES, InstanceSpec, Manifest, Plan
+from dpp_sdk.contract._serde import unstructure
+
+__all__ = [
+    "SCHEMA_NAMES",
+    "load_schema",
+    "resolve_instance_spec",
+    "schema_problems",
+    "validate_document",
+    "validate_manifest",
+]
+
+#: Names of the schemas shipped in ``dpp_sdk/schemas`` (``NAME.schema.json``).
+SCHEMA_NAMES: tuple[str, ...] = ("health-report", "instance", "manifest", "operation")
+
+_Draft = jsonschema.Draft202012Validator
+
+
+@functools.cache
+def load_schema(name: str) -> Mapping[str, Any]:
+    """The schema ``name`` (one of :data:`SCHEMA_NAMES`), read from the installed package."""
+    if name not in SCHEMA_NAMES:
+        raise ValueError(f"unknown schema {name!r}; known: {', '.join(SCHEMA_NAMES)}")
+    text = resources.files("dpp_sdk").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    schema: Mapping[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator(name: str) -> Validator:
+    schema = load_schema(name)
+    return _Draft(schema, format_checker=_Draft.FORMAT_CHECKER)
+
+
+def json_path(parts: Iterable[str | int], root: str = "$") -> str:
+    """Render a path of keys and indices as ``$.plans[0].name``."""
+    out = root
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _missing_value(error: jsonschema.ValidationError) -> Any:
+    return None if error.validator == "required" else error.instance
+
+
+def schema_problems(validator: Validator, document: Any, root: str = "$") -> list[Problem]:
+    """Every problem ``validator`` finds in ``document``, sorted by path."""
+    problems: list[Problem] = []
+    for error in validator.iter_errors(document):
+        path = list(error.absolute_path)
+        required = error.validator_value
+        if (
+            error.validator == "required"
+            and isinstance(error.instance, Mapping)
+            and isinstance(required, list)
+        ):
+            # Point at the missing key itself rather than at its parent object.
+            missing = [k for k in required if k not in error.instance]
+            for key in missing:
+                problems.append(
+                    Problem(path=json_path([*path, key], root), value=None, message="is required")
+                )
+            continue
+        schema = error.schema
+        if (
+            error.validator == "additionalProperties"
+            and isinstance(error.instance, Mapping)
+            and isinstance(schema, Mapping)
+        ):
+            allowed = set(schema.get("properties", {}))
+            for key in sorted(set(error.instance) - allowed):
+                problems.append(
+                    Problem(
+                        path=json_path([*path, key], root),
+                        value=error.instance[key],
+                        message="is not a known field",
+                    )
+                )
+            continue
+        problems.append(
+            Problem(path=json_path(path, root), value=_missing_value(error), message=error.message)
+        )
+    unique = {(p.path, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: p.path)
+
+
+def validate_document(name: str, document: Any) -> None:
+    """Raise :class:`ValidationError` listing every way ``document`` breaks schema ``name``."""
+    problems = schema_problems(_validator(name), document)
+    if problems:
+        raise ValidationError(f"{name} document is invalid ({len(problems)} problems)", problems)
+
+
+def _first_key(path: str) -> str:
+    """``$.replicas.x`` -> ``replicas``; ``$`` -> ``""``."""
+    return path[2:].split(".", 1)[0].split("[", 1)[0]
+
+
+def _defaults_of(schema: Mapping[str, Any]) -> dict[str, JSON]:
+    props = schema.get("properties", {})
+    if not isinstance(props, Mapping):
+        return {}
+    return {
+        key: sub["default"]
+        for key, sub in props.items()
+        if isinstance(sub, Mapping) and "default" in sub
+    }
+
+
+def _manifest_problems(manifest: Manifest) -> list[Problem]:
+    document = unstructure(manifest)
+    problems = schema_problems(_validator("manifest"), document)
+    param_schema = document.get("parameters_schema")
+    if isinstance(param_schema, Mapping):
+        meta = _Draft(_Draft.META_SCHEMA)
+        meta_problems = schema_problems(meta, param_schema, root="$.parameters_schema")
+        problems.extend(
+            Problem(path=p.path, value=p.value, message=f"not a valid JSON Schema: {p.message}")
+            for p in meta_problems
+        )
+        describes_object = param_schema.get("type", "object") == "object"
+        if not describes_object:
+            problems.append(
+                Problem(
+                    path="$.parameters_schema.type",
+                    value=param_schema.get("type"),
+                    message="the parameter schema must describe an object",
+                )
+            )
+        if not meta_problems and describes_object:
+            params_validator = _Draft(param_schema)
+            defaults = _defaults_of(param_schema)
+            for key, value in sorted(defaults.items()):
+                for p in schema_problems(params_validator, {**defaults, key: value}):
+                    if p.path.startswith(f"$.{key}"):
+                        problems.append(
+                            Problem(
+                                path=f"$.parameters_schema.properties.{key}.default",
+                                value=value,
+                                message=f"default does not satisfy the schema: {p.message}",
+                            )
+                        )
+            for index, plan in enumerate(manifest.plans):
+                # Only what the plan itself sets is its fault; a required parameter that
+                # neither the schema nor the plan defaults is for each request to supply.
+                merged = {**defaults, **plan.parameters}
+                problems.extend(
+                    Problem(
+                        path=f"$.plans[{index}].parameters{p.path[1:]}",
+                        value=p.value,
+                        message=f"plan default does not satisfy the parameter schema: {p.message}",
+                    )
+                    for p in schema_problems(params_validator, merged)
+                    if _first_key(p.path) in plan.parameters
+                )
+    for index, plan in enumerate(manifest.plans):
+        if plan.min_capacity_gb > plan.max_capacity_gb:
+            problems.append(
+                Problem(
+                    path=f"$.plans[{index}].max_capacity_gb",
+                    value=plan.max_capacity_gb,
+                    message=f"is below min_capacity_gb ({plan.min_capacity_gb})",
+                )
+            )
+    seen: set[str] = set()
+    for index, plan in enumerate(manifest.plans):
+        if plan.name in seen:
+            problems.append(
+                Problem(path=f"$.plans[{index}].name", value=plan.name, message="duplicate plan")
+            )
+        seen.add(plan.name)
+    if manifest.default_policy not in manifest.supported_policies:
+        problems.append(
+            Problem(
+                path="$.default_policy",
+                value=manifest.default_policy,
+                message=f"is not among supported_policies {list(manifest.supported_policies)}",
+            )
+        )
+    # Unique by (path, message): the schema and the semantic checks may agree on one thing.
+    unique = {(p.path, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: p.path)
+
+
+def validate_manifest(manifest: Manifest) -> None:
+    """Refuse an invalid manifest with :class:`ManifestError` listing every problem.
+
+    Checks the manifest schema, that ``parameters_schema`` is itself a valid JSON Schema
+    2020-12 describing an object, that its defaults and every plan's default parameters satisfy
+    it, plan capacity bounds, unique plan names, and that the default policy is supported.
+    """
+    problems = _manifest_problems(manifest)
+    if problems:
+        raise ManifestError(
+            f"manifest of {manifest.name!r} is invalid ({len(problems)} problems)", problems
+        )
+
+
+def resolve_instance_spec(
+    manifest: Manifest,
+    *,
+    plan: str | None,
+    capacity_gb: int | None,
+    parameters: Mapping[str, JSON],
+    policy: str | None,
+) -> InstanceSpec:
+    """Apply defaults (schema defaults, then the plan's, then the request's) and validate.
+
+    Raises :class:`ValidationError` listing every problem at once: unknown plan, capacity
+    outside the plan's bounds, parameters that break the schema, an unsupported policy.
+    """
+    problems: list[Problem] = []
+    chosen: Plan | None = manifest.plan(plan)
+    if chosen is None:
+        names = [p.name for p in manifest.plans]
+        problems.append(Problem(path="$.plan", value=plan, message=f"unknown plan; one of {names}"))
+    capacity = capacity_gb if capacity_gb is not None else (chosen.min_capacity_gb if chosen else 0)
+    if chosen is not None and not (chosen.min_capacity_gb <= capacity <= chosen.max_capacity_gb):
+        problems.append(
+            Problem(
+                path="$.capacity_gb",
+                value=capacity,
+                message=(
+                    f"plan {chosen.name!r} allows {chosen.min_capacity_gb}.."
+                    f"{chosen.max_capacity_gb} GB"
+                ),
+            )
+        )
+    if capacity < 1:
+        problems.append(Problem(path="$.capacity_gb", value=capacity, message="must be >= 1"))
+    merged: dict[str, JSON] = {
+        **_defaults_of(manifest.parameters_schema),
+        **(dict(chosen.parameters) if chosen else {}),
+        **dict(parameters),
+    }
+    problems.extend(
+        Problem(path=f"$.parameters{p.path[1:]}", value=p.value, message=p.message)
+        for p in schema_problems(_Draft(manifest.parameters_schema), merged)
+    )
+    chosen_policy = policy if policy is not None else manifest.default_policy
+    if chosen_policy not in manifest.supported_policies:
+        known = "" if chosen_policy in POLICY_NAMES else " (not a platform policy)"
+        problems.append(
+            Problem(
+                path="$.policy",
+                value=chosen_policy,
+                message=(f"{manifest.name} supports {list(manifest.supported_policies)}{known}"),
+            )
+        )
+    if problems:
+        unique = {(p.path, p.message): p for p in problems}
+        raise ValidationError(
+            f"request for a {manifest.name} instance is invalid ({len(unique)} problems)",
+            sorted(unique.values(), key=lambda p: p.path),
+        )
+    assert chosen is not None
+    return InstanceSpec(
+        plan=chosen.name, capacity_gb=capacity, parameters=merged, policy=chosen_policy
+    )

@@ -1,0 +1,39 @@
+"""The public namespace is curated: __all__ matches what is exported, and stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dpp_sdk as dpp
+
+
+def test_all_is_sorted_and_every_name_in_it_resolves() -> None:
+    """Each name in dpp.__all__ is reachable as an attribute; the list is sorted."""
+    assert dpp.__all__ == sorted(dpp.__all__)
+    for name in dpp.__all__:
+        assert getattr(dpp, name) is not None, name
+
+
+def test_every_public_looking_attribute_is_in_all() -> None:
+    """No public name leaks into the namespace without being listed (submodules aside)."""
+    import types
+
+    exported = {
+        name
+        for name, value in vars(dpp).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    helpers = {"annotations", "importlib", "Any", "TYPE_CHECKING"}
+    assert exported - helpers <= set(dpp.__all__)
+
+
+def test_importing_dpp_sdk_does_not_load_the_cli_or_the_platform() -> None:
+    """import dpp_sdk stays light: click, the CLI and the platform load on demand."""
+    code = (
+        "import sys, dpp_sdk; "
+        "print(sorted(m for m in ('click', 'rich', 'dpp_sdk.cli', 'dpp_sdk.platform', 'sqlite3')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
