@@ -241,7 +241,7 @@ def resolve_instance_spec(
                 ),
             )
         )
-    if capacity < 1:
+    if capacity < 1 and (chosen is not None or capacity_gb is not None):
         problems.append(Problem(path="$.capacity_gb", value=capacity, message="must be >= 1"))
     merged: dict[str, JSON] = {
         **_defaults_of(manifest.parameters_schema),

@@ -1,0 +1,57 @@
+"""The mock Data Persistence Platform (PRODUCT.md section 3).
+
+Use :class:`Platform` (also reachable as ``dpp_sdk.Platform``)::
+
+    with dpp.Platform.open() as platform:          # in memory
+        platform.register_service("my_pkg.provider:MyProvider")
+        platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+"""
+
+from dpp_sdk.platform._clock import Clock, ManualClock, SystemClock
+from dpp_sdk.platform._config import ClusterConfig, ConfigError, load_config, parse_config
+from dpp_sdk.platform._models import (
+    AuditRecord,
+    ClusterHealth,
+    DiskUsage,
+    Event,
+    InstanceHealth,
+    InstanceImpact,
+    InstanceUsage,
+    MaintenancePrecheck,
+    MaintenanceResult,
+    PlatformStatus,
+    ResourceReport,
+    ServiceInfo,
+    ServiceVersion,
+    Veto,
+)
+from dpp_sdk.platform._platform import MaintenanceVetoed, Platform
+from dpp_sdk.platform._policies import POLICIES, Policy
+
+__all__ = [
+    "POLICIES",
+    "AuditRecord",
+    "Clock",
+    "ClusterConfig",
+    "ClusterHealth",
+    "ConfigError",
+    "DiskUsage",
+    "Event",
+    "InstanceHealth",
+    "InstanceImpact",
+    "InstanceUsage",
+    "MaintenancePrecheck",
+    "MaintenanceResult",
+    "MaintenanceVetoed",
+    "ManualClock",
+    "Platform",
+    "PlatformStatus",
+    "Policy",
+    "ResourceReport",
+    "ServiceInfo",
+    "ServiceVersion",
+    "SystemClock",
+    "Veto",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,294 @@
+"""The platform's implementation of :class:`dpp_sdk.InstanceContext`.
+
+Each context is bound to one instance and one call of a provider verb. It forwards every
+request to the platform with the instance name fixed, so a provider cannot name anything
+outside its instance; once the call returns the context is closed, and using it afterwards
+raises :class:`~dpp_sdk.ScopeViolation`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dpp_sdk.contract import (
+    AntiAffinity,
+    ClusterView,
+    EndpointInfo,
+    Endpoints,
+    InstanceContext,
+    InstanceSpec,
+    MemberInfo,
+    Members,
+    ProviderState,
+    ScopeViolation,
+    Secret,
+    SecretInfo,
+    Secrets,
+    VolumeClaim,
+    VolumeInfo,
+    Volumes,
+)
+
+if TYPE_CHECKING:
+    from dpp_sdk.platform._platform import Platform
+
+__all__ = ["PlatformContext"]
+
+JSON = Any
+
+
+class _Guard:
+    """Shared open/closed and read-only state of one context."""
+
+    def __init__(self, instance: str, verb: str, *, read_only: bool) -> None:
+        self.instance = instance
+        self.verb = verb
+        self.read_only = read_only
+        self.open = True
+
+    def check(self, *, mutating: bool) -> None:
+        if not self.open:
+            raise ScopeViolation(
+                f"the context of instance {self.instance!r} handed to {self.verb} was used after "
+                "that call returned; keep no reference to a context beyond the call"
+            )
+        if mutating and self.read_only:
+            raise ScopeViolation(
+                f"{self.verb} of instance {self.instance!r} tried to change the instance; "
+                f"{self.verb} must only observe"
+            )
+
+
+class _Volumes(Volumes):
+    def __init__(self, platform: Platform, guard: _Guard) -> None:
+        self._p = platform
+        self._g = guard
+
+    def ensure(
+        self,
+        name: str,
+        *,
+        size_gb: float,
+        policy: str | None = None,
+        member: str | None = None,
+    ) -> VolumeInfo:
+        self._g.check(mutating=True)
+        return self._p._ensure_volume(
+            self._g.instance, name, size_gb=size_gb, policy=policy, member=member
+        )
+
+    def find(self, name: str) -> VolumeInfo | None:
+        self._g.check(mutating=False)
+        return self._p._find_volume(self._g.instance, name)
+
+    def get(self, name: str) -> VolumeInfo:
+        self._g.check(mutating=False)
+        return self._p._get_volume(self._g.instance, name)
+
+    def list(self) -> Sequence[VolumeInfo]:
+        self._g.check(mutating=False)
+        return self._p._list_volumes(self._g.instance)
+
+    def expand(self, name: str, size_gb: float) -> VolumeInfo:
+        self._g.check(mutating=True)
+        return self._p._expand_volume(self._g.instance, name, size_gb)
+
+    def delete(self, name: str) -> None:
+        self._g.check(mutating=True)
+        self._p._delete_volume(self._g.instance, name)
+
+    def write(self, name: str, offset: int, data: bytes) -> None:
+        # Writing data is what a service does while running; monitor may not do it.
+        self._g.check(mutating=True)
+        self._p._write_volume(self._g.instance, name, offset, data)
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        self._g.check(mutating=False)
+        return self._p._read_volume(self._g.instance, name, offset, length)
+
+
+class _Members(Members):
+    def __init__(self, platform: Platform, guard: _Guard) -> None:
+        self._p = platform
+        self._g = guard
+
+    def ensure(
+        self,
+        name: str,
+        *,
+        volumes: Sequence[VolumeClaim] = (),
+        host: str | None = None,
+        anti_affinity: AntiAffinity | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> MemberInfo:
+        self._g.check(mutating=True)
+        return self._p._ensure_member(
+            self._g.instance,
+            name,
+            volumes=tuple(volumes),
+            host=host,
+            anti_affinity=anti_affinity,
+            labels=dict(labels or {}),
+        )
+
+    def find(self, name: str) -> MemberInfo | None:
+        self._g.check(mutating=False)
+        return self._p._find_member(self._g.instance, name)
+
+    def get(self, name: str) -> MemberInfo:
+        self._g.check(mutating=False)
+        return self._p._get_member(self._g.instance, name)
+
+    def list(self) -> Sequence[MemberInfo]:
+        self._g.check(mutating=False)
+        return self._p._list_members(self._g.instance)
+
+    def set_labels(self, name: str, labels: Mapping[str, str]) -> MemberInfo:
+        self._g.check(mutating=True)
+        return self._p._set_member_labels(self._g.instance, name, dict(labels))
+
+    def delete(self, name: str, *, delete_volumes: bool = True) -> None:
+        self._g.check(mutating=True)
+        self._p._delete_member(self._g.instance, name, delete_volumes=delete_volumes)
+
+
+class _Endpoints(Endpoints):
+    def __init__(self, platform: Platform, guard: _Guard) -> None:
+        self._p = platform
+        self._g = guard
+
+    def ensure(
+        self, name: str, *, port: int, protocol: str = "tcp", member: str | None = None
+    ) -> EndpointInfo:
+        self._g.check(mutating=True)
+        return self._p._ensure_endpoint(
+            self._g.instance, name, port=port, protocol=protocol, member=member
+        )
+
+    def find(self, name: str) -> EndpointInfo | None:
+        self._g.check(mutating=False)
+        return self._p._find_endpoint(self._g.instance, name)
+
+    def list(self) -> Sequence[EndpointInfo]:
+        self._g.check(mutating=False)
+        return self._p._list_endpoints(self._g.instance)
+
+    def delete(self, name: str) -> None:
+        self._g.check(mutating=True)
+        self._p._delete_doc("endpoint", self._g.instance, name)
+
+
+class _Secrets(Secrets):
+    def __init__(self, platform: Platform, guard: _Guard) -> None:
+        self._p = platform
+        self._g = guard
+
+    def ensure(self, name: str, *, value: str | None = None, length: int = 32) -> Secret:
+        self._g.check(mutating=True)
+        return self._p._ensure_secret(self._g.instance, name, value=value, length=length)
+
+    def find(self, name: str) -> Secret | None:
+        self._g.check(mutating=False)
+        return self._p._find_secret(self._g.instance, name)
+
+    def list(self) -> Sequence[SecretInfo]:
+        self._g.check(mutating=False)
+        return self._p._list_secrets(self._g.instance)
+
+    def delete(self, name: str) -> None:
+        self._g.check(mutating=True)
+        self._p._delete_doc("secret", self._g.instance, name)
+
+
+class _State(ProviderState):
+    def __init__(self, platform: Platform, guard: _Guard) -> None:
+        self._p = platform
+        self._g = guard
+
+    def get(self, key: str, default: JSON = None) -> JSON:
+        self._g.check(mutating=False)
+        return self._p._provider_state(self._g.instance).get(key, default)
+
+    def set(self, key: str, value: JSON) -> None:
+        self._g.check(mutating=True)
+        self._p._set_provider_state(self._g.instance, key, value)
+
+    def delete(self, key: str) -> None:
+        self._g.check(mutating=True)
+        self._p._set_provider_state(self._g.instance, key, None, delete=True)
+
+    def items(self) -> Mapping[str, JSON]:
+        self._g.check(mutating=False)
+        return dict(self._p._provider_state(self._g.instance))
+
+
+class PlatformContext(InstanceContext):
+    """An :class:`~dpp_sdk.InstanceContext` bound to one instance for one provider call."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        instance: str,
+        service: str,
+        verb: str,
+        logger: logging.LoggerAdapter[logging.Logger],
+        *,
+        read_only: bool = False,
+    ) -> None:
+        self._p = platform
+        self._guard = _Guard(instance, verb, read_only=read_only)
+        self._service = service
+        self._volumes = _Volumes(platform, self._guard)
+        self._members = _Members(platform, self._guard)
+        self._endpoints = _Endpoints(platform, self._guard)
+        self._secrets = _Secrets(platform, self._guard)
+        self._state = _State(platform, self._guard)
+        self._log = logger
+
+    def close(self) -> None:
+        """End the context's validity; later use raises ScopeViolation."""
+        self._guard.open = False
+
+    @property
+    def instance(self) -> str:
+        return self._guard.instance
+
+    @property
+    def service(self) -> str:
+        return self._service
+
+    @property
+    def spec(self) -> InstanceSpec:
+        self._guard.check(mutating=False)
+        return self._p._instance_spec(self._guard.instance)
+
+    @property
+    def cluster(self) -> ClusterView:
+        self._guard.check(mutating=False)
+        return self._p._cluster_view()
+
+    @property
+    def volumes(self) -> Volumes:
+        return self._volumes
+
+    @property
+    def members(self) -> Members:
+        return self._members
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self._endpoints
+
+    @property
+    def secrets(self) -> Secrets:
+        return self._secrets
+
+    @property
+    def state(self) -> ProviderState:
+        return self._state
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        return self._log

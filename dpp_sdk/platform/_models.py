@@ -1,0 +1,234 @@
+"""Documents the platform reports to its users (admins, the CLI, the gateway)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from dpp_sdk.contract import (
+    HealthCheck,
+    HealthStatus,
+    MaintenanceMode,
+    Manifest,
+    VetoReason,
+)
+
+__all__ = [
+    "AuditRecord",
+    "ClusterHealth",
+    "DiskUsage",
+    "Event",
+    "InstanceHealth",
+    "InstanceImpact",
+    "InstanceUsage",
+    "MaintenancePrecheck",
+    "MaintenanceResult",
+    "PlatformStatus",
+    "ResourceReport",
+    "ServiceInfo",
+    "ServiceVersion",
+    "Veto",
+]
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+@attrs.frozen(kw_only=True)
+class ServiceVersion:
+    """One registered version of a service and the provider reference that implements it."""
+
+    version: str
+    provider: str
+    manifest: Manifest
+    registered_at: _dt.datetime = attrs.field(factory=_utcnow)
+
+
+@attrs.frozen(kw_only=True)
+class ServiceInfo:
+    """A catalog entry: the service, its versions, which one is active, whether enabled."""
+
+    name: str
+    display_name: str
+    vendor: str
+    category: str
+    enabled: bool
+    active_version: str
+    versions: tuple[ServiceVersion, ...]
+    instances: int = 0
+
+    @property
+    def active(self) -> ServiceVersion:
+        """The active version's record."""
+        return next(v for v in self.versions if v.version == self.active_version)
+
+
+@attrs.frozen(kw_only=True)
+class PlatformStatus:
+    """What ``dpp platform status`` shows (``esxcli vsan datapersistence list``)."""
+
+    enabled: bool
+    default_policy: str
+    max_services: int
+    resource_quota: int
+    hosts: int
+    hosts_connected: int
+    fault_domains: int
+    services: int
+    instances: int
+    raw_capacity_gb: float
+    reserved_gb: float
+    quota_gb: float
+    state_dir: str | None
+    warnings: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class InstanceHealth:
+    """Health of one instance: the provider's checks combined with the platform's own."""
+
+    instance: str
+    service: str
+    status: HealthStatus
+    checks: tuple[HealthCheck, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ClusterHealth:
+    """Health summary (``esxcli vsan datapersistence health get``)."""
+
+    status: HealthStatus
+    checks: tuple[HealthCheck, ...]
+    instances: tuple[InstanceHealth, ...]
+
+
+@attrs.frozen(kw_only=True)
+class DiskUsage:
+    """Capacity of one disk: size, reserved by volumes, free."""
+
+    host: str
+    disk: str
+    kind: Literal["capacity", "direct"]
+    state: Literal["healthy", "failed"]
+    size_gb: float
+    reserved_gb: float
+    free_gb: float
+
+
+@attrs.frozen(kw_only=True)
+class InstanceUsage:
+    """What one instance holds: volumes, their logical size and the raw capacity reserved."""
+
+    instance: str
+    service: str
+    volumes: int
+    members: int
+    logical_gb: float
+    reserved_gb: float
+
+
+@attrs.frozen(kw_only=True)
+class ResourceReport:
+    """``dpp resource list``: per-disk and per-instance capacity accounting."""
+
+    raw_capacity_gb: float
+    reserved_gb: float
+    quota_gb: float
+    disks: tuple[DiskUsage, ...]
+    instances: tuple[InstanceUsage, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Veto:
+    """A provider's refusal of a maintenance request."""
+
+    instance: str
+    reason: VetoReason
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class InstanceImpact:
+    """How maintenance of a host would affect one instance."""
+
+    instance: str
+    service: str
+    inaccessible_volumes: tuple[str, ...] = ()
+    reduced_availability_volumes: tuple[str, ...] = ()
+    rebuilt_volumes: tuple[str, ...] = ()
+    stopped_members: tuple[str, ...] = ()
+    bytes_to_rebuild: int = 0
+
+    @property
+    def becomes_inaccessible(self) -> bool:
+        """True when some of the instance's data would be unreachable."""
+        return bool(self.inaccessible_volumes)
+
+
+@attrs.frozen(kw_only=True)
+class MaintenancePrecheck:
+    """Prediction for putting ``host`` into maintenance with ``mode``; nothing is changed."""
+
+    host: str
+    mode: MaintenanceMode
+    instances: tuple[InstanceImpact, ...]
+    bytes_to_rebuild: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def inaccessible(self) -> tuple[str, ...]:
+        """Instances that would become inaccessible."""
+        return tuple(i.instance for i in self.instances if i.becomes_inaccessible)
+
+    @property
+    def reduced_availability(self) -> tuple[str, ...]:
+        """Instances that would run with reduced availability (or stopped members)."""
+        return tuple(
+            i.instance
+            for i in self.instances
+            if not i.becomes_inaccessible and (i.reduced_availability_volumes or i.stopped_members)
+        )
+
+    @property
+    def rebuild(self) -> tuple[str, ...]:
+        """Instances whose data would be rebuilt elsewhere."""
+        return tuple(i.instance for i in self.instances if i.rebuilt_volumes)
+
+
+@attrs.frozen(kw_only=True)
+class MaintenanceResult:
+    """What entering maintenance did."""
+
+    host: str
+    mode: MaintenanceMode
+    precheck: MaintenancePrecheck
+    consulted: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class AuditRecord:
+    """One mutating action: who did what to which target, and how it ended."""
+
+    seq: int
+    time: _dt.datetime
+    principal: str
+    action: str
+    target: str
+    outcome: Literal["succeeded", "failed", "refused"]
+    detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Something the platform noticed: a failure, a warning, a repair."""
+
+    seq: int
+    time: _dt.datetime
+    kind: str
+    target: str
+    message: str
+    data: Mapping[str, Any] = attrs.field(factory=dict)

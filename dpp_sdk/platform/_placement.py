@@ -1,0 +1,695 @@
+"""Placement decisions: where volume components and members go. Pure functions, no side effects.
+
+Each function reads a :class:`~dpp_sdk.platform._cluster.Cluster` and returns a decision; the
+caller applies it (``cluster.reserve(volume_id, placements)``, recording a member's host). A
+request that cannot be met raises :class:`~dpp_sdk.platform._cluster.PlacementError` with a
+``reason`` and a message saying what was needed and what exists; nothing ever silently degrades
+(a mirror is never placed with fewer fault domains than its policy needs).
+
+Rules, all deterministic (least loaded first, ties broken by natural name order):
+
+* ``mirror`` / ``erasure`` volumes: one component per fault domain, on a healthy capacity disk
+  of a connected host with room for the component. Fault domains are ranked by the fraction of
+  their usable capacity that is reserved, disks likewise. A witness needs its own fault domain
+  but reserves 0 GB.
+* ``host-local`` (``vsan-sna``): on the given host, on the capacity disk with the most free space.
+* ``direct`` (``vsan-direct``): on the given host, the smallest free direct disk that fits; the
+  disk becomes the volume's exclusively.
+* members: on a connected host that can hold their host-local and direct volumes, honouring
+  host pinning and anti-affinity.
+
+Reasons: ``PolicyUnsatisfiable`` when the cluster's shape (as far as the caller lets it be
+used) cannot meet the policy (too few fault domains with capacity disks, no direct disk on the
+host); ``NotEnoughResources`` when the shape is there but free space, healthy disks or connected
+hosts are lacking; ``AntiAffinityUnsatisfiable`` when a required anti-affinity rule rules out
+every connected host, or the pinned one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Literal, Protocol, TypeAlias
+
+import attrs
+
+from dpp_sdk.platform._cluster import (
+    GB_TOLERANCE,
+    Cluster,
+    ComponentPlacement,
+    Disk,
+    PlacementError,
+    QuotaExceeded,
+    format_gb,
+    natural_key,
+)
+from dpp_sdk.platform._policies import ComponentRole, Policy
+
+__all__ = [
+    "AntiAffinity",
+    "AntiAffinityRule",
+    "AntiAffinityScope",
+    "ComponentPlacement",
+    "DiskRef",
+    "MemberPlacementInfo",
+    "check_quota",
+    "place_member",
+    "place_volume",
+    "replace_component",
+]
+
+AntiAffinityScope: TypeAlias = Literal["host", "fault-domain"]
+"""What members of an anti-affinity group must not share: a host, or a whole fault domain."""
+
+DiskRef: TypeAlias = tuple[str, str]
+"""A disk named by ``(host, disk)``, as in ``exclude_disks={("esx-01", "cap-0")}``."""
+
+_NONE: frozenset[str] = frozenset()
+_NO_DISKS: frozenset[DiskRef] = frozenset()
+
+
+@attrs.frozen(kw_only=True)
+class AntiAffinity:
+    """Keep members of ``group`` apart across hosts or fault domains (``scope``).
+
+    ``required=True`` fails placement rather than co-locate; ``required=False`` prefers to
+    spread and falls back to the host with the fewest members of the group.
+    """
+
+    group: str
+    required: bool = True
+    scope: AntiAffinityScope = "host"
+
+
+class AntiAffinityRule(Protocol):
+    """What :func:`place_member` reads from an anti-affinity rule (any object with these)."""
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def required(self) -> bool: ...
+
+    @property
+    def scope(self) -> AntiAffinityScope: ...
+
+
+@attrs.frozen(kw_only=True)
+class MemberPlacementInfo:
+    """Another member of the same instance: its host and its anti-affinity group, if any."""
+
+    host: str
+    group: str | None = None
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _load(disks: Sequence[Disk]) -> float:
+    """Fraction of the disks' size that is reserved (1.0 when they have no size)."""
+    size = math.fsum(disk.size_gb for disk in disks)
+    return math.fsum(disk.reserved_gb for disk in disks) / size if size > 0 else 1.0
+
+
+def _disk_rank(disk: Disk) -> tuple[float, tuple[object, ...], tuple[object, ...]]:
+    return (_load([disk]), natural_key(disk.host), natural_key(disk.name))
+
+
+def _unavailable(cluster: Cluster, host: str) -> str | None:
+    """Why ``host`` takes nothing new, or None if it is connected."""
+    state = cluster.hosts[host].state
+    if state == "connected":
+        return None
+    return f"host {host} is {'in maintenance' if state == 'maintenance' else state}"
+
+
+# -- volumes ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Wanted:
+    index: int
+    role: ComponentRole
+    size_gb: float
+
+
+def place_volume(
+    cluster: Cluster,
+    policy: Policy,
+    size_gb: float,
+    *,
+    host: str | None = None,
+    exclude_disks: AbstractSet[DiskRef] = _NO_DISKS,
+    avoid_fault_domains: AbstractSet[str] = _NONE,
+    avoid_hosts: AbstractSet[str] = _NONE,
+) -> list[ComponentPlacement]:
+    """Choose a home for every component of a new ``size_gb`` volume under ``policy``.
+
+    Returns the placements in layout order (``index`` 0, 1, ...). ``host`` is required for
+    ``vsan-sna`` and ``vsan-direct`` (the host of the member using the volume) and ignored for
+    distributed policies. ``exclude_disks``, ``avoid_fault_domains`` and ``avoid_hosts`` take
+    parts of the cluster out of consideration (for instance a host about to enter maintenance).
+    Raises ``PlacementError``, or ``ValueError`` if ``size_gb`` is not a positive number.
+    """
+    if not (math.isfinite(size_gb) and size_gb > 0):
+        raise ValueError(f"volume size must be a positive number of GB, got {size_gb!r}")
+    wanted = [
+        _Wanted(index, role, size)
+        for index, (role, size) in enumerate(
+            zip(policy.component_roles(), policy.component_sizes_gb(size_gb), strict=True)
+        )
+    ]
+    if policy.distributed:
+        return _place_distributed(
+            cluster,
+            policy,
+            wanted,
+            taken=_NONE,
+            exclude_disks=exclude_disks,
+            avoid_fault_domains=avoid_fault_domains,
+            avoid_hosts=avoid_hosts,
+            what=f"a {format_gb(size_gb)} {policy.name} volume",
+        )
+    return [
+        _place_on_host(
+            cluster,
+            policy,
+            wanted[0],
+            host,
+            exclude_disks=exclude_disks,
+            avoid_fault_domains=avoid_fault_domains,
+            avoid_hosts=avoid_hosts,
+        )
+    ]
+
+
+def replace_component(
+    cluster: Cluster,
+    policy: Policy,
+    existing: Sequence[ComponentPlacement],
+    index: int,
+    *,
+    host: str | None = None,
+    exclude_disks: AbstractSet[DiskRef] = _NO_DISKS,
+    avoid_fault_domains: AbstractSet[str] = _NONE,
+    avoid_hosts: AbstractSet[str] = _NONE,
+) -> ComponentPlacement:
+    """Choose a new home for component ``index`` of a volume laid out as ``existing``.
+
+    For a rebuild after a disk failure or an evacuation: the new home reserves as much as the
+    lost component did (``reserved_gb``), is never the disk it was on, and, for distributed
+    policies, lies in a fault domain that none of the other components use (the lost
+    component's own fault domain is fine if another disk there qualifies). For ``vsan-sna`` and
+    ``vsan-direct`` it stays on ``host`` (default: the host the component was on). The caller
+    applies it with ``cluster.reserve(volume_id, [placement])``, which moves the reservation.
+    """
+    lost = next((c for c in existing if c.index == index), None)
+    if lost is None:
+        raise ValueError(
+            f"no component {index} among the existing ones: {sorted(c.index for c in existing)}"
+        )
+    exclude = frozenset(exclude_disks) | {(lost.host, lost.disk)}
+    wanted = _Wanted(lost.index, lost.role, lost.reserved_gb)
+    if policy.distributed:
+        taken = {
+            cluster.fault_domain_of(c.host)
+            for c in existing
+            if c.index != index and c.host in cluster.hosts
+        }
+        return _place_distributed(
+            cluster,
+            policy,
+            [wanted],
+            taken=frozenset(taken),
+            exclude_disks=exclude,
+            avoid_fault_domains=avoid_fault_domains,
+            avoid_hosts=avoid_hosts,
+            what=f"component {index} ({lost.role}) of a {policy.name} volume",
+        )[0]
+    return _place_on_host(
+        cluster,
+        policy,
+        wanted,
+        lost.host if host is None else host,
+        exclude_disks=exclude,
+        avoid_fault_domains=avoid_fault_domains,
+        avoid_hosts=avoid_hosts,
+    )
+
+
+def check_quota(cluster: Cluster, extra_gb: float) -> None:
+    """Raise ``QuotaExceeded`` if reserving ``extra_gb`` more raw GB would pass the quota.
+
+    ``extra_gb`` is raw capacity: ``policy.raw_gb(size)`` for a new volume, the growth of the
+    reservations for an expansion. ``ValueError`` if it is negative or not a number.
+    """
+    if not (math.isfinite(extra_gb) and extra_gb >= 0):
+        raise ValueError(f"extra_gb must be a finite number >= 0, got {extra_gb!r}")
+    used = cluster.reserved_gb()
+    quota = cluster.quota_gb()
+    if used + extra_gb > quota + GB_TOLERANCE:
+        raise QuotaExceeded(used_gb=used, asked_gb=extra_gb, quota_gb=quota)
+
+
+def _place_distributed(
+    cluster: Cluster,
+    policy: Policy,
+    wanted: Sequence[_Wanted],
+    *,
+    taken: AbstractSet[str],
+    exclude_disks: AbstractSet[DiskRef],
+    avoid_fault_domains: AbstractSet[str],
+    avoid_hosts: AbstractSet[str],
+    what: str,
+) -> list[ComponentPlacement]:
+    """Put each of ``wanted`` in its own fault domain, none of them in ``taken``."""
+    # The shape the caller lets us use: fault domains -> their capacity disks, any state.
+    shape: dict[str, list[Disk]] = {}
+    for domain, hosts in cluster.fault_domains().items():
+        if domain in avoid_fault_domains or domain in taken:
+            continue
+        disks = [
+            disk
+            for host in hosts
+            if host not in avoid_hosts
+            for disk in cluster.hosts[host].disks.values()
+            if disk.kind == "capacity" and (disk.host, disk.name) not in exclude_disks
+        ]
+        if disks:
+            shape[domain] = disks
+    needed = len(wanted)
+    not_counting = []
+    if taken:
+        not_counting.append(f"{', '.join(sorted(taken, key=natural_key))} (other components)")
+    if avoid_fault_domains:
+        not_counting.append(f"{', '.join(sorted(avoid_fault_domains, key=natural_key))} (avoided)")
+    if len(shape) < needed:
+        found = ", ".join(shape) if shape else "none"
+        qualifier = f", not counting {'; '.join(not_counting)}" if not_counting else ""
+        raise PlacementError(
+            "PolicyUnsatisfiable",
+            f"{what} needs {_plural(needed, 'fault domain')} with capacity disks, one per "
+            f"component ({policy.name} tolerates {_plural(policy.ftt, 'failure')}); the cluster "
+            f"has {len(shape)}{qualifier}: {found}",
+        )
+
+    usable = {
+        domain: [disk for disk in disks if cluster.disk_available(disk)]
+        for domain, disks in shape.items()
+    }
+    ranked = sorted(usable, key=lambda domain: (_load(usable[domain]), natural_key(domain)))
+    chosen: dict[int, ComponentPlacement] = {}
+    used: set[str] = set()
+    # Largest first: data components take fault domains with room, witnesses any usable one.
+    for item in sorted(wanted, key=lambda w: (-w.size_gb, w.index)):
+        for domain in ranked:
+            if domain in used:
+                continue
+            fits = [
+                disk
+                for disk in usable[domain]
+                if cluster.free_on(disk) + GB_TOLERANCE >= item.size_gb
+            ]
+            if fits:
+                disk = min(fits, key=_disk_rank)
+                used.add(domain)
+                chosen[item.index] = ComponentPlacement(
+                    index=item.index,
+                    role=item.role,
+                    host=disk.host,
+                    disk=disk.name,
+                    reserved_gb=item.size_gb,
+                )
+                break
+        else:
+            raise PlacementError(
+                "NotEnoughResources", _shortage(cluster, wanted, shape, usable, what)
+            )
+    return [chosen[item.index] for item in wanted]
+
+
+def _shortage(
+    cluster: Cluster,
+    wanted: Sequence[_Wanted],
+    shape: Mapping[str, list[Disk]],
+    usable: Mapping[str, list[Disk]],
+    what: str,
+) -> str:
+    """The message of a distributed placement that lacks space, disks or hosts."""
+    biggest = max(item.size_gb for item in wanted)
+    with_data = sum(1 for item in wanted if item.size_gb > 0)
+    need = f"{what} needs {_plural(len(wanted), 'fault domain')} with a connected host and"
+    if with_data == len(wanted):
+        need += f" {format_gb(biggest)} free on a healthy capacity disk"
+    else:
+        need += (
+            f" a healthy capacity disk, {with_data} of them with {format_gb(biggest)} free on "
+            "that disk"
+        )
+    roomy = []
+    notes = []
+    for domain, disks in shape.items():
+        free = max((cluster.free_on(disk) for disk in usable[domain]), default=0.0)
+        if free + GB_TOLERANCE >= biggest:
+            roomy.append(domain)
+        elif usable[domain]:
+            notes.append(f"{domain}: at most {format_gb(free)} free on a disk")
+        else:
+            why = sorted(
+                {
+                    _unavailable(cluster, disk.host) or f"{disk.host}/{disk.name} failed"
+                    for disk in disks
+                },
+                key=natural_key,
+            )
+            notes.append(f"{domain}: {', '.join(why)}")
+    message = f"{need}; only {len(roomy)} qualify"
+    if roomy:
+        message += f": {', '.join(roomy)}"
+    if notes:
+        message += f" (others: {'; '.join(notes)})"
+    return message
+
+
+def _place_on_host(
+    cluster: Cluster,
+    policy: Policy,
+    item: _Wanted,
+    host: str | None,
+    *,
+    exclude_disks: AbstractSet[DiskRef],
+    avoid_fault_domains: AbstractSet[str],
+    avoid_hosts: AbstractSet[str],
+) -> ComponentPlacement:
+    """Place the one component of a ``host-local`` or ``direct`` volume on ``host``."""
+    kind = "direct" if policy.kind == "direct" else "capacity"
+    what = f"a {format_gb(item.size_gb)} {policy.name} volume"
+    if host is None:
+        raise PlacementError(
+            "PolicyUnsatisfiable",
+            f"{what} goes on the host of the member using it, and no host was given",
+        )
+    if host not in cluster.hosts:
+        raise PlacementError(
+            "NotEnoughResources",
+            f"{what} was asked for on host {host!r}, which is not in the cluster; hosts: "
+            f"{', '.join(sorted(cluster.hosts, key=natural_key))}",
+        )
+    domain = cluster.fault_domain_of(host)
+    if host in avoid_hosts or domain in avoid_fault_domains:
+        raise PlacementError(
+            "NotEnoughResources",
+            f"{what} must go on host {host}, which is to be avoided"
+            + (f" (fault domain {domain})" if domain in avoid_fault_domains else ""),
+        )
+    disks = sorted(
+        (
+            disk
+            for disk in cluster.hosts[host].disks.values()
+            if disk.kind == kind and (host, disk.name) not in exclude_disks
+        ),
+        key=lambda disk: natural_key(disk.name),
+    )
+    if not disks:
+        raise PlacementError(
+            "PolicyUnsatisfiable", f"{what} needs a {kind} disk on host {host}, which has none"
+        )
+    down = _unavailable(cluster, host)
+    if down:
+        raise PlacementError("NotEnoughResources", f"{what} needs host {host}, but {down}")
+    if kind == "capacity":
+        best = min(disks, key=lambda disk: (-cluster.free_on(disk), natural_key(disk.name)))
+        if cluster.free_on(best) + GB_TOLERANCE < item.size_gb:
+            states = "; ".join(_disk_status(cluster, disk) for disk in disks)
+            raise PlacementError(
+                "NotEnoughResources",
+                f"{what} needs {format_gb(item.size_gb)} free on one healthy capacity disk of "
+                f"host {host}; it has {states}",
+            )
+    else:
+        fits = [
+            disk
+            for disk in disks
+            if cluster.free_on(disk) > 0 and disk.size_gb + GB_TOLERANCE >= item.size_gb
+        ]
+        if not fits:
+            states = "; ".join(_disk_status(cluster, disk) for disk in disks)
+            raise PlacementError(
+                "NotEnoughResources",
+                f"{what} needs a whole free healthy direct disk of at least "
+                f"{format_gb(item.size_gb)} on host {host}; it has {states}",
+            )
+        best = min(fits, key=lambda disk: (disk.size_gb, natural_key(disk.name)))
+    return ComponentPlacement(
+        index=item.index, role=item.role, host=host, disk=best.name, reserved_gb=item.size_gb
+    )
+
+
+def _disk_status(cluster: Cluster, disk: Disk) -> str:
+    if disk.state != "healthy":
+        return f"{disk.name} failed"
+    if disk.exclusive_owner is not None:
+        return f"{disk.name} owned by volume {disk.exclusive_owner!r}"
+    if disk.kind == "direct":
+        return f"{disk.name} free, {format_gb(disk.size_gb)}"
+    return f"{disk.name} {format_gb(cluster.free_on(disk))} free"
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+def place_member(
+    cluster: Cluster,
+    *,
+    existing: Mapping[str, MemberPlacementInfo],
+    host: str | None = None,
+    anti_affinity: AntiAffinityRule | None = None,
+    local_volume_gb: float | Sequence[float] = 0.0,
+    direct_volumes_gb: Sequence[float] = (),
+    avoid_hosts: AbstractSet[str] = _NONE,
+) -> str:
+    """Choose the host of a new member; return its name.
+
+    ``existing`` maps the instance's other members to their host and anti-affinity group.
+    ``local_volume_gb`` is the size of the member's host-local (``vsan-sna``) volume, or a
+    sequence of sizes when it has several: each must fit on some healthy capacity disk of the
+    host, as :func:`place_volume` would put them, in order. ``direct_volumes_gb`` are its
+    ``vsan-direct`` volumes: each needs its own free direct disk of sufficient size.
+
+    A pinned ``host`` is honoured or the call fails; otherwise the connected host that meets
+    every rule and has the fewest members of the group (when preferred anti-affinity cannot be
+    met), then the fewest members of the instance, then the least reserved capacity, wins;
+    ties go to the lowest name. Raises ``PlacementError``: ``AntiAffinityUnsatisfiable`` when
+    required anti-affinity excludes every connected host (or the pinned one),
+    ``NotEnoughResources`` otherwise.
+    """
+    local = (
+        [float(local_volume_gb)]
+        if isinstance(local_volume_gb, int | float)
+        else [float(size) for size in local_volume_gb]
+    )
+    direct = [float(size) for size in direct_volumes_gb]
+    for size in [*local, *direct]:
+        if not math.isfinite(size) or size < 0:
+            raise ValueError(f"volume sizes must be finite numbers of GB >= 0, got {size!r}")
+    request = _MemberRequest(
+        cluster=cluster,
+        existing=existing,
+        anti_affinity=anti_affinity,
+        local=[size for size in local if size > 0],
+        direct=direct,
+    )
+    if host is not None:
+        return request.pinned(host, avoided=host in avoid_hosts)
+    return request.choose(avoid_hosts)
+
+
+@attrs.frozen(kw_only=True)
+class _MemberRequest:
+    """One ``place_member`` call: the rules, and how each host measures up to them."""
+
+    cluster: Cluster
+    existing: Mapping[str, MemberPlacementInfo]
+    anti_affinity: AntiAffinityRule | None
+    local: list[float]
+    direct: list[float]
+
+    @property
+    def required(self) -> bool:
+        return self.anti_affinity is not None and self.anti_affinity.required
+
+    @property
+    def what(self) -> str:
+        return _member_what(self.local, self.direct)
+
+    def conflicts(self, candidate: str) -> list[str]:
+        """Members of the anti-affinity group on ``candidate`` (or in its fault domain)."""
+        rule = self.anti_affinity
+        if rule is None:
+            return []
+        domain = self.cluster.fault_domain_of(candidate)
+        found = [
+            name
+            for name, member in self.existing.items()
+            if member.group == rule.group
+            and (
+                member.host == candidate
+                or (
+                    rule.scope == "fault-domain"
+                    and member.host in self.cluster.hosts
+                    and self.cluster.fault_domain_of(member.host) == domain
+                )
+            )
+        ]
+        return sorted(found, key=natural_key)
+
+    def conflict_note(self, candidate: str, members: list[str]) -> str:
+        rule = self.anti_affinity
+        assert rule is not None
+        where = (
+            f"host {candidate}"
+            if rule.scope == "host"
+            else f"fault domain {self.cluster.fault_domain_of(candidate)}"
+        )
+        names = ", ".join(repr(m) for m in members)
+        return (
+            f"{where} already has member{'s' if len(members) > 1 else ''} {names} of "
+            f"anti-affinity group {rule.group!r}"
+        )
+
+    def rank(self, candidate: str) -> tuple[int, int, float, tuple[object, ...]]:
+        """Group members nearby, then instance members on the host, then load, then name."""
+        on_host = sum(1 for member in self.existing.values() if member.host == candidate)
+        disks = self.cluster.hosts[candidate].disks.values()
+        capacity = [disk for disk in disks if disk.kind == "capacity"]
+        load = _load(capacity) if capacity else 0.0
+        return (len(self.conflicts(candidate)), on_host, load, natural_key(candidate))
+
+    def pinned(self, host: str, *, avoided: bool) -> str:
+        """Honour the pinned ``host`` or fail saying why."""
+        what = self.what
+        if host not in self.cluster.hosts:
+            raise PlacementError(
+                "NotEnoughResources",
+                f"{what} is pinned to host {host!r}, which is not in the cluster; hosts: "
+                f"{', '.join(sorted(self.cluster.hosts, key=natural_key))}",
+            )
+        down = _unavailable(self.cluster, host) or (
+            f"host {host} is to be avoided" if avoided else None
+        )
+        if down:
+            raise PlacementError(
+                "NotEnoughResources", f"{what} is pinned to host {host}, but {down}"
+            )
+        blocking = self.conflicts(host)
+        if self.required and blocking:
+            raise PlacementError(
+                "AntiAffinityUnsatisfiable",
+                f"{what} is pinned to host {host}, but {self.conflict_note(host, blocking)} and "
+                "the anti-affinity is required",
+            )
+        lacking = _member_shortage(self.cluster, host, self.local, self.direct)
+        if lacking:
+            raise PlacementError(
+                "NotEnoughResources", f"{what} is pinned to host {host}, but {lacking}"
+            )
+        return host
+
+    def choose(self, avoid_hosts: AbstractSet[str]) -> str:
+        """The best host for the member, or ``PlacementError`` listing why each host fails."""
+        what = self.what
+        notes: list[str] = []
+        connected = []
+        for name in sorted(self.cluster.hosts, key=natural_key):
+            if name in avoid_hosts:
+                continue
+            down = _unavailable(self.cluster, name)
+            if down:
+                notes.append(f"{name}: {down.removeprefix(f'host {name} ')}")
+            else:
+                connected.append(name)
+        if not connected:
+            raise PlacementError(
+                "NotEnoughResources",
+                f"{what} needs a connected host; there is none"
+                + (f" ({'; '.join(notes)})" if notes else ""),
+            )
+        allowed = connected
+        if self.required:
+            allowed = []
+            for name in connected:
+                blocking = self.conflicts(name)
+                if blocking:
+                    notes.append(f"{name}: {self.conflict_note(name, blocking)}")
+                else:
+                    allowed.append(name)
+            if not allowed:
+                assert self.anti_affinity is not None
+                scope = "host" if self.anti_affinity.scope == "host" else "fault domain"
+                raise PlacementError(
+                    "AntiAffinityUnsatisfiable",
+                    f"{what} must not share a {scope} with another member of anti-affinity "
+                    f"group {self.anti_affinity.group!r}, and no connected host is free of "
+                    f"them: {_by_host(notes)}",
+                )
+        fitting = []
+        for name in allowed:
+            lacking = _member_shortage(self.cluster, name, self.local, self.direct)
+            if lacking:
+                notes.append(f"{name}: {lacking}")
+            else:
+                fitting.append(name)
+        if not fitting:
+            raise PlacementError(
+                "NotEnoughResources", f"no host can take {what}: {_by_host(notes)}"
+            )
+        return min(fitting, key=self.rank)
+
+
+def _by_host(notes: list[str]) -> str:
+    """``host: why`` notes, joined in host order."""
+    return "; ".join(sorted(notes, key=lambda note: natural_key(note.split(":")[0])))
+
+
+def _member_what(local: Sequence[float], direct: Sequence[float]) -> str:
+    needs = [f"{format_gb(size)} host-local" for size in local]
+    needs += [f"{format_gb(size)} direct" for size in direct]
+    if not needs:
+        return "the member"
+    return f"the member (with {', '.join(needs)} volume{'s' if len(needs) > 1 else ''})"
+
+
+def _member_shortage(
+    cluster: Cluster, host: str, local: Sequence[float], direct: Sequence[float]
+) -> str | None:
+    """Why ``host`` cannot hold a member's volumes (simulating their placement), or None."""
+    disks = sorted(cluster.hosts[host].disks.values(), key=lambda disk: natural_key(disk.name))
+    capacity = [disk for disk in disks if disk.kind == "capacity"]
+    free = {disk.name: cluster.free_on(disk) for disk in capacity}
+    for size in local:
+        best = min(free, key=lambda name: (-free[name], natural_key(name)), default=None)
+        if best is None or free[best] + GB_TOLERANCE < size:
+            have = ", ".join(_disk_status(cluster, disk) for disk in capacity) or "none"
+            return (
+                f"its host-local volumes ({_sizes(local)}) do not fit on its capacity disks "
+                f"({have})"
+            )
+        free[best] -= size
+    spare = [disk for disk in disks if disk.kind == "direct" and cluster.free_on(disk) > 0]
+    left = sorted(spare, key=lambda disk: (disk.size_gb, natural_key(disk.name)))
+    for size in direct:
+        pick = next((d for d in left if d.size_gb + GB_TOLERANCE >= size), None)
+        if pick is None:
+            have = ", ".join(f"{d.name} ({format_gb(d.size_gb)})" for d in spare) or "none"
+            return (
+                f"its direct volumes ({_sizes(direct)}) need a free healthy direct disk each; "
+                f"free ones: {have}"
+            )
+        left.remove(pick)
+    return None
+
+
+def _sizes(sizes: Sequence[float]) -> str:
+    return ", ".join(format_gb(size) for size in sizes)

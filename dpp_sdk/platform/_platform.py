@@ -1,0 +1,2487 @@
+"""The mock Data Persistence Platform: catalog, instances, operations, faults, maintenance.
+
+:class:`Platform` is the public interface. The conformance suite, the CLI and the HTTP gateway
+all drive it through the same methods. Providers reach it only through the
+:class:`~dpp_sdk.InstanceContext` it hands them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets as _secrets
+import traceback
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+
+from dpp_sdk.contract import (
+    AntiAffinity,
+    ClusterView,
+    ComponentInfo,
+    ConfigureRequest,
+    Conflict,
+    DataProbe,
+    DataUnavailable,
+    DecommissionRequest,
+    DiskInfo,
+    DppError,
+    EndpointInfo,
+    FailureEvent,
+    FailureKind,
+    HealthCheck,
+    HealthReport,
+    HealthStatus,
+    HostInfo,
+    InstanceInfo,
+    InstanceSpec,
+    InstanceStatus,
+    MaintenanceMode,
+    MaintenanceRequest,
+    Manifest,
+    MemberInfo,
+    NotFound,
+    Operation,
+    OperationError,
+    OperationFailed,
+    OperationState,
+    PermanentError,
+    PlacementFailed,
+    Problem,
+    ProvisionRequest,
+    QuotaExceeded,
+    ScaleRequest,
+    Secret,
+    SecretInfo,
+    ServiceProvider,
+    TemporaryError,
+    ValidationError,
+    VetoReason,
+    VolumeClaim,
+    VolumeInfo,
+    resolve_instance_spec,
+    structure,
+    unstructure,
+    validate_document,
+    validate_manifest,
+)
+from dpp_sdk.platform import _placement
+from dpp_sdk.platform._catalog import load_provider_class, normalise_ref
+from dpp_sdk.platform._clock import Clock, SystemClock
+from dpp_sdk.platform._cluster import Cluster, PlacementError
+from dpp_sdk.platform._cluster import QuotaExceeded as _ClusterQuotaExceeded
+from dpp_sdk.platform._config import ClusterConfig, parse_config
+from dpp_sdk.platform._context import PlatformContext
+from dpp_sdk.platform._models import (
+    AuditRecord,
+    ClusterHealth,
+    DiskUsage,
+    Event,
+    InstanceHealth,
+    InstanceImpact,
+    InstanceUsage,
+    MaintenancePrecheck,
+    MaintenanceResult,
+    PlatformStatus,
+    ResourceReport,
+    ServiceInfo,
+    ServiceVersion,
+    Veto,
+)
+from dpp_sdk.platform._policies import POLICIES, Policy
+from dpp_sdk.platform._storage import CHUNK, Scheme, VolumeStore
+from dpp_sdk.platform._storage import DataUnavailable as _StoreUnavailable
+from dpp_sdk.platform._store import Store
+
+__all__ = ["MaintenanceVetoed", "Platform"]
+
+T = TypeVar("T")
+JSON = Any
+
+LOG_NAME = "datapersistence.log"
+_RESOURCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_INSTANCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+_BUSY = {
+    InstanceStatus.PROVISIONING,
+    InstanceStatus.CONFIGURING,
+    InstanceStatus.SCALING,
+    InstanceStatus.DECOMMISSIONING,
+}
+_GIB = 1024**3
+
+# Platforms alive in this process, so recovery never steals an operation a sibling runs.
+_LIVE_OWNERS: weakref.WeakValueDictionary[str, Platform] = weakref.WeakValueDictionary()
+
+
+class MaintenanceVetoed(Conflict):
+    """Entering maintenance was refused by one or more providers. ``vetoes`` says who and why."""
+
+    def __init__(self, host: str, vetoes: Sequence[Veto]) -> None:
+        self.host = host
+        self.vetoes = tuple(vetoes)
+        listed = "; ".join(f"{v.instance}: {v.reason.value} ({v.message})" for v in self.vetoes)
+        super().__init__(f"maintenance of host {host!r} vetoed: {listed}")
+
+
+def _owner_alive(owner: str) -> bool:
+    pid_text, _, _token = owner.partition(":")
+    if owner in _LIVE_OWNERS:
+        return True
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False  # same process, and not a live platform: its owner is gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _scheme_for(policy: Policy) -> Scheme:
+    if policy.kind == "mirror":
+        return Scheme(kind="mirror", replicas=policy.replicas, witnesses=policy.witnesses)
+    if policy.kind == "erasure":
+        return Scheme(kind="erasure", k=policy.k, m=policy.m)
+    return Scheme(kind="single")
+
+
+def _component_bytes(policy: Policy, role: str, extent: int) -> int:
+    """Bytes one component holds for a volume written up to ``extent``."""
+    if role == "witness":
+        return 0
+    if policy.kind == "erasure":
+        stripes = -(-extent // (policy.k * CHUNK))
+        return stripes * CHUNK
+    return extent
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _check_resource_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _RESOURCE_NAME.match(name):
+        raise ValidationError.single(
+            f"$.{kind}.name",
+            name,
+            "must be 1-63 lower-case letters, digits or dashes, starting and ending with a "
+            "letter or digit",
+        )
+
+
+class Platform:
+    """A local, faithful simulation of a Data Persistence Platform.
+
+    Open one with :meth:`open`: on a state directory (SQLite plus volume bytes; survives
+    restarts and crashes) or in memory (``state_dir=None``; fast, for tests). Thread-safe.
+
+    Mutating methods run an :class:`~dpp_sdk.Operation` to completion and return it; when it
+    ends ``failed`` they raise :class:`~dpp_sdk.OperationFailed` carrying it. Invalid requests
+    raise :class:`~dpp_sdk.ValidationError` listing every problem, before anything is
+    allocated.
+    """
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path | None,
+        config: ClusterConfig | None,
+        clock: Clock | None = None,
+        principal: str = "admin",
+        operation_timeout: float = 600.0,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.state_dir = state_dir
+        self.clock = clock or SystemClock()
+        self.principal = principal
+        self.operation_timeout = operation_timeout
+        self.max_backoff = max_backoff
+        self._store = Store(state_dir)
+        self._lock = self._store.lock
+        self._bytes = VolumeStore(None if state_dir is None else state_dir / "volumes")
+        self._providers: dict[str, ServiceProvider] = {}
+        self._owner = f"{os.getpid()}:{uuid.uuid4().hex}"
+        _LIVE_OWNERS[self._owner] = self
+        self._log = logging.Logger("dpp.platform", logging.INFO)
+        self._log_handler: logging.Handler | None = None
+        if state_dir is not None:
+            handler = logging.FileHandler(state_dir / LOG_NAME, encoding="utf-8")
+            handler.setFormatter(
+                logging.Formatter(
+                    "%(asctime)s %(levelname)s [%(target)s] %(message)s",
+                    defaults={"target": "platform"},
+                )
+            )
+            self._log.addHandler(handler)
+            self._log_handler = handler
+        else:
+            self._log.addHandler(logging.NullHandler())
+        self._secret_values: set[str] | None = None
+        self._init_config(config)
+        self._cluster_cache: tuple[int, Cluster] | None = None
+        self._recover()
+
+    # ================================================================== lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        config: ClusterConfig | None = None,
+        clock: Clock | None = None,
+        principal: str = "admin",
+        operation_timeout: float = 600.0,
+    ) -> Platform:
+        """Open (creating if needed) a platform on ``state_dir``, or in memory when None.
+
+        ``config`` shapes a new platform (default: 4 hosts); on an existing state directory it
+        must match the stored configuration or be None.
+        """
+        path = None if state_dir is None else Path(state_dir)
+        return cls(
+            state_dir=path,
+            config=config,
+            clock=clock,
+            principal=principal,
+            operation_timeout=operation_timeout,
+        )
+
+    def close(self) -> None:
+        """Release the database and the log file."""
+        _LIVE_OWNERS.pop(self._owner, None)
+        if self._log_handler is not None:
+            self._log.removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+        self._store.close()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def log_path(self) -> Path | None:
+        """The platform log file (``datapersistence.log``), or None in memory."""
+        return None if self.state_dir is None else self.state_dir / LOG_NAME
+
+    @property
+    def config(self) -> ClusterConfig:
+        """The cluster configuration this platform was created with."""
+        return self._config
+
+    def _init_config(self, config: ClusterConfig | None) -> None:
+        stored = self._store.get_meta("config")
+        if stored is None:
+            self._config = config or ClusterConfig.default()
+            with self._store.transaction():
+                self._store.set_meta("config", self._config.to_ini())
+                self._store.set_meta(
+                    "cluster", json.dumps(Cluster.from_config(self._config).to_dict())
+                )
+            return
+        self._config = parse_config(stored, source="stored configuration")
+        if config is not None and config != self._config:
+            raise Conflict(
+                f"state directory {self.state_dir} already holds a platform with a different "
+                "cluster configuration; use a new --state-dir or omit --config"
+            )
+
+    # ================================================================== cluster state
+
+    def _data_version(self) -> int:
+        return int(self._store._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _cluster(self) -> Cluster:
+        """The current cluster (a private copy: mutate it only inside :meth:`_mutation`)."""
+        with self._lock:
+            version = self._data_version()
+            if self._cluster_cache is None or self._cluster_cache[0] != version:
+                raw = self._store.get_meta("cluster")
+                assert raw is not None
+                self._cluster_cache = (version, Cluster.from_dict(json.loads(raw)))
+            return Cluster.from_dict(self._cluster_cache[1].to_dict())
+
+    @contextlib.contextmanager
+    def _mutation(self) -> Iterator[Cluster]:
+        """One atomic change of cluster and documents; the cluster is saved on success."""
+        with self._lock, self._store.transaction():
+            cluster = self._cluster()
+            yield cluster
+            self._store.set_meta("cluster", json.dumps(cluster.to_dict()))
+            self._cluster_cache = (self._data_version(), Cluster.from_dict(cluster.to_dict()))
+            self._capacity_warning(cluster)
+
+    def _capacity_warning(self, cluster: Cluster) -> None:
+        warned = self._store.get_meta("capacity_warned") == "1"
+        if cluster.capacity_warning() and not warned:
+            self._store.set_meta("capacity_warned", "1")
+            self._event(
+                "capacity-warning",
+                "cluster",
+                f"pool use {cluster.pool_used_percent():.1f}% reached the warning threshold "
+                f"of {cluster.capacity_warning_percent}%",
+            )
+        elif warned and not cluster.capacity_warning():
+            self._store.set_meta("capacity_warned", "0")
+            self._event("capacity-ok", "cluster", "pool use is back under the warning threshold")
+
+    def _cluster_view(self) -> ClusterView:
+        cluster = self._cluster()
+        return ClusterView(hosts=tuple(self._host_info(cluster, h) for h in cluster.hosts))
+
+    def _host_info(self, cluster: Cluster, name: str) -> HostInfo:
+        host = cluster.host(name)
+        disks = tuple(
+            DiskInfo(
+                name=d.name,
+                kind=d.kind,
+                size_gb=d.size_gb,
+                free_gb=round(cluster.free_on(d), 6),
+                state=d.state,
+            )
+            for d in host.disks.values()
+        )
+        return HostInfo(
+            name=host.name, fault_domain=host.fault_domain, state=host.state, disks=disks
+        )
+
+    # ================================================================== audit, events, log
+
+    def _audit(
+        self,
+        action: str,
+        target: str,
+        outcome: Literal["succeeded", "failed", "refused"],
+        detail: str = "",
+    ) -> None:
+        self._store.append(
+            "audit",
+            {
+                "time": self.clock.now().isoformat(),
+                "principal": self.principal,
+                "action": action,
+                "target": target,
+                "outcome": outcome,
+                "detail": self._scrub(detail),
+            },
+        )
+        self._log.info(
+            "audit %s %s by %s: %s%s",
+            action,
+            target,
+            self.principal,
+            outcome,
+            f" ({self._scrub(detail)})" if detail else "",
+            extra={"target": target},
+        )
+
+    def _event(self, kind: str, target: str, message: str, **data: JSON) -> None:
+        self._store.append(
+            "events",
+            {
+                "time": self.clock.now().isoformat(),
+                "kind": kind,
+                "target": target,
+                "message": self._scrub(message),
+                "data": data,
+            },
+        )
+        self._log.warning("%s: %s", kind, self._scrub(message), extra={"target": target})
+
+    def audit(self, *, limit: int | None = None) -> list[AuditRecord]:
+        """The audit trail, oldest first (the last ``limit`` records when given)."""
+        return [structure(r, AuditRecord) for r in self._store.tail("audit", limit=limit)]
+
+    def events(self, *, since: int = 0, kind: str | None = None) -> list[Event]:
+        """Platform events after sequence number ``since`` (failures, warnings, leaks...)."""
+        records = [structure(r, Event) for r in self._store.tail("events", since=since)]
+        return [e for e in records if kind is None or e.kind == kind]
+
+    def _known_secrets(self) -> set[str]:
+        return {d["value"] for d in self._store.select("secret") if len(d["value"]) >= 4}
+
+    def _scrub(self, text: str) -> str:
+        """Replace any secret value in ``text`` with asterisks."""
+        if not text:
+            return text
+        for value in self._known_secrets():
+            if value in text:
+                text = text.replace(value, "********")
+        return text
+
+    def _scrub_detecting(self, text: str, instance: str, where: str) -> str:
+        scrubbed = self._scrub(text)
+        if scrubbed != text:
+            self._event(
+                "secret-leak",
+                instance,
+                f"a secret value appeared in {where} of instance {instance!r}; it was redacted",
+                where=where,
+            )
+        return scrubbed
+
+    def _instance_logger(self, instance: str) -> logging.LoggerAdapter[logging.Logger]:
+        platform = self
+
+        class _Adapter(logging.LoggerAdapter[logging.Logger]):
+            def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+                text = platform._scrub_detecting(str(msg), instance, "the provider log")
+                kwargs.setdefault("extra", {})["target"] = instance
+                return text, kwargs
+
+        return _Adapter(self._log, {"target": instance})
+
+    # ================================================================== catalog
+
+    def _provider(self, ref: str) -> ServiceProvider:
+        with self._lock:
+            provider = self._providers.get(ref)
+            if provider is None:
+                provider = load_provider_class(ref)()
+                self._providers[ref] = provider
+            return provider
+
+    def register_service(self, ref: str | type[ServiceProvider]) -> ServiceInfo:
+        """Register (or re-register) the provider named by ``ref`` in the catalog.
+
+        ``ref`` is ``module:Class``, a provider directory (with ``dpp-provider.toml``), or a
+        provider class. The provider's manifest is validated; every problem is reported at
+        once. A new version becomes the active one; registering the same version again
+        refreshes it.
+        """
+        if isinstance(ref, type):
+            ref_text = f"{ref.__module__}:{ref.__qualname__}"
+        else:
+            ref_text = normalise_ref(ref)
+        try:
+            provider_cls = load_provider_class(ref_text)
+            provider = provider_cls()
+            manifest = provider.register(self._cluster_view())
+            if not isinstance(manifest, Manifest):
+                raise ValidationError.single(
+                    "$.register()",
+                    type(manifest).__name__,
+                    f"{provider_cls.__qualname__}.register must return a dpp_sdk.Manifest",
+                )
+            validate_manifest(manifest)
+        except DppError as exc:
+            self._audit("service.register", ref_text, "refused", str(exc).splitlines()[0])
+            raise
+        with self._lock, self._store.transaction():
+            doc = self._store.get("service", "", manifest.name)
+            versions = (
+                []
+                if doc is None
+                else [v for v in doc["versions"] if v["version"] != manifest.version]
+            )
+            versions.append(
+                unstructure(
+                    ServiceVersion(
+                        version=manifest.version,
+                        provider=ref_text,
+                        manifest=manifest,
+                        registered_at=self.clock.now(),
+                    )
+                )
+            )
+            new = {
+                "name": manifest.name,
+                "enabled": True if doc is None else doc["enabled"],
+                "active_version": manifest.version,
+                "versions": versions,
+            }
+            if doc is None and self._store.count("service") >= self._config.max_services:
+                self._audit("service.register", manifest.name, "refused", "max_services")
+                raise QuotaExceeded(
+                    f"max_services is {self._config.max_services} and that many services are "
+                    f"registered; {manifest.name!r} cannot be added",
+                    limit="max_services",
+                    used=self._config.max_services,
+                    asked=1,
+                    left=0,
+                )
+            self._store.put("service", "", manifest.name, new)
+            self._providers[ref_text] = provider
+            self._audit(
+                "service.register", manifest.name, "succeeded", f"version {manifest.version}"
+            )
+        return self.get_service(manifest.name)
+
+    def _service_doc(self, name: str) -> dict[str, Any]:
+        doc = self._store.get("service", "", name)
+        if doc is None:
+            known = [d["name"] for d in self._store.select("service")]
+            raise NotFound("service", name, f"registered services: {known or 'none'}")
+        return dict(doc)
+
+    def _service_info(self, doc: Mapping[str, Any]) -> ServiceInfo:
+        versions = tuple(structure(v, ServiceVersion) for v in doc["versions"])
+        active = next(v for v in versions if v.version == doc["active_version"])
+        count = sum(1 for i in self._store.select("instance") if i["service"] == doc["name"])
+        return ServiceInfo(
+            name=doc["name"],
+            display_name=active.manifest.display_name,
+            vendor=active.manifest.vendor,
+            category=active.manifest.category.value,
+            enabled=doc["enabled"],
+            active_version=doc["active_version"],
+            versions=versions,
+            instances=count,
+        )
+
+    def get_service(self, name: str) -> ServiceInfo:
+        """The catalog entry of service ``name``."""
+        return self._service_info(self._service_doc(name))
+
+    def list_services(self) -> list[ServiceInfo]:
+        """Every registered service, by name."""
+        return [self._service_info(d) for d in self._store.select("service")]
+
+    def _set_enabled(self, name: str, enabled: bool) -> ServiceInfo:
+        with self._lock, self._store.transaction():
+            doc = self._service_doc(name)
+            doc["enabled"] = enabled
+            self._store.put("service", "", name, doc)
+            self._audit("service.enable" if enabled else "service.disable", name, "succeeded")
+        return self.get_service(name)
+
+    def enable_service(self, name: str) -> ServiceInfo:
+        """Allow new instances of service ``name``."""
+        return self._set_enabled(name, True)
+
+    def disable_service(self, name: str) -> ServiceInfo:
+        """Refuse new instances of service ``name`` (existing ones keep running)."""
+        return self._set_enabled(name, False)
+
+    def _active(self, service: str) -> tuple[ServiceVersion, ServiceProvider]:
+        info = self.get_service(service)
+        version = info.active
+        return version, self._provider(version.provider)
+
+    def provider_for(self, instance: str) -> ServiceProvider:
+        """The provider object serving ``instance`` (for the conformance suite)."""
+        doc = self._instance_doc(instance)
+        return self._provider(self._version_of(doc).provider)
+
+    def _version_of(self, doc: Mapping[str, Any]) -> ServiceVersion:
+        service = self._service_doc(doc["service"])
+        for v in service["versions"]:
+            if v["version"] == doc["service_version"]:
+                return structure(v, ServiceVersion)
+        raise NotFound("service version", f"{doc['service']} {doc['service_version']}")
+
+    # ================================================================== instance documents
+
+    def _instance_doc(self, name: str) -> dict[str, Any]:
+        doc = self._store.get("instance", "", name)
+        if doc is None:
+            raise NotFound("instance", name)
+        return dict(doc)
+
+    def _instance_spec(self, name: str) -> InstanceSpec:
+        return structure(self._instance_doc(name)["spec"], InstanceSpec)
+
+    def _effective_component_state(
+        self, cluster: Cluster, comp: Mapping[str, Any]
+    ) -> Literal["active", "absent", "stale", "lost"]:
+        state: Literal["active", "absent", "stale", "lost"] = comp["state"]
+        if state == "lost":
+            return "lost"
+        host = cluster.host(comp["host"])
+        if host.disks[comp["disk"]].state == "failed":
+            return "lost"
+        if host.state != "connected":
+            return "absent"
+        return state
+
+    def _available(self, cluster: Cluster, vol: Mapping[str, Any]) -> frozenset[int]:
+        return frozenset(
+            c["index"]
+            for c in vol["components"]
+            if self._effective_component_state(cluster, c) == "active"
+        )
+
+    def _volume_info(self, cluster: Cluster, vol: Mapping[str, Any]) -> VolumeInfo:
+        policy = POLICIES[vol["policy"]]
+        scheme = _scheme_for(policy)
+        comps = tuple(
+            ComponentInfo(
+                index=c["index"],
+                role=c["role"],
+                host=c["host"],
+                disk=c["disk"],
+                state=self._effective_component_state(cluster, c),
+            )
+            for c in vol["components"]
+        )
+        available = frozenset(c.index for c in comps if c.state == "active")
+        state: Literal["healthy", "degraded", "inaccessible"]
+        if not scheme.is_accessible(available):
+            state = "inaccessible"
+        elif len(available) < len(comps):
+            state = "degraded"
+        else:
+            state = "healthy"
+        return VolumeInfo(
+            name=vol["name"],
+            size_gb=vol["size_gb"],
+            policy=vol["policy"],
+            member=vol.get("member"),
+            state=state,
+            components=comps,
+        )
+
+    def _member_info(self, cluster: Cluster, doc: Mapping[str, Any]) -> MemberInfo:
+        host_state = cluster.host(doc["host"]).state
+        state: Literal["running", "unreachable", "stopped"] = (
+            "running"
+            if host_state == "connected"
+            else "unreachable"
+            if host_state == "failed"
+            else "stopped"
+        )
+        return MemberInfo(
+            name=doc["name"],
+            host=doc["host"],
+            state=state,
+            volumes=tuple(doc["volumes"]),
+            labels=dict(doc["labels"]),
+            anti_affinity=None
+            if doc.get("anti_affinity") is None
+            else structure(doc["anti_affinity"], AntiAffinity),
+        )
+
+    def _instance_info(
+        self, doc: Mapping[str, Any], cluster: Cluster | None = None
+    ) -> InstanceInfo:
+        cluster = cluster or self._cluster()
+        name = doc["name"]
+        status = InstanceStatus(doc["status"])
+        health = HealthStatus(doc.get("health", "green"))
+        if status is InstanceStatus.READY and health is not HealthStatus.GREEN:
+            status = InstanceStatus.DEGRADED
+        return InstanceInfo(
+            name=name,
+            service=doc["service"],
+            service_version=doc["service_version"],
+            spec=structure(doc["spec"], InstanceSpec),
+            status=status,
+            health=health,
+            volumes=tuple(
+                self._volume_info(cluster, v) for v in self._store.select("volume", name)
+            ),
+            members=tuple(
+                self._member_info(cluster, m) for m in self._store.select("member", name)
+            ),
+            endpoints=tuple(structure(e, EndpointInfo) for e in self._endpoints_docs(name)),
+            secrets=tuple(SecretInfo(name=s["name"]) for s in self._store.select("secret", name)),
+            created_at=_parse_time(doc["created_at"]),
+            updated_at=_parse_time(doc["updated_at"]),
+        )
+
+    def _endpoints_docs(self, instance: str) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in d.items() if k not in ("created_by",)}
+            for d in self._store.select("endpoint", instance)
+        ]
+
+    def get_instance(self, name: str) -> InstanceInfo:
+        """The instance document of ``name``."""
+        with self._lock:
+            return self._instance_info(self._instance_doc(name))
+
+    def list_instances(self, *, service: str | None = None) -> list[InstanceInfo]:
+        """Every instance (of ``service`` when given), by name."""
+        with self._lock:
+            cluster = self._cluster()
+            return [
+                self._instance_info(d, cluster)
+                for d in self._store.select("instance")
+                if service is None or d["service"] == service
+            ]
+
+    # ================================================================== resources (context side)
+
+    def _record(self, instance: str, kind: str, name: str, op_id: str) -> None:
+        """Note in the leak ledger that ``instance`` came to hold ``kind/name``."""
+        uid = self._instance_doc(instance)["uid"]
+        self._store.put(
+            "ledger",
+            uid,
+            f"{kind}/{name}/{op_id}/{uuid.uuid4().hex[:8]}",
+            {"kind": kind, "name": name, "operation": op_id, "time": self.clock.now().isoformat()},
+        )
+
+    def ledger(self, instance_uid: str) -> list[dict[str, Any]]:
+        """Every volume, member, endpoint and secret an instance ever held (by its uid)."""
+        return list(self._store.select("ledger", instance_uid))
+
+    def _current_op(self, instance: str) -> str:
+        return str(self._instance_doc(instance).get("operation") or "")
+
+    def _find_volume_doc(self, instance: str, name: str) -> dict[str, Any] | None:
+        doc = self._store.get("volume", instance, name)
+        return None if doc is None else dict(doc)
+
+    def _find_volume(self, instance: str, name: str) -> VolumeInfo | None:
+        with self._lock:
+            doc = self._find_volume_doc(instance, name)
+            return None if doc is None else self._volume_info(self._cluster(), doc)
+
+    def _get_volume(self, instance: str, name: str) -> VolumeInfo:
+        found = self._find_volume(instance, name)
+        if found is None:
+            raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+        return found
+
+    def _list_volumes(self, instance: str) -> list[VolumeInfo]:
+        with self._lock:
+            cluster = self._cluster()
+            return [self._volume_info(cluster, v) for v in self._store.select("volume", instance)]
+
+    def _policy(self, instance: str, policy: str | None, field: str) -> Policy:
+        name = policy or self._instance_spec(instance).policy
+        found = POLICIES.get(name)
+        if found is None:
+            raise ValidationError.single(field, name, f"unknown policy; one of {sorted(POLICIES)}")
+        return found
+
+    def _place_volume_in(
+        self,
+        cluster: Cluster,
+        instance: str,
+        name: str,
+        *,
+        size_gb: float,
+        policy: Policy,
+        member: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Place and reserve a new volume inside an open mutation; returns its document."""
+        if not (isinstance(size_gb, int | float) and size_gb > 0):
+            raise ValidationError.single("$.volume.size_gb", size_gb, "must be a number > 0")
+        if policy.kind in ("host-local", "direct") and member is None:
+            raise ValidationError.single(
+                "$.volume.member",
+                None,
+                f"policy {policy.name} keeps a volume on one host, so it needs the member that "
+                "uses it (pass member=..., or claim it in members.ensure(volumes=...))",
+            )
+        volume_id = f"v-{uuid.uuid4().hex[:16]}"
+        op_id = self._current_op(instance)
+        try:
+            _placement.check_quota(cluster, policy.raw_gb(size_gb))
+            comps = _placement.place_volume(
+                cluster, policy, size_gb, host=None if member is None else member["host"]
+            )
+            cluster.reserve(volume_id, comps)
+        except PlacementError as exc:
+            raise PlacementFailed(exc.reason, f"volume {name!r} of {instance!r}: {exc}") from exc
+        except _ClusterQuotaExceeded as exc:
+            raise QuotaExceeded(
+                f"volume {name!r} of {instance!r}: {exc}",
+                limit="resource_quota",
+                used=exc.used_gb,
+                asked=exc.asked_gb,
+                left=max(0.0, exc.quota_gb - exc.used_gb),
+            ) from exc
+        doc = {
+            "name": name,
+            "id": volume_id,
+            "size_gb": float(size_gb),
+            "policy": policy.name,
+            "member": None if member is None else member["name"],
+            "extent": 0,
+            "created_by": op_id,
+            "components": [
+                {
+                    "index": c.index,
+                    "role": c.role,
+                    "host": c.host,
+                    "disk": c.disk,
+                    "reserved_gb": c.reserved_gb,
+                    "state": "active",
+                }
+                for c in comps
+            ],
+        }
+        self._store.put("volume", instance, name, doc)
+        self._record(instance, "volume", name, op_id)
+        return doc
+
+    def _ensure_volume(
+        self,
+        instance: str,
+        name: str,
+        *,
+        size_gb: float,
+        policy: str | None,
+        member: str | None,
+    ) -> VolumeInfo:
+        _check_resource_name("volume", name)
+        with self._lock:
+            existing = self._find_volume(instance, name)
+            if existing is not None:
+                return existing
+            pol = self._policy(instance, policy, "$.volume.policy")
+            member_doc = None
+            if member is not None:
+                member_doc = self._store.get("member", instance, member)
+                if member_doc is None:
+                    raise NotFound("member", member, f"instance {instance!r} has no such member")
+            with self._mutation() as cluster:
+                doc = self._place_volume_in(
+                    cluster, instance, name, size_gb=size_gb, policy=pol, member=member_doc
+                )
+                if member_doc is not None:
+                    member_doc["volumes"] = sorted({*member_doc["volumes"], name})
+                    self._store.put("member", instance, member_doc["name"], member_doc)
+            return self._volume_info(self._cluster(), doc)
+
+    def _expand_volume(self, instance: str, name: str, size_gb: float) -> VolumeInfo:
+        with self._lock:
+            doc = self._find_volume_doc(instance, name)
+            if doc is None:
+                raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+            if not (isinstance(size_gb, int | float) and size_gb > 0):
+                raise ValidationError.single("$.volume.size_gb", size_gb, "must be a number > 0")
+            if size_gb < doc["size_gb"]:
+                raise ValidationError.single(
+                    "$.volume.size_gb",
+                    size_gb,
+                    f"volume {name!r} is {doc['size_gb']} GB; volumes expand, they never shrink",
+                )
+            if size_gb == doc["size_gb"]:
+                return self._volume_info(self._cluster(), doc)
+            policy = POLICIES[doc["policy"]]
+            sizes = policy.component_sizes_gb(size_gb)
+            with self._mutation() as cluster:
+                extra = policy.raw_gb(size_gb) - policy.raw_gb(doc["size_gb"])
+                try:
+                    _placement.check_quota(cluster, extra)
+                    comps = [
+                        _placement.ComponentPlacement(
+                            index=c["index"],
+                            role=c["role"],
+                            host=c["host"],
+                            disk=c["disk"],
+                            reserved_gb=sizes[c["index"]],
+                        )
+                        for c in doc["components"]
+                    ]
+                    cluster.reserve(doc["id"], comps)
+                except PlacementError as exc:
+                    raise PlacementFailed(
+                        exc.reason, f"expanding volume {name!r} to {size_gb} GB: {exc}"
+                    ) from exc
+                except _ClusterQuotaExceeded as exc:
+                    raise QuotaExceeded(
+                        f"expanding volume {name!r}: {exc}",
+                        limit="resource_quota",
+                        used=exc.used_gb,
+                        asked=exc.asked_gb,
+                        left=max(0.0, exc.quota_gb - exc.used_gb),
+                    ) from exc
+                doc["size_gb"] = float(size_gb)
+                for c in doc["components"]:
+                    c["reserved_gb"] = sizes[c["index"]]
+                self._store.put("volume", instance, name, doc)
+            return self._volume_info(self._cluster(), doc)
+
+    def _delete_volume_in(self, cluster: Cluster, instance: str, doc: Mapping[str, Any]) -> None:
+        cluster.release(doc["id"])
+        self._store.delete("volume", instance, doc["name"])
+        if doc.get("member"):
+            member = self._store.get("member", instance, doc["member"])
+            if member is not None:
+                member["volumes"] = [v for v in member["volumes"] if v != doc["name"]]
+                self._store.put("member", instance, doc["member"], member)
+
+    def _delete_volume(self, instance: str, name: str) -> None:
+        with self._lock:
+            doc = self._find_volume_doc(instance, name)
+            if doc is None:
+                return
+            with self._mutation() as cluster:
+                self._delete_volume_in(cluster, instance, doc)
+            self._bytes.delete_volume(doc["id"])
+
+    def _write_volume(self, instance: str, name: str, offset: int, data: bytes) -> None:
+        with self._lock:
+            doc = self._find_volume_doc(instance, name)
+            if doc is None:
+                raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+            self._check_range(doc, offset, len(data))
+            scheme = _scheme_for(POLICIES[doc["policy"]])
+            available = self._available(self._cluster(), doc)
+            try:
+                missed = self._bytes.write(doc["id"], scheme, offset, bytes(data), available)
+            except _StoreUnavailable as exc:
+                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+            changed = False
+            for c in doc["components"]:
+                if c["index"] in missed and c["state"] == "active":
+                    c["state"] = "stale"
+                    changed = True
+            end = offset + len(data)
+            if end > doc["extent"]:
+                doc["extent"] = end
+                changed = True
+            if changed:
+                self._store.put("volume", instance, name, doc)
+
+    def _read_volume(self, instance: str, name: str, offset: int, length: int) -> bytes:
+        with self._lock:
+            doc = self._find_volume_doc(instance, name)
+            if doc is None:
+                raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+            self._check_range(doc, offset, length)
+            scheme = _scheme_for(POLICIES[doc["policy"]])
+            try:
+                return self._bytes.read(
+                    doc["id"], scheme, offset, length, self._available(self._cluster(), doc)
+                )
+            except _StoreUnavailable as exc:
+                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+
+    @staticmethod
+    def _check_range(doc: Mapping[str, Any], offset: int, length: int) -> None:
+        size = int(doc["size_gb"] * _GIB)
+        if offset < 0 or length < 0 or offset + length > size:
+            raise ValidationError.single(
+                "$.offset",
+                offset,
+                f"range [{offset}, {offset + length}) is outside volume {doc['name']!r} "
+                f"({doc['size_gb']} GB = {size} bytes)",
+            )
+
+    # -- members
+
+    def _find_member(self, instance: str, name: str) -> MemberInfo | None:
+        with self._lock:
+            doc = self._store.get("member", instance, name)
+            return None if doc is None else self._member_info(self._cluster(), doc)
+
+    def _get_member(self, instance: str, name: str) -> MemberInfo:
+        found = self._find_member(instance, name)
+        if found is None:
+            raise NotFound("member", name, f"instance {instance!r} has no such member")
+        return found
+
+    def _list_members(self, instance: str) -> list[MemberInfo]:
+        with self._lock:
+            cluster = self._cluster()
+            return [self._member_info(cluster, m) for m in self._store.select("member", instance)]
+
+    def _ensure_member(
+        self,
+        instance: str,
+        name: str,
+        *,
+        volumes: tuple[VolumeClaim, ...],
+        host: str | None,
+        anti_affinity: AntiAffinity | None,
+        labels: dict[str, str],
+    ) -> MemberInfo:
+        _check_resource_name("member", name)
+        for claim in volumes:
+            _check_resource_name("volume", claim.name)
+        with self._lock:
+            doc = self._store.get("member", instance, name)
+            policies = {
+                c.name: self._policy(instance, c.policy, "$.volumes.policy") for c in volumes
+            }
+            if doc is None:
+                cluster = self._cluster()
+                if host is not None and host not in cluster.hosts:
+                    raise NotFound("host", host, f"hosts: {', '.join(cluster.hosts)}")
+                existing = {
+                    m["name"]: _placement.MemberPlacementInfo(
+                        host=m["host"],
+                        group=None
+                        if m.get("anti_affinity") is None
+                        else m["anti_affinity"]["group"],
+                    )
+                    for m in self._store.select("member", instance)
+                }
+                local = [c.size_gb for c in volumes if policies[c.name].kind == "host-local"]
+                direct = [c.size_gb for c in volumes if policies[c.name].kind == "direct"]
+                try:
+                    chosen = _placement.place_member(
+                        cluster,
+                        existing=existing,
+                        host=host,
+                        anti_affinity=None
+                        if anti_affinity is None
+                        else _placement.AntiAffinity(
+                            group=anti_affinity.group,
+                            required=anti_affinity.required,
+                            scope=anti_affinity.scope,
+                        ),
+                        local_volume_gb=sum(local),
+                        direct_volumes_gb=direct,
+                    )
+                except PlacementError as exc:
+                    raise PlacementFailed(
+                        exc.reason, f"member {name!r} of {instance!r}: {exc}"
+                    ) from exc
+                doc = {
+                    "name": name,
+                    "host": chosen,
+                    "volumes": [],
+                    "labels": labels,
+                    "anti_affinity": None if anti_affinity is None else unstructure(anti_affinity),
+                    "created_by": self._current_op(instance),
+                }
+                with self._mutation() as cluster:
+                    self._store.put("member", instance, name, doc)
+                    self._record(instance, "member", name, doc["created_by"])
+                    for claim in volumes:
+                        self._place_volume_in(
+                            cluster,
+                            instance,
+                            claim.name,
+                            size_gb=claim.size_gb,
+                            policy=policies[claim.name],
+                            member=doc,
+                        )
+                    doc["volumes"] = sorted(c.name for c in volumes)
+                    self._store.put("member", instance, name, doc)
+            else:
+                for claim in volumes:
+                    if self._store.get("volume", instance, claim.name) is None:
+                        self._ensure_volume(
+                            instance,
+                            claim.name,
+                            size_gb=claim.size_gb,
+                            policy=claim.policy,
+                            member=name,
+                        )
+            return self._get_member(instance, name)
+
+    def _set_member_labels(self, instance: str, name: str, labels: dict[str, str]) -> MemberInfo:
+        with self._lock:
+            doc = self._store.get("member", instance, name)
+            if doc is None:
+                raise NotFound("member", name, f"instance {instance!r} has no such member")
+            doc["labels"] = {str(k): str(v) for k, v in labels.items()}
+            self._store.put("member", instance, name, doc)
+            return self._member_info(self._cluster(), doc)
+
+    def _delete_member(self, instance: str, name: str, *, delete_volumes: bool) -> None:
+        with self._lock:
+            doc = self._store.get("member", instance, name)
+            if doc is None:
+                return
+            removed: list[str] = []
+            with self._mutation() as cluster:
+                for vol_name in doc["volumes"]:
+                    vol = self._find_volume_doc(instance, vol_name)
+                    if vol is None:
+                        continue
+                    if delete_volumes:
+                        self._delete_volume_in(cluster, instance, vol)
+                        removed.append(vol["id"])
+                    else:
+                        vol["member"] = None
+                        self._store.put("volume", instance, vol_name, vol)
+                self._store.delete("member", instance, name)
+            for volume_id in removed:
+                self._bytes.delete_volume(volume_id)
+
+    # -- endpoints, secrets, provider state
+
+    def _find_endpoint(self, instance: str, name: str) -> EndpointInfo | None:
+        doc = self._store.get("endpoint", instance, name)
+        if doc is None:
+            return None
+        return structure({k: v for k, v in doc.items() if k != "created_by"}, EndpointInfo)
+
+    def _list_endpoints(self, instance: str) -> list[EndpointInfo]:
+        return [structure(d, EndpointInfo) for d in self._endpoints_docs(instance)]
+
+    def _ensure_endpoint(
+        self, instance: str, name: str, *, port: int, protocol: str, member: str | None
+    ) -> EndpointInfo:
+        _check_resource_name("endpoint", name)
+        if not (isinstance(port, int) and 1 <= port <= 65535):
+            raise ValidationError.single("$.endpoint.port", port, "must be an integer 1..65535")
+        if not re.match(r"^[a-z][a-z0-9+.-]{0,31}$", protocol or ""):
+            raise ValidationError.single("$.endpoint.protocol", protocol, "must be a URL scheme")
+        with self._lock:
+            found = self._find_endpoint(instance, name)
+            if found is not None:
+                return found
+            if member is not None and self._store.get("member", instance, member) is None:
+                raise NotFound("member", member, f"instance {instance!r} has no such member")
+            op_id = self._current_op(instance)
+            address = (
+                f"{member}.{instance}.svc.dpp.local"
+                if member is not None
+                else f"{instance}.svc.dpp.local"
+            ).lower()
+            doc = {
+                "name": name,
+                "protocol": protocol,
+                "address": address,
+                "port": port,
+                "member": member,
+                "created_by": op_id,
+            }
+            with self._store.transaction():
+                self._store.put("endpoint", instance, name, doc)
+                self._record(instance, "endpoint", name, op_id)
+            return structure({k: v for k, v in doc.items() if k != "created_by"}, EndpointInfo)
+
+    def _find_secret(self, instance: str, name: str) -> Secret | None:
+        doc = self._store.get("secret", instance, name)
+        return None if doc is None else Secret(doc["name"], doc["value"])
+
+    def _list_secrets(self, instance: str) -> list[SecretInfo]:
+        return [SecretInfo(name=d["name"]) for d in self._store.select("secret", instance)]
+
+    def _ensure_secret(self, instance: str, name: str, *, value: str | None, length: int) -> Secret:
+        _check_resource_name("secret", name)
+        if value is None and not (isinstance(length, int) and 8 <= length <= 4096):
+            raise ValidationError.single("$.secret.length", length, "must be 8..4096")
+        with self._lock:
+            found = self._find_secret(instance, name)
+            if found is not None:
+                return found
+            secret_value = value if value is not None else _secrets.token_urlsafe(length)[:length]
+            doc = {"name": name, "value": secret_value, "created_by": self._current_op(instance)}
+            with self._store.transaction():
+                self._store.put("secret", instance, name, doc)
+                self._record(instance, "secret", name, doc["created_by"])
+            return Secret(name, secret_value)
+
+    def _delete_doc(self, kind: str, instance: str, name: str) -> None:
+        self._store.delete(kind, instance, name)
+
+    def _provider_state(self, instance: str) -> dict[str, JSON]:
+        return dict(self._instance_doc(instance).get("provider_state", {}))
+
+    def _set_provider_state(
+        self, instance: str, key: str, value: JSON, *, delete: bool = False
+    ) -> None:
+        if not isinstance(key, str) or not key:
+            raise ValidationError.single("$.state.key", key, "must be a non-empty string")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError.single("$.state.value", repr(value), f"not JSON: {exc}") from exc
+        with self._lock, self._store.transaction():
+            doc = self._instance_doc(instance)
+            state = dict(doc.get("provider_state", {}))
+            if delete:
+                state.pop(key, None)
+            else:
+                state[key] = value
+            doc["provider_state"] = state
+            self._store.put("instance", "", instance, doc)
+
+    # ================================================================== operations
+
+    def _new_operation(
+        self,
+        kind: str,
+        target: str,
+        request: Mapping[str, Any],
+        idempotency_key: str | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Create an operation record, or return the one with the same idempotency key.
+
+        Returns (record, created). Same key with a different request raises Conflict.
+        """
+        fingerprint = hashlib.sha256(
+            json.dumps({"kind": kind, "target": target, **request}, sort_keys=True).encode()
+        ).hexdigest()
+        if idempotency_key is not None:
+            existing = self._store.operation_by_key(idempotency_key)
+            if existing is not None:
+                if existing.get("fingerprint") != fingerprint:
+                    raise Conflict(
+                        f"idempotency key {idempotency_key!r} was used for a different request "
+                        f"(operation {existing['id']}: {existing['kind']} {existing['target']})"
+                    )
+                return existing, False
+        op = Operation(
+            id=f"op-{uuid.uuid4().hex[:12]}",
+            kind=kind,
+            target=target,
+            idempotency_key=idempotency_key,
+            created_at=self.clock.now(),
+        )
+        record = dict(unstructure(op))
+        record.update(
+            {
+                "fingerprint": fingerprint,
+                "request": {**request, **(extra or {})},
+                "owner": self._owner,
+            }
+        )
+        self._store.put_operation(record)
+        return record, True
+
+    def _save_op(self, record: dict[str, Any], **changes: Any) -> None:
+        new_state = changes.get("state")
+        if (
+            new_state is not None
+            and new_state != record["state"]
+            and not OperationState(record["state"]).can_move_to(OperationState(new_state))
+        ):
+            raise AssertionError(
+                f"operation {record['id']}: illegal move {record['state']} -> {new_state}"
+            )
+        record.update(changes)
+        self._store.put_operation(record)
+
+    @staticmethod
+    def _operation(record: Mapping[str, Any]) -> Operation:
+        fields = {a.name for a in attrs.fields(Operation)}
+        return structure({k: v for k, v in record.items() if k in fields}, Operation)
+
+    def get_operation(self, op_id: str) -> Operation:
+        """The operation ``op_id``."""
+        record = self._store.get_operation(op_id)
+        if record is None:
+            raise NotFound("operation", op_id)
+        return self._operation(record)
+
+    def list_operations(self, *, target: str | None = None) -> list[Operation]:
+        """Operations, oldest first (those on ``target`` when given)."""
+        return [self._operation(r) for r in self._store.operations(target=target)]
+
+    def _finish(self, record: dict[str, Any]) -> Operation:
+        op = self._operation(record)
+        validate_document("operation", unstructure(op))
+        if op.state is OperationState.FAILED:
+            raise OperationFailed(op)
+        return op
+
+    def _call_verb(
+        self,
+        record: dict[str, Any],
+        instance: str,
+        call: Callable[[ServiceProvider, PlatformContext], None],
+    ) -> OperationError | None:
+        """Run a provider call with retries; returns None on success or the final error."""
+        deadline = self.clock.monotonic() + self.operation_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._lock:
+                doc = self._instance_doc(instance)
+                provider = self._provider(self._version_of(doc).provider)
+                self._save_op(record, attempts=record["attempts"] + 1)
+                ctx = PlatformContext(
+                    self, instance, doc["service"], record["kind"], self._instance_logger(instance)
+                )
+                try:
+                    call(provider, ctx)
+                    return None
+                except TemporaryError as exc:
+                    delay = min(exc.retry_after * (2 ** (attempt - 1)), self.max_backoff)
+                    if self.clock.monotonic() + delay > deadline:
+                        return OperationError(
+                            type="DeadlineExceeded",
+                            message=(
+                                f"{record['kind']} still failing temporarily after {attempt} "
+                                f"attempts and {self.operation_timeout:.0f}s: "
+                                f"{self._scrub(str(exc))}"
+                            ),
+                        )
+                    self._log.info(
+                        "%s attempt %d: temporary error, retrying in %.1fs: %s",
+                        record["kind"],
+                        attempt,
+                        delay,
+                        self._scrub(str(exc)),
+                        extra={"target": instance},
+                    )
+                except ValidationError as exc:
+                    return OperationError(
+                        type=type(exc).__name__,
+                        message=self._scrub(exc.summary),
+                        problems=tuple(self._scrub(str(p)) for p in exc.problems),
+                    )
+                except (PermanentError, DppError) as exc:
+                    return OperationError(type=type(exc).__name__, message=self._scrub(str(exc)))
+                except Exception as exc:
+                    return OperationError(
+                        type=type(exc).__name__,
+                        message=self._scrub(f"provider raised {type(exc).__name__}: {exc}"),
+                        traceback=self._scrub(traceback.format_exc()),
+                    )
+                finally:
+                    ctx.close()
+            self.clock.sleep(delay)
+
+    def _release_created_by(self, instance: str, op_id: str) -> list[str]:
+        """Release everything operation ``op_id`` allocated for ``instance``."""
+        released: list[str] = []
+        with self._lock:
+            for member in self._store.select("member", instance):
+                if member.get("created_by") == op_id:
+                    self._delete_member(instance, member["name"], delete_volumes=True)
+                    released.append(f"member/{member['name']}")
+            for vol in self._store.select("volume", instance):
+                if vol.get("created_by") == op_id:
+                    self._delete_volume(instance, vol["name"])
+                    released.append(f"volume/{vol['name']}")
+            for kind in ("endpoint", "secret"):
+                for doc in self._store.select(kind, instance):
+                    if doc.get("created_by") == op_id:
+                        self._store.delete(kind, instance, doc["name"])
+                        released.append(f"{kind}/{doc['name']}")
+        return released
+
+    def _held(self, instance: str) -> list[str]:
+        return [
+            f"{kind}/{d['name']}"
+            for kind in ("member", "volume", "endpoint", "secret")
+            for d in self._store.select(kind, instance)
+        ]
+
+    def _reclaim_all(self, instance: str) -> list[str]:
+        leftovers = self._held(instance)
+        with self._lock:
+            for member in self._store.select("member", instance):
+                self._delete_member(instance, member["name"], delete_volumes=True)
+            for vol in self._store.select("volume", instance):
+                self._delete_volume(instance, vol["name"])
+            for kind in ("endpoint", "secret"):
+                for doc in self._store.select(kind, instance):
+                    self._store.delete(kind, instance, doc["name"])
+        return leftovers
+
+    def _set_instance(self, name: str, **changes: Any) -> None:
+        with self._lock, self._store.transaction():
+            doc = self._instance_doc(name)
+            doc.update(changes)
+            doc["updated_at"] = self.clock.now().isoformat()
+            self._store.put("instance", "", name, doc)
+
+    def _execute(self, record: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0915 - one branch per verb
+        """Drive operation ``record`` (pending or interrupted) to a terminal state."""
+        kind = record["kind"]
+        instance = record["target"]
+        request = record["request"]
+        self._save_op(
+            record,
+            state=OperationState.RUNNING.value if record["state"] == "pending" else record["state"],
+            started_at=record.get("started_at") or self.clock.now().isoformat(),
+            owner=self._owner,
+        )
+        self._set_instance(instance, operation=record["id"])
+        doc = self._instance_doc(instance)
+        spec = structure(doc["spec"], InstanceSpec)
+        error: OperationError | None
+        result: dict[str, Any] = {}
+        if kind == "provision":
+            req = ProvisionRequest(
+                instance=instance, service=doc["service"], spec=spec, operation_id=record["id"]
+            )
+            error = self._call_verb(record, instance, lambda p, c: p.provision(c, req))
+            if error is None:
+                self._set_instance(instance, status=InstanceStatus.READY.value, operation=None)
+                self._refresh_health(instance)
+            else:
+                result["released"] = self._reclaim_all(instance)
+                self._delete_instance_doc(instance)
+        elif kind == "configure":
+            new_spec = structure(request["spec"], InstanceSpec)
+            changed = tuple(
+                sorted(
+                    k
+                    for k in {*spec.parameters, *new_spec.parameters}
+                    if spec.parameters.get(k) != new_spec.parameters.get(k)
+                )
+            )
+            previous = structure(request["previous"], InstanceSpec)
+            creq = ConfigureRequest(
+                instance=instance,
+                parameters=new_spec.parameters,
+                previous=previous.parameters,
+                changed=changed,
+                operation_id=record["id"],
+            )
+            error = self._call_verb(record, instance, lambda p, c: p.configure(c, creq))
+            if error is not None:
+                result["released"] = self._release_created_by(instance, record["id"])
+                self._set_instance(
+                    instance,
+                    spec=request["previous"],
+                    status=InstanceStatus.READY.value,
+                    operation=None,
+                )
+            else:
+                self._set_instance(instance, status=InstanceStatus.READY.value, operation=None)
+            self._refresh_health(instance)
+        elif kind == "scale":
+            previous = structure(request["previous"], InstanceSpec)
+            new_spec = structure(request["spec"], InstanceSpec)
+            sreq = ScaleRequest(
+                instance=instance,
+                capacity_gb=new_spec.capacity_gb,
+                previous_capacity_gb=previous.capacity_gb,
+                operation_id=record["id"],
+            )
+            error = self._call_verb(record, instance, lambda p, c: p.scale(c, sreq))
+            if error is not None:
+                result["released"] = self._release_created_by(instance, record["id"])
+                self._set_instance(
+                    instance,
+                    spec=request["previous"],
+                    status=InstanceStatus.READY.value,
+                    operation=None,
+                )
+            else:
+                self._set_instance(instance, status=InstanceStatus.READY.value, operation=None)
+            self._refresh_health(instance)
+        elif kind == "decommission":
+            dreq = DecommissionRequest(instance=instance, operation_id=record["id"])
+            error = self._call_verb(record, instance, lambda p, c: p.decommission(c, dreq))
+            if error is None:
+                leaked = self._reclaim_all(instance)
+                result["leaked"] = leaked
+                if leaked:
+                    self._event(
+                        "leak",
+                        instance,
+                        f"decommission of {instance!r} left {', '.join(leaked)} behind; the "
+                        "platform reclaimed them",
+                        leaked=leaked,
+                    )
+                self._delete_instance_doc(instance)
+            else:
+                self._set_instance(instance, status=InstanceStatus.FAILED.value, operation=None)
+        else:
+            error = OperationError(type="UnknownOperation", message=f"unknown kind {kind!r}")
+        now = self.clock.now().isoformat()
+        if error is None:
+            self._save_op(record, state="succeeded", progress=1.0, finished_at=now, result=result)
+            self._audit(f"instance.{kind}", instance, "succeeded", record["id"])
+        else:
+            self._save_op(
+                record,
+                state="failed",
+                finished_at=now,
+                error=unstructure(error),
+                result=result,
+            )
+            self._audit(f"instance.{kind}", instance, "failed", f"{error.type}: {error.message}")
+        return record
+
+    def _delete_instance_doc(self, name: str) -> None:
+        with self._lock, self._store.transaction():
+            self._store.delete("instance", "", name)
+
+    def _recover(self) -> None:
+        """Resume, or fail, every operation a dead process left pending or running."""
+        for record in self._store.operations(states=("pending", "running")):
+            if _owner_alive(record.get("owner", "")):
+                continue
+            self._log.warning(
+                "resuming operation %s (%s %s) interrupted by a crash",
+                record["id"],
+                record["kind"],
+                record["target"],
+                extra={"target": record["target"]},
+            )
+            try:
+                if self._store.get("instance", "", record["target"]) is None:
+                    raise NotFound("instance", record["target"])
+                record["owner"] = self._owner
+                self._execute(record)
+            except Exception as exc:
+                self._save_op(
+                    record,
+                    state="failed",
+                    finished_at=self.clock.now().isoformat(),
+                    error=unstructure(
+                        OperationError(
+                            type="Interrupted",
+                            message=f"interrupted by a crash and could not resume: {exc}",
+                        )
+                    ),
+                )
+                self._event("operation-failed", record["target"], f"{record['id']}: {exc}")
+
+    # ================================================================== instance requests
+
+    def _check_busy(self, doc: Mapping[str, Any]) -> None:
+        if InstanceStatus(doc["status"]) in _BUSY:
+            raise Conflict(
+                f"instance {doc['name']!r} is {doc['status']} (operation {doc.get('operation')}); "
+                "wait for it to finish"
+            )
+
+    def _check_quota_for(self, spec: InstanceSpec, previous_gb: int = 0) -> None:
+        policy = POLICIES[spec.policy]
+        extra = policy.raw_gb(spec.capacity_gb) - policy.raw_gb(previous_gb)
+        cluster = self._cluster()
+        try:
+            _placement.check_quota(cluster, max(0.0, extra))
+        except _ClusterQuotaExceeded as exc:
+            raise QuotaExceeded(
+                f"capacity_gb {spec.capacity_gb} with policy {spec.policy} needs "
+                f"{extra:.1f} GB of raw capacity: {exc}",
+                limit="resource_quota",
+                used=exc.used_gb,
+                asked=exc.asked_gb,
+                left=max(0.0, exc.quota_gb - exc.used_gb),
+            ) from exc
+
+    def create_instance(
+        self,
+        *,
+        service: str,
+        name: str,
+        capacity_gb: int | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        plan: str | None = None,
+        policy: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Operation:
+        """Provision a new instance of ``service`` called ``name``.
+
+        The request is validated (name, plan, capacity within the plan and the quota,
+        parameters against the manifest's schema, policy) before anything is allocated; every
+        problem is reported at once. Returns the succeeded operation, or raises
+        :class:`~dpp_sdk.OperationFailed` (everything the attempt allocated is released).
+        """
+        request = {
+            "service": service,
+            "capacity_gb": capacity_gb,
+            "parameters": dict(parameters or {}),
+            "plan": plan,
+            "policy": policy,
+        }
+        with self._lock:
+            if idempotency_key is not None:
+                prior = self._store.operation_by_key(idempotency_key)
+                if prior is not None:
+                    record, _ = self._new_operation("provision", name, request, idempotency_key)
+                    return self._finish(record)
+            problems: list[Problem] = []
+            if not isinstance(name, str) or not _INSTANCE_NAME.match(name):
+                problems.append(
+                    Problem(
+                        path="$.name",
+                        value=name,
+                        message="must start with a letter; letters, digits, '_', '.', '-'; "
+                        "at most 63 characters",
+                    )
+                )
+            try:
+                version, _provider = self._active(service)
+            except NotFound as exc:
+                problems.append(Problem(path="$.service", value=service, message=str(exc)))
+                raise ValidationError(
+                    f"request for instance {name!r} is invalid ({len(problems)} problems)",
+                    problems,
+                ) from None
+            if not self._service_doc(service)["enabled"]:
+                problems.append(
+                    Problem(path="$.service", value=service, message="service is disabled")
+                )
+            spec: InstanceSpec | None = None
+            try:
+                spec = resolve_instance_spec(
+                    version.manifest,
+                    plan=plan,
+                    capacity_gb=capacity_gb,
+                    parameters=dict(parameters or {}),
+                    policy=policy,
+                )
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+            if isinstance(name, str) and self._store.get("instance", "", name) is not None:
+                problems.append(Problem(path="$.name", value=name, message="already exists"))
+            if problems:
+                self._audit("instance.provision", str(name), "refused", problems[0].message)
+                raise ValidationError(
+                    f"request for a {service} instance {name!r} is invalid "
+                    f"({len(problems)} problems)",
+                    problems,
+                )
+            assert spec is not None
+            try:
+                self._check_quota_for(spec)
+            except QuotaExceeded as exc:
+                self._audit("instance.provision", name, "refused", str(exc))
+                raise
+            with self._store.transaction():
+                record, _ = self._new_operation("provision", name, request, idempotency_key)
+                now = self.clock.now().isoformat()
+                self._store.put(
+                    "instance",
+                    "",
+                    name,
+                    {
+                        "name": name,
+                        "uid": uuid.uuid4().hex,
+                        "service": service,
+                        "service_version": version.version,
+                        "spec": unstructure(spec),
+                        "status": InstanceStatus.PROVISIONING.value,
+                        "health": HealthStatus.GREEN.value,
+                        "operation": record["id"],
+                        "provider_state": {},
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+        self._execute(record)
+        return self._finish(record)
+
+    def _begin_change(  # noqa: PLR0917 - private; every caller passes all six
+        self,
+        kind: str,
+        name: str,
+        request: Mapping[str, Any],
+        idempotency_key: str | None,
+        build: Callable[[dict[str, Any], InstanceSpec, Manifest], InstanceSpec],
+        status: InstanceStatus,
+    ) -> Operation:
+        with self._lock:
+            if idempotency_key is not None and self._store.operation_by_key(idempotency_key):
+                record, _ = self._new_operation(kind, name, request, idempotency_key)
+                return self._finish(record)
+            doc = self._instance_doc(name)
+            self._check_busy(doc)
+            current = structure(doc["spec"], InstanceSpec)
+            manifest = self._version_of(doc).manifest
+            try:
+                new_spec = build(doc, current, manifest)
+            except DppError as exc:
+                self._audit(f"instance.{kind}", name, "refused", str(exc).splitlines()[0])
+                raise
+            with self._store.transaction():
+                record, _ = self._new_operation(
+                    kind,
+                    name,
+                    request,
+                    idempotency_key,
+                    extra={"spec": unstructure(new_spec), "previous": unstructure(current)},
+                )
+                self._set_instance(
+                    name, spec=unstructure(new_spec), status=status.value, operation=record["id"]
+                )
+        self._execute(record)
+        return self._finish(record)
+
+    def configure_instance(
+        self,
+        name: str,
+        parameters: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Operation:
+        """Change parameters of instance ``name`` (merged into the current ones) via
+        the provider's ``configure``. Invalid parameters are refused before anything runs."""
+
+        def build(doc: dict[str, Any], current: InstanceSpec, manifest: Manifest) -> InstanceSpec:
+            return resolve_instance_spec(
+                manifest,
+                plan=current.plan,
+                capacity_gb=current.capacity_gb,
+                parameters={**current.parameters, **parameters},
+                policy=current.policy,
+            )
+
+        return self._begin_change(
+            "configure",
+            name,
+            {"parameters": dict(parameters)},
+            idempotency_key,
+            build,
+            InstanceStatus.CONFIGURING,
+        )
+
+    def scale_instance(
+        self, name: str, capacity_gb: int, *, idempotency_key: str | None = None
+    ) -> Operation:
+        """Change the capacity of instance ``name`` via the provider's ``scale``.
+
+        Checked against the plan's bounds, the quota, and the manifest's
+        ``capacity_scale_down`` capability before anything runs.
+        """
+
+        def build(doc: dict[str, Any], current: InstanceSpec, manifest: Manifest) -> InstanceSpec:
+            problems: list[Problem] = []
+            if not isinstance(capacity_gb, int) or isinstance(capacity_gb, bool):
+                raise ValidationError.single("$.capacity_gb", capacity_gb, "must be an integer")
+            if capacity_gb < current.capacity_gb and not manifest.capabilities.capacity_scale_down:
+                problems.append(
+                    Problem(
+                        path="$.capacity_gb",
+                        value=capacity_gb,
+                        message=f"{manifest.name} cannot shrink (capacity_scale_down is not "
+                        f"declared); the instance has {current.capacity_gb} GB",
+                    )
+                )
+            if capacity_gb > current.capacity_gb and not manifest.capabilities.capacity_scale_up:
+                problems.append(
+                    Problem(
+                        path="$.capacity_gb",
+                        value=capacity_gb,
+                        message=f"{manifest.name} cannot grow (capacity_scale_up is not declared)",
+                    )
+                )
+            try:
+                spec = resolve_instance_spec(
+                    manifest,
+                    plan=current.plan,
+                    capacity_gb=capacity_gb,
+                    parameters=current.parameters,
+                    policy=current.policy,
+                )
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+            if problems:
+                raise ValidationError(
+                    f"scaling {name!r} to {capacity_gb} GB is invalid ({len(problems)} problems)",
+                    problems,
+                )
+            self._check_quota_for(spec, previous_gb=current.capacity_gb)
+            return spec
+
+        return self._begin_change(
+            "scale",
+            name,
+            {"capacity_gb": capacity_gb},
+            idempotency_key,
+            build,
+            InstanceStatus.SCALING,
+        )
+
+    def remove_instance(self, name: str, *, idempotency_key: str | None = None) -> Operation:
+        """Decommission instance ``name``: the provider releases everything, then the
+        platform reclaims (and reports as leaked) whatever is left."""
+
+        def build(doc: dict[str, Any], current: InstanceSpec, manifest: Manifest) -> InstanceSpec:
+            return current
+
+        return self._begin_change(
+            "decommission", name, {}, idempotency_key, build, InstanceStatus.DECOMMISSIONING
+        )
+
+    # ================================================================== health
+
+    def _platform_checks(self, info: InstanceInfo) -> list[HealthCheck]:
+        checks: list[HealthCheck] = []
+        bad = [v.name for v in info.volumes if v.state == "inaccessible"]
+        degraded = [v.name for v in info.volumes if v.state == "degraded"]
+        if bad:
+            checks.append(
+                HealthCheck(
+                    name="platform/volumes",
+                    status=HealthStatus.RED,
+                    message=f"inaccessible: {', '.join(bad)}",
+                )
+            )
+        elif degraded:
+            checks.append(
+                HealthCheck(
+                    name="platform/volumes",
+                    status=HealthStatus.YELLOW,
+                    message=f"reduced redundancy: {', '.join(degraded)}",
+                )
+            )
+        else:
+            checks.append(
+                HealthCheck(
+                    name="platform/volumes",
+                    status=HealthStatus.GREEN,
+                    message=f"{len(info.volumes)} volumes accessible",
+                )
+            )
+        down = [f"{m.name} ({m.state} on {m.host})" for m in info.members if m.state != "running"]
+        checks.append(
+            HealthCheck(
+                name="platform/members",
+                status=HealthStatus.YELLOW if down else HealthStatus.GREEN,
+                message=f"not running: {', '.join(down)}"
+                if down
+                else f"{len(info.members)} members running",
+            )
+        )
+        return checks
+
+    def _refresh_health(self, name: str) -> InstanceHealth:
+        with self._lock:
+            doc = self._instance_doc(name)
+            info = self._instance_info(doc)
+            provider = self._provider(self._version_of(doc).provider)
+            ctx = PlatformContext(
+                self, name, doc["service"], "monitor", self._instance_logger(name), read_only=True
+            )
+            try:
+                report = provider.monitor(ctx)
+                if not isinstance(report, HealthReport):
+                    raise TypeError(
+                        f"monitor returned {type(report).__name__}, not a dpp_sdk.HealthReport"
+                    )
+                validate_document("health-report", unstructure(report))
+                provider_checks = [
+                    attrs.evolve(
+                        c, message=self._scrub_detecting(c.message, name, "health messages")
+                    )
+                    for c in report.checks
+                ]
+                if not provider_checks:
+                    provider_checks = [
+                        HealthCheck(name="provider", status=report.status, message="")
+                    ]
+            except Exception as exc:
+                provider_checks = [
+                    HealthCheck(
+                        name="provider/monitor",
+                        status=HealthStatus.RED,
+                        message=self._scrub(f"monitor failed: {type(exc).__name__}: {exc}"),
+                    )
+                ]
+            finally:
+                ctx.close()
+            checks = (*provider_checks, *self._platform_checks(info))
+            status = HealthStatus.worst(c.status for c in checks)
+            if doc.get("health") != status.value:
+                previous = doc.get("health")
+                self._set_instance(name, health=status.value)
+                self._event(
+                    "health-changed",
+                    name,
+                    f"health of {name!r} changed from {previous} to {status.value}",
+                )
+            return InstanceHealth(
+                instance=name, service=doc["service"], status=status, checks=tuple(checks)
+            )
+
+    def instance_health(self, name: str) -> InstanceHealth:
+        """Health of instance ``name``: the provider's ``monitor`` plus the platform's view."""
+        return self._refresh_health(name)
+
+    def cluster_health(self) -> ClusterHealth:
+        """Health of every instance plus the cluster's hosts, disks and capacity."""
+        with self._lock:
+            instances = tuple(
+                self._refresh_health(d["name"])
+                for d in self._store.select("instance")
+                if InstanceStatus(d["status"]) not in _BUSY
+            )
+            cluster = self._cluster()
+            checks: list[HealthCheck] = []
+            failed_hosts = [h.name for h in cluster.hosts.values() if h.state == "failed"]
+            maint = [h.name for h in cluster.hosts.values() if h.state == "maintenance"]
+            checks.append(
+                HealthCheck(
+                    name="cluster/hosts",
+                    status=HealthStatus.RED
+                    if failed_hosts
+                    else HealthStatus.YELLOW
+                    if maint
+                    else HealthStatus.GREEN,
+                    message=", ".join(
+                        [
+                            *(f"{h} failed" for h in failed_hosts),
+                            *(f"{h} in maintenance" for h in maint),
+                        ]
+                    )
+                    or f"{len(cluster.hosts)} hosts connected",
+                )
+            )
+            failed_disks = [f"{d.host}/{d.name}" for d in cluster.disks() if d.state == "failed"]
+            checks.append(
+                HealthCheck(
+                    name="cluster/disks",
+                    status=HealthStatus.RED if failed_disks else HealthStatus.GREEN,
+                    message=f"failed: {', '.join(failed_disks)}"
+                    if failed_disks
+                    else "all disks healthy",
+                )
+            )
+            checks.append(
+                HealthCheck(
+                    name="cluster/capacity",
+                    status=HealthStatus.YELLOW
+                    if cluster.capacity_warning()
+                    else HealthStatus.GREEN,
+                    message=f"pool {cluster.pool_used_percent():.1f}% reserved "
+                    f"(warning at {cluster.capacity_warning_percent}%)",
+                )
+            )
+            status = HealthStatus.worst(
+                [*(c.status for c in checks), *(i.status for i in instances)]
+            )
+            return ClusterHealth(status=status, checks=tuple(checks), instances=instances)
+
+    def data_probe(self, instance: str) -> DataProbe | None:
+        """The provider's data probe for ``instance`` bound to a fresh context, or None.
+
+        The context stays open until :meth:`close_probe` (the conformance suite uses it across
+        a fault)."""
+        doc = self._instance_doc(instance)
+        provider = self._provider(self._version_of(doc).provider)
+        ctx = PlatformContext(
+            self, instance, doc["service"], "data_probe", self._instance_logger(instance)
+        )
+        return provider.data_probe(ctx)
+
+    # ================================================================== status, resources
+
+    def status(self) -> PlatformStatus:
+        """Platform settings and a capacity summary (``esxcli vsan datapersistence list``)."""
+        cluster = self._cluster()
+        warnings = []
+        if cluster.capacity_warning():
+            warnings.append(
+                f"pool use {cluster.pool_used_percent():.1f}% is past the warning threshold"
+            )
+        for h in cluster.hosts.values():
+            if h.state != "connected":
+                warnings.append(f"host {h.name} is {h.state}")
+        return PlatformStatus(
+            enabled=self._config.enabled,
+            default_policy=self._config.default_policy,
+            max_services=self._config.max_services,
+            resource_quota=self._config.resource_quota,
+            hosts=len(cluster.hosts),
+            hosts_connected=sum(1 for h in cluster.hosts.values() if h.state == "connected"),
+            fault_domains=len(cluster.fault_domains()),
+            services=self._store.count("service"),
+            instances=self._store.count("instance"),
+            raw_capacity_gb=cluster.raw_capacity_gb(),
+            reserved_gb=round(cluster.reserved_gb(), 6),
+            quota_gb=cluster.quota_gb(),
+            state_dir=None if self.state_dir is None else str(self.state_dir),
+            warnings=tuple(warnings),
+        )
+
+    def resources(self) -> ResourceReport:
+        """Per-disk and per-instance capacity accounting (``dpp resource list``)."""
+        with self._lock:
+            cluster = self._cluster()
+            disks = tuple(
+                DiskUsage(
+                    host=d.host,
+                    disk=d.name,
+                    kind=d.kind,
+                    state=d.state,
+                    size_gb=d.size_gb,
+                    reserved_gb=round(d.reserved_gb, 6),
+                    free_gb=round(max(0.0, d.size_gb - d.reserved_gb), 6),
+                )
+                for d in cluster.disks()
+            )
+            usage = []
+            for doc in self._store.select("instance"):
+                vols = self._store.select("volume", doc["name"])
+                usage.append(
+                    InstanceUsage(
+                        instance=doc["name"],
+                        service=doc["service"],
+                        volumes=len(vols),
+                        members=len(self._store.select("member", doc["name"])),
+                        logical_gb=round(sum(v["size_gb"] for v in vols), 6),
+                        reserved_gb=round(
+                            sum(c["reserved_gb"] for v in vols for c in v["components"]), 6
+                        ),
+                    )
+                )
+            return ResourceReport(
+                raw_capacity_gb=cluster.raw_capacity_gb(),
+                reserved_gb=round(cluster.reserved_gb(), 6),
+                quota_gb=cluster.quota_gb(),
+                disks=disks,
+                instances=tuple(usage),
+            )
+
+    def list_hosts(self) -> list[HostInfo]:
+        """Hosts with their fault domain, state and disks."""
+        return list(self._cluster_view().hosts)
+
+    def _check_host(self, cluster: Cluster, host: str) -> None:
+        if host not in cluster.hosts:
+            raise NotFound("host", host, f"hosts: {', '.join(cluster.hosts)}")
+
+    def _check_disk(self, cluster: Cluster, host: str, disk: str) -> None:
+        self._check_host(cluster, host)
+        if disk not in cluster.host(host).disks:
+            raise NotFound(
+                "disk", f"{host}/{disk}", f"disks: {', '.join(cluster.host(host).disks)}"
+            )
+
+    # ================================================================== touching hardware
+
+    def _volumes_on(
+        self, host: str, disk: str | None = None
+    ) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+        """(instance, volume doc, its components on host[/disk]) for every affected volume."""
+        out = []
+        for doc in self._store.select("instance"):
+            for vol in self._store.select("volume", doc["name"]):
+                here = [
+                    c
+                    for c in vol["components"]
+                    if c["host"] == host and (disk is None or c["disk"] == disk)
+                ]
+                if here:
+                    out.append((doc["name"], dict(vol), here))
+        return out
+
+    def _members_on(self, host: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for doc in self._store.select("instance"):
+            for m in self._store.select("member", doc["name"]):
+                if m["host"] == host:
+                    out.setdefault(doc["name"], []).append(m["name"])
+        return out
+
+    def _notify_failure(self, instance: str, event: FailureEvent) -> None:
+        """Call on_failure as a 'repair' operation; its failure is recorded, not raised."""
+        doc = self._store.get("instance", "", instance)
+        if doc is None or InstanceStatus(doc["status"]) in _BUSY:
+            return
+        with self._lock:
+            record, _ = self._new_operation("repair", instance, {"event": unstructure(event)}, None)
+            self._save_op(record, state="running", started_at=self.clock.now().isoformat())
+            self._set_instance(instance, operation=record["id"])
+            error = self._call_verb(record, instance, lambda p, c: p.on_failure(c, event))
+            self._set_instance(instance, operation=None)
+            now = self.clock.now().isoformat()
+            if error is None:
+                self._save_op(record, state="succeeded", progress=1.0, finished_at=now)
+            else:
+                released = self._release_created_by(instance, record["id"])
+                self._save_op(
+                    record,
+                    state="failed",
+                    finished_at=now,
+                    error=unstructure(error),
+                    result={"released": released},
+                )
+                self._event(
+                    "repair-failed", instance, f"on_failure for {event.kind.value}: {error.message}"
+                )
+            self._refresh_health(instance)
+
+    def _affected(
+        self, host: str, disk: str | None = None
+    ) -> dict[str, tuple[list[str], list[str]]]:
+        """instance -> (members on host, volumes with a component on host/disk)."""
+        out: dict[str, tuple[list[str], list[str]]] = {}
+        if disk is None:
+            for inst, members in self._members_on(host).items():
+                out.setdefault(inst, ([], []))[0].extend(members)
+        for inst, vol, _ in self._volumes_on(host, disk):
+            out.setdefault(inst, ([], []))[1].append(vol["name"])
+        return out
+
+    def _resync(self, cluster: Cluster, instance: str, vol: dict[str, Any]) -> bool:
+        """Rebuild stale (or lost, re-homed) components from the others; True if any changed."""
+        policy = POLICIES[vol["policy"]]
+        scheme = _scheme_for(policy)
+        changed = False
+        for c in vol["components"]:
+            if c["state"] not in ("stale", "lost"):
+                continue
+            host = cluster.host(c["host"])
+            if host.state != "connected" or host.disks[c["disk"]].state != "healthy":
+                continue
+            others = self._available(cluster, vol) - {c["index"]}
+            if not scheme.can_reconstruct(others):
+                continue
+            self._bytes.rebuild_component(vol["id"], scheme, c["index"], others, vol["extent"])
+            c["state"] = "active"
+            changed = True
+        if changed:
+            self._store.put("volume", instance, vol["name"], vol)
+        return changed
+
+    def inject_host_failure(self, host: str) -> None:
+        """Fail ``host``: its members become unreachable and its components absent. Affected
+        providers are told through ``on_failure``."""
+        with self._lock:
+            with self._mutation() as cluster:
+                self._check_host(cluster, host)
+                if cluster.host(host).state == "failed":
+                    raise Conflict(f"host {host!r} has already failed")
+                cluster.host(host).state = "failed"
+            affected = self._affected(host)
+            self._audit("fault.inject.host-failure", host, "succeeded")
+            self._event("host-failure", host, f"host {host} failed", instances=sorted(affected))
+        for instance, (members, volumes) in sorted(affected.items()):
+            self._notify_failure(
+                instance,
+                FailureEvent(
+                    instance=instance,
+                    kind=FailureKind.HOST_FAILURE,
+                    host=host,
+                    members=tuple(members),
+                    volumes=tuple(volumes),
+                ),
+            )
+
+    def clear_host_failure(self, host: str) -> None:
+        """Recover ``host``: it reconnects and stale components resync from their peers."""
+        with self._lock:
+            with self._mutation() as cluster:
+                self._check_host(cluster, host)
+                if cluster.host(host).state != "failed":
+                    raise Conflict(
+                        f"host {host!r} has not failed (it is {cluster.host(host).state})"
+                    )
+                cluster.host(host).state = "connected"
+                for instance, vol, _ in self._volumes_on(host):
+                    self._resync(cluster, instance, vol)
+            affected = self._affected(host)
+            self._audit("fault.clear.host-failure", host, "succeeded")
+            self._event("host-recovered", host, f"host {host} recovered")
+        for instance, (members, volumes) in sorted(affected.items()):
+            self._notify_failure(
+                instance,
+                FailureEvent(
+                    instance=instance,
+                    kind=FailureKind.HOST_RECOVERED,
+                    host=host,
+                    members=tuple(members),
+                    volumes=tuple(volumes),
+                ),
+            )
+
+    def inject_disk_failure(self, host: str, disk: str) -> None:
+        """Fail disk ``host``/``disk``: its components' bytes are destroyed. Volumes that can
+        still be reconstructed are rebuilt elsewhere when the cluster has room; the others
+        are reported lost to their providers."""
+        lost_by_instance: dict[str, list[str]] = {}
+        with self._lock:
+            with self._mutation() as cluster:
+                self._check_disk(cluster, host, disk)
+                if cluster.disk(host, disk).state == "failed":
+                    raise Conflict(f"disk {host}/{disk} has already failed")
+                cluster.disk(host, disk).state = "failed"
+                for instance, vol, here in self._volumes_on(host, disk):
+                    policy = POLICIES[vol["policy"]]
+                    scheme = _scheme_for(policy)
+                    for c in here:
+                        self._bytes.destroy_component(vol["id"], c["index"])
+                        c["state"] = "lost"
+                    survivors = self._available(cluster, vol)
+                    if not scheme.can_reconstruct(survivors):
+                        lost_by_instance.setdefault(instance, []).append(vol["name"])
+                    elif policy.distributed:
+                        self._rehome(cluster, vol, [c["index"] for c in here], copy=False)
+                        self._resync(cluster, instance, vol)
+                    self._store.put("volume", instance, vol["name"], vol)
+            affected = self._affected(host, disk)
+            self._audit("fault.inject.disk-failure", f"{host}/{disk}", "succeeded")
+            self._event(
+                "disk-failure",
+                f"{host}/{disk}",
+                f"disk {host}/{disk} failed",
+                lost=dict(lost_by_instance),
+            )
+        for instance, (_members, volumes) in sorted(affected.items()):
+            self._notify_failure(
+                instance,
+                FailureEvent(
+                    instance=instance,
+                    kind=FailureKind.DISK_FAILURE,
+                    host=host,
+                    disk=disk,
+                    volumes=tuple(volumes),
+                    lost_volumes=tuple(lost_by_instance.get(instance, ())),
+                ),
+            )
+
+    def _rehome(
+        self, cluster: Cluster, vol: dict[str, Any], indices: list[int], *, copy: bool
+    ) -> int:
+        """Move components ``indices`` of a distributed volume to new disks; returns bytes moved.
+
+        With ``copy`` the component's bytes are still readable (evacuation) and travel with
+        it; otherwise (a destroyed component) it arrives stale and must be rebuilt from its
+        peers. Components that find no new home stay where they are."""
+        policy = POLICIES[vol["policy"]]
+        moved = 0
+        for index in indices:
+            existing = [
+                _placement.ComponentPlacement(
+                    index=c["index"],
+                    role=c["role"],
+                    host=c["host"],
+                    disk=c["disk"],
+                    reserved_gb=c["reserved_gb"],
+                )
+                for c in vol["components"]
+            ]
+            try:
+                new = _placement.replace_component(cluster, policy, existing, index)
+                cluster.reserve(vol["id"], [new])
+            except PlacementError as exc:
+                self._event(
+                    "rebuild-deferred",
+                    vol["name"],
+                    f"component {index} of volume {vol['name']!r} has no new home: {exc}",
+                )
+                continue
+            comp = next(c for c in vol["components"] if c["index"] == index)
+            moved += _component_bytes(policy, comp["role"], vol["extent"])
+            comp.update(
+                host=new.host,
+                disk=new.disk,
+                state=comp["state"] if copy and comp["state"] == "active" else "stale",
+            )
+        return moved
+
+    def clear_disk_failure(self, host: str, disk: str) -> None:
+        """Replace failed disk ``host``/``disk`` with a new empty one; components still homed
+        there are rebuilt from their peers where possible (data of FTT=0 volumes stays lost)."""
+        with self._lock:
+            with self._mutation() as cluster:
+                self._check_disk(cluster, host, disk)
+                if cluster.disk(host, disk).state != "failed":
+                    raise Conflict(f"disk {host}/{disk} has not failed")
+                cluster.disk(host, disk).state = "healthy"
+                for instance, vol, _ in self._volumes_on(host, disk):
+                    self._resync(cluster, instance, vol)
+            affected = self._affected(host, disk)
+            self._audit("fault.clear.disk-failure", f"{host}/{disk}", "succeeded")
+            self._event("disk-replaced", f"{host}/{disk}", f"disk {host}/{disk} replaced")
+        for instance, (_members, volumes) in sorted(affected.items()):
+            self._notify_failure(
+                instance,
+                FailureEvent(
+                    instance=instance,
+                    kind=FailureKind.DISK_REPLACED,
+                    host=host,
+                    disk=disk,
+                    volumes=tuple(volumes),
+                ),
+            )
+
+    def clear_faults(self) -> None:
+        """Recover every failed host and replace every failed disk."""
+        cluster = self._cluster()
+        for h in list(cluster.hosts.values()):
+            if h.state == "failed":
+                self.clear_host_failure(h.name)
+        for d in list(self._cluster().disks()):
+            if d.state == "failed":
+                self.clear_disk_failure(d.host, d.name)
+
+    # ================================================================== maintenance
+
+    def _impacts(
+        self, cluster: Cluster, host: str, mode: MaintenanceMode
+    ) -> tuple[list[InstanceImpact], dict[str, list[int]]]:
+        """Predict maintenance effects; also returns volume id -> component indices to move."""
+        impacts: dict[str, dict[str, Any]] = {}
+        moves: dict[str, list[int]] = {}
+        names = {d["name"]: d["service"] for d in self._store.select("instance")}
+
+        def entry(instance: str) -> dict[str, Any]:
+            return impacts.setdefault(
+                instance,
+                {"inacc": [], "reduced": [], "rebuilt": [], "stopped": [], "bytes": 0},
+            )
+
+        for instance, members in self._members_on(host).items():
+            entry(instance)["stopped"].extend(members)
+        for instance, vol, here in self._volumes_on(host):
+            policy = POLICIES[vol["policy"]]
+            scheme = _scheme_for(policy)
+            available = self._available(cluster, vol)
+            indices = [c["index"] for c in here]
+            after = available - set(indices)
+            move = policy.distributed and (
+                mode is MaintenanceMode.EVACUATE_ALL
+                or (
+                    mode is MaintenanceMode.ENSURE_ACCESSIBILITY and not scheme.is_accessible(after)
+                )
+            )
+            e = entry(instance)
+            if move and scheme.can_reconstruct(available):
+                moves[vol["id"]] = indices
+                e["rebuilt"].append(vol["name"])
+                e["bytes"] += sum(_component_bytes(policy, c["role"], vol["extent"]) for c in here)
+            elif not scheme.is_accessible(after):
+                e["inacc"].append(vol["name"])
+            elif after != available:
+                e["reduced"].append(vol["name"])
+        out = [
+            InstanceImpact(
+                instance=name,
+                service=names.get(name, ""),
+                inaccessible_volumes=tuple(e["inacc"]),
+                reduced_availability_volumes=tuple(e["reduced"]),
+                rebuilt_volumes=tuple(e["rebuilt"]),
+                stopped_members=tuple(e["stopped"]),
+                bytes_to_rebuild=e["bytes"],
+            )
+            for name, e in sorted(impacts.items())
+        ]
+        return out, moves
+
+    def maintenance_precheck(self, host: str, mode: MaintenanceMode | str) -> MaintenancePrecheck:
+        """Predict, changing nothing, what entering maintenance on ``host`` with ``mode`` does:
+        instances that would become inaccessible, run with reduced availability, or have data
+        rebuilt elsewhere, and how many bytes would be rebuilt."""
+        mode = MaintenanceMode(mode)
+        with self._lock:
+            cluster = self._cluster()
+            self._check_host(cluster, host)
+            problems: list[str] = []
+            if cluster.host(host).state != "connected":
+                problems.append(f"host {host} is {cluster.host(host).state}, not connected")
+            impacts, moves = self._impacts(cluster, host, mode)
+            # Check that every planned move has a home, on a copy of the cluster.
+            trial = Cluster.from_dict(cluster.to_dict())
+            trial.host(host).state = "maintenance"
+            for _instance, vol, _ in self._volumes_on(host):
+                if vol["id"] in moves:
+                    copy = json.loads(json.dumps(vol))
+                    self._rehome_trial(trial, copy, moves[vol["id"]], problems)
+            return MaintenancePrecheck(
+                host=host,
+                mode=mode,
+                instances=tuple(impacts),
+                bytes_to_rebuild=sum(i.bytes_to_rebuild for i in impacts),
+                problems=tuple(problems),
+            )
+
+    def _rehome_trial(
+        self,
+        trial: Cluster,
+        vol: dict[str, Any],
+        indices: list[int],
+        problems: list[str],
+    ) -> None:
+        policy = POLICIES[vol["policy"]]
+        for index in indices:
+            existing = [
+                _placement.ComponentPlacement(
+                    index=c["index"],
+                    role=c["role"],
+                    host=c["host"],
+                    disk=c["disk"],
+                    reserved_gb=c["reserved_gb"],
+                )
+                for c in vol["components"]
+            ]
+            try:
+                new = _placement.replace_component(trial, policy, existing, index)
+                trial.reserve(vol["id"], [new])
+            except PlacementError as exc:
+                problems.append(f"volume {vol['name']!r}: component {index} cannot be moved: {exc}")
+                continue
+            comp = next(c for c in vol["components"] if c["index"] == index)
+            comp.update(host=new.host, disk=new.disk)
+
+    def enter_maintenance(self, host: str, mode: MaintenanceMode | str) -> MaintenanceResult:
+        """Put ``host`` into maintenance with ``mode``.
+
+        Every instance with a member or component on the host is consulted through
+        ``on_maintenance``; any veto refuses the whole request (:class:`MaintenanceVetoed`)
+        and nothing changes. Otherwise components are moved per the mode and the host's
+        members stop."""
+        mode = MaintenanceMode(mode)
+        with self._lock:
+            precheck = self.maintenance_precheck(host, mode)
+            if precheck.problems:
+                self._audit("host.maintenance.enter", host, "refused", "; ".join(precheck.problems))
+                raise Conflict(
+                    f"host {host!r} cannot enter maintenance ({mode.value}): "
+                    + "; ".join(precheck.problems)
+                )
+            affected = self._affected(host)
+            vetoes: list[Veto] = []
+            for instance, (members, volumes) in sorted(affected.items()):
+                doc = self._instance_doc(instance)
+                provider = self._provider(self._version_of(doc).provider)
+                ctx = PlatformContext(
+                    self,
+                    instance,
+                    doc["service"],
+                    "on_maintenance",
+                    self._instance_logger(instance),
+                    read_only=True,
+                )
+                request = MaintenanceRequest(
+                    instance=instance,
+                    host=host,
+                    mode=mode,
+                    members=tuple(members),
+                    volumes=tuple(volumes),
+                )
+                try:
+                    decision = provider.on_maintenance(ctx, request)
+                except Exception as exc:
+                    vetoes.append(
+                        Veto(
+                            instance=instance,
+                            reason=VetoReason.GENERIC_FAILURE,
+                            message=f"on_maintenance raised {type(exc).__name__}: {exc}",
+                        )
+                    )
+                    continue
+                finally:
+                    ctx.close()
+                if not decision.allowed:
+                    assert decision.reason is not None
+                    vetoes.append(
+                        Veto(instance=instance, reason=decision.reason, message=decision.message)
+                    )
+            if vetoes:
+                error = MaintenanceVetoed(host, vetoes)
+                self._audit("host.maintenance.enter", host, "refused", str(error))
+                raise error
+            _, moves = self._impacts(self._cluster(), host, mode)
+            with self._mutation() as cluster:
+                # Components leave while the host is still up, so their bytes are copied.
+                for instance, vol, _ in self._volumes_on(host):
+                    if vol["id"] in moves:
+                        self._rehome(cluster, vol, moves[vol["id"]], copy=True)
+                        self._store.put("volume", instance, vol["name"], vol)
+                cluster.host(host).state = "maintenance"
+            self._audit("host.maintenance.enter", host, "succeeded", mode.value)
+            self._event(
+                "maintenance-entered", host, f"host {host} entered maintenance ({mode.value})"
+            )
+            return MaintenanceResult(
+                host=host, mode=mode, precheck=precheck, consulted=tuple(sorted(affected))
+            )
+
+    def exit_maintenance(self, host: str) -> None:
+        """Bring ``host`` back from maintenance; stale components resync."""
+        with self._lock:
+            with self._mutation() as cluster:
+                self._check_host(cluster, host)
+                if cluster.host(host).state != "maintenance":
+                    raise Conflict(
+                        f"host {host!r} is not in maintenance (it is {cluster.host(host).state})"
+                    )
+                cluster.host(host).state = "connected"
+                for instance, vol, _ in self._volumes_on(host):
+                    self._resync(cluster, instance, vol)
+            self._audit("host.maintenance.exit", host, "succeeded")
+            self._event("maintenance-exited", host, f"host {host} left maintenance")

@@ -1,0 +1,79 @@
+"""Small providers used by the platform tests (correct ones and deliberately broken ones)."""
+
+from __future__ import annotations
+
+import dpp_sdk as dpp
+
+KV_MANIFEST = dpp.Manifest(
+    name="kv",
+    display_name="Tiny KV",
+    version="1.0.0",
+    vendor="dpp-sdk tests",
+    category=dpp.Category.DATABASE,
+    description="A single-member key-value store relying on the platform's policy.",
+    plans=(dpp.Plan(name="standard", min_capacity_gb=1, max_capacity_gb=500),),
+    parameters_schema={
+        "type": "object",
+        "properties": {"cacheMb": {"type": "integer", "minimum": 16, "default": 64}},
+        "additionalProperties": False,
+    },
+    supported_policies=("vsan-default", "vsan-raid5", "vsan-raid6", "vsan-sna"),
+    default_policy="vsan-default",
+    capabilities=dpp.Capabilities(capacity_scale_up=True, data_probe=True),
+    redundancy=dpp.Redundancy.PLATFORM,
+)
+
+
+class _Probe(dpp.DataProbe):
+    def __init__(self, ctx: dpp.InstanceContext) -> None:
+        self._ctx = ctx
+
+    def write(self, key: str, data: bytes) -> None:
+        # Key -> fixed 1 MiB slot, length-prefixed; enough for tests.
+        slot = (sum(key.encode()) % 64) * (1 << 20)
+        self._ctx.volumes.write("data", slot, len(data).to_bytes(4, "big") + data)
+
+    def read(self, key: str) -> bytes:
+        slot = (sum(key.encode()) % 64) * (1 << 20)
+        size = int.from_bytes(self._ctx.volumes.read("data", slot, 4), "big")
+        return self._ctx.volumes.read("data", slot + 4, size)
+
+
+class KVProvider(dpp.ServiceProvider):
+    """One member, one volume on the instance's policy, an endpoint and a password."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return KV_MANIFEST
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        policy = request.spec.policy
+        claim = dpp.VolumeClaim(name="data", size_gb=request.spec.capacity_gb, policy=policy)
+        ctx.members.ensure("kv-0", volumes=[claim])
+        ctx.endpoints.ensure("client", port=6379, member="kv-0")
+        ctx.secrets.ensure("password")
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        ctx.state.set("cacheMb", request.parameters["cacheMb"])
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        volume = ctx.volumes.find("data")
+        if volume is None or not volume.accessible:
+            return dpp.HealthReport.from_checks(
+                [dpp.HealthCheck(name="data", status=dpp.HealthStatus.RED, message="no data")]
+            )
+        member = ctx.members.get("kv-0")
+        status = dpp.HealthStatus.GREEN if member.state == "running" else dpp.HealthStatus.RED
+        return dpp.HealthReport.from_checks(
+            [dpp.HealthCheck(name="server", status=status, message=f"kv-0 {member.state}")]
+        )
+
+    def scale(self, ctx: dpp.InstanceContext, request: dpp.ScaleRequest) -> None:
+        ctx.volumes.expand("data", request.capacity_gb)
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        ctx.members.delete("kv-0")
+        ctx.endpoints.delete("client")
+        ctx.secrets.delete("password")
+
+    def data_probe(self, ctx: dpp.InstanceContext) -> dpp.DataProbe | None:
+        return _Probe(ctx)
