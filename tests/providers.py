@@ -77,3 +77,122 @@ class KVProvider(dpp.ServiceProvider):
 
     def data_probe(self, ctx: dpp.InstanceContext) -> dpp.DataProbe | None:
         return _Probe(ctx)
+
+
+class FailingProvider(KVProvider):
+    """Allocates a member and a volume, then fails permanently during provision."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("failing")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        super().provision(ctx, request)
+        raise dpp.PermanentError("the service refused to start: bad license")
+
+
+class CrashingProvider(KVProvider):
+    """Raises a bug (not a dpp error) half-way through provision."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("crashing")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        ctx.secrets.ensure("password")
+        {}["missing"]
+
+
+class FlakyProvider(KVProvider):
+    """Fails temporarily ``FAILURES`` times per instance, then succeeds."""
+
+    FAILURES = 2
+    calls: dict[str, int] = {}  # noqa: RUF012 - shared counter, per test
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("flaky")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        super().provision(ctx, request)
+        count = self.calls.get(ctx.instance, 0) + 1
+        self.calls[ctx.instance] = count
+        if count <= self.FAILURES:
+            raise dpp.TemporaryError("replica still starting", retry_after=5)
+
+
+class AlwaysBusyProvider(KVProvider):
+    """Never gets past a temporary error."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("busy")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        raise dpp.TemporaryError("waiting for a license server", retry_after=10)
+
+
+class LeakyProvider(KVProvider):
+    """Forgets its endpoint and secret on decommission."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("leaky")
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        ctx.members.delete("kv-0")
+
+
+class StashingProvider(KVProvider):
+    """Keeps its context after provision returns and tries to use it later."""
+
+    stashed: list[dpp.InstanceContext] = []  # noqa: RUF012 - shared on purpose
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("stashing")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        super().provision(ctx, request)
+        self.stashed.append(ctx)
+
+
+class MeddlingMonitorProvider(KVProvider):
+    """Tries to change the instance from monitor, and puts its password in a message."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("meddling")
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        password = ctx.secrets.find("password")
+        message = f"password is {password.reveal() if password else '?'}"
+        ctx.log.info("monitor sees %s", message)
+        ctx.volumes.ensure("extra", size_gb=1)
+        return dpp.HealthReport.from_checks(
+            [dpp.HealthCheck(name="x", status=dpp.HealthStatus.GREEN, message=message)]
+        )
+
+
+class VetoingProvider(KVProvider):
+    """Vetoes every maintenance request."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("vetoing")
+
+    def on_maintenance(
+        self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest
+    ) -> dpp.MaintenanceDecision:
+        return dpp.MaintenanceDecision.veto(
+            dpp.VetoReason.TOO_MANY_EXISTING_FAILURES, f"{request.host} holds my only copy"
+        )
+
+
+class BadManifestProvider(KVProvider):
+    """Returns a manifest with three problems."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        import attrs
+
+        return attrs.evolve(
+            KV_MANIFEST, name="Bad Name", version="v1", default_policy="vsan-direct"
+        )
+
+
+def _renamed(name: str) -> dpp.Manifest:
+    import attrs
+
+    return attrs.evolve(KV_MANIFEST, name=name, display_name=name.title())

@@ -174,6 +174,11 @@ class TemporaryError(ProviderError):
         super().__init__(message)
 
 
+def count(n: int, noun: str) -> str:
+    """``count(1, "problem")`` -> ``"1 problem"``; ``count(3, "problem")`` -> ``"3 problems"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def problems_text(problems: Sequence[Problem]) -> str:
     """Render problems one per line, for CLI output and logs."""
     return "\n".join(str(p) for p in problems)

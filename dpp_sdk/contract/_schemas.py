@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 from jsonschema.protocols import Validator
 
-from dpp_sdk.contract._errors import ManifestError, Problem, ValidationError
+from dpp_sdk.contract._errors import ManifestError, Problem, ValidationError, count
 from dpp_sdk.contract._models import JSON, POLICY_NAMES, InstanceSpec, Manifest, Plan
 from dpp_sdk.contract._serde import unstructure
 
@@ -103,7 +103,9 @@ def validate_document(name: str, document: Any) -> None:
     """Raise :class:`ValidationError` listing every way ``document`` breaks schema ``name``."""
     problems = schema_problems(_validator(name), document)
     if problems:
-        raise ValidationError(f"{name} document is invalid ({len(problems)} problems)", problems)
+        raise ValidationError(
+            f"{name} document is invalid ({count(len(problems), 'problem')})", problems
+        )
 
 
 def _first_key(path: str) -> str:
@@ -207,7 +209,8 @@ def validate_manifest(manifest: Manifest) -> None:
     problems = _manifest_problems(manifest)
     if problems:
         raise ManifestError(
-            f"manifest of {manifest.name!r} is invalid ({len(problems)} problems)", problems
+            f"manifest of {manifest.name!r} is invalid ({count(len(problems), 'problem')})",
+            problems,
         )
 
 
@@ -265,7 +268,7 @@ def resolve_instance_spec(
     if problems:
         unique = {(p.path, p.message): p for p in problems}
         raise ValidationError(
-            f"request for a {manifest.name} instance is invalid ({len(unique)} problems)",
+            f"request for a {manifest.name} instance is invalid ({count(len(unique), 'problem')})",
             sorted(unique.values(), key=lambda p: p.path),
         )
     assert chosen is not None

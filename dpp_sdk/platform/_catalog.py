@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import tomllib
@@ -46,7 +47,7 @@ def _split(ref: str, spec: str) -> tuple[str, str]:
         raise _bad(
             ref,
             f"expected MODULE:CLASS (e.g. 'my_pkg.provider:MyProvider') or a directory "
-            f"containing {DESCRIPTOR}; got {spec!r}",
+            f"containing {DESCRIPTOR}",
         )
     return module, attr
 
@@ -57,11 +58,14 @@ def _package_for_directory(directory: Path) -> str:
     if name in sys.modules:
         return name
     init = directory / "__init__.py"
-    spec = importlib.util.spec_from_file_location(
-        name,
-        init if init.exists() else None,
-        submodule_search_locations=[str(directory)],
-    )
+    spec: importlib.machinery.ModuleSpec | None
+    if init.exists():
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(directory)]
+        )
+    else:  # a namespace-like package: the directory's modules, no __init__ to run
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(directory)]
     if spec is None:  # pragma: no cover - only for unloadable paths
         raise _bad(str(directory), "cannot be loaded as a package")
     module = importlib.util.module_from_spec(spec)

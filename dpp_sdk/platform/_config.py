@@ -103,7 +103,11 @@ def direct_disk_name(index: int) -> str:
 
 @attrs.frozen(kw_only=True)
 class ConfigProblem:
-    """One problem in a configuration: where (``[section] key``), the offending value, and why."""
+    """One problem in a configuration: where, the offending value as written, and why.
+
+    ``location`` is ``[section] key`` for a value, ``[section]`` for a whole section (``value``
+    is then empty) or ``line N`` for a line the INI syntax cannot read (``value`` is the line).
+    """
 
     location: str
     value: str
@@ -118,7 +122,10 @@ class ConfigProblem:
 
 
 class ConfigError(ValueError):
-    """An invalid cluster configuration; ``problems`` lists every problem found, in file order.
+    """An invalid cluster configuration; ``problems`` lists every problem found.
+
+    Syntax problems (``line N``) come first, then unknown sections, then values section by
+    section.
 
     ``source`` names the file (or ``"<string>"``). ``str()`` shows every problem, one per line.
     """

@@ -226,7 +226,10 @@ def replace_component(
             exclude_disks=exclude,
             avoid_fault_domains=avoid_fault_domains,
             avoid_hosts=avoid_hosts,
-            what=f"component {index} ({lost.role}) of a {policy.name} volume",
+            what=(
+                f"component {index} ({lost.role}) of a {policy.name} volume (the others are in "
+                f"{', '.join(sorted(taken, key=natural_key)) or 'no fault domain'})"
+            ),
         )[0]
     return _place_on_host(
         cluster,
@@ -365,9 +368,11 @@ def _shortage(
                 key=natural_key,
             )
             notes.append(f"{domain}: {', '.join(why)}")
-    message = f"{need}; only {len(roomy)} qualify"
-    if roomy:
-        message += f": {', '.join(roomy)}"
+    message = (
+        f"{need}; only {len(roomy)} qualify: {', '.join(roomy)}"
+        if roomy
+        else f"{need}; none qualify"
+    )
     if notes:
         message += f" (others: {'; '.join(notes)})"
     return message

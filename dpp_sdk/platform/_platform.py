@@ -74,6 +74,7 @@ from dpp_sdk.contract import (
     validate_document,
     validate_manifest,
 )
+from dpp_sdk.contract._errors import count
 from dpp_sdk.platform import _placement
 from dpp_sdk.platform._catalog import load_provider_class, normalise_ref
 from dpp_sdk.platform._clock import Clock, SystemClock
@@ -183,6 +184,33 @@ def _check_resource_name(kind: str, name: str) -> None:
         )
 
 
+class _ScrubSecrets(logging.Filter):
+    """Redacts secret values from every log record; a provider's leak becomes an event."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__()
+        self._platform = weakref.ref(platform)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        platform = self._platform()
+        if platform is None:
+            return True
+        text = record.getMessage()
+        scrubbed = platform._scrub(text)
+        if scrubbed != text:
+            record.msg, record.args = scrubbed, None
+            if getattr(record, "provider", False):
+                target = str(getattr(record, "target", "platform"))
+                platform._event(
+                    "secret-leak",
+                    target,
+                    f"a secret value appeared in the provider log of instance {target!r}; "
+                    "it was redacted",
+                    where="the provider log",
+                )
+        return True
+
+
 class Platform:
     """A local, faithful simulation of a Data Persistence Platform.
 
@@ -230,7 +258,7 @@ class Platform:
             self._log_handler = handler
         else:
             self._log.addHandler(logging.NullHandler())
-        self._secret_values: set[str] | None = None
+        self._log.addFilter(_ScrubSecrets(self))
         self._init_config(config)
         self._cluster_cache: tuple[int, Cluster] | None = None
         self._recover()
@@ -438,13 +466,10 @@ class Platform:
         return scrubbed
 
     def _instance_logger(self, instance: str) -> logging.LoggerAdapter[logging.Logger]:
-        platform = self
-
         class _Adapter(logging.LoggerAdapter[logging.Logger]):
             def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-                text = platform._scrub_detecting(str(msg), instance, "the provider log")
-                kwargs.setdefault("extra", {})["target"] = instance
-                return text, kwargs
+                kwargs.setdefault("extra", {}).update(target=instance, provider=True)
+                return msg, kwargs
 
         return _Adapter(self._log, {"target": instance})
 
@@ -1034,7 +1059,7 @@ class Platform:
                             required=anti_affinity.required,
                             scope=anti_affinity.scope,
                         ),
-                        local_volume_gb=sum(local),
+                        local_volume_gb=local,
                         direct_volumes_gb=direct,
                     )
                 except PlacementError as exc:
@@ -1596,7 +1621,7 @@ class Platform:
             except NotFound as exc:
                 problems.append(Problem(path="$.service", value=service, message=str(exc)))
                 raise ValidationError(
-                    f"request for instance {name!r} is invalid ({len(problems)} problems)",
+                    f"request for instance {name!r} is invalid ({count(len(problems), 'problem')})",
                     problems,
                 ) from None
             if not self._service_doc(service)["enabled"]:
@@ -1620,7 +1645,7 @@ class Platform:
                 self._audit("instance.provision", str(name), "refused", problems[0].message)
                 raise ValidationError(
                     f"request for a {service} instance {name!r} is invalid "
-                    f"({len(problems)} problems)",
+                    f"({count(len(problems), 'problem')})",
                     problems,
                 )
             assert spec is not None
@@ -1759,7 +1784,8 @@ class Platform:
                 problems.extend(exc.problems)
             if problems:
                 raise ValidationError(
-                    f"scaling {name!r} to {capacity_gb} GB is invalid ({len(problems)} problems)",
+                    f"scaling {name!r} to {capacity_gb} GB is invalid "
+                    f"({count(len(problems), 'problem')})",
                     problems,
                 )
             self._check_quota_for(spec, previous_gb=current.capacity_gb)
@@ -2457,12 +2483,13 @@ class Platform:
                 raise error
             _, moves = self._impacts(self._cluster(), host, mode)
             with self._mutation() as cluster:
-                # Components leave while the host is still up, so their bytes are copied.
+                # Marked first so placement looks elsewhere; the components still leave
+                # while their bytes are readable, so the bytes travel with them (copy).
+                cluster.host(host).state = "maintenance"
                 for instance, vol, _ in self._volumes_on(host):
                     if vol["id"] in moves:
                         self._rehome(cluster, vol, moves[vol["id"]], copy=True)
                         self._store.put("volume", instance, vol["name"], vol)
-                cluster.host(host).state = "maintenance"
             self._audit("host.maintenance.enter", host, "succeeded", mode.value)
             self._event(
                 "maintenance-entered", host, f"host {host} entered maintenance ({mode.value})"

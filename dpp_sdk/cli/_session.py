@@ -1,0 +1,81 @@
+"""The state one ``dpp`` invocation carries: where the platform lives and how to print.
+
+The platform is opened lazily, on the first command that needs it, so ``dpp --help`` (or a
+usage error) never opens or creates a state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from dpp_sdk.cli._errors import CliError, format_error
+
+if TYPE_CHECKING:
+    from dpp_sdk.platform import Platform
+
+__all__ = ["OutputFormat", "Session", "default_state_dir"]
+
+OutputFormat = Literal["table", "json"]
+
+
+def default_state_dir() -> Path:
+    """The per-user state directory used when neither ``--state-dir`` nor ``DPP_STATE_DIR``
+    is given: ``platformdirs.user_data_dir("dpp-sdk")/state``."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("dpp-sdk")) / "state"
+
+
+def _put_cwd_on_path() -> None:
+    # Providers are registered as "module:Class" and imported again on every later command.
+    # A console script does not have the working directory on sys.path (``python -m`` does),
+    # so add it, as uvicorn and gunicorn do for their "module:app" references.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+class Session:
+    """Options of one invocation, and the platform it opened (if any)."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path | None,
+        config_path: Path | None,
+        output: OutputFormat = "table",
+    ) -> None:
+        self.state_dir = state_dir
+        self.config_path = config_path
+        self.output: OutputFormat = output
+        self._platform: Platform | None = None
+
+    @property
+    def json(self) -> bool:
+        """True when results are printed as JSON."""
+        return self.output == "json"
+
+    def platform(self) -> Platform:
+        """The platform on the state directory, opened on first use."""
+        if self._platform is None:
+            from dpp_sdk.platform import ConfigError, Platform, load_config
+
+            config = None
+            if self.config_path is not None:
+                try:
+                    config = load_config(self.config_path)
+                except ConfigError as exc:
+                    raise CliError(format_error(exc)) from exc
+            _put_cwd_on_path()
+            state_dir = self.state_dir if self.state_dir is not None else default_state_dir()
+            self._platform = Platform.open(state_dir, config=config)
+        return self._platform
+
+    def close(self) -> None:
+        """Close the platform if it was opened. Safe to call more than once."""
+        platform, self._platform = self._platform, None
+        if platform is not None:
+            platform.close()

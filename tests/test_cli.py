@@ -1,0 +1,576 @@
+"""The ``dpp`` command: argument parsing, error lines, and the whole lifecycle end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+import dpp_sdk as dpp
+from dpp_sdk.cli import _main
+from dpp_sdk.cli._errors import CliError, format_error, one_line
+from dpp_sdk.cli._logs import follow, tail
+from dpp_sdk.cli._main import cli
+from dpp_sdk.cli._params import ParamError, parse_param_value, parse_params
+
+PROVIDER_REF = "tests.test_cli:TinyProvider"
+
+
+# --------------------------------------------------------------------------- a tiny provider
+
+
+class TinyProvider(dpp.ServiceProvider):
+    """One member, ``kv-0``, with one volume ``data`` as large as the instance's capacity."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return dpp.Manifest(
+            name="tiny-kv",
+            display_name="Tiny KV",
+            version="1.0.0",
+            vendor="dpp-sdk tests",
+            category=dpp.Category.DATABASE,
+            description="A one-member key-value store for CLI tests.",
+            plans=(dpp.Plan(name="small", min_capacity_gb=1, max_capacity_gb=100),),
+            parameters_schema={
+                "type": "object",
+                "properties": {
+                    "replicas": {"type": "integer", "minimum": 1, "default": 1},
+                    "vetoMaintenance": {"type": "boolean", "default": False},
+                },
+                "additionalProperties": False,
+            },
+            supported_policies=("vsan-default", "vsan-sna"),
+            default_policy="vsan-default",
+            capabilities=dpp.Capabilities(maintenance_aware=True),
+        )
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        ctx.members.ensure(
+            "kv-0", volumes=[dpp.VolumeClaim(name="data", size_gb=request.spec.capacity_gb)]
+        )
+        ctx.secrets.ensure("admin-password")
+        ctx.endpoints.ensure("client", port=6379)
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        del ctx, request
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        checks = []
+        for member in ctx.members.list():
+            if member.state == "running":
+                status = dpp.HealthStatus.GREEN
+            elif member.state == "stopped":
+                status = dpp.HealthStatus.YELLOW
+            else:
+                status = dpp.HealthStatus.RED
+            checks.append(dpp.HealthCheck(name=f"member-{member.name}", status=status))
+        return dpp.HealthReport.from_checks(checks)
+
+    def scale(self, ctx: dpp.InstanceContext, request: dpp.ScaleRequest) -> None:
+        ctx.volumes.expand("data", request.capacity_gb)
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        for member in ctx.members.list():
+            ctx.members.delete(member.name, delete_volumes=True)
+        for volume in ctx.volumes.list():
+            ctx.volumes.delete(volume.name)
+        for endpoint in ctx.endpoints.list():
+            ctx.endpoints.delete(endpoint.name)
+        for secret in ctx.secrets.list():
+            ctx.secrets.delete(secret.name)
+
+    def on_maintenance(
+        self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest
+    ) -> dpp.MaintenanceDecision:
+        if ctx.spec.parameters.get("vetoMaintenance") and request.members:
+            return dpp.MaintenanceDecision.veto(
+                dpp.VetoReason.NOT_ENOUGH_RESOURCES, "kv-0 is the only copy being served"
+            )
+        return dpp.MaintenanceDecision.allow()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _platform_available() -> bool:
+    try:
+        from dpp_sdk.platform import Platform
+    except ImportError:
+        return False
+    return Platform is not None
+
+
+needs_platform = pytest.mark.skipif(
+    not _platform_available(), reason="dpp_sdk.platform.Platform is not available yet"
+)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def dpp_cli(state_dir: Path) -> Callable[..., Result]:
+    """Run ``dpp --state-dir <tmp> ARGS...`` in-process; returns the click Result."""
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(cli, ["--state-dir", str(state_dir), *args], input=input)
+
+    return run
+
+
+def _ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def _json(result: Result) -> Any:
+    return json.loads(_ok(result).stdout)
+
+
+def _error_line(result: Result) -> str:
+    """The single ``dpp: error:`` line a failed command printed."""
+    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dpp: error: "), lines[0]
+    return lines[0]
+
+
+def _all_commands(
+    command: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every command and group under ``command``, with the words that reach it."""
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _all_commands(sub, (*path, name))
+
+
+# --------------------------------------------------------------------------- --param parsing
+
+
+def test_param_values_are_json_when_they_parse_and_strings_otherwise() -> None:
+    """3 is an int, true a bool, null None, lists and quoted strings JSON, the rest text."""
+    assert parse_param_value("3") == 3
+    assert parse_param_value("2.5") == 2.5
+    assert parse_param_value("true") is True
+    assert parse_param_value("null") is None
+    assert parse_param_value('["a", 1]') == ["a", 1]
+    assert parse_param_value('"x"') == "x"
+    assert parse_param_value("hello") == "hello"
+    assert parse_param_value("") == ""
+
+
+def test_params_split_at_the_first_equals_sign() -> None:
+    """KEY=VALUE pairs become a dict; a value may itself contain '='."""
+    params = parse_params(["replicaCount=3", "tls=true", "args=a=b", "name=mongo"])
+    assert params == {"replicaCount": 3, "tls": True, "args": "a=b", "name": "mongo"}
+
+
+def test_malformed_params_are_all_reported_naming_the_flag_and_value() -> None:
+    """A missing '=', an empty key and a repeated key are each named in one error."""
+    with pytest.raises(ParamError) as info:
+        parse_params(["replicaCount", "=3", "a=1", "a=2"], flag="--param")
+    problems = info.value.problems
+    assert len(problems) == 3
+    assert "--param 'replicaCount'" in problems[0]
+    assert "'=3'" in problems[1]
+    assert "'a=2'" in problems[2]
+
+
+# --------------------------------------------------------------------------- error lines
+
+
+def test_a_validation_error_becomes_one_line_naming_each_path_and_value() -> None:
+    """Every problem is on the line, joined with '; ', with its path and value."""
+    exc = dpp.ValidationError(
+        "invalid parameters for 'tiny-kv'",
+        [
+            dpp.Problem(path="$.replicas", value=0, message="must be >= 1"),
+            dpp.Problem(path="$.mode", value="x", message="unknown"),
+        ],
+    )
+    line = format_error(exc)
+    assert "\n" not in line
+    assert line.startswith("invalid parameters for 'tiny-kv': ")
+    assert "$.replicas: must be >= 1 (got 0)" in line
+    assert "; $.mode: unknown (got 'x')" in line
+
+
+def test_a_single_problem_is_not_repeated_after_its_own_summary() -> None:
+    """ValidationError.single's summary is the problem; the line shows it once."""
+    exc = dpp.ValidationError.single("$.capacity_gb", 0, "must be at least 1")
+    assert format_error(exc) == "$.capacity_gb: must be at least 1 (got 0)"
+
+
+def test_a_failed_operation_line_names_the_operation_and_its_problems() -> None:
+    """OperationFailed shows id, kind, target, error type and the recorded problems."""
+    operation = dpp.Operation(
+        id="op-7",
+        kind="instance.create",
+        target="kv",
+        state=dpp.OperationState.FAILED,
+        error=dpp.OperationError(
+            type="PermanentError", message="cannot start\nsee log", problems=("disk full",)
+        ),
+    )
+    line = format_error(dpp.OperationFailed(operation))
+    assert "\n" not in line
+    assert "op-7" in line
+    assert "PermanentError: cannot start" in line
+    assert line.endswith("disk full")
+
+
+def test_a_config_error_lists_every_problem_on_one_line() -> None:
+    """A bad cluster INI names each section, key and value in one line."""
+    from dpp_sdk.platform._config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config("[cluster]\nhosts = zero\ncapacity_disk_gb = -1\n", source="bad.ini")
+    line = format_error(info.value)
+    assert "\n" not in line
+    assert "bad.ini" in line
+    assert "hosts" in line
+    assert "zero" in line
+    assert "capacity_disk_gb" in line
+
+
+def test_multi_line_messages_are_flattened() -> None:
+    """Lines are stripped and joined with '; ', a trailing colon joins with a space."""
+    assert one_line("2 problems:\n  - a\n  - b\n") == "2 problems: a; b"
+    assert one_line("first\nsecond") == "first; second"
+
+
+def test_a_cli_error_prints_one_prefixed_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """CliError.show writes 'dpp: error: ...' to stderr only."""
+    error = CliError("it broke:\n  - here")
+    error.show()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "dpp: error: it broke: here\n"
+    assert error.exit_code == 1
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def test_tail_returns_the_last_lines_and_the_end_offset(tmp_path: Path) -> None:
+    """tail(path, 2) keeps the last two lines; None keeps all; a missing file has none."""
+    log = tmp_path / "datapersistence.log"
+    log.write_text("one\ntwo\nthree\n", encoding="utf-8")
+    assert tail(log, 2) == (["two\n", "three\n"], 14)
+    assert tail(log, None)[0] == ["one\n", "two\n", "three\n"]
+    assert tail(log, 0) == ([], 14)
+    assert tail(tmp_path / "missing.log", 5) == ([], 0)
+
+
+def test_follow_prints_appended_text_and_rereads_a_truncated_file(tmp_path: Path) -> None:
+    """Appends are printed as they arrive; a file that shrank is read again from the start."""
+    log = tmp_path / "datapersistence.log"
+    log.write_text("old\n", encoding="utf-8")
+
+    def append() -> None:
+        with log.open("a", encoding="utf-8") as stream:
+            stream.write("new 1\n")
+
+    def rotate() -> None:
+        log.write_text("rotated\n", encoding="utf-8")
+
+    pending = [append, rotate]
+    idle = False
+
+    def sleep(_seconds: float) -> None:
+        nonlocal idle
+        if pending:
+            pending.pop(0)()
+        else:
+            idle = True
+
+    written: list[str] = []
+    follow(log, written.append, offset=4, interval=0, keep_going=lambda: not idle, sleep=sleep)
+    assert "".join(written) == "new 1\nrotated\n"
+
+
+# --------------------------------------------------------------------------- help and usage
+
+
+def test_every_command_has_help_with_an_example(state_dir: Path) -> None:
+    """--help works for every command and group, and each command's help shows an example."""
+    runner = CliRunner()
+    commands = list(_all_commands(cli))
+    assert len(commands) > 25
+    for path, command in commands:
+        result = runner.invoke(cli, ["--state-dir", str(state_dir), *path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage: " in result.stdout
+        if not isinstance(command, click.Group) or path == ("fault", "clear"):
+            assert "Example:" in result.stdout, path
+    assert not state_dir.exists(), "--help must not open or create the platform"
+
+
+def test_help_does_not_create_the_default_state_dir(tmp_path: Path) -> None:
+    """`dpp --help` with DPP_STATE_DIR set leaves the directory absent."""
+    target = tmp_path / "from-env"
+    result = CliRunner().invoke(cli, ["--help"], env={"DPP_STATE_DIR": str(target)})
+    assert result.exit_code == 0
+    assert "DPP_STATE_DIR" in result.stdout
+    assert not target.exists()
+
+
+def test_a_malformed_param_is_refused_naming_the_flag_and_value(
+    dpp_cli: Any, state_dir: Path
+) -> None:
+    """`--param replicas` (no '=') is a usage error that names --param and the value."""
+    result = dpp_cli(
+        "instance", "create", "--service", "tiny-kv", "--name", "kv", "--param", "replicas"
+    )
+    assert result.exit_code == 2
+    assert "--param" in result.stderr
+    assert "'replicas'" in result.stderr
+    assert not state_dir.exists()
+
+
+def test_instance_set_without_changes_is_a_usage_error(dpp_cli: Any) -> None:
+    """`instance set NAME` with neither --param nor --capacity-gb is refused."""
+    result = dpp_cli("instance", "set", "kv")
+    assert result.exit_code == 2
+    assert "nothing to change" in result.stderr
+
+
+def test_an_unknown_output_format_is_refused(dpp_cli: Any) -> None:
+    """-o accepts only table and json."""
+    result = dpp_cli("-o", "yaml", "platform", "status")
+    assert result.exit_code == 2
+    assert "yaml" in result.stderr
+
+
+def test_an_invalid_cluster_config_is_one_error_line(tmp_path: Path) -> None:
+    """--config with a bad INI fails with every problem on the dpp: error: line."""
+    ini = tmp_path / "cluster.ini"
+    ini.write_text("[cluster]\nhosts = many\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["--state-dir", str(tmp_path / "s"), "--config", str(ini), "platform", "status"]
+    )
+    line = _error_line(result)
+    assert "hosts" in line
+    assert "many" in line
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@needs_platform
+def test_the_whole_lifecycle_from_the_command_line(dpp_cli: Any) -> None:
+    """status, register, create, list, health, faults, precheck, scale, remove, resources."""
+    status = _json(dpp_cli("platform", "status", "-o", "json"))
+    assert status["hosts"] == 4
+    assert status["instances"] == 0
+    assert "Default policy" in _ok(dpp_cli("platform", "status")).stdout
+
+    registered = _json(dpp_cli("-o", "json", "service", "register", PROVIDER_REF))
+    assert registered["name"] == "tiny-kv"
+    listing = _ok(dpp_cli("service", "list")).stdout
+    assert "tiny-kv" in listing
+    assert "1.0.0" in listing
+
+    created = _json(
+        dpp_cli(
+            "instance", "create", "--service", "tiny-kv", "--name", "kv1",
+            "--capacity-gb", "10", "--param", "replicas=2", "-o", "json",
+        )
+    )  # fmt: skip
+    assert created["target"] == "kv1"
+    assert created["state"] == "succeeded"
+
+    table = _ok(dpp_cli("instance", "list")).stdout
+    header = table.splitlines()[0].split()
+    assert header == ["Name", "ServiceType", "Status", "CapacityGB", "Health"]
+    assert "kv1" in table
+    assert "ready" in table
+    instances = _json(dpp_cli("instance", "list", "--service", "tiny-kv", "-o", "json"))
+    assert [i["name"] for i in instances] == ["kv1"]
+    assert instances[0]["spec"]["parameters"]["replicas"] == 2
+
+    shown = _ok(dpp_cli("instance", "show", "kv1")).stdout
+    assert "admin-password" in shown  # the secret's name, never its value
+    info = _json(dpp_cli("instance", "show", "kv1", "-o", "json"))
+    assert info["secrets"] == [{"name": "admin-password"}]
+    member_host = info["members"][0]["host"]
+
+    health = _json(dpp_cli("health", "kv1", "-o", "json"))
+    assert health["status"] == "green"
+    assert "green" in _ok(dpp_cli("health")).stdout
+
+    injected = _json(dpp_cli("fault", "inject", "host-failure", member_host, "-o", "json"))
+    assert injected["state"] == "failed"
+    assert _json(dpp_cli("health", "kv1", "-o", "json"))["status"] != "green"
+    cluster = _json(dpp_cli("health", "-o", "json"))
+    assert cluster["status"] != "green"
+
+    _ok(dpp_cli("fault", "clear"))
+    hosts = _json(dpp_cli("host", "list", "-o", "json"))
+    assert {h["state"] for h in hosts} == {"connected"}
+    assert _json(dpp_cli("instance", "show", "kv1", "-o", "json"))["members"][0]["state"] == (
+        "running"
+    )
+
+    precheck = _json(
+        dpp_cli("host", "maintenance", "enter", member_host, "--mode", "no-action", "--precheck",
+                "-o", "json")
+    )  # fmt: skip
+    assert precheck["host"] == member_host
+    assert [i["instance"] for i in precheck["instances"]] == ["kv1"]
+    assert _json(dpp_cli("host", "list", "-o", "json"))[0]["state"] == "connected"
+
+    scaled = _json(dpp_cli("instance", "set", "kv1", "--capacity-gb", "20", "-o", "json"))
+    assert [o["state"] for o in scaled] == ["succeeded"]
+    assert _json(dpp_cli("instance", "show", "kv1", "-o", "json"))["spec"]["capacity_gb"] == 20
+
+    removed = _ok(dpp_cli("instance", "remove", "kv1", "--yes")).stdout
+    assert "kv1" in removed
+    assert "succeeded" in removed
+
+    resources = _json(dpp_cli("resource", "list", "-o", "json"))
+    assert all(i["instance"] != "kv1" for i in resources["instances"])
+    assert resources["reserved_gb"] == 0
+    assert _json(dpp_cli("instance", "list", "-o", "json")) == []
+
+    audit = _json(dpp_cli("audit", "-o", "json"))
+    assert any(r["action"].startswith("service.register") for r in audit)
+    assert len(_json(dpp_cli("audit", "--limit", "2", "-o", "json"))) == 2
+
+
+@needs_platform
+def test_remove_without_yes_and_without_a_terminal_refuses(dpp_cli: Any) -> None:
+    """With stdin not a tty and no --yes, nothing is removed and the exit status is 1."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "kv2"))
+    line = _error_line(dpp_cli("instance", "remove", "kv2"))
+    assert "--yes" in line
+    assert "not a terminal" in line
+    assert [i["name"] for i in _json(dpp_cli("instance", "list", "-o", "json"))] == ["kv2"]
+
+
+@needs_platform
+def test_remove_on_a_terminal_asks_and_respects_the_answer(
+    dpp_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal 'n' keeps the instance (exit 1) and 'y' removes it."""
+    monkeypatch.setattr(_main, "_stdin_is_terminal", lambda: True)
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "kv3"))
+    declined = dpp_cli("instance", "remove", "kv3", input="n\n")
+    assert declined.exit_code == 1
+    assert "not removed" in declined.stderr
+    assert len(_json(dpp_cli("instance", "list", "-o", "json"))) == 1
+    _ok(dpp_cli("instance", "remove", "kv3", input="y\n"))
+    assert _json(dpp_cli("instance", "list", "-o", "json")) == []
+
+
+@needs_platform
+def test_invalid_parameters_are_one_line_naming_the_field_and_value(dpp_cli: Any) -> None:
+    """A parameter outside the schema fails with its path and value on the error line."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    result = dpp_cli(
+        "instance", "create", "--service", "tiny-kv", "--name", "kv4", "--param", "replicas=0"
+    )
+    line = _error_line(result)
+    assert "replicas" in line
+    assert "0" in line
+    assert _json(dpp_cli("instance", "list", "-o", "json")) == []
+
+
+@needs_platform
+def test_unknown_names_fail_with_one_line(dpp_cli: Any) -> None:
+    """A missing instance, service or host is a one-line error, exit 1."""
+    assert "'nope'" in _error_line(dpp_cli("instance", "show", "nope"))
+    assert "'nope'" in _error_line(dpp_cli("service", "enable", "nope"))
+    assert "'esx-99'" in _error_line(dpp_cli("fault", "inject", "host-failure", "esx-99"))
+
+
+@needs_platform
+def test_instance_set_changes_parameters_and_capacity(dpp_cli: Any) -> None:
+    """--param configures, --capacity-gb scales; both print one operation each."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(
+        dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "kv5", "--capacity-gb", "5")
+    )
+    operations = _json(
+        dpp_cli(
+            "instance", "set", "kv5", "--param", "replicas=3", "--capacity-gb", "8", "-o", "json"
+        )
+    )
+    assert [o["state"] for o in operations] == ["succeeded", "succeeded"]
+    spec = _json(dpp_cli("instance", "show", "kv5", "-o", "json"))["spec"]
+    assert spec["parameters"]["replicas"] == 3
+    assert spec["capacity_gb"] == 8
+    table = _ok(dpp_cli("instance", "set", "kv5", "--param", "replicas=1")).stdout
+    assert table.splitlines()[0].split() == ["ID", "Kind", "Target", "State"]
+
+
+@needs_platform
+def test_a_vetoed_maintenance_fails_naming_the_instance_and_reason(dpp_cli: Any) -> None:
+    """A provider's veto is one error line; the host stays connected; exit works after."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(
+        dpp_cli(
+            "instance", "create", "--service", "tiny-kv", "--name", "kv6",
+            "--param", "vetoMaintenance=true",
+        )
+    )  # fmt: skip
+    host = _json(dpp_cli("instance", "show", "kv6", "-o", "json"))["members"][0]["host"]
+    line = _error_line(dpp_cli("host", "maintenance", "enter", host, "--mode", "evacuate-all"))
+    assert "kv6" in line
+    assert "NotEnoughResources" in line
+    hosts = {h["name"]: h["state"] for h in _json(dpp_cli("host", "list", "-o", "json"))}
+    assert hosts[host] == "connected"
+
+    other = next(name for name in sorted(hosts) if name != host)
+    entered = _json(dpp_cli("host", "maintenance", "enter", other, "-o", "json"))
+    assert entered["host"] == other
+    left = _json(dpp_cli("host", "maintenance", "exit", other, "-o", "json"))
+    assert left["state"] == "connected"
+
+
+@needs_platform
+def test_disk_failure_can_be_injected_and_cleared(dpp_cli: Any) -> None:
+    """fault inject disk-failure marks the disk failed; fault clear disk-failure heals it."""
+    hosts = _json(dpp_cli("host", "list", "-o", "json"))
+    host, disk = hosts[0]["name"], hosts[0]["disks"][0]["name"]
+    failed = _json(dpp_cli("fault", "inject", "disk-failure", host, disk, "-o", "json"))
+    assert failed["disks"][0]["state"] == "failed"
+    assert "(failed)" in _ok(dpp_cli("host", "list")).stdout
+    healed = _json(dpp_cli("fault", "clear", "disk-failure", host, disk, "-o", "json"))
+    assert healed["disks"][0]["state"] == "healthy"
+
+
+@needs_platform
+def test_logs_print_the_platform_log_and_its_last_lines(dpp_cli: Any) -> None:
+    """`dpp logs` prints the log file; `-n 1` only its last line."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "kv7"))
+    everything = _ok(dpp_cli("logs")).stdout
+    assert "kv7" in everything
+    last = _ok(dpp_cli("logs", "-n", "1")).stdout
+    assert last.count("\n") == 1
+    assert everything.endswith(last)
+
+
+@needs_platform
+def test_state_persists_between_commands_and_tables_have_no_colour(dpp_cli: Any) -> None:
+    """A service registered by one command is listed by the next; output has no ANSI codes."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    listing = _ok(dpp_cli("service", "list")).stdout
+    assert "tiny-kv" in listing
+    assert "\x1b[" not in listing
+    services = _json(dpp_cli("service", "list", "-o", "json"))
+    assert services[0]["enabled"] is True
+    assert _json(dpp_cli("-o", "json", "service", "disable", "tiny-kv"))["enabled"] is False

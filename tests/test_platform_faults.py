@@ -1,0 +1,267 @@
+"""Faults, maintenance and durability of real bytes on the mock platform."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dpp_sdk as dpp
+from dpp_sdk.platform import ClusterConfig, MaintenanceVetoed, Platform
+
+TOLERATED = {"vsan-default": 1, "vsan-raid5": 1, "vsan-raid6": 2}
+
+
+@pytest.fixture
+def platform() -> Iterator[Platform]:
+    with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.register_service("tests.providers:VetoingProvider")
+        yield p
+
+
+def _probe(p: Platform, name: str) -> dpp.DataProbe:
+    probe = p.data_probe(name)
+    assert probe is not None
+    return probe
+
+
+def test_a_host_failure_turns_health_red_and_recovery_restores_green(platform: Platform) -> None:
+    """The member's host fails: unreachable, red; the host returns: running, green."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    host = platform.get_instance("kv1").members[0].host
+    assert platform.instance_health("kv1").status is dpp.HealthStatus.GREEN
+    platform.inject_host_failure(host)
+    assert platform.get_instance("kv1").members[0].state == "unreachable"
+    assert platform.instance_health("kv1").status is dpp.HealthStatus.RED
+    platform.clear_host_failure(host)
+    assert platform.instance_health("kv1").status is dpp.HealthStatus.GREEN
+    kinds = [e.kind for e in platform.events()]
+    assert "host-failure" in kinds
+    assert "host-recovered" in kinds
+
+
+def test_a_replica_host_failure_degrades_the_volume_without_losing_access(
+    platform: Platform,
+) -> None:
+    """A RAID-1 volume with one replica's host down is degraded (yellow) and still readable."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    info = platform.get_instance("kv1")
+    member_host = info.members[0].host
+    other = next(c.host for c in info.volumes[0].components if c.host != member_host)
+    _probe(platform, "kv1").write("canary", b"x" * 1000)
+    platform.inject_host_failure(other)
+    (volume,) = platform.get_instance("kv1").volumes
+    assert volume.state == "degraded"
+    assert platform.instance_health("kv1").status is dpp.HealthStatus.YELLOW
+    assert _probe(platform, "kv1").read("canary") == b"x" * 1000
+
+
+def test_writes_during_an_outage_reach_the_returning_replica(platform: Platform) -> None:
+    """A replica that missed writes is resynced when its host recovers."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    info = platform.get_instance("kv1")
+    replicas = [c for c in info.volumes[0].components if c.role == "replica"]
+    down = replicas[1].host
+    platform.inject_host_failure(down)
+    _probe(platform, "kv1").write("canary", b"written while away")
+    assert {c.state for c in platform.get_instance("kv1").volumes[0].components} >= {"absent"}
+    platform.clear_host_failure(down)
+    (volume,) = platform.get_instance("kv1").volumes
+    assert volume.state == "healthy"
+    # Now lose the replica that stayed up: the resynced one must hold the write.
+    platform.inject_host_failure(replicas[0].host)
+    assert _probe(platform, "kv1").read("canary") == b"written while away"
+
+
+def test_a_disk_failure_rebuilds_a_raid1_component_elsewhere(platform: Platform) -> None:
+    """Its bytes are destroyed, the platform re-homes and rebuilds the component."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    _probe(platform, "kv1").write("canary", b"precious")
+    victim = platform.get_instance("kv1").volumes[0].components[0]
+    platform.inject_disk_failure(victim.host, victim.disk)
+    (volume,) = platform.get_instance("kv1").volumes
+    assert volume.state == "healthy"
+    assert (volume.components[0].host, volume.components[0].disk) != (victim.host, victim.disk)
+    assert _probe(platform, "kv1").read("canary") == b"precious"
+
+
+def test_an_sna_volume_on_a_failed_disk_loses_its_data(platform: Platform) -> None:
+    """FTT=0: the disk failure destroys the only copy; reads fail, health is red."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5, policy="vsan-sna")
+    _probe(platform, "kv1").write("canary", b"doomed")
+    (comp,) = platform.get_instance("kv1").volumes[0].components
+    platform.inject_disk_failure(comp.host, comp.disk)
+    with pytest.raises(dpp.DataUnavailable):
+        _probe(platform, "kv1").read("canary")
+    assert platform.instance_health("kv1").status is dpp.HealthStatus.RED
+    platform.clear_disk_failure(comp.host, comp.disk)
+    with pytest.raises(dpp.DataUnavailable):
+        _probe(platform, "kv1").read("canary")
+    disk_events = platform.events(kind="disk-failure")
+    assert disk_events[-1].data["lost"] == {"kv1": ["data"]}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    policy=st.sampled_from(sorted(TOLERATED)),
+    data=st.data(),
+    payload=st.binary(min_size=1, max_size=20_000),
+    offset=st.integers(0, 3 << 20),
+)
+def test_a_redundant_volume_returns_every_byte_after_any_failure_it_tolerates(
+    policy: str, data: st.DataObject, payload: bytes, offset: int
+) -> None:
+    """Any set of up to FTT failed disks (or hosts) of RAID-1/5/6: every byte reads back."""
+    with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="kv1", capacity_gb=5, policy=policy)
+        p._write_volume("kv1", "data", offset, payload)
+        comps = p.get_instance("kv1").volumes[0].components
+        victims = data.draw(
+            st.lists(st.sampled_from(comps), max_size=TOLERATED[policy], unique_by=lambda c: c.host)
+        )
+        kind = data.draw(st.sampled_from(["disk", "host"]))
+        for victim in victims:
+            if kind == "disk":
+                p.inject_disk_failure(victim.host, victim.disk)
+            else:
+                p.inject_host_failure(victim.host)
+        assert p._read_volume("kv1", "data", offset, len(payload)) == payload
+
+
+@pytest.mark.parametrize("policy", sorted(TOLERATED))
+def test_one_failure_more_than_tolerated_makes_a_volume_inaccessible(policy: str) -> None:
+    """FTT+1 failed hosts holding components: the read raises DataUnavailable."""
+    with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="kv1", capacity_gb=5, policy=policy)
+        p._write_volume("kv1", "data", 0, b"abc")
+        comps = [c for c in p.get_instance("kv1").volumes[0].components if c.role != "witness"]
+        for comp in comps[: TOLERATED[policy] + 1]:
+            p.inject_host_failure(comp.host)
+        assert p.get_instance("kv1").volumes[0].state == "inaccessible"
+        with pytest.raises(dpp.DataUnavailable):
+            p._read_volume("kv1", "data", 0, 3)
+
+
+def test_raid1_loses_quorum_when_a_replica_and_the_witness_are_gone(platform: Platform) -> None:
+    """vSAN's vote rule: one full replica left is not enough without a majority of votes."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    comps = platform.get_instance("kv1").volumes[0].components
+    platform.inject_host_failure(comps[1].host)
+    platform.inject_host_failure(comps[2].host)
+    assert platform.get_instance("kv1").volumes[0].state == "inaccessible"
+
+
+def test_maintenance_precheck_predicts_without_changing_anything(platform: Platform) -> None:
+    """no-action reduces availability; evacuate-all rebuilds; the host stays connected."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    platform._write_volume("kv1", "data", 0, b"z" * 10_000)
+    comps = platform.get_instance("kv1").volumes[0].components
+    host = comps[1].host
+    before = platform.get_instance("kv1")
+    keep = platform.maintenance_precheck(host, dpp.MaintenanceMode.NO_ACTION)
+    assert keep.reduced_availability == ("kv1",)
+    assert keep.bytes_to_rebuild == 0
+    evac = platform.maintenance_precheck(host, dpp.MaintenanceMode.EVACUATE_ALL)
+    assert evac.rebuild == ("kv1",)
+    assert evac.bytes_to_rebuild == 10_000
+    ensure = platform.maintenance_precheck(host, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
+    assert ensure.inaccessible == ()
+    assert platform.get_instance("kv1") == before
+    assert all(h.state == "connected" for h in platform.list_hosts())
+
+
+def test_maintenance_of_an_sna_member_host_predicts_inaccessibility(platform: Platform) -> None:
+    """Host-local data cannot move: the instance would become inaccessible."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5, policy="vsan-sna")
+    host = platform.get_instance("kv1").members[0].host
+    check = platform.maintenance_precheck(host, dpp.MaintenanceMode.EVACUATE_ALL)
+    assert check.inaccessible == ("kv1",)
+    assert check.instances[0].stopped_members == ("kv-0",)
+
+
+def test_evacuate_all_moves_components_and_keeps_every_byte(platform: Platform) -> None:
+    """After evacuation the host holds no component; data reads back; exit reconnects."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    platform._write_volume("kv1", "data", 123, b"evacuate me")
+    host = platform.get_instance("kv1").volumes[0].components[1].host
+    result = platform.enter_maintenance(host, "evacuate-all")
+    assert result.consulted == ("kv1",)
+    (volume,) = platform.get_instance("kv1").volumes
+    assert host not in volume.hosts
+    assert volume.state == "healthy"
+    assert platform._read_volume("kv1", "data", 123, 11) == b"evacuate me"
+    assert {h.name: h.state for h in platform.list_hosts()}[host] == "maintenance"
+    platform.exit_maintenance(host)
+    assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
+
+
+def test_a_provider_veto_refuses_maintenance_and_changes_nothing(platform: Platform) -> None:
+    """The veto's reason and message reach the admin; the host stays connected."""
+    platform.create_instance(service="vetoing", name="v1", capacity_gb=5)
+    host = platform.get_instance("v1").members[0].host
+    with pytest.raises(MaintenanceVetoed) as info:
+        platform.enter_maintenance(host, "no-action")
+    (veto,) = info.value.vetoes
+    assert veto.reason is dpp.VetoReason.TOO_MANY_EXISTING_FAILURES
+    assert host in veto.message
+    assert "TooManyExistingFailures" in str(info.value)
+    assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
+    assert platform.audit()[-1].outcome == "refused"
+
+
+def test_unknown_hosts_and_disks_are_named_in_the_error(platform: Platform) -> None:
+    """Fault injection on a host or disk that does not exist says which exist."""
+    with pytest.raises(dpp.NotFound, match="esx-99"):
+        platform.inject_host_failure("esx-99")
+    with pytest.raises(dpp.NotFound, match="cap-7"):
+        platform.inject_disk_failure("esx-01", "cap-7")
+
+
+def test_clear_faults_recovers_every_host_and_disk(platform: Platform) -> None:
+    """One call clears every injected fault."""
+    platform.inject_host_failure("esx-01")
+    platform.inject_disk_failure("esx-02", "cap-0")
+    platform.clear_faults()
+    assert all(h.state == "connected" for h in platform.list_hosts())
+    assert all(d.state == "healthy" for h in platform.list_hosts() for d in h.disks)
+
+
+def test_capacity_warning_is_raised_once_when_the_pool_passes_the_threshold() -> None:
+    """Reserving past the warning percentage emits one capacity-warning event."""
+    import attrs
+
+    config = attrs.evolve(
+        ClusterConfig.uniform(
+            hosts=4, capacity_disks_per_host=1, capacity_disk_gb=100, direct_disks_per_host=0
+        ),
+        resource_quota=100,
+    )
+    with Platform.open(config=config) as p:
+        p.register_service("tests.providers:KVProvider")
+        for name in ("a", "b", "c"):  # 270 of 400 GB: 67%, under the 80% threshold
+            p.create_instance(service="kv", name=name, capacity_gb=90, policy="vsan-sna")
+        assert p.events(kind="capacity-warning") == []
+        p.create_instance(service="kv", name="d", capacity_gb=60, policy="vsan-sna")
+        assert [e.kind for e in p.events(kind="capacity-warning")] == ["capacity-warning"]
+        p.create_instance(service="kv", name="e", capacity_gb=5, policy="vsan-sna")
+        assert len(p.events(kind="capacity-warning")) == 1
+        assert p.cluster_health().status is dpp.HealthStatus.YELLOW
+
+
+def test_component_placement_never_shares_a_fault_domain_across_policies() -> None:
+    """For every distributed policy and several instances, components sit on distinct FDs."""
+    with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
+        p.register_service("tests.providers:KVProvider")
+        for i, policy in enumerate(itertools.islice(itertools.cycle(sorted(TOLERATED)), 9)):
+            p.create_instance(service="kv", name=f"i{i}", capacity_gb=10 + i, policy=policy)
+        domains = {h.name: h.fault_domain for h in p.list_hosts()}
+        for info in p.list_instances():
+            for volume in info.volumes:
+                fds = [domains[c.host] for c in volume.components]
+                assert len(fds) == len(set(fds)), volume

@@ -1,0 +1,358 @@
+"""Instance lifecycle on the mock platform: catalog, validation, operations, cleanup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import dpp_sdk as dpp
+from dpp_sdk.platform import ManualClock, Platform
+from tests import providers
+
+KV = "tests.providers:KVProvider"
+
+
+@pytest.fixture
+def platform() -> Iterator[Platform]:
+    with Platform.open(clock=ManualClock()) as p:
+        p.register_service(KV)
+        yield p
+
+
+def _nothing_reserved(p: Platform) -> bool:
+    return p.resources().reserved_gb == 0 and all(d.reserved_gb == 0 for d in p.resources().disks)
+
+
+def test_a_registered_service_is_listed_with_its_active_version(platform: Platform) -> None:
+    """register_service validates and stores the manifest; the version is active."""
+    (service,) = platform.list_services()
+    assert (service.name, service.active_version, service.enabled) == ("kv", "1.0.0", True)
+    assert service.active.manifest == providers.KV_MANIFEST
+
+
+def test_a_provider_directory_registers_through_its_descriptor(platform: Platform) -> None:
+    """A directory with dpp-provider.toml is loaded as its own package."""
+    info = platform.register_service(str(Path(__file__).parent / "kvdir"))
+    assert info.name == "dirkv"
+    platform.create_instance(service="dirkv", name="d1", capacity_gb=5)
+    assert platform.get_instance("d1").status is dpp.InstanceStatus.READY
+
+
+def test_an_invalid_manifest_is_refused_with_every_problem(platform: Platform) -> None:
+    """Name, version and default policy: three problems, one error, nothing registered."""
+    with pytest.raises(dpp.ManifestError) as info:
+        platform.register_service("tests.providers:BadManifestProvider")
+    assert sorted(p.path for p in info.value.problems) == [
+        "$.default_policy",
+        "$.name",
+        "$.version",
+    ]
+    assert [s.name for s in platform.list_services()] == ["kv"]
+
+
+def test_a_reference_that_is_not_a_provider_is_refused_naming_it(platform: Platform) -> None:
+    """module:Class that does not exist, or is not a ServiceProvider, is a clear error."""
+    with pytest.raises(dpp.ValidationError, match="no attribute 'Nope'"):
+        platform.register_service("tests.providers:Nope")
+    with pytest.raises(dpp.ValidationError, match="not a subclass"):
+        platform.register_service("tests.providers:KV_MANIFEST")
+    with pytest.raises(dpp.ValidationError, match="MODULE:CLASS"):
+        platform.register_service("not-a-reference")
+
+
+def test_create_provisions_members_volumes_endpoints_and_secrets(platform: Platform) -> None:
+    """A created instance is ready and holds what its provider created."""
+    op = platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    assert op.state is dpp.OperationState.SUCCEEDED
+    info = platform.get_instance("kv1")
+    assert info.status is dpp.InstanceStatus.READY
+    assert [v.name for v in info.volumes] == ["data"]
+    assert [m.name for m in info.members] == ["kv-0"]
+    assert [e.url for e in info.endpoints] == ["tcp://kv-0.kv1.svc.dpp.local:6379"]
+    assert [s.name for s in info.secrets] == ["password"]
+    assert info.spec.parameters == {"cacheMb": 64}
+    dpp.validate_document("instance", dpp.unstructure(info))
+
+
+def test_a_raid1_volume_reserves_twice_its_size_on_three_fault_domains(platform: Platform) -> None:
+    """vsan-default: two replicas of 10 GB plus a witness, each in its own fault domain."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    (volume,) = platform.get_instance("kv1").volumes
+    assert [c.role for c in volume.components] == ["replica", "replica", "witness"]
+    assert len(set(volume.hosts)) == 3
+    assert platform.resources().reserved_gb == pytest.approx(20.0)
+
+
+def test_bad_requests_are_refused_with_every_problem_before_anything_is_allocated(
+    platform: Platform,
+) -> None:
+    """Name, capacity, parameter and policy problems in one error; no instance, no capacity."""
+    with pytest.raises(dpp.ValidationError) as info:
+        platform.create_instance(
+            service="kv",
+            name="9lives",
+            capacity_gb=9000,
+            parameters={"cacheMb": 1, "colour": "red"},
+            policy="vsan-direct",
+        )
+    paths = sorted(p.path for p in info.value.problems)
+    assert paths == [
+        "$.capacity_gb",
+        "$.name",
+        "$.parameters.cacheMb",
+        "$.parameters.colour",
+        "$.policy",
+    ]
+    assert platform.list_instances() == []
+    assert _nothing_reserved(platform)
+    assert platform.list_operations() == []
+
+
+def test_an_unknown_service_is_refused_naming_the_service(platform: Platform) -> None:
+    """The error names the field and lists what is registered."""
+    with pytest.raises(dpp.ValidationError) as info:
+        platform.create_instance(service="nosql", name="x", capacity_gb=1)
+    (problem,) = info.value.problems
+    assert (problem.path, problem.value) == ("$.service", "nosql")
+    assert "kv" in problem.message
+
+
+def test_a_disabled_service_refuses_new_instances(platform: Platform) -> None:
+    """disable_service stops creation; enable_service allows it again."""
+    platform.disable_service("kv")
+    with pytest.raises(dpp.ValidationError, match="disabled"):
+        platform.create_instance(service="kv", name="x", capacity_gb=1)
+    platform.enable_service("kv")
+    platform.create_instance(service="kv", name="x", capacity_gb=1)
+
+
+def test_an_existing_name_is_refused(platform: Platform) -> None:
+    """Instance names are unique."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    with pytest.raises(dpp.ValidationError, match="already exists"):
+        platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+
+
+def test_the_same_idempotency_key_returns_the_same_operation(platform: Platform) -> None:
+    """A repeated request with the same key does not provision twice."""
+    first = platform.create_instance(service="kv", name="kv1", capacity_gb=1, idempotency_key="k1")
+    second = platform.create_instance(service="kv", name="kv1", capacity_gb=1, idempotency_key="k1")
+    assert first.id == second.id
+    assert len(platform.list_instances()) == 1
+
+
+def test_an_idempotency_key_reused_for_another_request_is_a_conflict(platform: Platform) -> None:
+    """Same key, different request: refused rather than silently returning the old result."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=1, idempotency_key="k1")
+    with pytest.raises(dpp.Conflict, match="k1"):
+        platform.create_instance(service="kv", name="kv2", capacity_gb=1, idempotency_key="k1")
+
+
+def test_configure_validates_and_passes_the_changed_parameters(platform: Platform) -> None:
+    """New parameters are merged, validated and handed to configure."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    platform.configure_instance("kv1", {"cacheMb": 256})
+    assert platform.get_instance("kv1").spec.parameters == {"cacheMb": 256}
+    with pytest.raises(dpp.ValidationError) as info:
+        platform.configure_instance("kv1", {"cacheMb": "lots"})
+    assert [p.path for p in info.value.problems] == ["$.parameters.cacheMb"]
+    assert platform.get_instance("kv1").spec.parameters == {"cacheMb": 256}
+
+
+def test_scale_expands_and_a_shrink_is_refused_when_not_declared(platform: Platform) -> None:
+    """Capacity grows through the provider; shrinking without the capability is refused."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    platform.scale_instance("kv1", 30)
+    assert platform.get_instance("kv1").volumes[0].size_gb == 30
+    assert platform.resources().reserved_gb == pytest.approx(60.0)
+    with pytest.raises(dpp.ValidationError, match="cannot shrink"):
+        platform.scale_instance("kv1", 5)
+    assert platform.get_instance("kv1").spec.capacity_gb == 30
+
+
+def test_remove_releases_everything(platform: Platform) -> None:
+    """After decommission nothing of the instance is left and no leak is reported."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    op = platform.remove_instance("kv1")
+    assert op.result == {"leaked": []}
+    assert platform.list_instances() == []
+    assert _nothing_reserved(platform)
+
+
+def test_leftovers_after_decommission_are_reclaimed_and_reported_as_leaks() -> None:
+    """A provider that forgets resources: the platform reclaims and names each one."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:LeakyProvider")
+        p.create_instance(service="leaky", name="l1", capacity_gb=1)
+        op = p.remove_instance("l1")
+        assert sorted(op.result["leaked"]) == ["endpoint/client", "secret/password"]
+        assert [e.kind for e in p.events(kind="leak")] == ["leak"]
+        assert p.list_instances() == []
+
+
+def test_a_permanent_error_fails_the_operation_and_releases_what_it_allocated() -> None:
+    """The failed provision leaves no instance, no volume, no reserved capacity."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:FailingProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="failing", name="f1", capacity_gb=5)
+        op = info.value.operation
+        assert op.state is dpp.OperationState.FAILED
+        assert op.error is not None
+        assert op.error.type == "PermanentError"
+        assert "bad license" in op.error.message
+        assert p.list_instances() == []
+        assert _nothing_reserved(p)
+        assert p.get_operation(op.id).state is dpp.OperationState.FAILED
+
+
+def test_an_unexpected_exception_keeps_its_traceback_in_the_operation() -> None:
+    """A bug in a provider fails the operation with the traceback, and cleans up."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:CrashingProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="crashing", name="c1", capacity_gb=1)
+        error = info.value.operation.error
+        assert error is not None
+        assert error.type == "KeyError"
+        assert error.traceback is not None
+        assert "missing" in error.traceback
+        assert p.list_instances() == []
+
+
+def test_temporary_errors_are_retried_with_back_off() -> None:
+    """Two temporary failures then success: three attempts, sleeps of 5 then 10 seconds."""
+    clock = ManualClock()
+    providers.FlakyProvider.calls.clear()
+    with Platform.open(clock=clock) as p:
+        p.register_service("tests.providers:FlakyProvider")
+        op = p.create_instance(service="flaky", name="fl1", capacity_gb=1)
+        assert op.state is dpp.OperationState.SUCCEEDED
+        assert op.attempts == 3
+        assert clock.slept == [5.0, 10.0]
+        assert len(p.get_instance("fl1").members) == 1
+
+
+def test_a_temporary_error_past_the_deadline_fails_and_cleans_up() -> None:
+    """Retries stop at the operation deadline with a message saying so."""
+    clock = ManualClock()
+    with Platform.open(clock=clock, operation_timeout=120) as p:
+        p.register_service("tests.providers:AlwaysBusyProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="busy", name="b1", capacity_gb=1)
+        error = info.value.operation.error
+        assert error is not None
+        assert error.type == "DeadlineExceeded"
+        assert "license server" in error.message
+        assert sum(clock.slept) <= 120
+        assert p.list_instances() == []
+
+
+def test_a_context_used_after_its_call_returned_is_refused() -> None:
+    """A provider cannot keep its context and act outside the call it was handed for."""
+    providers.StashingProvider.stashed.clear()
+    with Platform.open() as p:
+        p.register_service("tests.providers:StashingProvider")
+        p.create_instance(service="stashing", name="s1", capacity_gb=1)
+        (ctx,) = providers.StashingProvider.stashed
+        with pytest.raises(dpp.ScopeViolation, match="after that call returned"):
+            ctx.volumes.ensure("sneaky", size_gb=1)
+        with pytest.raises(dpp.ScopeViolation):
+            ctx.members.list()
+        assert [v.name for v in p.get_instance("s1").volumes] == ["data"]
+
+
+def test_a_context_only_sees_its_own_instance(platform: Platform) -> None:
+    """Two instances with the same resource names never see each other's resources."""
+    platform.create_instance(service="kv", name="a", capacity_gb=1)
+    platform.create_instance(service="kv", name="b", capacity_gb=2)
+    probe_a = platform.data_probe("a")
+    probe_b = platform.data_probe("b")
+    assert probe_a is not None
+    assert probe_b is not None
+    probe_a.write("k", b"alpha")
+    probe_b.write("k", b"bravo")
+    assert probe_a.read("k") == b"alpha"
+    assert probe_b.read("k") == b"bravo"
+
+
+def test_monitor_may_not_change_anything_and_secrets_never_reach_health_or_logs(
+    tmp_path: Path,
+) -> None:
+    """A monitor that mutates is reported red; its leaked password is redacted everywhere."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:MeddlingMonitorProvider")
+        p.create_instance(service="meddling", name="m1", capacity_gb=1)
+        health = p.instance_health("m1")
+        assert health.status is dpp.HealthStatus.RED
+        (check,) = [c for c in health.checks if c.name == "provider/monitor"]
+        assert "must only observe" in check.message
+        assert [v.name for v in p.get_instance("m1").volumes] == ["data"]
+        assert p.log_path is not None
+        log = p.log_path.read_text()
+        assert "********" in log
+        assert p.events(kind="secret-leak")
+        # the real value appears nowhere the admin can see
+        probe = p.data_probe("m1")
+        assert probe is not None
+        secret = p._find_secret("m1", "password")
+        assert secret is not None
+        assert secret.reveal() not in log
+        assert all(secret.reveal() not in a.detail for a in p.audit())
+        assert all(secret.reveal() not in e.message for e in p.events())
+
+
+def test_a_busy_instance_refuses_another_change(platform: Platform) -> None:
+    """While an operation runs, the instance is busy; state only moves forward."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    platform._set_instance("kv1", status="scaling", operation="op-x")
+    with pytest.raises(dpp.Conflict, match="scaling"):
+        platform.configure_instance("kv1", {"cacheMb": 100})
+
+
+def test_max_services_is_enforced() -> None:
+    """A platform configured for one service refuses a second, saying the limit."""
+    import attrs
+
+    from dpp_sdk.platform import ClusterConfig
+
+    config = attrs.evolve(ClusterConfig.default(), max_services=1)
+    with Platform.open(config=config) as p:
+        p.register_service(KV)
+        with pytest.raises(dpp.QuotaExceeded, match="max_services is 1"):
+            p.register_service("tests.providers:FailingProvider")
+
+
+def test_the_resource_quota_refuses_a_request_it_cannot_fit(platform: Platform) -> None:
+    """Quota errors say what is used, asked and left; nothing is allocated."""
+    # 4 hosts x 2 x 2000 GB capacity + 4 x 4 x 1000 GB direct = 32000 GB raw, 80% quota.
+    platform.register_service("tests.providers:FailingProvider")
+    quota = platform.status().quota_gb
+    big = int(quota / 2) + 1  # RAID-1 doubles it past the quota
+    with pytest.raises(dpp.ValidationError):
+        platform.create_instance(service="kv", name="big", capacity_gb=big)  # past the plan
+    with pytest.raises(dpp.QuotaExceeded) as info:
+        platform._check_quota_for(
+            dpp.InstanceSpec(plan="standard", capacity_gb=big, policy="vsan-default")
+        )
+    assert info.value.left > 0
+    assert info.value.asked > info.value.left
+    assert _nothing_reserved(platform)
+
+
+def test_every_mutation_is_audited_with_principal_and_outcome(platform: Platform) -> None:
+    """Register, create, a refused request and remove all appear in the audit trail."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    with pytest.raises(dpp.ValidationError):
+        platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    platform.remove_instance("kv1")
+    trail = [(a.action, a.target, a.outcome) for a in platform.audit()]
+    assert trail == [
+        ("service.register", "kv", "succeeded"),
+        ("instance.provision", "kv1", "succeeded"),
+        ("instance.provision", "kv1", "refused"),
+        ("instance.decommission", "kv1", "succeeded"),
+    ]
+    assert {a.principal for a in platform.audit()} == {"admin"}
