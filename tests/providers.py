@@ -196,3 +196,24 @@ def _renamed(name: str) -> dpp.Manifest:
     import attrs
 
     return attrs.evolve(KV_MANIFEST, name=name, display_name=name.title())
+
+
+class SuicidalProvider(KVProvider):
+    """Kills its own process half-way through provision when DPP_TEST_CRASH is set.
+
+    Re-run without the variable (crash recovery), it converges on what the first call made.
+    """
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("suicidal")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        import os
+        import signal
+
+        claim = dpp.VolumeClaim(name="data", size_gb=request.spec.capacity_gb)
+        ctx.members.ensure("kv-0", volumes=[claim])
+        if os.environ.get("DPP_TEST_CRASH") == request.instance:
+            os.kill(os.getpid(), signal.SIGKILL)
+        ctx.endpoints.ensure("client", port=6379, member="kv-0")
+        ctx.secrets.ensure("password")

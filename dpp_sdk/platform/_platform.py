@@ -2512,3 +2512,70 @@ class Platform:
                     self._resync(cluster, instance, vol)
             self._audit("host.maintenance.exit", host, "succeeded")
             self._event("maintenance-exited", host, f"host {host} left maintenance")
+
+    # ================================================================== consistency
+
+    def check_consistency(self) -> list[str]:
+        """Every way the stored state contradicts itself; an empty list means consistent.
+
+        Checks that disk reservations equal the components of live volumes (placement,
+        sizes, roles), that members and volumes reference each other, that no operation of a
+        dead process is left pending or running, and that no idle instance claims to be busy.
+        """
+        problems: list[str] = []
+        with self._lock:
+            cluster = self._cluster()
+            expected: dict[str, list[tuple[int, str, str, str, float]]] = {}
+            for inst in self._store.select("instance"):
+                name = inst["name"]
+                members = {m["name"]: m for m in self._store.select("member", name)}
+                for vol in self._store.select("volume", name):
+                    expected[vol["id"]] = sorted(
+                        (c["index"], c["role"], c["host"], c["disk"], round(c["reserved_gb"], 6))
+                        for c in vol["components"]
+                    )
+                    policy = POLICIES[vol["policy"]]
+                    sizes = policy.component_sizes_gb(vol["size_gb"])
+                    for c in vol["components"]:
+                        if abs(c["reserved_gb"] - sizes[c["index"]]) > 1e-6:
+                            problems.append(
+                                f"volume {name}/{vol['name']} component {c['index']} reserves "
+                                f"{c['reserved_gb']} GB, policy says {sizes[c['index']]}"
+                            )
+                    if vol.get("member") and vol["member"] not in members:
+                        problems.append(
+                            f"volume {name}/{vol['name']} is attached to missing member "
+                            f"{vol['member']}"
+                        )
+                for m in members.values():
+                    for v in m["volumes"]:
+                        if self._store.get("volume", name, v) is None:
+                            problems.append(f"member {name}/{m['name']} lists missing volume {v}")
+                status = InstanceStatus(inst["status"])
+                op = inst.get("operation")
+                if status in _BUSY:
+                    record = self._store.get_operation(op) if op else None
+                    if record is None or OperationState(record["state"]).terminal:
+                        problems.append(
+                            f"instance {name} is {status.value} with no running operation"
+                        )
+            actual: dict[str, list[tuple[int, str, str, str, float]]] = {}
+            for disk in cluster.disks():
+                for r in disk.reservations:
+                    actual.setdefault(r.volume, []).append(
+                        (r.index, r.role, disk.host, disk.name, round(r.size_gb, 6))
+                    )
+            for volume_id in sorted(set(expected) | set(actual)):
+                want = expected.get(volume_id)
+                got = sorted(actual.get(volume_id, []))
+                if want is None:
+                    problems.append(f"disk reservations held by unknown volume {volume_id}: {got}")
+                elif want != got:
+                    problems.append(f"volume {volume_id}: components {want} but reservations {got}")
+            for record in self._store.operations(states=("pending", "running")):
+                if not _owner_alive(record.get("owner", "")):
+                    problems.append(
+                        f"operation {record['id']} ({record['kind']} {record['target']}) is "
+                        f"{record['state']} but its process is gone"
+                    )
+        return problems

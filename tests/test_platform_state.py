@@ -1,0 +1,207 @@
+"""Durable state: reopen, crash recovery, concurrency and capacity accounting."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dpp_sdk as dpp
+from dpp_sdk.platform import POLICIES, ClusterConfig, Platform
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _snapshot(p: Platform) -> tuple[object, ...]:
+    return (
+        p.list_services(),
+        p.list_instances(),
+        p.resources(),
+        p.list_hosts(),
+        p.list_operations(),
+        p.audit(),
+        p.events(),
+    )
+
+
+def test_state_is_equal_after_close_and_reopen(tmp_path: Path) -> None:
+    """Everything listed before closing is listed identically after reopening."""
+    with Platform.open(tmp_path, config=ClusterConfig.uniform(hosts=5)) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="a", capacity_gb=10, policy="vsan-raid5")
+        p.create_instance(service="kv", name="b", capacity_gb=3, policy="vsan-sna")
+        p._write_volume("a", "data", 4096, b"persisted bytes")
+        p.inject_host_failure("esx-05")
+        before = _snapshot(p)
+    with Platform.open(tmp_path) as p:
+        assert _snapshot(p) == before
+        assert p._read_volume("a", "data", 4096, 15) == b"persisted bytes"
+        assert p.check_consistency() == []
+
+
+def test_reopening_with_a_different_config_is_refused(tmp_path: Path) -> None:
+    """The cluster shape is fixed when the state directory is created."""
+    Platform.open(tmp_path).close()
+    with pytest.raises(dpp.Conflict, match="different cluster configuration"):
+        Platform.open(tmp_path, config=ClusterConfig.uniform(hosts=7))
+
+
+def _run(code: str, state: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(code).format(state=str(state))
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_an_operation_interrupted_by_a_crash_is_resumed_on_reopen(tmp_path: Path) -> None:
+    """SIGKILL mid-provision; reopening re-runs provision, which converges without doubling."""
+    result = _run(
+        """
+        from dpp_sdk.platform import Platform
+        p = Platform.open({state!r})
+        p.register_service("tests.providers:SuicidalProvider")
+        p.create_instance(service="suicidal", name="s1", capacity_gb=10)
+        """,
+        tmp_path,
+        DPP_TEST_CRASH="s1",
+    )
+    assert result.returncode == -9, result.stderr
+    with Platform.open(tmp_path) as p:
+        (op,) = p.list_operations()
+        assert op.state is dpp.OperationState.SUCCEEDED
+        info = p.get_instance("s1")
+        assert info.status is dpp.InstanceStatus.READY
+        assert [m.name for m in info.members] == ["kv-0"]
+        assert [e.name for e in info.endpoints] == ["client"]
+        assert p.resources().reserved_gb == pytest.approx(20.0)
+        assert p.check_consistency() == []
+
+
+def test_random_kills_during_concurrent_operations_leave_a_consistent_state(
+    tmp_path: Path,
+) -> None:
+    """Killed at random points while threads create and remove instances: consistent after."""
+    code = """
+        import threading
+        from dpp_sdk.platform import Platform, ClusterConfig
+        p = Platform.open({state!r}, config=ClusterConfig.uniform(hosts=6))
+        p.register_service("tests.providers:KVProvider")
+        def work(t):
+            for i in range(1000):
+                name = f"r{round}-t{{t}}-{{i}}"
+                try:
+                    p.create_instance(service="kv", name=name, capacity_gb=1 + i % 5,
+                                      policy=["vsan-default", "vsan-raid5", "vsan-sna"][i % 3])
+                    p._write_volume(name, "data", 0, b"x" * 5000)
+                    if i % 2:
+                        p.remove_instance(name)
+                except Exception as exc:
+                    print("error", type(exc).__name__, exc, flush=True)
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(3)]
+        for th in threads: th.start()
+        for th in threads: th.join()
+        """
+    rng = random.Random(1234)
+    for round_ in range(3):
+        script = textwrap.dedent(code).format(state=str(tmp_path), round=round_)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            proc.wait(timeout=0.8 + rng.random())
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        out, err = proc.communicate()
+        assert b"error" not in out, out.decode()[-2000:] + err.decode()[-2000:]
+        with Platform.open(tmp_path) as p:
+            assert p.check_consistency() == []
+            assert all(o.state.terminal for o in p.list_operations())
+            for info in p.list_instances():
+                assert info.status in (dpp.InstanceStatus.READY, dpp.InstanceStatus.DEGRADED)
+
+
+def test_concurrent_threads_never_lose_an_update(tmp_path: Path) -> None:
+    """Four threads creating instances at once: all exist, accounting adds up exactly."""
+    with Platform.open(tmp_path, config=ClusterConfig.uniform(hosts=6)) as p:
+        p.register_service("tests.providers:KVProvider")
+        errors: list[BaseException] = []
+
+        def work(t: int) -> None:
+            try:
+                for i in range(8):
+                    p.create_instance(service="kv", name=f"t{t}-{i}", capacity_gb=2)
+                    p.configure_instance(f"t{t}-{i}", {"cacheMb": 32 + i})
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        assert len(p.list_instances()) == 32
+        assert p.resources().reserved_gb == pytest.approx(32 * 4.0)
+        assert all(i.spec.parameters["cacheMb"] >= 32 for i in p.list_instances())
+        assert p.check_consistency() == []
+
+
+actions = st.lists(
+    st.tuples(
+        st.sampled_from(["create", "scale", "remove"]),
+        st.integers(0, 5),
+        st.sampled_from(sorted(p for p in POLICIES if p != "vsan-direct")),
+        st.integers(1, 400),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(actions)
+def test_capacity_accounting_equals_the_sum_over_live_volumes_and_respects_the_quota(
+    steps: list[tuple[str, int, str, int]],
+) -> None:
+    """After any sequence of create/expand/delete, reserved == sum of live components <= quota."""
+    config = ClusterConfig.uniform(hosts=6, capacity_disk_gb=500, direct_disks_per_host=0)
+    with Platform.open(config=config) as p:
+        p.register_service("tests.providers:KVProvider")
+        for action, index, policy, size in steps:
+            name = f"i{index}"
+            try:
+                if action == "create":
+                    p.create_instance(service="kv", name=name, capacity_gb=size, policy=policy)
+                elif action == "scale":
+                    current = p.get_instance(name).spec.capacity_gb
+                    p.scale_instance(name, current + size)
+                else:
+                    p.remove_instance(name)
+            except (dpp.ValidationError, dpp.NotFound, dpp.QuotaExceeded, dpp.OperationFailed):
+                pass
+            report = p.resources()
+            live = sum(
+                POLICIES[v.policy].raw_gb(v.size_gb)
+                for info in p.list_instances()
+                for v in info.volumes
+            )
+            assert report.reserved_gb == pytest.approx(live, abs=1e-6)
+            assert report.reserved_gb <= report.quota_gb + 1e-6
+            assert p.check_consistency() == []
