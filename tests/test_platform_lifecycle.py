@@ -206,6 +206,7 @@ def test_a_permanent_error_fails_the_operation_and_releases_what_it_allocated() 
         assert p.list_instances() == []
         assert _nothing_reserved(p)
         assert p.get_operation(op.id).state is dpp.OperationState.FAILED
+        assert p.check_consistency() == []
 
 
 def test_an_unexpected_exception_keeps_its_traceback_in_the_operation() -> None:
@@ -220,6 +221,7 @@ def test_an_unexpected_exception_keeps_its_traceback_in_the_operation() -> None:
         assert error.traceback is not None
         assert "missing" in error.traceback
         assert p.list_instances() == []
+        assert p.check_consistency() == []
 
 
 def test_temporary_errors_are_retried_with_back_off() -> None:
@@ -262,6 +264,7 @@ def test_a_context_used_after_its_call_returned_is_refused() -> None:
         with pytest.raises(dpp.ScopeViolation):
             ctx.members.list()
         assert [v.name for v in p.get_instance("s1").volumes] == ["data"]
+        assert p.check_consistency() == []
 
 
 def test_a_context_only_sees_its_own_instance(platform: Platform) -> None:
@@ -356,3 +359,23 @@ def test_every_mutation_is_audited_with_principal_and_outcome(platform: Platform
         ("instance.decommission", "kv1", "succeeded"),
     ]
     assert {a.principal for a in platform.audit()} == {"admin"}
+
+
+def test_a_member_reclaiming_a_kept_volume_reattaches_it_instead_of_placing_it_again(
+    platform: Platform,
+) -> None:
+    """A host-local volume kept after its member was deleted pins the new member to its host."""
+    platform.create_instance(service="kv", name="kv1", capacity_gb=10, policy="vsan-sna")
+    host = platform.get_instance("kv1").members[0].host
+    reserved = platform.resources().reserved_gb
+    platform._delete_member("kv1", "kv-0", delete_volumes=False)
+    assert platform.get_instance("kv1").volumes[0].member is None
+    claim = dpp.VolumeClaim(name="data", size_gb=10)
+    member = platform._ensure_member(
+        "kv1", "kv-1", volumes=(claim,), host=None, anti_affinity=None, labels={}
+    )
+    assert (member.host, member.volumes) == (host, ("data",))
+    assert platform.resources().reserved_gb == reserved
+    assert platform.check_consistency() == []
+    platform.remove_instance("kv1")
+    assert _nothing_reserved(platform)

@@ -59,6 +59,7 @@ from dpp_sdk.contract import (
     Problem,
     ProvisionRequest,
     QuotaExceeded,
+    Redundancy,
     ScaleRequest,
     Secret,
     SecretInfo,
@@ -817,7 +818,9 @@ class Platform:
             )
             cluster.reserve(volume_id, comps)
         except PlacementError as exc:
-            raise PlacementFailed(exc.reason, f"volume {name!r} of {instance!r}: {exc}") from exc
+            raise PlacementFailed(
+                exc.reason, f"volume {name!r} of {instance!r}: {exc.message}"
+            ) from exc
         except _ClusterQuotaExceeded as exc:
             raise QuotaExceeded(
                 f"volume {name!r} of {instance!r}: {exc}",
@@ -913,7 +916,7 @@ class Platform:
                     cluster.reserve(doc["id"], comps)
                 except PlacementError as exc:
                     raise PlacementFailed(
-                        exc.reason, f"expanding volume {name!r} to {size_gb} GB: {exc}"
+                        exc.reason, f"expanding volume {name!r} to {size_gb} GB: {exc.message}"
                     ) from exc
                 except _ClusterQuotaExceeded as exc:
                     raise QuotaExceeded(
@@ -1045,8 +1048,31 @@ class Platform:
                     )
                     for m in self._store.select("member", instance)
                 }
-                local = [c.size_gb for c in volumes if policies[c.name].kind == "host-local"]
-                direct = [c.size_gb for c in volumes if policies[c.name].kind == "direct"]
+                # Claimed volumes that already exist (kept when a member was deleted with
+                # delete_volumes=False) are re-attached, never placed a second time.
+                kept: dict[str, dict[str, Any]] = {}
+                for claim in volumes:
+                    vol = self._find_volume_doc(instance, claim.name)
+                    if vol is None:
+                        continue
+                    owner = vol.get("member")
+                    if owner and self._store.get("member", instance, owner) is not None:
+                        raise Conflict(
+                            f"volume {claim.name!r} of {instance!r} is attached to member "
+                            f"{owner!r}; it cannot also be claimed by {name!r}"
+                        )
+                    if POLICIES[vol["policy"]].kind in ("host-local", "direct"):
+                        volume_host = vol["components"][0]["host"]
+                        if host is not None and host != volume_host:
+                            raise Conflict(
+                                f"volume {claim.name!r} of {instance!r} lives on {volume_host} "
+                                f"({vol['policy']}); member {name!r} cannot be pinned to {host}"
+                            )
+                        host = volume_host
+                    kept[claim.name] = vol
+                fresh = [c for c in volumes if c.name not in kept]
+                local = [c.size_gb for c in fresh if policies[c.name].kind == "host-local"]
+                direct = [c.size_gb for c in fresh if policies[c.name].kind == "direct"]
                 try:
                     chosen = _placement.place_member(
                         cluster,
@@ -1064,7 +1090,7 @@ class Platform:
                     )
                 except PlacementError as exc:
                     raise PlacementFailed(
-                        exc.reason, f"member {name!r} of {instance!r}: {exc}"
+                        exc.reason, f"member {name!r} of {instance!r}: {exc.message}"
                     ) from exc
                 doc = {
                     "name": name,
@@ -1077,7 +1103,7 @@ class Platform:
                 with self._mutation() as cluster:
                     self._store.put("member", instance, name, doc)
                     self._record(instance, "member", name, doc["created_by"])
-                    for claim in volumes:
+                    for claim in fresh:
                         self._place_volume_in(
                             cluster,
                             instance,
@@ -1086,6 +1112,9 @@ class Platform:
                             policy=policies[claim.name],
                             member=doc,
                         )
+                    for vol in kept.values():
+                        vol["member"] = name
+                        self._store.put("volume", instance, vol["name"], vol)
                     doc["volumes"] = sorted(c.name for c in volumes)
                     self._store.put("member", instance, name, doc)
             else:
@@ -1813,11 +1842,21 @@ class Platform:
 
     # ================================================================== health
 
-    def _platform_checks(self, info: InstanceInfo) -> list[HealthCheck]:
+    def _platform_checks(self, info: InstanceInfo, redundancy: Redundancy) -> list[HealthCheck]:
         checks: list[HealthCheck] = []
         bad = [v.name for v in info.volumes if v.state == "inaccessible"]
         degraded = [v.name for v in info.volumes if v.state == "degraded"]
-        if bad:
+        if bad and redundancy is Redundancy.SERVICE:
+            # The service keeps its own copies across members: an unreachable member volume
+            # is an expected loss of one copy; the provider's checks judge the quorum.
+            checks.append(
+                HealthCheck(
+                    name="platform/volumes",
+                    status=HealthStatus.YELLOW,
+                    message=f"inaccessible (service-level redundancy): {', '.join(bad)}",
+                )
+            )
+        elif bad:
             checks.append(
                 HealthCheck(
                     name="platform/volumes",
@@ -1888,7 +1927,8 @@ class Platform:
                 ]
             finally:
                 ctx.close()
-            checks = (*provider_checks, *self._platform_checks(info))
+            redundancy = self._version_of(doc).manifest.redundancy
+            checks = (*provider_checks, *self._platform_checks(info, redundancy))
             status = HealthStatus.worst(c.status for c in checks)
             if doc.get("health") != status.value:
                 previous = doc.get("health")
@@ -1963,8 +2003,8 @@ class Platform:
     def data_probe(self, instance: str) -> DataProbe | None:
         """The provider's data probe for ``instance`` bound to a fresh context, or None.
 
-        The context stays open until :meth:`close_probe` (the conformance suite uses it across
-        a fault)."""
+        Unlike a verb's context, this one stays valid for as long as the probe is used, so a
+        durability check can write a canary, inject a fault, and read the canary back."""
         doc = self._instance_doc(instance)
         provider = self._provider(self._version_of(doc).provider)
         ctx = PlatformContext(
@@ -2267,7 +2307,7 @@ class Platform:
                 self._event(
                     "rebuild-deferred",
                     vol["name"],
-                    f"component {index} of volume {vol['name']!r} has no new home: {exc}",
+                    f"component {index} of volume {vol['name']!r} has no new home: {exc.message}",
                 )
                 continue
             comp = next(c for c in vol["components"] if c["index"] == index)
@@ -2510,8 +2550,21 @@ class Platform:
                 cluster.host(host).state = "connected"
                 for instance, vol, _ in self._volumes_on(host):
                     self._resync(cluster, instance, vol)
+            affected = self._affected(host)
             self._audit("host.maintenance.exit", host, "succeeded")
             self._event("maintenance-exited", host, f"host {host} left maintenance")
+        # Members on the host run again: providers may need to resync them, as after a failure.
+        for instance, (members, volumes) in sorted(affected.items()):
+            self._notify_failure(
+                instance,
+                FailureEvent(
+                    instance=instance,
+                    kind=FailureKind.HOST_RECOVERED,
+                    host=host,
+                    members=tuple(members),
+                    volumes=tuple(volumes),
+                ),
+            )
 
     # ================================================================== consistency
 

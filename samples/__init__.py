@@ -1,0 +1,1 @@
+"""Sample providers that follow real services' rules: MinIO and MongoDB."""

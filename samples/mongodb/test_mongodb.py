@@ -1,0 +1,457 @@
+"""Scenario tests of the MongoDB sample, through the mock platform's public interface.
+
+Each test opens an in-memory platform, registers the sample by its directory (as
+``dpp service register samples/mongodb`` does) and tells one story of a replica set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dpp_sdk as dpp
+from dpp_sdk.platform import ClusterConfig, MaintenanceVetoed
+
+from .provider import ReplicaSetView, majority
+
+SAMPLE = Path(__file__).parent
+GB = 10
+
+
+def open_platform(hosts: int = 4) -> dpp.Platform:
+    """An in-memory platform of ``hosts`` hosts with the sample registered by directory."""
+    platform = dpp.Platform.open(config=ClusterConfig.uniform(hosts=hosts))
+    platform.register_service(str(SAMPLE))
+    return platform
+
+
+@pytest.fixture
+def platform() -> Iterator[dpp.Platform]:
+    """The default cluster: four hosts, so a replica set of three has one spare host."""
+    with open_platform() as platform:
+        yield platform
+
+
+@pytest.fixture
+def three_hosts() -> Iterator[dpp.Platform]:
+    """Exactly three hosts: a replica set of three has nowhere to move a lost member."""
+    with open_platform(hosts=3) as platform:
+        yield platform
+
+
+def create(platform: dpp.Platform, name: str = "db1", **parameters: object) -> dpp.InstanceInfo:
+    policy = parameters.pop("policy", None)
+    platform.create_instance(
+        service="mongodb",
+        name=name,
+        capacity_gb=GB,
+        parameters=parameters,
+        policy=None if policy is None else str(policy),
+    )
+    return platform.get_instance(name)
+
+
+def host_of(platform: dpp.Platform, member: str, instance: str = "db1") -> str:
+    return next(m.host for m in platform.get_instance(instance).members if m.name == member)
+
+
+def primaries(info: dpp.InstanceInfo) -> list[str]:
+    return [m.name for m in info.members if m.labels.get("role") == "primary"]
+
+
+def replica_set_status(health: object) -> dpp.HealthStatus:
+    """The worst of the provider's own ``replica-set/*`` checks (the platform's left out)."""
+    checks = getattr(health, "checks", ())
+    return dpp.HealthStatus.worst(c.status for c in checks if c.name.startswith("replica-set/"))
+
+
+def probe_of(platform: dpp.Platform, instance: str = "db1") -> dpp.DataProbe:
+    probe = platform.data_probe(instance)
+    assert probe is not None
+    return probe
+
+
+def assert_nothing_left(platform: dpp.Platform) -> None:
+    assert platform.list_instances() == []
+    assert platform.resources().reserved_gb == 0
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def test_the_sample_directory_registers_a_mongodb_service() -> None:
+    """Registering samples/mongodb by its path yields the manifest a partner expects."""
+    with open_platform() as platform:
+        service = platform.get_service("mongodb")
+        manifest = service.active.manifest
+        assert service.category == "database"
+        assert manifest.parameters_schema["properties"]["replicaCount"]["enum"] == [1, 3, 5, 7]
+        assert manifest.parameters_schema["properties"]["replicaCount"]["default"] == 3
+        assert manifest.default_policy == "vsan-sna"
+        assert set(manifest.supported_policies) == {"vsan-sna", "vsan-direct", "vsan-default"}
+        assert manifest.redundancy is dpp.Redundancy.SERVICE
+        caps = manifest.capabilities
+        assert caps.horizontal_scale
+        assert caps.maintenance_aware
+        assert caps.data_probe
+        assert caps.capacity_scale_up
+        assert not caps.capacity_scale_down
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+def test_an_even_replica_count_is_refused_before_anything_is_allocated(
+    platform: dpp.Platform,
+) -> None:
+    """replicaCount=2 fails validation naming $.parameters.replicaCount; nothing is held."""
+    with pytest.raises(dpp.ValidationError) as caught:
+        create(platform, replicaCount=2)
+    assert [p.path for p in caught.value.problems] == ["$.parameters.replicaCount"]
+    assert_nothing_left(platform)
+
+
+def test_three_members_land_on_three_distinct_hosts(platform: dpp.Platform) -> None:
+    """Each member has its own host, one host-local data volume, and an endpoint."""
+    info = create(platform, replicaCount=3)
+    assert info.status is dpp.InstanceStatus.READY
+    assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
+    assert len({m.host for m in info.members}) == 3
+    volumes = {v.name: v for v in info.volumes}
+    for member in info.members:
+        (volume_name,) = member.volumes
+        assert volumes[volume_name].size_gb == GB
+        assert volumes[volume_name].policy == "vsan-sna"
+        assert volumes[volume_name].hosts == (member.host,)
+    assert primaries(info) == ["mongodb-0"]
+    assert {e.protocol for e in info.endpoints} == {"mongodb"}
+    assert {e.port for e in info.endpoints} == {27017}
+    assert {e.member for e in info.endpoints} == {None, "mongodb-0", "mongodb-1", "mongodb-2"}
+    assert {s.name for s in info.secrets} == {"admin-password", "keyfile"}
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+
+
+def test_a_replica_set_larger_than_the_cluster_fails_placement_and_is_cleaned_up(
+    platform: dpp.Platform,
+) -> None:
+    """Five members cannot be kept apart on four hosts; the attempt leaves nothing."""
+    with pytest.raises(dpp.OperationFailed) as caught:
+        create(platform, replicaCount=5)
+    error = caught.value.operation.error
+    assert error is not None
+    assert error.type == "PlacementFailed"
+    assert "AntiAffinityUnsatisfiable" in error.message
+    assert_nothing_left(platform)
+
+
+@settings(max_examples=30, deadline=None)
+@given(count=st.integers(0, 9), hosts=st.integers(1, 8))
+def test_a_replica_count_is_accepted_only_if_odd_and_within_the_hosts(
+    count: int, hosts: int
+) -> None:
+    """Any replicaCount: valid iff in {1, 3, 5, 7}, placed iff it fits; refusals leave nothing."""
+    with open_platform(hosts=hosts) as platform:
+        if count not in (1, 3, 5, 7):
+            with pytest.raises(dpp.ValidationError) as refused:
+                create(platform, replicaCount=count)
+            assert [p.path for p in refused.value.problems] == ["$.parameters.replicaCount"]
+        elif count > hosts:
+            with pytest.raises(dpp.OperationFailed) as failed:
+                create(platform, replicaCount=count)
+            assert failed.value.operation.error is not None
+            assert "AntiAffinityUnsatisfiable" in failed.value.operation.error.message
+        else:
+            info = create(platform, replicaCount=count)
+            assert len({m.host for m in info.members}) == count
+            assert len(primaries(info)) == 1
+            assert platform.remove_instance("db1").result["leaked"] == []
+        assert_nothing_left(platform)
+
+
+# --------------------------------------------------------------------------- health and elections
+
+
+def test_a_minority_down_is_yellow_and_a_majority_down_is_red(three_hosts: dpp.Platform) -> None:
+    """By MongoDB's rules: one of three members down is yellow, two are red."""
+    create(three_hosts, replicaCount=3)
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-1"))
+    health = three_hosts.instance_health("db1")
+    assert replica_set_status(health) is dpp.HealthStatus.YELLOW
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-2"))
+    health = three_hosts.instance_health("db1")
+    assert replica_set_status(health) is dpp.HealthStatus.RED
+    assert primaries(three_hosts.get_instance("db1")) == []
+
+
+@pytest.mark.parametrize("policy", ["vsan-default", "vsan-sna"])
+def test_instance_health_follows_the_replica_set(policy: str) -> None:
+    """The instance as a whole is yellow with one member down and red with two."""
+    with open_platform(hosts=3) as platform:
+        create(platform, replicaCount=3, policy=policy)
+        platform.inject_host_failure(host_of(platform, "mongodb-1"))
+        assert platform.instance_health("db1").status is dpp.HealthStatus.YELLOW
+        platform.inject_host_failure(host_of(platform, "mongodb-2"))
+        assert platform.instance_health("db1").status is dpp.HealthStatus.RED
+
+
+def test_losing_the_primary_host_elects_a_new_primary(three_hosts: dpp.Platform) -> None:
+    """When the primary's host fails, a member that is still up takes over."""
+    create(three_hosts, replicaCount=3)
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
+    info = three_hosts.get_instance("db1")
+    assert primaries(info) == ["mongodb-1"]
+    health = three_hosts.instance_health("db1")
+    primary_check = next(c for c in health.checks if c.name == "replica-set/primary")
+    assert primary_check.status is dpp.HealthStatus.GREEN
+    assert "mongodb-1 is primary (term 2)" in primary_check.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.sampled_from([1, 3, 5, 7]),
+    up=st.sets(st.integers(0, 6)),
+    recorded=st.none() | st.integers(0, 6),
+)
+def test_an_election_needs_a_majority_and_keeps_a_primary_that_is_up(
+    size: int, up: set[int], recorded: int | None
+) -> None:
+    """No primary without a majority; otherwise an up voting member, the current one if it can."""
+    members = {
+        f"mongodb-{i}": dpp.MemberInfo(
+            name=f"mongodb-{i}",
+            host=f"esx-{i:02}",
+            state="running" if i in up else "unreachable",
+            volumes=(f"data-mongodb-{i}",),
+        )
+        for i in range(7)
+    }
+    volumes = {
+        f"data-mongodb-{i}": dpp.VolumeInfo(name=f"data-mongodb-{i}", size_gb=1, policy="vsan-sna")
+        for i in range(7)
+    }
+    view = ReplicaSetView(
+        size=size,
+        members=members,
+        volumes=volumes,
+        recorded_primary=None if recorded is None else f"mongodb-{recorded}",
+        term=1,
+    )
+    voting_up = {i for i in up if i < size}
+    primary = view.elect()
+    if len(voting_up) < majority(size):
+        assert primary is None
+    else:
+        assert primary is not None
+        assert int(primary.rsplit("-", 1)[1]) in voting_up
+        if recorded in voting_up:
+            assert primary == f"mongodb-{recorded}"
+
+
+# --------------------------------------------------------------------------- configure and scale
+
+
+def test_configure_adds_and_removes_members_and_keeps_a_primary() -> None:
+    """3 -> 5 adds two members on new hosts; 5 -> 3 removes the highest two."""
+    with open_platform(hosts=8) as platform:
+        create(platform, replicaCount=3)
+        platform.configure_instance("db1", {"replicaCount": 5})
+        info = platform.get_instance("db1")
+        assert [m.name for m in info.members] == [f"mongodb-{i}" for i in range(5)]
+        assert len({m.host for m in info.members}) == 5
+        assert len(info.volumes) == 5
+        assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+
+        platform.configure_instance("db1", {"replicaCount": 3})
+        info = platform.get_instance("db1")
+        assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
+        assert len(info.volumes) == 3
+        assert {e.member for e in info.endpoints} == {None, "mongodb-0", "mongodb-1", "mongodb-2"}
+        assert len(primaries(info)) == 1
+        assert info.spec.parameters["replicaCount"] == 3
+        assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+
+
+def test_new_members_receive_the_existing_data_by_initial_sync() -> None:
+    """A document written to three members is readable from a member added later."""
+    with open_platform(hosts=5) as platform:
+        create(platform, replicaCount=3)
+        probe_of(platform).write("order-1", b"paid")
+        platform.configure_instance("db1", {"replicaCount": 5})
+        for member in ("mongodb-0", "mongodb-1", "mongodb-2"):
+            platform.inject_host_failure(host_of(platform, member))
+        # Two of five are up: no majority, but mongodb-3 and -4 still hold the document.
+        assert probe_of(platform).read("order-1") == b"paid"
+
+
+def test_growing_past_the_hosts_is_refused_and_the_set_is_unchanged(
+    platform: dpp.Platform,
+) -> None:
+    """3 -> 5 on four hosts fails placement; the platform keeps three members and the spec."""
+    create(platform, replicaCount=3)
+    with pytest.raises(dpp.OperationFailed) as caught:
+        platform.configure_instance("db1", {"replicaCount": 5})
+    error = caught.value.operation.error
+    assert error is not None
+    assert "AntiAffinityUnsatisfiable" in error.message
+    info = platform.get_instance("db1")
+    assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
+    assert info.spec.parameters["replicaCount"] == 3
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+
+
+def test_scaling_capacity_expands_every_member_volume(platform: dpp.Platform) -> None:
+    """Capacity is per member: 10 -> 25 GB grows all three data volumes, keeping data."""
+    create(platform, replicaCount=3)
+    probe = probe_of(platform)
+    probe.write("k", b"before scale")
+    platform.scale_instance("db1", 25)
+    info = platform.get_instance("db1")
+    assert [v.size_gb for v in info.volumes] == [25, 25, 25]
+    assert probe.read("k") == b"before scale"
+    with pytest.raises(dpp.ValidationError) as caught:
+        platform.scale_instance("db1", 20)
+    assert [p.path for p in caught.value.problems] == ["$.capacity_gb"]
+
+
+def test_a_version_upgrade_rolls_and_a_downgrade_is_refused(platform: dpp.Platform) -> None:
+    """6.0 -> 7.0 relabels every member; 7.0 -> 6.0 fails and keeps 7.0."""
+    create(platform, replicaCount=3, version="6.0")
+    platform.configure_instance("db1", {"version": "7.0"})
+    info = platform.get_instance("db1")
+    assert {m.labels["version"] for m in info.members} == {"7.0"}
+    assert len(primaries(info)) == 1
+    with pytest.raises(dpp.OperationFailed) as caught:
+        platform.configure_instance("db1", {"version": "6.0"})
+    assert caught.value.operation.error is not None
+    assert "downgrade" in caught.value.operation.error.message
+    assert platform.get_instance("db1").spec.parameters["version"] == "7.0"
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+def test_maintenance_is_vetoed_when_the_majority_would_be_lost(three_hosts: dpp.Platform) -> None:
+    """With one member already down, stopping a second one's host is refused."""
+    create(three_hosts, replicaCount=3)
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
+    target = host_of(three_hosts, "mongodb-1")
+    with pytest.raises(MaintenanceVetoed) as caught:
+        three_hosts.enter_maintenance(target, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
+    (veto,) = caught.value.vetoes
+    assert veto.reason is dpp.VetoReason.NOT_ENOUGH_RESOURCES
+    assert "mongodb-1" in veto.message
+    assert "mongodb-0 unreachable" in veto.message
+    assert "majority of 2" in veto.message
+    assert {h.name: h.state for h in three_hosts.list_hosts()}[target] == "connected"
+
+
+def test_maintenance_is_allowed_while_a_majority_stays_up(platform: dpp.Platform) -> None:
+    """Stopping one of three members keeps a primary and majority writes."""
+    create(platform, replicaCount=3)
+    target = host_of(platform, "mongodb-0")
+    result = platform.enter_maintenance(target, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
+    assert result.consulted == ("db1",)
+    health = platform.instance_health("db1")
+    assert replica_set_status(health) is dpp.HealthStatus.YELLOW
+    probe = probe_of(platform)
+    probe.write("k", b"during maintenance")
+    assert probe.read("k") == b"during maintenance"
+    platform.exit_maintenance(target)
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+
+
+def test_a_single_member_vetoes_maintenance_of_its_host(platform: dpp.Platform) -> None:
+    """A replica set of one has no majority to spare."""
+    platform.create_instance(service="mongodb", name="dev", plan="development", capacity_gb=5)
+    target = host_of(platform, "mongodb-0", instance="dev")
+    with pytest.raises(MaintenanceVetoed):
+        platform.enter_maintenance(target, dpp.MaintenanceMode.NO_ACTION)
+
+
+# --------------------------------------------------------------------------- data and repair
+
+
+def test_the_probe_survives_a_minority_failure_and_refuses_writes_without_a_majority(
+    three_hosts: dpp.Platform,
+) -> None:
+    """Majority writes need 2 of 3, survive one loss, and a refused rewrite keeps the old value."""
+    create(three_hosts, replicaCount=3)
+    probe = probe_of(three_hosts)
+    probe.write("canary", b"written by all three")
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
+    assert probe.read("canary") == b"written by all three"
+    probe.write("second", b"written by two")
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-1"))
+    with pytest.raises(dpp.DataUnavailable, match="write concern majority not satisfied: 1/3"):
+        probe.write("third", b"refused")
+    with pytest.raises(dpp.DataUnavailable):
+        probe.write("canary", b"a refused rewrite")
+    assert probe.read("canary") == b"written by all three"
+    assert probe.read("second") == b"written by two"
+    with pytest.raises(KeyError):
+        probe.read("third")
+
+
+def test_repair_returns_to_green_and_the_new_member_holds_the_data(
+    platform: dpp.Platform,
+) -> None:
+    """A lost member is rebuilt on the spare host by initial sync and serves reads alone."""
+    create(platform, replicaCount=3)
+    probe = probe_of(platform)
+    probe.write("canary", b"before the failure")
+    lost = host_of(platform, "mongodb-0")
+    platform.inject_host_failure(lost)
+    info = platform.get_instance("db1")
+    assert host_of(platform, "mongodb-0") not in {lost, *(m.host for m in info.members[1:])}
+    assert primaries(info) == ["mongodb-1"]
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    repairs = [o for o in platform.list_operations(target="db1") if o.kind == "repair"]
+    assert [o.state for o in repairs] == [dpp.OperationState.SUCCEEDED]
+    # Only the rebuilt member is left up: the document must come from its volume.
+    platform.inject_host_failure(host_of(platform, "mongodb-1"))
+    platform.inject_host_failure(host_of(platform, "mongodb-2"))
+    assert probe.read("canary") == b"before the failure"
+
+
+def test_a_disk_failure_rebuilds_the_member_that_lost_its_data(platform: dpp.Platform) -> None:
+    """The member whose vsan-sna volume was destroyed is re-created and resynced."""
+    create(platform, replicaCount=3)
+    probe = probe_of(platform)
+    probe.write("canary", b"on three disks")
+    volume = next(v for v in platform.get_instance("db1").volumes if v.name == "data-mongodb-2")
+    (component,) = volume.components
+    platform.inject_disk_failure(component.host, component.disk)
+    info = platform.get_instance("db1")
+    assert all(v.state == "healthy" for v in info.volumes)
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    for member in ("mongodb-0", "mongodb-1"):
+        platform.inject_host_failure(host_of(platform, member))
+    assert probe.read("canary") == b"on three disks"
+
+
+# --------------------------------------------------------------------------- decommission
+
+
+def test_decommission_leaves_nothing_behind(platform: dpp.Platform) -> None:
+    """Members, volumes, endpoints and secrets all go; the platform reclaims nothing."""
+    create(platform, replicaCount=3)
+    probe_of(platform).write("k", b"v")
+    operation = platform.remove_instance("db1")
+    assert operation.result["leaked"] == []
+    assert_nothing_left(platform)
+    assert platform.events(kind="leak") == []
+
+
+def test_decommission_of_a_damaged_replica_set_leaves_nothing_behind(
+    three_hosts: dpp.Platform,
+) -> None:
+    """Even with members unreachable and no primary, decommission removes everything."""
+    create(three_hosts, replicaCount=3)
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
+    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-1"))
+    assert three_hosts.remove_instance("db1").result["leaked"] == []
+    assert_nothing_left(three_hosts)
