@@ -217,3 +217,43 @@ class SuicidalProvider(KVProvider):
             os.kill(os.getpid(), signal.SIGKILL)
         ctx.endpoints.ensure("client", port=6379, member="kv-0")
         ctx.secrets.ensure("password")
+
+
+class PickyProvider(KVProvider):
+    """Refuses, through validate, a cache larger than a tenth of the capacity in MB."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("picky")
+
+    def validate(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        *,
+        current: dpp.InstanceSpec | None = None,
+    ) -> list[dpp.Problem]:
+        problems = []
+        limit = spec.capacity_gb * 100
+        if spec.parameters["cacheMb"] > limit:
+            problems.append(
+                dpp.Problem(
+                    path="$.parameters.cacheMb",
+                    value=spec.parameters["cacheMb"],
+                    message=f"at most {limit} MB for {spec.capacity_gb} GB",
+                )
+            )
+        if current is not None and spec.policy != current.policy:
+            problems.append(dpp.Problem(path="$.policy", value=spec.policy, message="fixed"))
+        return problems
+
+
+class RecordingProvider(KVProvider):
+    """Remembers every failure event it is told about."""
+
+    events: list[dpp.FailureEvent] = []  # noqa: RUF012 - shared on purpose
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("recording")
+
+    def on_failure(self, ctx: dpp.InstanceContext, event: dpp.FailureEvent) -> None:
+        self.events.append(event)

@@ -265,3 +265,32 @@ def test_component_placement_never_shares_a_fault_domain_across_policies() -> No
             for volume in info.volumes:
                 fds = [domains[c.host] for c in volume.components]
                 assert len(fds) == len(set(fds)), volume
+
+
+def test_a_disk_failure_is_reported_even_when_the_platform_rebuilt_the_component() -> None:
+    """The provider hears of the failure although its volume is already whole again."""
+    from tests.providers import RecordingProvider
+
+    RecordingProvider.events.clear()
+    with Platform.open(config=ClusterConfig.uniform(hosts=5)) as p:
+        p.register_service("tests.providers:RecordingProvider")
+        p.create_instance(service="recording", name="r1", capacity_gb=5)
+        witness = p.get_instance("r1").volumes[0].components[2]
+        p.inject_disk_failure(witness.host, witness.disk)
+        assert p.get_instance("r1").volumes[0].state == "healthy"
+        (event,) = RecordingProvider.events
+        assert (event.kind, event.volumes, event.lost_volumes) == (
+            dpp.FailureKind.DISK_FAILURE,
+            ("data",),
+            (),
+        )
+
+
+def test_precheck_reports_provider_vetoes_without_changing_anything(platform: Platform) -> None:
+    """The dry run asks on_maintenance read-only and lists the veto."""
+    platform.create_instance(service="vetoing", name="v1", capacity_gb=5)
+    host = platform.get_instance("v1").members[0].host
+    check = platform.maintenance_precheck(host, "ensure-accessibility")
+    (veto,) = check.vetoes
+    assert veto.instance == "v1"
+    assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"

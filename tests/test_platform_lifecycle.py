@@ -379,3 +379,80 @@ def test_a_member_reclaiming_a_kept_volume_reattaches_it_instead_of_placing_it_a
     assert platform.check_consistency() == []
     platform.remove_instance("kv1")
     assert _nothing_reserved(platform)
+
+
+def test_the_providers_validate_hook_refuses_before_anything_is_allocated() -> None:
+    """Cross-field rules from validate join the platform's problems; nothing is created."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:PickyProvider")
+        with pytest.raises(dpp.ValidationError) as info:
+            p.create_instance(
+                service="picky", name="p1", capacity_gb=1, parameters={"cacheMb": 500}
+            )
+        assert [(x.path, x.value) for x in info.value.problems] == [("$.parameters.cacheMb", 500)]
+        assert p.list_instances() == []
+        assert p.list_operations() == []
+        p.create_instance(service="picky", name="p1", capacity_gb=2, parameters={"cacheMb": 200})
+        with pytest.raises(dpp.ValidationError, match="at most 200 MB"):
+            p.configure_instance("p1", {"cacheMb": 300})
+        assert p.get_instance("p1").spec.parameters["cacheMb"] == 200
+
+
+def test_names_with_trailing_newlines_or_capitals_are_refused(platform: Platform) -> None:
+    """Instance and resource names are matched whole, not by prefix."""
+    with pytest.raises(dpp.ValidationError):
+        platform.create_instance(service="kv", name="kv1\n", capacity_gb=1)
+    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    with pytest.raises(dpp.ValidationError, match="lower-case"):
+        platform._ensure_secret("kv1", "Password\n", value=None, length=16)
+
+
+def test_a_disabled_platform_refuses_new_instances_but_allows_removal() -> None:
+    """[vsan-datapersistence] enabled = false: creation refused with the setting named."""
+    import attrs
+
+    from dpp_sdk.platform import ClusterConfig
+
+    with Platform.open(config=attrs.evolve(ClusterConfig.default(), enabled=False)) as p:
+        p.register_service(KV)
+        with pytest.raises(dpp.Conflict, match="enabled = false"):
+            p.create_instance(service="kv", name="kv1", capacity_gb=1)
+        assert p.audit()[-1].outcome == "refused"
+
+
+def test_the_platform_default_policy_applies_to_services_relying_on_it() -> None:
+    """A platform-redundancy service without an explicit policy gets the admin's default."""
+    import attrs
+
+    from dpp_sdk.platform import ClusterConfig
+
+    config = attrs.evolve(ClusterConfig.default(), default_policy="vsan-raid5")
+    with Platform.open(config=config) as p:
+        p.register_service(KV)
+        p.create_instance(service="kv", name="kv1", capacity_gb=3)
+        assert p.get_instance("kv1").spec.policy == "vsan-raid5"
+        p.create_instance(service="kv", name="kv2", capacity_gb=3, policy="vsan-default")
+        assert p.get_instance("kv2").spec.policy == "vsan-default"
+
+
+def test_a_refused_registration_is_audited() -> None:
+    """Hitting max_services leaves a 'refused' record in the audit trail."""
+    import attrs
+
+    from dpp_sdk.platform import ClusterConfig
+
+    with Platform.open(config=attrs.evolve(ClusterConfig.default(), max_services=1)) as p:
+        p.register_service(KV)
+        with pytest.raises(dpp.QuotaExceeded):
+            p.register_service("tests.providers:FailingProvider")
+        last = p.audit()[-1]
+        assert (last.action, last.outcome) == ("service.register", "refused")
+
+
+def test_the_provision_result_names_the_instance_uid_for_its_ledger(platform: Platform) -> None:
+    """The ledger lists everything the instance ever held, even after it is gone."""
+    op = platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    uid = op.result["instance_uid"]
+    platform.remove_instance("kv1")
+    held = sorted(f"{e['kind']}/{e['name']}" for e in platform.ledger(uid))
+    assert held == ["endpoint/client", "member/kv-0", "secret/password", "volume/data"]

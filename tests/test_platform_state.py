@@ -205,3 +205,20 @@ def test_capacity_accounting_equals_the_sum_over_live_volumes_and_respects_the_q
             assert report.reserved_gb == pytest.approx(live, abs=1e-6)
             assert report.reserved_gb <= report.quota_gb + 1e-6
             assert p.check_consistency() == []
+
+
+def test_recovery_fails_an_interrupted_repair_and_frees_the_instance(tmp_path: Path) -> None:
+    """A repair left running by a dead process is failed, never resumed or left running."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="kv1", capacity_gb=1)
+        record, _ = p._new_operation("repair", "kv1", {}, None)
+        p._save_op(record, state="running", owner="999999999:dead")
+        p._set_instance("kv1", operation=record["id"])
+    with Platform.open(tmp_path) as p:
+        op = p.get_operation(record["id"])
+        assert op.state is dpp.OperationState.FAILED
+        assert op.error is not None
+        assert op.error.type == "Interrupted"
+        assert p.get_instance("kv1").status is dpp.InstanceStatus.READY
+        assert p.check_consistency() == []

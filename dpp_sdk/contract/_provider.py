@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any
 
 from dpp_sdk.contract._context import InstanceContext
+from dpp_sdk.contract._errors import Problem
 from dpp_sdk.contract._models import (
     ClusterView,
     ConfigureRequest,
     DecommissionRequest,
     FailureEvent,
     HealthReport,
+    InstanceSpec,
     MaintenanceDecision,
     MaintenanceRequest,
     Manifest,
@@ -151,6 +154,24 @@ class ServiceProvider(abc.ABC):
         """
 
     # ------------------------------------------------------------------ optional hooks
+
+    def validate(
+        self,
+        spec: InstanceSpec,
+        cluster: ClusterView,
+        *,
+        current: InstanceSpec | None = None,
+    ) -> Sequence[Problem]:
+        """Check what the manifest's JSON Schema cannot express, before any work starts.
+
+        Called by the platform for every create (``current`` is None), configure and scale
+        (``current`` is the instance's spec now), after the schema, plan bounds and quota
+        checks and before an operation is created or anything allocated. Return every problem
+        found (paths like ``$.parameters.parity``); the platform refuses the request with all
+        of them plus its own. Must not change anything. The default finds no problems.
+        """
+        del spec, cluster, current
+        return ()
 
     def on_maintenance(
         self, ctx: InstanceContext, request: MaintenanceRequest

@@ -162,11 +162,14 @@ class InstanceImpact:
     rebuilt_volumes: tuple[str, ...] = ()
     stopped_members: tuple[str, ...] = ()
     bytes_to_rebuild: int = 0
+    instance_inaccessible: bool = False
 
     @property
     def becomes_inaccessible(self) -> bool:
-        """True when some of the instance's data would be unreachable."""
-        return bool(self.inaccessible_volumes)
+        """True when the instance as a whole would be unreachable: for a service relying on
+        the platform's policy, any inaccessible volume; for a service with its own
+        redundancy (``Redundancy.SERVICE``), no member left running."""
+        return self.instance_inaccessible
 
 
 @attrs.frozen(kw_only=True)
@@ -178,6 +181,7 @@ class MaintenancePrecheck:
     instances: tuple[InstanceImpact, ...]
     bytes_to_rebuild: int
     problems: tuple[str, ...] = ()
+    vetoes: tuple[Veto, ...] = ()
 
     @property
     def inaccessible(self) -> tuple[str, ...]:
@@ -186,11 +190,13 @@ class MaintenancePrecheck:
 
     @property
     def reduced_availability(self) -> tuple[str, ...]:
-        """Instances that would run with reduced availability (or stopped members)."""
+        """Instances that would keep running with reduced availability: volumes with fewer
+        copies, unreachable volumes of a self-replicating service, or stopped members."""
         return tuple(
             i.instance
             for i in self.instances
-            if not i.becomes_inaccessible and (i.reduced_availability_volumes or i.stopped_members)
+            if not i.becomes_inaccessible
+            and (i.reduced_availability_volumes or i.inaccessible_volumes or i.stopped_members)
         )
 
     @property

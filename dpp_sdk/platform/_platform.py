@@ -119,6 +119,7 @@ _BUSY = {
     InstanceStatus.DECOMMISSIONING,
 }
 _GIB = 1024**3
+_RESUMABLE = frozenset({"provision", "configure", "scale", "decommission"})
 
 # Platforms alive in this process, so recovery never steals an operation a sibling runs.
 _LIVE_OWNERS: weakref.WeakValueDictionary[str, Platform] = weakref.WeakValueDictionary()
@@ -176,7 +177,7 @@ def _parse_time(text: str) -> dt.datetime:
 
 
 def _check_resource_name(kind: str, name: str) -> None:
-    if not isinstance(name, str) or not _RESOURCE_NAME.match(name):
+    if not isinstance(name, str) or not _RESOURCE_NAME.fullmatch(name):
         raise ValidationError.single(
             f"$.{kind}.name",
             name,
@@ -263,6 +264,7 @@ class Platform:
         self._init_config(config)
         self._cluster_cache: tuple[int, Cluster] | None = None
         self._recover()
+        self._remove_orphaned_bytes()
 
     # ================================================================== lifecycle
 
@@ -450,7 +452,7 @@ class Platform:
         """Replace any secret value in ``text`` with asterisks."""
         if not text:
             return text
-        for value in self._known_secrets():
+        for value in sorted(self._known_secrets(), key=len, reverse=True):
             if value in text:
                 text = text.replace(value, "********")
         return text
@@ -510,6 +512,18 @@ class Platform:
         except DppError as exc:
             self._audit("service.register", ref_text, "refused", str(exc).splitlines()[0])
             raise
+        with self._lock:
+            known = self._store.get("service", "", manifest.name)
+            if known is None and self._store.count("service") >= self._config.max_services:
+                self._audit("service.register", manifest.name, "refused", "max_services")
+                raise QuotaExceeded(
+                    f"max_services is {self._config.max_services} and that many services are "
+                    f"registered; {manifest.name!r} cannot be added",
+                    limit="max_services",
+                    used=self._config.max_services,
+                    asked=1,
+                    left=0,
+                )
         with self._lock, self._store.transaction():
             doc = self._store.get("service", "", manifest.name)
             versions = (
@@ -533,16 +547,6 @@ class Platform:
                 "active_version": manifest.version,
                 "versions": versions,
             }
-            if doc is None and self._store.count("service") >= self._config.max_services:
-                self._audit("service.register", manifest.name, "refused", "max_services")
-                raise QuotaExceeded(
-                    f"max_services is {self._config.max_services} and that many services are "
-                    f"registered; {manifest.name!r} cannot be added",
-                    limit="max_services",
-                    used=self._config.max_services,
-                    asked=1,
-                    left=0,
-                )
             self._store.put("service", "", manifest.name, new)
             self._providers[ref_text] = provider
             self._audit(
@@ -756,7 +760,10 @@ class Platform:
         )
 
     def ledger(self, instance_uid: str) -> list[dict[str, Any]]:
-        """Every volume, member, endpoint and secret an instance ever held (by its uid)."""
+        """Every volume, member, endpoint and secret an instance ever held.
+
+        ``instance_uid`` is in the provision operation's ``result["instance_uid"]``; the
+        ledger outlives the instance, so a check can compare it with what is left."""
         return list(self._store.select("ledger", instance_uid))
 
     def _current_op(self, instance: str) -> str:
@@ -831,6 +838,7 @@ class Platform:
             ) from exc
         doc = {
             "name": name,
+            "instance": instance,
             "id": volume_id,
             "size_gb": float(size_gb),
             "policy": policy.name,
@@ -874,6 +882,9 @@ class Platform:
                 if member_doc is None:
                     raise NotFound("member", member, f"instance {instance!r} has no such member")
             with self._mutation() as cluster:
+                raced = self._find_volume_doc(instance, name)
+                if raced is not None:  # created meanwhile by another process
+                    return self._volume_info(cluster, raced)
                 doc = self._place_volume_in(
                     cluster, instance, name, size_gb=size_gb, policy=pol, member=member_doc
                 )
@@ -958,13 +969,17 @@ class Platform:
             self._check_range(doc, offset, len(data))
             scheme = _scheme_for(POLICIES[doc["policy"]])
             available = self._available(self._cluster(), doc)
-            try:
-                missed = self._bytes.write(doc["id"], scheme, offset, bytes(data), available)
-            except _StoreUnavailable as exc:
-                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+            if not scheme.is_accessible(available):
+                raise DataUnavailable(
+                    f"volume {name!r} of {instance!r} is inaccessible: "
+                    f"{scheme.why_inaccessible(available)}"
+                )
+            # Record first what the write will miss and how far it reaches, then write: a
+            # crash in between leaves a component marked stale that is not, never the reverse.
+            missing = scheme.data_components - available
             changed = False
             for c in doc["components"]:
-                if c["index"] in missed and c["state"] == "active":
+                if c["index"] in missing and c["state"] == "active":
                     c["state"] = "stale"
                     changed = True
             end = offset + len(data)
@@ -973,6 +988,10 @@ class Platform:
                 changed = True
             if changed:
                 self._store.put("volume", instance, name, doc)
+            try:
+                self._bytes.write(doc["id"], scheme, offset, bytes(data), available)
+            except _StoreUnavailable as exc:
+                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
 
     def _read_volume(self, instance: str, name: str, offset: int, length: int) -> bytes:
         with self._lock:
@@ -1176,7 +1195,7 @@ class Platform:
         _check_resource_name("endpoint", name)
         if not (isinstance(port, int) and 1 <= port <= 65535):
             raise ValidationError.single("$.endpoint.port", port, "must be an integer 1..65535")
-        if not re.match(r"^[a-z][a-z0-9+.-]{0,31}$", protocol or ""):
+        if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,31}", protocol or ""):
             raise ValidationError.single("$.endpoint.protocol", protocol, "must be a URL scheme")
         with self._lock:
             found = self._find_endpoint(instance, name)
@@ -1343,8 +1362,14 @@ class Platform:
             attempt += 1
             with self._lock:
                 doc = self._instance_doc(instance)
-                provider = self._provider(self._version_of(doc).provider)
                 self._save_op(record, attempts=record["attempts"] + 1)
+                try:
+                    provider = self._provider(self._version_of(doc).provider)
+                except Exception as exc:
+                    return OperationError(
+                        type="ProviderUnavailable",
+                        message=f"the provider of {doc['service']!r} cannot be loaded: {exc}",
+                    )
                 ctx = PlatformContext(
                     self, instance, doc["service"], record["kind"], self._instance_logger(instance)
                 )
@@ -1450,6 +1475,7 @@ class Platform:
         error: OperationError | None
         result: dict[str, Any] = {}
         if kind == "provision":
+            result["instance_uid"] = doc["uid"]
             req = ProvisionRequest(
                 instance=instance, service=doc["service"], spec=spec, operation_id=record["id"]
             )
@@ -1548,6 +1574,16 @@ class Platform:
         with self._lock, self._store.transaction():
             self._store.delete("instance", "", name)
 
+    def _remove_orphaned_bytes(self) -> None:
+        """Delete stored bytes of volumes no record knows (a crash between the two)."""
+        with self._lock:
+            known = {v["id"] for v in self._store.select("volume")}
+            live_ops = self._store.operations(states=("pending", "running"))
+            if live_ops:
+                return  # another process is mid-operation; its new volumes are not orphans
+            for volume_id in self._bytes.volume_ids() - known:
+                self._bytes.delete_volume(volume_id)
+
     def _recover(self) -> None:
         """Resume, or fail, every operation a dead process left pending or running."""
         for record in self._store.operations(states=("pending", "running")):
@@ -1563,9 +1599,22 @@ class Platform:
             try:
                 if self._store.get("instance", "", record["target"]) is None:
                     raise NotFound("instance", record["target"])
+                if record["kind"] not in _RESUMABLE:
+                    raise Conflict(
+                        f"a {record['kind']} operation is not resumed; the next failure or "
+                        "recovery event triggers a new one"
+                    )
                 record["owner"] = self._owner
                 self._execute(record)
             except Exception as exc:
+                doc = self._store.get("instance", "", record["target"])
+                if doc is not None and doc.get("operation") == record["id"]:
+                    status = InstanceStatus(doc["status"])
+                    self._set_instance(
+                        record["target"],
+                        operation=None,
+                        status=InstanceStatus.FAILED.value if status in _BUSY else status.value,
+                    )
                 self._save_op(
                     record,
                     state="failed",
@@ -1580,6 +1629,39 @@ class Platform:
                 self._event("operation-failed", record["target"], f"{record['id']}: {exc}")
 
     # ================================================================== instance requests
+
+    def _provider_problems(
+        self, provider: ServiceProvider, spec: InstanceSpec, current: InstanceSpec | None
+    ) -> list[Problem]:
+        """The provider's own ``validate`` findings; a broken hook is itself a problem."""
+        try:
+            found = list(provider.validate(spec, self._cluster_view(), current=current))
+        except Exception as exc:
+            return [
+                Problem(
+                    path="$",
+                    value=None,
+                    message=f"the provider's validate raised {type(exc).__name__}: {exc}",
+                )
+            ]
+        bad = [p for p in found if not isinstance(p, Problem)]
+        if bad:
+            return [
+                Problem(
+                    path="$",
+                    value=repr(bad[0]),
+                    message="the provider's validate must return dpp_sdk.Problem objects",
+                )
+            ]
+        return found
+
+    def _check_enabled(self, action: str, target: str) -> None:
+        if not self._config.enabled:
+            self._audit(action, target, "refused", "platform disabled")
+            raise Conflict(
+                "the data persistence platform is disabled ([vsan-datapersistence] enabled = "
+                "false); existing instances can only be removed"
+            )
 
     def _check_busy(self, doc: Mapping[str, Any]) -> None:
         if InstanceStatus(doc["status"]) in _BUSY:
@@ -1635,8 +1717,9 @@ class Platform:
                 if prior is not None:
                     record, _ = self._new_operation("provision", name, request, idempotency_key)
                     return self._finish(record)
+            self._check_enabled("instance.provision", str(name))
             problems: list[Problem] = []
-            if not isinstance(name, str) or not _INSTANCE_NAME.match(name):
+            if not isinstance(name, str) or not _INSTANCE_NAME.fullmatch(name):
                 problems.append(
                     Problem(
                         path="$.name",
@@ -1649,6 +1732,7 @@ class Platform:
                 version, _provider = self._active(service)
             except NotFound as exc:
                 problems.append(Problem(path="$.service", value=service, message=str(exc)))
+                self._audit("instance.provision", str(name), "refused", str(exc))
                 raise ValidationError(
                     f"request for instance {name!r} is invalid ({count(len(problems), 'problem')})",
                     problems,
@@ -1658,9 +1742,18 @@ class Platform:
                     Problem(path="$.service", value=service, message="service is disabled")
                 )
             spec: InstanceSpec | None = None
+            manifest = version.manifest
+            if (
+                policy is None
+                and manifest.redundancy is Redundancy.PLATFORM
+                and self._config.default_policy in manifest.supported_policies
+            ):
+                # A service that relies on the platform's redundancy takes the admin's
+                # default policy when it supports it; self-replicating services keep theirs.
+                policy = self._config.default_policy
             try:
                 spec = resolve_instance_spec(
-                    version.manifest,
+                    manifest,
                     plan=plan,
                     capacity_gb=capacity_gb,
                     parameters=dict(parameters or {}),
@@ -1670,6 +1763,8 @@ class Platform:
                 problems.extend(exc.problems)
             if isinstance(name, str) and self._store.get("instance", "", name) is not None:
                 problems.append(Problem(path="$.name", value=name, message="already exists"))
+            if spec is not None:
+                problems.extend(self._provider_problems(_provider, spec, None))
             if problems:
                 self._audit("instance.provision", str(name), "refused", problems[0].message)
                 raise ValidationError(
@@ -1684,6 +1779,8 @@ class Platform:
                 self._audit("instance.provision", name, "refused", str(exc))
                 raise
             with self._store.transaction():
+                if self._store.get("instance", "", name) is not None:
+                    raise Conflict(f"instance {name!r} was created meanwhile by another process")
                 record, _ = self._new_operation("provision", name, request, idempotency_key)
                 now = self.clock.now().isoformat()
                 self._store.put(
@@ -1722,14 +1819,25 @@ class Platform:
                 return self._finish(record)
             doc = self._instance_doc(name)
             self._check_busy(doc)
+            if kind != "decommission":
+                self._check_enabled(f"instance.{kind}", name)
             current = structure(doc["spec"], InstanceSpec)
             manifest = self._version_of(doc).manifest
             try:
                 new_spec = build(doc, current, manifest)
+                if kind != "decommission":
+                    provider = self._provider(self._version_of(doc).provider)
+                    problems = self._provider_problems(provider, new_spec, current)
+                    if problems:
+                        raise ValidationError(
+                            f"{kind} of {name!r} is invalid ({count(len(problems), 'problem')})",
+                            problems,
+                        )
             except DppError as exc:
                 self._audit(f"instance.{kind}", name, "refused", str(exc).splitlines()[0])
                 raise
             with self._store.transaction():
+                self._check_busy(self._instance_doc(name))  # another process may have begun
                 record, _ = self._new_operation(
                     kind,
                     name,
@@ -2240,6 +2348,8 @@ class Platform:
         are reported lost to their providers."""
         lost_by_instance: dict[str, list[str]] = {}
         with self._lock:
+            # Who to tell is decided before any component is rebuilt elsewhere.
+            affected = self._affected(host, disk)
             with self._mutation() as cluster:
                 self._check_disk(cluster, host, disk)
                 if cluster.disk(host, disk).state == "failed":
@@ -2258,7 +2368,6 @@ class Platform:
                         self._rehome(cluster, vol, [c["index"] for c in here], copy=False)
                         self._resync(cluster, instance, vol)
                     self._store.put("volume", instance, vol["name"], vol)
-            affected = self._affected(host, disk)
             self._audit("fault.inject.disk-failure", f"{host}/{disk}", "succeeded")
             self._event(
                 "disk-failure",
@@ -2306,7 +2415,7 @@ class Platform:
             except PlacementError as exc:
                 self._event(
                     "rebuild-deferred",
-                    vol["name"],
+                    vol.get("instance", vol["name"]),
                     f"component {index} of volume {vol['name']!r} has no new home: {exc.message}",
                 )
                 continue
@@ -2394,24 +2503,77 @@ class Platform:
                 e["inacc"].append(vol["name"])
             elif after != available:
                 e["reduced"].append(vol["name"])
-        out = [
-            InstanceImpact(
-                instance=name,
-                service=names.get(name, ""),
-                inaccessible_volumes=tuple(e["inacc"]),
-                reduced_availability_volumes=tuple(e["reduced"]),
-                rebuilt_volumes=tuple(e["rebuilt"]),
-                stopped_members=tuple(e["stopped"]),
-                bytes_to_rebuild=e["bytes"],
+        out = []
+        for name, e in sorted(impacts.items()):
+            doc = self._instance_doc(name)
+            if self._version_of(doc).manifest.redundancy is Redundancy.SERVICE:
+                running = {m.name for m in self._list_members(name) if m.state == "running"} - set(
+                    e["stopped"]
+                )
+                whole = not running
+            else:
+                whole = bool(e["inacc"])
+            out.append(
+                InstanceImpact(
+                    instance=name,
+                    service=names.get(name, ""),
+                    inaccessible_volumes=tuple(e["inacc"]),
+                    reduced_availability_volumes=tuple(e["reduced"]),
+                    rebuilt_volumes=tuple(e["rebuilt"]),
+                    stopped_members=tuple(e["stopped"]),
+                    bytes_to_rebuild=e["bytes"],
+                    instance_inaccessible=whole,
+                )
             )
-            for name, e in sorted(impacts.items())
-        ]
         return out, moves
+
+    def _consult(self, host: str, mode: MaintenanceMode) -> list[Veto]:
+        """Ask every affected provider's ``on_maintenance`` (read-only); collect vetoes."""
+        affected = self._affected(host)
+        vetoes: list[Veto] = []
+        for instance, (members, volumes) in sorted(affected.items()):
+            doc = self._instance_doc(instance)
+            provider = self._provider(self._version_of(doc).provider)
+            ctx = PlatformContext(
+                self,
+                instance,
+                doc["service"],
+                "on_maintenance",
+                self._instance_logger(instance),
+                read_only=True,
+            )
+            request = MaintenanceRequest(
+                instance=instance,
+                host=host,
+                mode=mode,
+                members=tuple(members),
+                volumes=tuple(volumes),
+            )
+            try:
+                decision = provider.on_maintenance(ctx, request)
+            except Exception as exc:
+                vetoes.append(
+                    Veto(
+                        instance=instance,
+                        reason=VetoReason.GENERIC_FAILURE,
+                        message=f"on_maintenance raised {type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
+            finally:
+                ctx.close()
+            if not decision.allowed:
+                assert decision.reason is not None
+                vetoes.append(
+                    Veto(instance=instance, reason=decision.reason, message=decision.message)
+                )
+        return vetoes
 
     def maintenance_precheck(self, host: str, mode: MaintenanceMode | str) -> MaintenancePrecheck:
         """Predict, changing nothing, what entering maintenance on ``host`` with ``mode`` does:
         instances that would become inaccessible, run with reduced availability, or have data
-        rebuilt elsewhere, and how many bytes would be rebuilt."""
+        rebuilt elsewhere, how many bytes would be rebuilt, and which providers would veto
+        (their ``on_maintenance`` is asked with a read-only context)."""
         mode = MaintenanceMode(mode)
         with self._lock:
             cluster = self._cluster()
@@ -2433,6 +2595,7 @@ class Platform:
                 instances=tuple(impacts),
                 bytes_to_rebuild=sum(i.bytes_to_rebuild for i in impacts),
                 problems=tuple(problems),
+                vetoes=tuple(self._consult(host, mode)),
             )
 
     def _rehome_trial(
@@ -2480,43 +2643,7 @@ class Platform:
                     + "; ".join(precheck.problems)
                 )
             affected = self._affected(host)
-            vetoes: list[Veto] = []
-            for instance, (members, volumes) in sorted(affected.items()):
-                doc = self._instance_doc(instance)
-                provider = self._provider(self._version_of(doc).provider)
-                ctx = PlatformContext(
-                    self,
-                    instance,
-                    doc["service"],
-                    "on_maintenance",
-                    self._instance_logger(instance),
-                    read_only=True,
-                )
-                request = MaintenanceRequest(
-                    instance=instance,
-                    host=host,
-                    mode=mode,
-                    members=tuple(members),
-                    volumes=tuple(volumes),
-                )
-                try:
-                    decision = provider.on_maintenance(ctx, request)
-                except Exception as exc:
-                    vetoes.append(
-                        Veto(
-                            instance=instance,
-                            reason=VetoReason.GENERIC_FAILURE,
-                            message=f"on_maintenance raised {type(exc).__name__}: {exc}",
-                        )
-                    )
-                    continue
-                finally:
-                    ctx.close()
-                if not decision.allowed:
-                    assert decision.reason is not None
-                    vetoes.append(
-                        Veto(instance=instance, reason=decision.reason, message=decision.message)
-                    )
+            vetoes = list(precheck.vetoes)
             if vetoes:
                 error = MaintenanceVetoed(host, vetoes)
                 self._audit("host.maintenance.enter", host, "refused", str(error))
