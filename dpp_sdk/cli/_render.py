@@ -536,6 +536,10 @@ def precheck_view(precheck: MaintenancePrecheck) -> list[RenderableType]:
         ("Bytes to rebuild", _bytes(precheck.bytes_to_rebuild)),
     ]
     rows.extend(("Problem", Text(p, style="red")) for p in precheck.problems)
+    rows.extend(
+        ("Veto", Text(f"{v.instance}: {v.reason.value} ({v.message})", style="red"))
+        for v in precheck.vetoes
+    )
     out: list[RenderableType] = [_details(rows)]
     if precheck.instances:
         out.append(
@@ -543,7 +547,7 @@ def precheck_view(precheck: MaintenancePrecheck) -> list[RenderableType]:
                 (
                     "Instance",
                     "Service",
-                    "InaccessibleVolumes",
+                    "OfflineVolumes",
                     "ReducedVolumes",
                     "RebuiltVolumes",
                     "StoppedMembers",

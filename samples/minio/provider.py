@@ -658,13 +658,52 @@ class MinioProvider(dpp.ServiceProvider):
         del cluster
         return MANIFEST
 
-    # -- provision, configure, scale
+    # -- validation, provision, configure, scale
+
+    def validate(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        *,
+        current: dpp.InstanceSpec | None = None,
+    ) -> list[dpp.Problem]:
+        """MinIO's erasure rules, checked by the platform before any operation starts.
+
+        The JSON Schema holds the simple bounds; here go the rules across fields (the pool
+        splits into valid erasure sets, parity fits the set, a host per server) and, for a
+        running tenant, that parity never changes.
+        """
+        checks_hosts = current is None or (
+            spec.parameters.get("servers") != current.parameters.get("servers")
+        )
+        problems = parameter_problems(
+            spec.parameters,
+            connected_hosts=len(cluster.connected_hosts) if checks_hosts else None,
+        )
+        if current is not None and spec.parameters.get("parity") != current.parameters.get(
+            "parity"
+        ):
+            problems.append(
+                dpp.Problem(
+                    path="$.parameters.parity",
+                    value=spec.parameters.get("parity"),
+                    message=(
+                        f"parity is fixed at EC:{current.parameters.get('parity')} for the life "
+                        "of a MinIO tenant: existing objects keep the parity they were written "
+                        "with"
+                    ),
+                )
+            )
+        return problems
 
     def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
-        """Check MinIO's rules, plan pool 0 for ``capacity_gb``, then create it.
+        """Plan pool 0 for ``capacity_gb``, then create it.
 
-        Nothing is allocated until the parameters and the cluster's room are checked. A
-        second call finds the layout in ``ctx.state`` and the members by name.
+        The platform has already run :meth:`validate`; the rules are checked again here
+        (cheaply) so a provision resumed after a crash on a changed cluster still refuses
+        rather than half-building. Nothing is allocated until the parameters and the
+        cluster's room are checked. A second call finds the layout in ``ctx.state`` and the
+        members by name.
         """
         spec = request.spec
         _validate(spec.parameters, connected_hosts=len(ctx.cluster.connected_hosts))

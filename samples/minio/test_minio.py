@@ -115,21 +115,19 @@ def test_a_default_tenant_has_four_servers_on_distinct_hosts_each_with_local_dri
 def test_parity_above_half_the_set_is_refused_with_its_path_before_anything_is_allocated(
     platform: Platform,
 ) -> None:
-    """EC:3 on a 4-drive set breaks K <= N/2: the operation fails naming $.parameters.parity."""
-    with pytest.raises(dpp.OperationFailed) as caught:
+    """EC:3 on a 4-drive set breaks K <= N/2: refused naming $.parameters.parity, no operation."""
+    with pytest.raises(dpp.ValidationError) as caught:
         platform.create_instance(
             service="minio",
             name="m1",
             capacity_gb=100,
             parameters={"servers": 4, "drivesPerServer": 1, "parity": 3},
         )
-    error = caught.value.operation.error
-    assert error is not None
-    assert error.type == "ValidationError"
-    assert len(error.problems) == 1
-    assert error.problems[0].startswith("$.parameters.parity: EC:3 is more than half")
-    assert "(got 3)" in error.problems[0]
-    assert caught.value.operation.result["released"] == []
+    (problem,) = caught.value.problems
+    assert problem.path == "$.parameters.parity"
+    assert problem.value == 3
+    assert problem.message.startswith("EC:3 is more than half")
+    assert platform.list_operations() == []
     assert nothing_allocated(platform)
 
 
@@ -151,20 +149,18 @@ def test_drive_counts_that_cannot_form_erasure_sets_are_refused_with_every_probl
     platform: Platform,
 ) -> None:
     """17 servers x 1 drive: no set size divides 17 and 17 servers need 17 hosts; both listed."""
-    with pytest.raises(dpp.OperationFailed) as caught:
+    with pytest.raises(dpp.ValidationError) as caught:
         platform.create_instance(
             service="minio",
             name="m1",
             capacity_gb=100,
             parameters={"servers": 17, "drivesPerServer": 1},
         )
-    error = caught.value.operation.error
-    assert error is not None
-    assert error.type == "ValidationError"
-    paths = sorted(p.split(":")[0] for p in error.problems)
-    assert paths == ["$.parameters.drivesPerServer", "$.parameters.servers"]
-    assert "17 drives cannot form MinIO erasure sets" in error.problems[0]
-    assert "4 connected hosts" in error.problems[1]
+    problems = sorted(caught.value.problems, key=lambda p: p.path)
+    assert [p.path for p in problems] == ["$.parameters.drivesPerServer", "$.parameters.servers"]
+    assert "17 drives cannot form MinIO erasure sets" in problems[0].message
+    assert "4 connected hosts" in problems[1].message
+    assert platform.list_operations() == []
     assert nothing_allocated(platform)
 
 
@@ -206,14 +202,12 @@ def test_the_platform_provisions_exactly_the_layouts_minio_accepts(
             assert len(info.volumes) == servers * drives
             assert platform.remove_instance("m1").result["leaked"] == []
         else:
-            with pytest.raises(dpp.OperationFailed) as caught:
+            with pytest.raises(dpp.ValidationError) as caught:
                 platform.create_instance(
                     service="minio", name="m1", capacity_gb=100, parameters=parameters
                 )
-            error = caught.value.operation.error
-            assert error is not None
-            assert error.type == "ValidationError"
-            assert all(p.startswith("$.parameters.") for p in error.problems)
+            assert all(p.path.startswith("$.parameters.") for p in caught.value.problems)
+            assert platform.list_operations() == []
         assert nothing_allocated(platform)
 
 
@@ -520,7 +514,7 @@ def test_a_pool_that_cannot_be_placed_fails_the_scale_and_leaves_nothing(
 def test_parity_is_fixed_but_the_next_pool_may_take_a_new_shape(platform: Platform) -> None:
     """Changing parity is refused; a new drivesPerServer shapes the pool the next scale adds."""
     platform.create_instance(service="minio", name="m1", capacity_gb=1000)
-    with pytest.raises(dpp.OperationFailed, match="parity is fixed at EC:4"):
+    with pytest.raises(dpp.ValidationError, match="parity is fixed at EC:4"):
         platform.configure_instance("m1", {"parity": 2})
     assert platform.get_instance("m1").spec.parameters["parity"] == 4
 
@@ -534,13 +528,13 @@ def test_parity_is_fixed_but_the_next_pool_may_take_a_new_shape(platform: Platfo
 
 
 def test_invalid_new_parameters_are_refused_with_their_paths(platform: Platform) -> None:
-    """3 servers x 7 drives cannot form symmetric sets: configure fails naming the field."""
+    """3 servers x 7 drives cannot form symmetric sets: configure is refused naming the field."""
     platform.create_instance(service="minio", name="m1", capacity_gb=1000)
-    with pytest.raises(dpp.OperationFailed) as caught:
+    with pytest.raises(dpp.ValidationError) as caught:
         platform.configure_instance("m1", {"servers": 3, "drivesPerServer": 7})
-    error = caught.value.operation.error
-    assert error is not None
-    assert error.problems[0].startswith("$.parameters.drivesPerServer: 3 servers x 7 drives")
+    problem = caught.value.problems[0]
+    assert problem.path == "$.parameters.drivesPerServer"
+    assert problem.message.startswith("3 servers x 7 drives")
     assert platform.get_instance("m1").spec.parameters["drivesPerServer"] == 4
 
 
