@@ -97,19 +97,6 @@ class TinyProvider(dpp.ServiceProvider):
 # --------------------------------------------------------------------------- helpers
 
 
-def _platform_available() -> bool:
-    try:
-        from dpp_sdk.platform import Platform
-    except ImportError:
-        return False
-    return Platform is not None
-
-
-needs_platform = pytest.mark.skipif(
-    not _platform_available(), reason="dpp_sdk.platform.Platform is not available yet"
-)
-
-
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
@@ -367,7 +354,6 @@ def test_an_invalid_cluster_config_is_one_error_line(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-@needs_platform
 def test_the_whole_lifecycle_from_the_command_line(dpp_cli: Any) -> None:
     """status, register, create, list, health, faults, precheck, scale, remove, resources."""
     status = _json(dpp_cli("platform", "status", "-o", "json"))
@@ -448,7 +434,6 @@ def test_the_whole_lifecycle_from_the_command_line(dpp_cli: Any) -> None:
     assert len(_json(dpp_cli("audit", "--limit", "2", "-o", "json"))) == 2
 
 
-@needs_platform
 def test_remove_without_yes_and_without_a_terminal_refuses(dpp_cli: Any) -> None:
     """With stdin not a tty and no --yes, nothing is removed and the exit status is 1."""
     _ok(dpp_cli("service", "register", PROVIDER_REF))
@@ -459,7 +444,6 @@ def test_remove_without_yes_and_without_a_terminal_refuses(dpp_cli: Any) -> None
     assert [i["name"] for i in _json(dpp_cli("instance", "list", "-o", "json"))] == ["kv2"]
 
 
-@needs_platform
 def test_remove_on_a_terminal_asks_and_respects_the_answer(
     dpp_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -475,7 +459,6 @@ def test_remove_on_a_terminal_asks_and_respects_the_answer(
     assert _json(dpp_cli("instance", "list", "-o", "json")) == []
 
 
-@needs_platform
 def test_invalid_parameters_are_one_line_naming_the_field_and_value(dpp_cli: Any) -> None:
     """A parameter outside the schema fails with its path and value on the error line."""
     _ok(dpp_cli("service", "register", PROVIDER_REF))
@@ -488,7 +471,6 @@ def test_invalid_parameters_are_one_line_naming_the_field_and_value(dpp_cli: Any
     assert _json(dpp_cli("instance", "list", "-o", "json")) == []
 
 
-@needs_platform
 def test_unknown_names_fail_with_one_line(dpp_cli: Any) -> None:
     """A missing instance, service or host is a one-line error, exit 1."""
     assert "'nope'" in _error_line(dpp_cli("instance", "show", "nope"))
@@ -496,7 +478,6 @@ def test_unknown_names_fail_with_one_line(dpp_cli: Any) -> None:
     assert "'esx-99'" in _error_line(dpp_cli("fault", "inject", "host-failure", "esx-99"))
 
 
-@needs_platform
 def test_instance_set_changes_parameters_and_capacity(dpp_cli: Any) -> None:
     """--param configures, --capacity-gb scales; both print one operation each."""
     _ok(dpp_cli("service", "register", PROVIDER_REF))
@@ -516,7 +497,6 @@ def test_instance_set_changes_parameters_and_capacity(dpp_cli: Any) -> None:
     assert table.splitlines()[0].split() == ["ID", "Kind", "Target", "State"]
 
 
-@needs_platform
 def test_a_vetoed_maintenance_fails_naming_the_instance_and_reason(dpp_cli: Any) -> None:
     """A provider's veto is one error line; the host stays connected; exit works after."""
     _ok(dpp_cli("service", "register", PROVIDER_REF))
@@ -540,7 +520,6 @@ def test_a_vetoed_maintenance_fails_naming_the_instance_and_reason(dpp_cli: Any)
     assert left["state"] == "connected"
 
 
-@needs_platform
 def test_disk_failure_can_be_injected_and_cleared(dpp_cli: Any) -> None:
     """fault inject disk-failure marks the disk failed; fault clear disk-failure heals it."""
     hosts = _json(dpp_cli("host", "list", "-o", "json"))
@@ -552,7 +531,6 @@ def test_disk_failure_can_be_injected_and_cleared(dpp_cli: Any) -> None:
     assert healed["disks"][0]["state"] == "healthy"
 
 
-@needs_platform
 def test_logs_print_the_platform_log_and_its_last_lines(dpp_cli: Any) -> None:
     """`dpp logs` prints the log file; `-n 1` only its last line."""
     _ok(dpp_cli("service", "register", PROVIDER_REF))
@@ -564,7 +542,6 @@ def test_logs_print_the_platform_log_and_its_last_lines(dpp_cli: Any) -> None:
     assert everything.endswith(last)
 
 
-@needs_platform
 def test_state_persists_between_commands_and_tables_have_no_colour(dpp_cli: Any) -> None:
     """A service registered by one command is listed by the next; output has no ANSI codes."""
     _ok(dpp_cli("service", "register", PROVIDER_REF))
@@ -574,3 +551,31 @@ def test_state_persists_between_commands_and_tables_have_no_colour(dpp_cli: Any)
     services = _json(dpp_cli("service", "list", "-o", "json"))
     assert services[0]["enabled"] is True
     assert _json(dpp_cli("-o", "json", "service", "disable", "tiny-kv"))["enabled"] is False
+
+
+def test_the_mongodb_sample_follows_its_rules_from_the_command_line(tmp_path: Path) -> None:
+    """replicaCount=2 refused leaving nothing; 3 members on 3 hosts; 1 host down yellow, 2 red."""
+    config = tmp_path / "three-hosts.ini"
+    config.write_text("[cluster]\nhosts = 3\n")
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        base = ["--state-dir", str(tmp_path / "state"), "--config", str(config)]
+        return runner.invoke(cli, [*base, *args])
+
+    sample = str(Path(__file__).resolve().parent.parent / "samples" / "mongodb")
+    _ok(run("service", "register", sample))
+    create = ["instance", "create", "--service", "mongodb", "--name", "db1", "--capacity-gb"]
+    refused = run(*create, "100", "--param", "replicaCount=2")
+    assert refused.exit_code != 0
+    assert "$.parameters.replicaCount" in _error_line(refused)
+    resources = _json(run("resource", "list", "-o", "json"))
+    assert resources["reserved_gb"] == 0
+    assert resources["instances"] == []
+    _ok(run(*create, "100", "--param", "replicaCount=3"))
+    members = _json(run("instance", "show", "db1", "-o", "json"))["members"]
+    assert len({m["host"] for m in members}) == 3
+    _ok(run("fault", "inject", "host-failure", members[0]["host"]))
+    assert _json(run("health", "db1", "-o", "json"))["status"] == "yellow"
+    _ok(run("fault", "inject", "host-failure", members[1]["host"]))
+    assert _json(run("health", "db1", "-o", "json"))["status"] == "red"

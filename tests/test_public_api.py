@@ -29,10 +29,11 @@ def test_every_public_looking_attribute_is_in_all() -> None:
 
 
 def test_importing_dpp_sdk_does_not_load_the_cli_or_the_platform() -> None:
-    """import dpp_sdk stays light: click, the CLI and the platform load on demand."""
+    """import dpp_sdk stays light: click, jsonschema, the CLI and the platform load on demand."""
     code = (
         "import sys, dpp_sdk; "
-        "print(sorted(m for m in ('click', 'rich', 'dpp_sdk.cli', 'dpp_sdk.platform', 'sqlite3')"
+        "print(sorted(m for m in ('click', 'rich', 'jsonschema', 'dpp_sdk.cli', 'dpp_sdk.platform',"
+        " 'sqlite3')"
         " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,10 +6,7 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from dpp_sdk.contract._errors import ManifestError, Problem, ValidationError, count
 from dpp_sdk.contract._models import JSON, POLICY_NAMES, InstanceSpec, Manifest, Plan
@@ -27,7 +24,16 @@ __all__ = [
 #: Names of the schemas shipped in ``dpp_sdk/schemas`` (``NAME.schema.json``).
 SCHEMA_NAMES: tuple[str, ...] = ("health-report", "instance", "manifest", "operation")
 
-_Draft = jsonschema.Draft202012Validator
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.protocols import Validator
+
+
+def _draft() -> type[jsonschema.Draft202012Validator]:
+    # jsonschema is imported on first validation, keeping ``import dpp_sdk`` light.
+    import jsonschema
+
+    return jsonschema.Draft202012Validator
 
 
 @functools.cache
@@ -43,7 +49,8 @@ def load_schema(name: str) -> Mapping[str, Any]:
 @functools.cache
 def _validator(name: str) -> Validator:
     schema = load_schema(name)
-    return _Draft(schema, format_checker=_Draft.FORMAT_CHECKER)
+    draft = _draft()
+    return draft(schema, format_checker=draft.FORMAT_CHECKER)
 
 
 def json_path(parts: Iterable[str | int], root: str = "$") -> str:
@@ -129,7 +136,7 @@ def _manifest_problems(manifest: Manifest) -> list[Problem]:
     problems = schema_problems(_validator("manifest"), document)
     param_schema = document.get("parameters_schema")
     if isinstance(param_schema, Mapping):
-        meta = _Draft(_Draft.META_SCHEMA)
+        meta = _draft()(_draft().META_SCHEMA)
         meta_problems = schema_problems(meta, param_schema, root="$.parameters_schema")
         problems.extend(
             Problem(path=p.path, value=p.value, message=f"not a valid JSON Schema: {p.message}")
@@ -145,7 +152,7 @@ def _manifest_problems(manifest: Manifest) -> list[Problem]:
                 )
             )
         if not meta_problems and describes_object:
-            params_validator = _Draft(param_schema)
+            params_validator = _draft()(param_schema)
             defaults = _defaults_of(param_schema)
             for key, value in sorted(defaults.items()):
                 for p in schema_problems(params_validator, {**defaults, key: value}):
@@ -253,7 +260,7 @@ def resolve_instance_spec(
     }
     problems.extend(
         Problem(path=f"$.parameters{p.path[1:]}", value=p.value, message=p.message)
-        for p in schema_problems(_Draft(manifest.parameters_schema), merged)
+        for p in schema_problems(_draft()(manifest.parameters_schema), merged)
     )
     chosen_policy = policy if policy is not None else manifest.default_policy
     if chosen_policy not in manifest.supported_policies:
