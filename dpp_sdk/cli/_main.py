@@ -678,8 +678,7 @@ def maintenance_exit(session: Session, host_name: str) -> None:
       dpp host maintenance exit esx-02
     """
     session.platform().exit_maintenance(host_name)
-    _note(session, f"{host_name} left maintenance.")
-    _emit(session, _host(session, host_name), lambda h: _render.hosts_table([h]))
+    _report_host(session, host_name, f"{host_name} left maintenance.")
 
 
 # --------------------------------------------------------------------------- faults
@@ -695,6 +694,12 @@ def fault_inject() -> None:
     """Fail a host or a disk."""
 
 
+def _report_host(session: Session, host_name: str, note: str) -> None:
+    """Say what was done to a host, then show the host as it is now."""
+    _note(session, note)
+    _emit(session, _host(session, host_name), lambda h: _render.hosts_table([h]))
+
+
 @fault_inject.command("host-failure")
 @click.argument("host_name", metavar="HOST")
 @output_option
@@ -707,8 +712,7 @@ def inject_host_failure(session: Session, host_name: str) -> None:
       dpp fault inject host-failure esx-02
     """
     session.platform().inject_host_failure(host_name)
-    _note(session, f"Injected host failure on {host_name}.")
-    _emit(session, _host(session, host_name), lambda h: _render.hosts_table([h]))
+    _report_host(session, host_name, f"Injected host failure on {host_name}.")
 
 
 @fault_inject.command("disk-failure")
@@ -724,8 +728,7 @@ def inject_disk_failure(session: Session, host_name: str, disk: str) -> None:
       dpp fault inject disk-failure esx-02 cap-0
     """
     session.platform().inject_disk_failure(host_name, disk)
-    _note(session, f"Injected disk failure on {host_name} {disk}.")
-    _emit(session, _host(session, host_name), lambda h: _render.hosts_table([h]))
+    _report_host(session, host_name, f"Injected disk failure on {host_name} {disk}.")
 
 
 @fault.group("clear", invoke_without_command=True)
@@ -761,8 +764,7 @@ def clear_host_failure(session: Session, host_name: str) -> None:
       dpp fault clear host-failure esx-02
     """
     session.platform().clear_host_failure(host_name)
-    _note(session, f"Cleared host failure on {host_name}.")
-    _emit(session, _host(session, host_name), lambda h: _render.hosts_table([h]))
+    _report_host(session, host_name, f"Cleared host failure on {host_name}.")
 
 
 @fault_clear.command("disk-failure")
@@ -778,5 +780,4 @@ def clear_disk_failure(session: Session, host_name: str, disk: str) -> None:
       dpp fault clear disk-failure esx-02 cap-0
     """
     session.platform().clear_disk_failure(host_name, disk)
-    _note(session, f"Cleared disk failure on {host_name} {disk}.")
-    _emit(session, _host(session, host_name), lambda h: _render.hosts_table([h]))
+    _report_host(session, host_name, f"Cleared disk failure on {host_name} {disk}.")

@@ -172,6 +172,22 @@ def _component_bytes(policy: Policy, role: str, extent: int) -> int:
     return extent
 
 
+def _placements(
+    vol: Mapping[str, Any], sizes: Sequence[float] | None = None
+) -> list[_placement.ComponentPlacement]:
+    """A volume document's components as placements (with new ``sizes`` when given)."""
+    return [
+        _placement.ComponentPlacement(
+            index=c["index"],
+            role=c["role"],
+            host=c["host"],
+            disk=c["disk"],
+            reserved_gb=c["reserved_gb"] if sizes is None else sizes[c["index"]],
+        )
+        for c in vol["components"]
+    ]
+
+
 def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
@@ -914,17 +930,7 @@ class Platform:
                 extra = policy.raw_gb(size_gb) - policy.raw_gb(doc["size_gb"])
                 try:
                     _placement.check_quota(cluster, extra)
-                    comps = [
-                        _placement.ComponentPlacement(
-                            index=c["index"],
-                            role=c["role"],
-                            host=c["host"],
-                            disk=c["disk"],
-                            reserved_gb=sizes[c["index"]],
-                        )
-                        for c in doc["components"]
-                    ]
-                    cluster.reserve(doc["id"], comps)
+                    cluster.reserve(doc["id"], _placements(doc, sizes))
                 except PlacementError as exc:
                     raise PlacementFailed(
                         exc.reason, f"expanding volume {name!r} to {size_gb} GB: {exc.message}"
@@ -2258,6 +2264,30 @@ class Platform:
                 )
             self._refresh_health(instance)
 
+    def _notify_all(
+        self,
+        affected: Mapping[str, tuple[list[str], list[str]]],
+        kind: FailureKind,
+        host: str,
+        *,
+        disk: str | None = None,
+        lost: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        """Tell every affected instance's provider about ``kind`` on ``host`` (``disk``)."""
+        for instance, (members, volumes) in sorted(affected.items()):
+            self._notify_failure(
+                instance,
+                FailureEvent(
+                    instance=instance,
+                    kind=kind,
+                    host=host,
+                    disk=disk,
+                    members=tuple(members),
+                    volumes=tuple(volumes),
+                    lost_volumes=tuple((lost or {}).get(instance, ())),
+                ),
+            )
+
     def _affected(
         self, host: str, disk: str | None = None
     ) -> dict[str, tuple[list[str], list[str]]]:
@@ -2303,17 +2333,7 @@ class Platform:
             affected = self._affected(host)
             self._audit("fault.inject.host-failure", host, "succeeded")
             self._event("host-failure", host, f"host {host} failed", instances=sorted(affected))
-        for instance, (members, volumes) in sorted(affected.items()):
-            self._notify_failure(
-                instance,
-                FailureEvent(
-                    instance=instance,
-                    kind=FailureKind.HOST_FAILURE,
-                    host=host,
-                    members=tuple(members),
-                    volumes=tuple(volumes),
-                ),
-            )
+        self._notify_all(affected, FailureKind.HOST_FAILURE, host)
 
     def clear_host_failure(self, host: str) -> None:
         """Recover ``host``: it reconnects and stale components resync from their peers."""
@@ -2330,17 +2350,7 @@ class Platform:
             affected = self._affected(host)
             self._audit("fault.clear.host-failure", host, "succeeded")
             self._event("host-recovered", host, f"host {host} recovered")
-        for instance, (members, volumes) in sorted(affected.items()):
-            self._notify_failure(
-                instance,
-                FailureEvent(
-                    instance=instance,
-                    kind=FailureKind.HOST_RECOVERED,
-                    host=host,
-                    members=tuple(members),
-                    volumes=tuple(volumes),
-                ),
-            )
+        self._notify_all(affected, FailureKind.HOST_RECOVERED, host)
 
     def inject_disk_failure(self, host: str, disk: str) -> None:
         """Fail disk ``host``/``disk``: its components' bytes are destroyed. Volumes that can
@@ -2375,49 +2385,37 @@ class Platform:
                 f"disk {host}/{disk} failed",
                 lost=dict(lost_by_instance),
             )
-        for instance, (_members, volumes) in sorted(affected.items()):
-            self._notify_failure(
-                instance,
-                FailureEvent(
-                    instance=instance,
-                    kind=FailureKind.DISK_FAILURE,
-                    host=host,
-                    disk=disk,
-                    volumes=tuple(volumes),
-                    lost_volumes=tuple(lost_by_instance.get(instance, ())),
-                ),
-            )
+        self._notify_all(affected, FailureKind.DISK_FAILURE, host, disk=disk, lost=lost_by_instance)
 
     def _rehome(
-        self, cluster: Cluster, vol: dict[str, Any], indices: list[int], *, copy: bool
+        self,
+        cluster: Cluster,
+        vol: dict[str, Any],
+        indices: list[int],
+        *,
+        copy: bool,
+        unplaced: list[str] | None = None,
     ) -> int:
         """Move components ``indices`` of a distributed volume to new disks; returns bytes moved.
 
         With ``copy`` the component's bytes are still readable (evacuation) and travel with
         it; otherwise (a destroyed component) it arrives stale and must be rebuilt from its
-        peers. Components that find no new home stay where they are."""
+        peers. Components that find no new home stay where they are: each is reported in
+        ``unplaced`` when given (a trial run), else as a ``rebuild-deferred`` event."""
         policy = POLICIES[vol["policy"]]
         moved = 0
         for index in indices:
-            existing = [
-                _placement.ComponentPlacement(
-                    index=c["index"],
-                    role=c["role"],
-                    host=c["host"],
-                    disk=c["disk"],
-                    reserved_gb=c["reserved_gb"],
-                )
-                for c in vol["components"]
-            ]
             try:
-                new = _placement.replace_component(cluster, policy, existing, index)
+                new = _placement.replace_component(cluster, policy, _placements(vol), index)
                 cluster.reserve(vol["id"], [new])
             except PlacementError as exc:
-                self._event(
-                    "rebuild-deferred",
-                    vol.get("instance", vol["name"]),
-                    f"component {index} of volume {vol['name']!r} has no new home: {exc.message}",
+                message = (
+                    f"component {index} of volume {vol['name']!r} has no new home: {exc.message}"
                 )
+                if unplaced is not None:
+                    unplaced.append(message)
+                else:
+                    self._event("rebuild-deferred", vol.get("instance", vol["name"]), message)
                 continue
             comp = next(c for c in vol["components"] if c["index"] == index)
             moved += _component_bytes(policy, comp["role"], vol["extent"])
@@ -2442,17 +2440,7 @@ class Platform:
             affected = self._affected(host, disk)
             self._audit("fault.clear.disk-failure", f"{host}/{disk}", "succeeded")
             self._event("disk-replaced", f"{host}/{disk}", f"disk {host}/{disk} replaced")
-        for instance, (_members, volumes) in sorted(affected.items()):
-            self._notify_failure(
-                instance,
-                FailureEvent(
-                    instance=instance,
-                    kind=FailureKind.DISK_REPLACED,
-                    host=host,
-                    disk=disk,
-                    volumes=tuple(volumes),
-                ),
-            )
+        self._notify_all(affected, FailureKind.DISK_REPLACED, host, disk=disk)
 
     def clear_faults(self) -> None:
         """Recover every failed host and replace every failed disk."""
@@ -2588,7 +2576,7 @@ class Platform:
             for _instance, vol, _ in self._volumes_on(host):
                 if vol["id"] in moves:
                     copy = json.loads(json.dumps(vol))
-                    self._rehome_trial(trial, copy, moves[vol["id"]], problems)
+                    self._rehome(trial, copy, moves[vol["id"]], copy=True, unplaced=problems)
             return MaintenancePrecheck(
                 host=host,
                 mode=mode,
@@ -2597,34 +2585,6 @@ class Platform:
                 problems=tuple(problems),
                 vetoes=tuple(self._consult(host, mode)),
             )
-
-    def _rehome_trial(
-        self,
-        trial: Cluster,
-        vol: dict[str, Any],
-        indices: list[int],
-        problems: list[str],
-    ) -> None:
-        policy = POLICIES[vol["policy"]]
-        for index in indices:
-            existing = [
-                _placement.ComponentPlacement(
-                    index=c["index"],
-                    role=c["role"],
-                    host=c["host"],
-                    disk=c["disk"],
-                    reserved_gb=c["reserved_gb"],
-                )
-                for c in vol["components"]
-            ]
-            try:
-                new = _placement.replace_component(trial, policy, existing, index)
-                trial.reserve(vol["id"], [new])
-            except PlacementError as exc:
-                problems.append(f"volume {vol['name']!r}: component {index} cannot be moved: {exc}")
-                continue
-            comp = next(c for c in vol["components"] if c["index"] == index)
-            comp.update(host=new.host, disk=new.disk)
 
     def enter_maintenance(self, host: str, mode: MaintenanceMode | str) -> MaintenanceResult:
         """Put ``host`` into maintenance with ``mode``.
@@ -2681,17 +2641,7 @@ class Platform:
             self._audit("host.maintenance.exit", host, "succeeded")
             self._event("maintenance-exited", host, f"host {host} left maintenance")
         # Members on the host run again: providers may need to resync them, as after a failure.
-        for instance, (members, volumes) in sorted(affected.items()):
-            self._notify_failure(
-                instance,
-                FailureEvent(
-                    instance=instance,
-                    kind=FailureKind.HOST_RECOVERED,
-                    host=host,
-                    members=tuple(members),
-                    volumes=tuple(volumes),
-                ),
-            )
+        self._notify_all(affected, FailureKind.HOST_RECOVERED, host)
 
     # ================================================================== consistency
 
