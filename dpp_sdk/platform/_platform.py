@@ -2337,19 +2337,24 @@ class Platform:
 
     def clear_host_failure(self, host: str) -> None:
         """Recover ``host``: it reconnects and stale components resync from their peers."""
+        self._reconnect(host, "failed", "fault.clear.host-failure", "host-recovered", "recovered")
+
+    def _reconnect(self, host: str, leaving: str, action: str, event: str, verb: str) -> None:
+        """Bring ``host`` back from state ``leaving`` (failed or maintenance): resync its stale
+        components, then tell the providers of its members and volumes (HOST_RECOVERED)."""
         with self._lock:
             with self._mutation() as cluster:
                 self._check_host(cluster, host)
-                if cluster.host(host).state != "failed":
-                    raise Conflict(
-                        f"host {host!r} has not failed (it is {cluster.host(host).state})"
-                    )
+                state = cluster.host(host).state
+                if state != leaving:
+                    raise Conflict(f"host {host!r} is not {leaving} (it is {state})")
                 cluster.host(host).state = "connected"
                 for instance, vol, _ in self._volumes_on(host):
                     self._resync(cluster, instance, vol)
             affected = self._affected(host)
-            self._audit("fault.clear.host-failure", host, "succeeded")
-            self._event("host-recovered", host, f"host {host} recovered")
+            self._audit(action, host, "succeeded")
+            self._event(event, host, f"host {host} {verb}")
+        # Members on the host run again: providers may need to resync them.
         self._notify_all(affected, FailureKind.HOST_RECOVERED, host)
 
     def inject_disk_failure(self, host: str, disk: str) -> None:
@@ -2626,22 +2631,11 @@ class Platform:
             )
 
     def exit_maintenance(self, host: str) -> None:
-        """Bring ``host`` back from maintenance; stale components resync."""
-        with self._lock:
-            with self._mutation() as cluster:
-                self._check_host(cluster, host)
-                if cluster.host(host).state != "maintenance":
-                    raise Conflict(
-                        f"host {host!r} is not in maintenance (it is {cluster.host(host).state})"
-                    )
-                cluster.host(host).state = "connected"
-                for instance, vol, _ in self._volumes_on(host):
-                    self._resync(cluster, instance, vol)
-            affected = self._affected(host)
-            self._audit("host.maintenance.exit", host, "succeeded")
-            self._event("maintenance-exited", host, f"host {host} left maintenance")
-        # Members on the host run again: providers may need to resync them, as after a failure.
-        self._notify_all(affected, FailureKind.HOST_RECOVERED, host)
+        """Bring ``host`` back from maintenance; stale components resync and the providers
+        of its members and volumes are told (``HOST_RECOVERED``)."""
+        self._reconnect(
+            host, "maintenance", "host.maintenance.exit", "maintenance-exited", "left maintenance"
+        )
 
     # ================================================================== consistency
 
