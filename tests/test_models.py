@@ -86,3 +86,12 @@ def test_schemas_load_from_the_installed_package() -> None:
     for name in dpp.SCHEMA_NAMES:
         schema = dpp.load_schema(name)
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_validate_model_checks_models_and_lists_of_models_with_a_schema() -> None:
+    """A broken operation inside a list is caught; models without a schema pass through."""
+    good = dpp.Operation(id="op-1", kind="provision", target="x")
+    dpp.validate_model([good, dpp.Plan(name="p")])
+    broken = dpp.Operation(id="op-2", kind="provision", target="x", progress=7.0)
+    with pytest.raises(dpp.ValidationError, match="progress"):
+        dpp.validate_model((good, broken))

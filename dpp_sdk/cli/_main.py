@@ -21,7 +21,7 @@ from dpp_sdk.cli._errors import CliError, format_error
 from dpp_sdk.cli._logs import follow, tail
 from dpp_sdk.cli._params import ParamError, parse_params
 from dpp_sdk.cli._session import OutputFormat, Session
-from dpp_sdk.contract import DppError, MaintenanceMode, NotFound, to_json
+from dpp_sdk.contract import DppError, MaintenanceMode, NotFound, to_json, validate_model
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -73,6 +73,7 @@ def output_option(func: F) -> F:
 def _emit(session: Session, document: T, view: Callable[[T], list[RenderableType]]) -> None:
     """Print ``document`` as JSON or as the tables ``view`` makes of it."""
     if session.json:
+        validate_model(document)  # documents with a shipped schema must match it
         click.echo(to_json(document, indent=2))
     else:
         _render.print_renderables(view(document))

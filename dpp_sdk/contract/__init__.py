@@ -73,6 +73,7 @@ from dpp_sdk.contract._schemas import (
     resolve_instance_spec,
     validate_document,
     validate_manifest,
+    validate_model,
 )
 from dpp_sdk.contract._serde import from_json, structure, to_json, unstructure
 
@@ -147,4 +148,5 @@ __all__ = [
     "unstructure",
     "validate_document",
     "validate_manifest",
+    "validate_model",
 ]

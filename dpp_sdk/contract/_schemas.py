@@ -9,7 +9,16 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from dpp_sdk.contract._errors import ManifestError, Problem, ValidationError, count
-from dpp_sdk.contract._models import JSON, POLICY_NAMES, InstanceSpec, Manifest, Plan
+from dpp_sdk.contract._models import (
+    JSON,
+    POLICY_NAMES,
+    HealthReport,
+    InstanceInfo,
+    InstanceSpec,
+    Manifest,
+    Operation,
+    Plan,
+)
 from dpp_sdk.contract._serde import unstructure
 
 __all__ = [
@@ -19,6 +28,7 @@ __all__ = [
     "schema_problems",
     "validate_document",
     "validate_manifest",
+    "validate_model",
 ]
 
 #: Names of the schemas shipped in ``dpp_sdk/schemas`` (``NAME.schema.json``).
@@ -113,6 +123,27 @@ def validate_document(name: str, document: Any) -> None:
         raise ValidationError(
             f"{name} document is invalid ({count(len(problems), 'problem')})", problems
         )
+
+
+_SCHEMA_OF: dict[type, str] = {
+    HealthReport: "health-report",
+    InstanceInfo: "instance",
+    Manifest: "manifest",
+    Operation: "operation",
+}
+
+
+def validate_model(model: object) -> None:
+    """Validate a model (or a list or tuple of them) against its shipped schema, if it has one.
+
+    Used where documents leave the process (the CLI's JSON output); raises
+    :class:`ValidationError` listing every problem.
+    """
+    items = model if isinstance(model, list | tuple) else (model,)
+    for item in items:
+        name = _SCHEMA_OF.get(type(item))
+        if name is not None:
+            validate_document(name, unstructure(item))
 
 
 def _first_key(path: str) -> str:
