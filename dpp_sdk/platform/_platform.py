@@ -278,7 +278,7 @@ class Platform:
             self._log.addHandler(logging.NullHandler())
         self._log.addFilter(_ScrubSecrets(self))
         self._init_config(config)
-        self._cluster_cache: tuple[int, Cluster] | None = None
+        self._cluster_cache: tuple[tuple[int, int], Cluster] | None = None
         self._recover()
         self._remove_orphaned_bytes()
 
@@ -352,27 +352,27 @@ class Platform:
 
     # ================================================================== cluster state
 
-    def _data_version(self) -> int:
-        return int(self._store._db.execute("PRAGMA data_version").fetchone()[0])
-
     def _cluster(self) -> Cluster:
-        """The current cluster (a private copy: mutate it only inside :meth:`_mutation`)."""
+        """The current cluster, shared and READ-ONLY: change it only through :meth:`_mutation`.
+
+        Cached until another process commits or a transaction of ours rolls back."""
         with self._lock:
-            version = self._data_version()
+            version = self._store.data_version()
             if self._cluster_cache is None or self._cluster_cache[0] != version:
                 raw = self._store.get_meta("cluster")
                 assert raw is not None
                 self._cluster_cache = (version, Cluster.from_dict(json.loads(raw)))
-            return Cluster.from_dict(self._cluster_cache[1].to_dict())
+            return self._cluster_cache[1]
 
     @contextlib.contextmanager
     def _mutation(self) -> Iterator[Cluster]:
-        """One atomic change of cluster and documents; the cluster is saved on success."""
+        """One atomic change of cluster and documents; yields a private copy of the cluster
+        to change, saved (and made the cached one) on success."""
         with self._lock, self._store.transaction():
-            cluster = self._cluster()
+            cluster = Cluster.from_dict(self._cluster().to_dict())
             yield cluster
             self._store.set_meta("cluster", json.dumps(cluster.to_dict()))
-            self._cluster_cache = (self._data_version(), Cluster.from_dict(cluster.to_dict()))
+            self._cluster_cache = (self._store.data_version(), cluster)
             self._capacity_warning(cluster)
 
     def _capacity_warning(self, cluster: Cluster) -> None:

@@ -55,6 +55,9 @@ class Store:
             target = str(state_dir / DB_NAME)
         self._lock = threading.RLock()
         self._depth = 0
+        #: Bumped on every rollback, so caches of what was read inside a rolled-back
+        #: transaction can tell they are void (SQLite's data_version only counts others).
+        self.rollbacks = 0
         self._db = sqlite3.connect(
             target, isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -85,11 +88,19 @@ class Store:
                 yield self
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self.rollbacks += 1
                 raise
             else:
                 self._db.execute("COMMIT")
             finally:
                 self._depth = 0
+
+    def data_version(self) -> tuple[int, int]:
+        """Changes whenever the stored data may have changed under this connection's caches:
+        another connection committed, or this one rolled back."""
+        with self._lock:
+            row = self._db.execute("PRAGMA data_version").fetchone()
+        return int(row[0]), self.rollbacks
 
     @property
     def lock(self) -> threading.RLock:
