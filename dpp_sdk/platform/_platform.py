@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import secrets as _secrets
+import threading
 import traceback
 import uuid
 import weakref
@@ -119,6 +120,8 @@ _BUSY = {
     InstanceStatus.DECOMMISSIONING,
 }
 _GIB = 1024**3
+MIN_RETRY_DELAY = 0.1  # seconds; the shortest wait between two attempts of a verb
+MIN_SECRET_LENGTH = 6  # characters; shorter values could not be redacted reliably
 _RESUMABLE = frozenset({"provision", "configure", "scale", "decommission"})
 
 # Platforms alive in this process, so recovery never steals an operation a sibling runs.
@@ -229,6 +232,21 @@ class _ScrubSecrets(logging.Filter):
         return True
 
 
+class _ScrubbingFormatter(logging.Formatter):
+    """Formats a record, then redacts secrets from all of it (tracebacks and stacks too)."""
+
+    def __init__(self, platform: Platform) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s [%(target)s] %(message)s", defaults={"target": "platform"}
+        )
+        self._platform = weakref.ref(platform)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        platform = self._platform()
+        return text if platform is None else platform._scrub(text)
+
+
 class Platform:
     """A local, faithful simulation of a Data Persistence Platform.
 
@@ -266,16 +284,14 @@ class Platform:
         self._log_handler: logging.Handler | None = None
         if state_dir is not None:
             handler = logging.FileHandler(state_dir / LOG_NAME, encoding="utf-8")
-            handler.setFormatter(
-                logging.Formatter(
-                    "%(asctime)s %(levelname)s [%(target)s] %(message)s",
-                    defaults={"target": "platform"},
-                )
-            )
+            handler.setFormatter(_ScrubbingFormatter(self))
             self._log.addHandler(handler)
             self._log_handler = handler
         else:
             self._log.addHandler(logging.NullHandler())
+        self._secret_values: set[str] = set()
+        self._secrets_version: tuple[int, int] | None = None
+        self._secrets_guard = threading.Lock()
         self._log.addFilter(_ScrubSecrets(self))
         self._init_config(config)
         self._cluster_cache: tuple[tuple[int, int], Cluster] | None = None
@@ -461,8 +477,28 @@ class Platform:
         records = [structure(r, Event) for r in self._store.tail("events", since=since)]
         return [e for e in records if kind is None or e.kind == kind]
 
-    def _known_secrets(self) -> set[str]:
-        return {d["value"] for d in self._store.select("secret") if len(d["value"]) >= 4}
+    def _known_secrets(self) -> frozenset[str]:
+        """Every secret value this platform has seen, deleted ones included.
+
+        Refreshed from the store when another process may have added some, but only if the
+        platform lock is free right now: scrubbing (e.g. a provider's worker thread logging)
+        must never wait for, or deadlock on, the lock held by a running verb."""
+        if self._lock.acquire(blocking=False):
+            try:
+                version = self._store.data_version()
+                if version != self._secrets_version:
+                    values = {
+                        d["value"]
+                        for d in self._store.select("secret")
+                        if isinstance(d.get("value"), str)
+                    }
+                    with self._secrets_guard:
+                        self._secret_values |= values
+                    self._secrets_version = version
+            finally:
+                self._lock.release()
+        with self._secrets_guard:
+            return frozenset(self._secret_values)
 
     def _scrub(self, text: str) -> str:
         """Replace any secret value in ``text`` with asterisks."""
@@ -542,6 +578,11 @@ class Platform:
                 )
         with self._lock, self._store.transaction():
             doc = self._store.get("service", "", manifest.name)
+            if doc is None and self._store.count("service") >= self._config.max_services:
+                raise Conflict(
+                    f"max_services ({self._config.max_services}) was reached by another "
+                    f"process while {manifest.name!r} was being registered"
+                )
             versions = (
                 []
                 if doc is None
@@ -1239,12 +1280,23 @@ class Platform:
         _check_resource_name("secret", name)
         if value is None and not (isinstance(length, int) and 8 <= length <= 4096):
             raise ValidationError.single("$.secret.length", length, "must be 8..4096")
+        if value is not None and not (
+            isinstance(value, str) and MIN_SECRET_LENGTH <= len(value) <= 65536
+        ):
+            raise ValidationError.single(
+                "$.secret.value",
+                "********" if isinstance(value, str) else type(value).__name__,
+                f"must be a string of {MIN_SECRET_LENGTH} to 65536 characters (shorter values "
+                "cannot be told apart from ordinary text when logs are redacted)",
+            )
         with self._lock:
             found = self._find_secret(instance, name)
             if found is not None:
                 return found
             secret_value = value if value is not None else _secrets.token_urlsafe(length)[:length]
             doc = {"name": name, "value": secret_value, "created_by": self._current_op(instance)}
+            with self._secrets_guard:
+                self._secret_values.add(secret_value)
             with self._store.transaction():
                 self._store.put("secret", instance, name, doc)
                 self._record(instance, "secret", name, doc["created_by"])
@@ -1361,7 +1413,12 @@ class Platform:
         instance: str,
         call: Callable[[ServiceProvider, PlatformContext], None],
     ) -> OperationError | None:
-        """Run a provider call with retries; returns None on success or the final error."""
+        """Run a provider call with retries; returns None on success or the final error.
+
+        The platform lock is held only for the bookkeeping around each attempt, never while
+        provider code runs or while waiting to retry: a provider may use its context from
+        worker threads, and other instances' requests proceed meanwhile (the instance's busy
+        status keeps other operations off this instance)."""
         deadline = self.clock.monotonic() + self.operation_timeout
         attempt = 0
         while True:
@@ -1376,47 +1433,50 @@ class Platform:
                         type="ProviderUnavailable",
                         message=f"the provider of {doc['service']!r} cannot be loaded: {exc}",
                     )
-                ctx = PlatformContext(
-                    self, instance, doc["service"], record["kind"], self._instance_logger(instance)
+            ctx = PlatformContext(
+                self, instance, doc["service"], record["kind"], self._instance_logger(instance)
+            )
+            try:
+                call(provider, ctx)
+                return None
+            except TemporaryError as exc:
+                # A floor keeps retry_after=0 from spinning; the exponent is capped so the
+                # delay never overflows before the deadline stops the retries.
+                base = max(exc.retry_after, MIN_RETRY_DELAY)
+                delay = min(base * 2 ** min(attempt - 1, 32), self.max_backoff)
+                if self.clock.monotonic() + delay > deadline:
+                    return OperationError(
+                        type="DeadlineExceeded",
+                        message=(
+                            f"{record['kind']} still failing temporarily after {attempt} "
+                            f"attempts and {self.operation_timeout:.0f}s: "
+                            f"{self._scrub(str(exc))}"
+                        ),
+                    )
+                self._log.info(
+                    "%s attempt %d: temporary error, retrying in %.1fs: %s",
+                    record["kind"],
+                    attempt,
+                    delay,
+                    self._scrub(str(exc)),
+                    extra={"target": instance},
                 )
-                try:
-                    call(provider, ctx)
-                    return None
-                except TemporaryError as exc:
-                    delay = min(exc.retry_after * (2 ** (attempt - 1)), self.max_backoff)
-                    if self.clock.monotonic() + delay > deadline:
-                        return OperationError(
-                            type="DeadlineExceeded",
-                            message=(
-                                f"{record['kind']} still failing temporarily after {attempt} "
-                                f"attempts and {self.operation_timeout:.0f}s: "
-                                f"{self._scrub(str(exc))}"
-                            ),
-                        )
-                    self._log.info(
-                        "%s attempt %d: temporary error, retrying in %.1fs: %s",
-                        record["kind"],
-                        attempt,
-                        delay,
-                        self._scrub(str(exc)),
-                        extra={"target": instance},
-                    )
-                except ValidationError as exc:
-                    return OperationError(
-                        type=type(exc).__name__,
-                        message=self._scrub(exc.summary),
-                        problems=tuple(self._scrub(str(p)) for p in exc.problems),
-                    )
-                except (PermanentError, DppError) as exc:
-                    return OperationError(type=type(exc).__name__, message=self._scrub(str(exc)))
-                except Exception as exc:
-                    return OperationError(
-                        type=type(exc).__name__,
-                        message=self._scrub(f"provider raised {type(exc).__name__}: {exc}"),
-                        traceback=self._scrub(traceback.format_exc()),
-                    )
-                finally:
-                    ctx.close()
+            except ValidationError as exc:
+                return OperationError(
+                    type=type(exc).__name__,
+                    message=self._scrub(exc.summary),
+                    problems=tuple(self._scrub(str(p)) for p in exc.problems),
+                )
+            except (PermanentError, DppError) as exc:
+                return OperationError(type=type(exc).__name__, message=self._scrub(str(exc)))
+            except Exception as exc:
+                return OperationError(
+                    type=type(exc).__name__,
+                    message=self._scrub(f"provider raised {type(exc).__name__}: {exc}"),
+                    traceback=self._scrub(traceback.format_exc()),
+                )
+            finally:
+                ctx.close()
             self.clock.sleep(delay)
 
     def _release_created_by(self, instance: str, op_id: str) -> list[str]:
@@ -1425,7 +1485,9 @@ class Platform:
         with self._lock:
             for member in self._store.select("member", instance):
                 if member.get("created_by") == op_id:
-                    self._delete_member(instance, member["name"], delete_volumes=True)
+                    # Volumes it re-attached from before the attempt keep their data; the
+                    # ones the attempt created go with the loop below.
+                    self._delete_member(instance, member["name"], delete_volumes=False)
                     released.append(f"member/{member['name']}")
             for vol in self._store.select("volume", instance):
                 if vol.get("created_by") == op_id:
@@ -1464,7 +1526,56 @@ class Platform:
             doc["updated_at"] = self.clock.now().isoformat()
             self._store.put("instance", "", name, doc)
 
-    def _execute(self, record: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0915 - one branch per verb
+    def _execute(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Drive operation ``record`` to a terminal state, whatever happens on the way.
+
+        An exception that escapes the verb's own handling (a ``BaseException`` such as
+        ``KeyboardInterrupt``, or a bug here) fails the operation, releases the instance and
+        is re-raised: an operation is never left running by a live process."""
+        try:
+            done = self._execute_verb(record)
+        except BaseException as exc:
+            if not OperationState(record["state"]).terminal:
+                self._abandon(record, exc)
+            raise
+        self._deliver_pending(record["target"])
+        return done
+
+    def _abandon(self, record: dict[str, Any], exc: BaseException) -> None:
+        """Fail ``record`` after an unexpected exception and free its instance."""
+        with self._lock:
+            doc = self._store.get("instance", "", record["target"])
+            if doc is not None and doc.get("operation") == record["id"]:
+                if record["kind"] == "provision":
+                    self._reclaim_all(record["target"])
+                    self._delete_instance_doc(record["target"])
+                elif record["kind"] == "repair":
+                    self._set_instance(record["target"], operation=None)
+                else:
+                    self._set_instance(
+                        record["target"],
+                        operation=None,
+                        status=InstanceStatus.FAILED.value
+                        if record["kind"] == "decommission"
+                        else InstanceStatus.READY.value,
+                    )
+            self._save_op(
+                record,
+                state="failed",
+                finished_at=self.clock.now().isoformat(),
+                error=unstructure(
+                    OperationError(
+                        type=type(exc).__name__,
+                        message=self._scrub(f"operation abandoned: {type(exc).__name__}: {exc}"),
+                        traceback=self._scrub(traceback.format_exc()),
+                    )
+                ),
+            )
+            self._audit(
+                f"instance.{record['kind']}", record["target"], "failed", type(exc).__name__
+            )
+
+    def _execute_verb(self, record: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0915 - one branch per verb
         """Drive operation ``record`` (pending or interrupted) to a terminal state."""
         kind = record["kind"]
         instance = record["target"]
@@ -1494,14 +1605,14 @@ class Platform:
                 self._delete_instance_doc(instance)
         elif kind == "configure":
             new_spec = structure(request["spec"], InstanceSpec)
+            previous = structure(request["previous"], InstanceSpec)
             changed = tuple(
                 sorted(
                     k
-                    for k in {*spec.parameters, *new_spec.parameters}
-                    if spec.parameters.get(k) != new_spec.parameters.get(k)
+                    for k in {*previous.parameters, *new_spec.parameters}
+                    if previous.parameters.get(k) != new_spec.parameters.get(k)
                 )
             )
-            previous = structure(request["previous"], InstanceSpec)
             creq = ConfigureRequest(
                 instance=instance,
                 parameters=new_spec.parameters,
@@ -1602,6 +1713,19 @@ class Platform:
                 record["target"],
                 extra={"target": record["target"]},
             )
+            if (
+                record["kind"] == "decommission"
+                and self._store.get("instance", "", record["target"]) is None
+            ):
+                # The crash came after the instance was deleted: the work was done.
+                self._save_op(
+                    record,
+                    state="succeeded",
+                    progress=1.0,
+                    finished_at=self.clock.now().isoformat(),
+                    result={"leaked": [], "recovered": True},
+                )
+                continue
             try:
                 if self._store.get("instance", "", record["target"]) is None:
                     raise NotFound("instance", record["target"])
@@ -1669,8 +1793,18 @@ class Platform:
                 "false); existing instances can only be removed"
             )
 
-    def _check_busy(self, doc: Mapping[str, Any]) -> None:
+    def _is_busy(self, doc: Mapping[str, Any]) -> bool:
+        """An instance is busy while a lifecycle operation or a repair of it is running."""
         if InstanceStatus(doc["status"]) in _BUSY:
+            return True
+        op_id = doc.get("operation")
+        if not op_id:
+            return False
+        record = self._store.get_operation(op_id)
+        return record is not None and not OperationState(record["state"]).terminal
+
+    def _check_busy(self, doc: Mapping[str, Any]) -> None:
+        if self._is_busy(doc):
             raise Conflict(
                 f"instance {doc['name']!r} is {doc['status']} (operation {doc.get('operation')}); "
                 "wait for it to finish"
@@ -1827,6 +1961,12 @@ class Platform:
             self._check_busy(doc)
             if kind != "decommission":
                 self._check_enabled(f"instance.{kind}", name)
+                if InstanceStatus(doc["status"]) is InstanceStatus.FAILED:
+                    self._audit(f"instance.{kind}", name, "refused", "instance failed")
+                    raise Conflict(
+                        f"instance {name!r} is failed (its last decommission did not finish); "
+                        "it can only be removed"
+                    )
             current = structure(doc["spec"], InstanceSpec)
             manifest = self._version_of(doc).manifest
             try:
@@ -2010,7 +2150,22 @@ class Platform:
         with self._lock:
             doc = self._instance_doc(name)
             info = self._instance_info(doc)
-            provider = self._provider(self._version_of(doc).provider)
+            try:
+                version = self._version_of(doc)
+                provider: ServiceProvider | None = self._provider(version.provider)
+                redundancy = version.manifest.redundancy
+            except Exception as exc:
+                provider, redundancy, load_error = None, Redundancy.PLATFORM, exc
+        provider_checks: list[HealthCheck]
+        if provider is None:
+            provider_checks = [
+                HealthCheck(
+                    name="provider/unavailable",
+                    status=HealthStatus.RED,
+                    message=self._scrub(f"the provider cannot be loaded: {load_error}"),
+                )
+            ]
+        else:
             ctx = PlatformContext(
                 self, name, doc["service"], "monitor", self._instance_logger(name), read_only=True
             )
@@ -2023,14 +2178,21 @@ class Platform:
                 validate_document("health-report", unstructure(report))
                 provider_checks = [
                     attrs.evolve(
-                        c, message=self._scrub_detecting(c.message, name, "health messages")
+                        c,
+                        name=self._scrub_detecting(c.name, name, "health check names"),
+                        message=self._scrub_detecting(c.message, name, "health messages"),
                     )
                     for c in report.checks
                 ]
-                if not provider_checks:
-                    provider_checks = [
-                        HealthCheck(name="provider", status=report.status, message="")
-                    ]
+                worst = HealthStatus.worst(c.status for c in provider_checks)
+                if not provider_checks or report.status.severity > worst.severity:
+                    provider_checks.append(
+                        HealthCheck(
+                            name="provider",
+                            status=report.status,
+                            message="overall status reported by the provider",
+                        )
+                    )
             except Exception as exc:
                 provider_checks = [
                     HealthCheck(
@@ -2041,20 +2203,20 @@ class Platform:
                 ]
             finally:
                 ctx.close()
-            redundancy = self._version_of(doc).manifest.redundancy
-            checks = (*provider_checks, *self._platform_checks(info, redundancy))
-            status = HealthStatus.worst(c.status for c in checks)
-            if doc.get("health") != status.value:
-                previous = doc.get("health")
+        checks = (*provider_checks, *self._platform_checks(info, redundancy))
+        status = HealthStatus.worst(c.status for c in checks)
+        with self._lock:
+            current = self._store.get("instance", "", name)
+            if current is not None and current.get("health") != status.value:
                 self._set_instance(name, health=status.value)
                 self._event(
                     "health-changed",
                     name,
-                    f"health of {name!r} changed from {previous} to {status.value}",
+                    f"health of {name!r} changed from {current.get('health')} to {status.value}",
                 )
-            return InstanceHealth(
-                instance=name, service=doc["service"], status=status, checks=tuple(checks)
-            )
+        return InstanceHealth(
+            instance=name, service=doc["service"], status=status, checks=tuple(checks)
+        )
 
     def instance_health(self, name: str) -> InstanceHealth:
         """Health of instance ``name``: the provider's ``monitor`` plus the platform's view."""
@@ -2168,7 +2330,9 @@ class Platform:
                     state=d.state,
                     size_gb=d.size_gb,
                     reserved_gb=round(d.reserved_gb, 6),
-                    free_gb=round(max(0.0, d.size_gb - d.reserved_gb), 6),
+                    free_gb=0.0
+                    if d.exclusive_owner is not None
+                    else round(max(0.0, d.size_gb - d.reserved_gb), 6),
                 )
                 for d in cluster.disks()
             )
@@ -2237,15 +2401,27 @@ class Platform:
         return out
 
     def _notify_failure(self, instance: str, event: FailureEvent) -> None:
-        """Call on_failure as a 'repair' operation; its failure is recorded, not raised."""
-        doc = self._store.get("instance", "", instance)
-        if doc is None or InstanceStatus(doc["status"]) in _BUSY:
-            return
+        """Call on_failure as a 'repair' operation; its failure is recorded, not raised.
+
+        An instance busy with another operation gets the event queued and delivered when
+        that operation ends, so no failure goes unreported."""
         with self._lock:
+            doc = self._store.get("instance", "", instance)
+            if doc is None:
+                return
+            if self._is_busy(doc):
+                queued = [*doc.get("pending_events", []), unstructure(event)]
+                self._set_instance(instance, pending_events=queued)
+                return
             record, _ = self._new_operation("repair", instance, {"event": unstructure(event)}, None)
             self._save_op(record, state="running", started_at=self.clock.now().isoformat())
             self._set_instance(instance, operation=record["id"])
+        try:
             error = self._call_verb(record, instance, lambda p, c: p.on_failure(c, event))
+        except BaseException as exc:
+            self._abandon(record, exc)
+            raise
+        with self._lock:
             self._set_instance(instance, operation=None)
             now = self.clock.now().isoformat()
             if error is None:
@@ -2262,7 +2438,19 @@ class Platform:
                 self._event(
                     "repair-failed", instance, f"on_failure for {event.kind.value}: {error.message}"
                 )
-            self._refresh_health(instance)
+        self._refresh_health(instance)
+        self._deliver_pending(instance)
+
+    def _deliver_pending(self, instance: str) -> None:
+        """Deliver failure events queued while ``instance`` was busy, oldest first."""
+        with self._lock:
+            doc = self._store.get("instance", "", instance)
+            if doc is None or self._is_busy(doc) or not doc.get("pending_events"):
+                return
+            queued = [structure(e, FailureEvent) for e in doc["pending_events"]]
+            self._set_instance(instance, pending_events=[])
+        for event in queued:
+            self._notify_failure(instance, event)
 
     def _notify_all(
         self,
@@ -2549,7 +2737,7 @@ class Platform:
                     Veto(
                         instance=instance,
                         reason=VetoReason.GENERIC_FAILURE,
-                        message=f"on_maintenance raised {type(exc).__name__}: {exc}",
+                        message=self._scrub(f"on_maintenance raised {type(exc).__name__}: {exc}"),
                     )
                 )
                 continue
@@ -2558,7 +2746,13 @@ class Platform:
             if not decision.allowed:
                 assert decision.reason is not None
                 vetoes.append(
-                    Veto(instance=instance, reason=decision.reason, message=decision.message)
+                    Veto(
+                        instance=instance,
+                        reason=decision.reason,
+                        message=self._scrub_detecting(
+                            decision.message, instance, "a maintenance veto"
+                        ),
+                    )
                 )
         return vetoes
 
