@@ -257,3 +257,153 @@ class RecordingProvider(KVProvider):
 
     def on_failure(self, ctx: dpp.InstanceContext, event: dpp.FailureEvent) -> None:
         self.events.append(event)
+
+
+class ChangeRecordingProvider(KVProvider):
+    """Remembers what each configure request said had changed."""
+
+    changes: list[tuple[str, ...]] = []  # noqa: RUF012 - shared on purpose
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("changes")
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        self.changes.append(request.changed)
+
+
+class ImpatientProvider(KVProvider):
+    """Asks to be retried immediately (retry_after=0), three times."""
+
+    calls = 0
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("impatient")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        type(self).calls += 1
+        if type(self).calls <= 3:
+            raise dpp.TemporaryError("again", retry_after=0)
+        super().provision(ctx, request)
+
+
+class BadSecretProvider(KVProvider):
+    """Stores a PIN that is a number, not a string."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("badsecret")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        ctx.secrets.ensure("pin", value=1234)  # the bug under test: not a string
+
+
+class ThreadedProvider(KVProvider):
+    """Creates its member from a worker thread and logs from it, as real operators do."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("threaded")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        import threading
+
+        def work() -> None:
+            ctx.log.info("worker starting")
+            super(ThreadedProvider, self).provision(ctx, request)
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join(timeout=10)
+        if worker.is_alive():
+            raise dpp.PermanentError("worker thread hung")
+
+
+class InterruptedProvider(KVProvider):
+    """Raises KeyboardInterrupt half-way through provision."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("interrupted")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        ctx.secrets.ensure("password")
+        raise KeyboardInterrupt
+
+
+class LeakyLoggerProvider(KVProvider):
+    """Logs a traceback containing its password, and vetoes maintenance quoting it."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("leakylog")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        super().provision(ctx, request)
+        secret = ctx.secrets.ensure("password").reveal()
+        try:
+            raise RuntimeError(f"cannot log in with {secret}")
+        except RuntimeError:
+            ctx.log.exception("login failed")
+
+    def on_maintenance(
+        self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest
+    ) -> dpp.MaintenanceDecision:
+        secret = ctx.secrets.find("password")
+        return dpp.MaintenanceDecision.veto(
+            dpp.VetoReason.GENERIC_FAILURE, f"admin password {secret.reveal() if secret else ''}"
+        )
+
+
+class RepairThenFailProvider(KVProvider):
+    """On failure, re-creates its member keeping the data volume, then fails."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("repairfail")
+
+    def on_failure(self, ctx: dpp.InstanceContext, event: dpp.FailureEvent) -> None:
+        if event.kind is not dpp.FailureKind.HOST_FAILURE:
+            return
+        ctx.members.delete("kv-0", delete_volumes=False)
+        ctx.members.ensure("kv-0", volumes=[dpp.VolumeClaim(name="data", size_gb=1)])
+        ctx.endpoints.ensure("client-new", port=7000)
+        raise dpp.PermanentError("repair gave up")
+
+
+class OverallRedProvider(KVProvider):
+    """Reports RED overall while every named check is green."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("overallred")
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        return dpp.HealthReport(
+            status=dpp.HealthStatus.RED,
+            checks=(dpp.HealthCheck(name="ping", status=dpp.HealthStatus.GREEN),),
+        )
+
+
+class Outer:
+    """Holds a provider class, to test registration of nested classes."""
+
+    class Inner(KVProvider):
+        """The KV provider under another name, nested."""
+
+        def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+            return _renamed("nested")
+
+
+class DirectProvider(KVProvider):
+    """Keeps its data on a whole direct disk."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        import attrs
+
+        return attrs.evolve(
+            _renamed("direct"),
+            supported_policies=("vsan-direct",),
+            default_policy="vsan-direct",
+            redundancy=dpp.Redundancy.SERVICE,
+        )
+
+
+class IncompleteProvider(dpp.ServiceProvider):
+    """Forgets every verb but register."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("incomplete")

@@ -431,19 +431,28 @@ def instance_set(
 @instance.command("remove")
 @click.argument("name")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Do not call the provider; the platform reclaims everything the instance holds.",
+)
 @click.option("--idempotency-key", default=None, help="Key of the request.")
 @output_option
 @pass_session
-def instance_remove(session: Session, name: str, yes: bool, idempotency_key: str | None) -> None:
+def instance_remove(
+    session: Session, name: str, yes: bool, force: bool, idempotency_key: str | None
+) -> None:
     """Decommission an instance, releasing its volumes, members, endpoints and secrets.
 
     Asks for confirmation on a terminal. Without a terminal (a script), --yes is required:
-    without it nothing is removed and the command fails.
+    without it nothing is removed and the command fails. --force skips the provider (for an
+    instance whose provider cannot be loaded or whose decommission keeps failing).
 
     \b
     Example:
       dpp instance remove orders
       dpp instance remove orders --yes
+      dpp instance remove orders --yes --force
     """
     platform = session.platform()
     info = platform.get_instance(name)  # NotFound before asking anything
@@ -457,7 +466,9 @@ def instance_remove(session: Session, name: str, yes: bool, idempotency_key: str
             f"Remove instance {name!r} of {info.service} and all its data?", default=False
         ):
             raise CliError(f"instance {name!r} not removed")
-    _operation(session, platform.remove_instance(name, idempotency_key=idempotency_key))
+    _operation(
+        session, platform.remove_instance(name, force=force, idempotency_key=idempotency_key)
+    )
 
 
 # --------------------------------------------------------------------------- operations

@@ -163,11 +163,34 @@ def _defaults_of(schema: Mapping[str, Any]) -> dict[str, JSON]:
 
 
 def _manifest_problems(manifest: Manifest) -> list[Problem]:
-    document = unstructure(manifest)
+    try:
+        document = unstructure(manifest)
+    except Exception as exc:
+        return [
+            Problem(
+                path="$",
+                value=type(manifest).__name__,
+                message=f"cannot be read as a manifest: {type(exc).__name__}: {exc}",
+            )
+        ]
     problems = schema_problems(_validator("manifest"), document)
+    try:
+        problems.extend(_semantic_problems(manifest, document))
+    except (TypeError, AttributeError, ValueError):
+        # Fields of the wrong type: the schema problems above already name them.
+        if not problems:
+            raise
+    # Unique by (path, message): the schema and the semantic checks may agree on one thing.
+    unique = {(p.path, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: p.path)
+
+
+def _semantic_problems(manifest: Manifest, document: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
     param_schema = document.get("parameters_schema")
     if isinstance(param_schema, Mapping):
-        meta = _draft()(_draft().META_SCHEMA)
+        draft = _draft()
+        meta = draft(draft.META_SCHEMA, format_checker=draft.FORMAT_CHECKER)
         meta_problems = schema_problems(meta, param_schema, root="$.parameters_schema")
         problems.extend(
             Problem(path=p.path, value=p.value, message=f"not a valid JSON Schema: {p.message}")
@@ -182,32 +205,92 @@ def _manifest_problems(manifest: Manifest) -> list[Problem]:
                     message="the parameter schema must describe an object",
                 )
             )
+        if not meta_problems:
+            problems.extend(_ref_problems(param_schema))
         if not meta_problems and describes_object:
-            params_validator = _draft()(param_schema)
-            defaults = _defaults_of(param_schema)
-            for key, value in sorted(defaults.items()):
-                for p in schema_problems(params_validator, {**defaults, key: value}):
-                    if p.path.startswith(f"$.{key}"):
-                        problems.append(
-                            Problem(
-                                path=f"$.parameters_schema.properties.{key}.default",
-                                value=value,
-                                message=f"default does not satisfy the schema: {p.message}",
-                            )
+            problems.extend(_usage_problems(manifest, param_schema))
+    return problems + _plan_and_policy_problems(manifest)
+
+
+def _ref_problems(schema: Mapping[str, Any]) -> list[Problem]:
+    """Every ``$ref`` in ``schema`` that resolves nowhere (found now, not at the first request
+    that happens to use it)."""
+    import referencing
+    import referencing.exceptions
+    import referencing.jsonschema
+
+    resource = referencing.jsonschema.DRAFT202012.create_resource(dict(schema))
+    resolver = referencing.Registry().with_resource("", resource).resolver()
+    problems: list[Problem] = []
+
+    def walk(node: Any, path: list[str | int]) -> None:
+        if isinstance(node, Mapping):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable:
+                    problems.append(
+                        Problem(
+                            path=json_path([*path, "$ref"], "$.parameters_schema"),
+                            value=ref,
+                            message="resolves to nothing in this schema",
                         )
-            for index, plan in enumerate(manifest.plans):
-                # Only what the plan itself sets is its fault; a required parameter that
-                # neither the schema nor the plan defaults is for each request to supply.
-                merged = {**defaults, **plan.parameters}
-                problems.extend(
-                    Problem(
-                        path=f"$.plans[{index}].parameters{p.path[1:]}",
-                        value=p.value,
-                        message=f"plan default does not satisfy the parameter schema: {p.message}",
                     )
-                    for p in schema_problems(params_validator, merged)
-                    if _first_key(p.path) in plan.parameters
+            for key, value in node.items():
+                walk(value, [*path, key])
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, [*path, index])
+
+    walk(schema, [])
+    return problems
+
+
+def _usage_problems(manifest: Manifest, param_schema: Mapping[str, Any]) -> list[Problem]:
+    """Problems found by using the parameter schema on its defaults and the plans' defaults."""
+    problems: list[Problem] = []
+    params_validator = _draft()(param_schema)
+    defaults = _defaults_of(param_schema)
+    try:
+        for key, value in sorted(defaults.items()):
+            for p in schema_problems(params_validator, {**defaults, key: value}):
+                if p.path.startswith(f"$.{key}"):
+                    problems.append(
+                        Problem(
+                            path=f"$.parameters_schema.properties.{key}.default",
+                            value=value,
+                            message=f"default does not satisfy the schema: {p.message}",
+                        )
+                    )
+        for index, plan in enumerate(manifest.plans):
+            # Only what the plan itself sets is its fault; a required parameter that neither
+            # the schema nor the plan defaults is for each request to supply.
+            merged = {**defaults, **plan.parameters}
+            problems.extend(
+                Problem(
+                    path=f"$.plans[{index}].parameters{p.path[1:]}",
+                    value=p.value,
+                    message=f"plan default does not satisfy the parameter schema: {p.message}",
                 )
+                for p in schema_problems(params_validator, merged)
+                if _first_key(p.path) in plan.parameters
+            )
+    except (TypeError, AttributeError):
+        raise
+    except Exception as exc:
+        problems.append(
+            Problem(
+                path="$.parameters_schema",
+                value=None,
+                message=f"cannot be used to validate parameters: {type(exc).__name__}: {exc}",
+            )
+        )
+    return problems
+
+
+def _plan_and_policy_problems(manifest: Manifest) -> list[Problem]:
+    problems: list[Problem] = []
     for index, plan in enumerate(manifest.plans):
         if plan.min_capacity_gb > plan.max_capacity_gb:
             problems.append(
@@ -232,9 +315,7 @@ def _manifest_problems(manifest: Manifest) -> list[Problem]:
                 message=f"is not among supported_policies {list(manifest.supported_policies)}",
             )
         )
-    # Unique by (path, message): the schema and the semantic checks may agree on one thing.
-    unique = {(p.path, p.message): p for p in problems}
-    return sorted(unique.values(), key=lambda p: p.path)
+    return problems
 
 
 def validate_manifest(manifest: Manifest) -> None:

@@ -97,14 +97,24 @@ def load_provider_class(ref: str) -> type[ServiceProvider]:
         package = _package_for_directory(path.resolve())
         qualified = f"{package}.{module_name}"
     else:
+        if ("/" in ref or ref.startswith(".")) and ":" not in ref:
+            raise _bad(ref, "no such provider directory")
         qualified, attr = _split(ref, ref)
     try:
         module = importlib.import_module(qualified)
     except ImportError as exc:
         raise _bad(ref, f"cannot import module {qualified!r}: {exc}") from exc
-    cls = getattr(module, attr, None)
-    if cls is None:
-        raise _bad(ref, f"module {qualified!r} has no attribute {attr!r}")
+    if "<locals>" in attr:
+        raise _bad(
+            ref,
+            "a class defined inside a function cannot be loaded again by reference; define "
+            "the provider at module level",
+        )
+    cls: object = module
+    for part in attr.split("."):  # nested classes: Outer.Inner
+        cls = getattr(cls, part, None)
+        if cls is None:
+            raise _bad(ref, f"module {qualified!r} has no attribute {attr!r}")
     if not (isinstance(cls, type) and issubclass(cls, ServiceProvider)):
         raise _bad(ref, f"{attr!r} is not a subclass of dpp_sdk.ServiceProvider")
     return cls

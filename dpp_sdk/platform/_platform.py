@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import secrets as _secrets
@@ -138,10 +139,31 @@ class MaintenanceVetoed(Conflict):
         super().__init__(f"maintenance of host {host!r} vetoed: {listed}")
 
 
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or "" if unknown.
+
+    With the pid it names a process uniquely: a pid reused by a later process has another
+    start time, so an operation of the dead one is not mistaken for a live one."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # Field 22 (starttime); the command name in field 2 may contain spaces.
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _owner_tag() -> str:
+    """``pid:start:token`` naming this platform object in this process."""
+    pid = os.getpid()
+    return f"{pid}:{_process_start(pid)}:{uuid.uuid4().hex}"
+
+
 def _owner_alive(owner: str) -> bool:
-    pid_text, _, _token = owner.partition(":")
+    """Whether the platform object that owns an operation may still be running it."""
     if owner in _LIVE_OWNERS:
         return True
+    pid_text, _, rest = owner.partition(":")
+    start, _, _token = rest.partition(":")
     try:
         pid = int(pid_text)
     except ValueError:
@@ -153,8 +175,10 @@ def _owner_alive(owner: str) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    # Alive, unless the pid now belongs to a process that started later.
+    now = _process_start(pid)
+    return not (start and now and now != start)
 
 
 def _scheme_for(policy: Policy) -> Scheme:
@@ -193,6 +217,124 @@ def _placements(
 
 def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's message, or its type when the message is empty."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _check_size(path: str, size_gb: object) -> None:
+    if (
+        isinstance(size_gb, bool)
+        or not isinstance(size_gb, int | float)
+        or not math.isfinite(size_gb)
+        or size_gb <= 0
+    ):
+        raise ValidationError.single(path, size_gb, "must be a finite number of GB > 0")
+
+
+def _check_member_request(volumes: Sequence[object], anti_affinity: object, labels: object) -> None:
+    """Every problem with a members.ensure request, before anything is stored."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, claim in enumerate(volumes):
+        if not isinstance(claim, VolumeClaim):
+            problems.append(
+                Problem(path=f"$.volumes[{i}]", value=repr(claim), message="must be a VolumeClaim")
+            )
+            continue
+        if claim.name in seen:
+            problems.append(
+                Problem(path=f"$.volumes[{i}].name", value=claim.name, message="claimed twice")
+            )
+        seen.add(claim.name)
+        try:
+            _check_size(f"$.volumes[{i}].size_gb", claim.size_gb)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    if anti_affinity is not None:
+        if not isinstance(anti_affinity, AntiAffinity):
+            problems.append(
+                Problem(
+                    path="$.anti_affinity",
+                    value=repr(anti_affinity),
+                    message="must be a dpp_sdk.AntiAffinity",
+                )
+            )
+        else:
+            if anti_affinity.scope not in ("host", "fault-domain"):
+                problems.append(
+                    Problem(
+                        path="$.anti_affinity.scope",
+                        value=anti_affinity.scope,
+                        message="must be 'host' or 'fault-domain'",
+                    )
+                )
+            required: object = anti_affinity.required  # partners' code may not be typed
+            if not isinstance(required, bool):
+                problems.append(
+                    Problem(
+                        path="$.anti_affinity.required",
+                        value=required,
+                        message="must be true or false",
+                    )
+                )
+            if not (isinstance(anti_affinity.group, str) and anti_affinity.group):
+                problems.append(
+                    Problem(
+                        path="$.anti_affinity.group",
+                        value=anti_affinity.group,
+                        message="must be a non-empty string",
+                    )
+                )
+    if not isinstance(labels, Mapping):
+        problems.append(Problem(path="$.labels", value=repr(labels), message="must be a mapping"))
+    else:
+        for key, value in labels.items():
+            if not (isinstance(key, str) and key and isinstance(value, str)):
+                problems.append(
+                    Problem(
+                        path=f"$.labels.{key}",
+                        value=value,
+                        message="labels map non-empty strings to strings",
+                    )
+                )
+    if problems:
+        raise ValidationError(
+            f"member request is invalid ({count(len(problems), 'problem')})", problems
+        )
+
+
+def _check_request_types(*, capacity_gb: object, parameters: object) -> None:
+    """Refuse arguments of the wrong type with a ValidationError naming them."""
+    problems = []
+    if capacity_gb is not None and (
+        isinstance(capacity_gb, bool) or not isinstance(capacity_gb, int)
+    ):
+        problems.append(
+            Problem(path="$.capacity_gb", value=capacity_gb, message="must be a whole number of GB")
+        )
+    if parameters is not None and not isinstance(parameters, Mapping):
+        problems.append(
+            Problem(
+                path="$.parameters",
+                value=repr(parameters),
+                message="must be a mapping of parameter names to values",
+            )
+        )
+    if problems:
+        raise ValidationError(f"request is invalid ({count(len(problems), 'problem')})", problems)
+
+
+def _maintenance_mode(mode: MaintenanceMode | str) -> MaintenanceMode:
+    try:
+        return MaintenanceMode(mode)
+    except ValueError:
+        raise ValidationError.single(
+            "$.mode", mode, f"must be one of {[m.value for m in MaintenanceMode]}"
+        ) from None
 
 
 def _check_resource_name(kind: str, name: str) -> None:
@@ -278,7 +420,7 @@ class Platform:
         self._lock = self._store.lock
         self._bytes = VolumeStore(None if state_dir is None else state_dir / "volumes")
         self._providers: dict[str, ServiceProvider] = {}
-        self._owner = f"{os.getpid()}:{uuid.uuid4().hex}"
+        self._owner = _owner_tag()
         _LIVE_OWNERS[self._owner] = self
         self._log = logging.Logger("dpp.platform", logging.INFO)
         self._log_handler: logging.Handler | None = None
@@ -561,8 +703,8 @@ class Platform:
                     f"{provider_cls.__qualname__}.register must return a dpp_sdk.Manifest",
                 )
             validate_manifest(manifest)
-        except DppError as exc:
-            self._audit("service.register", ref_text, "refused", str(exc).splitlines()[0])
+        except Exception as exc:  # every refusal is audited, whatever raised it
+            self._audit("service.register", ref_text, "refused", _first_line(exc))
             raise
         with self._lock:
             known = self._store.get("service", "", manifest.name)
@@ -864,8 +1006,7 @@ class Platform:
         member: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         """Place and reserve a new volume inside an open mutation; returns its document."""
-        if not (isinstance(size_gb, int | float) and size_gb > 0):
-            raise ValidationError.single("$.volume.size_gb", size_gb, "must be a number > 0")
+        _check_size("$.volume.size_gb", size_gb)
         if policy.kind in ("host-local", "direct") and member is None:
             raise ValidationError.single(
                 "$.volume.member",
@@ -955,8 +1096,7 @@ class Platform:
             doc = self._find_volume_doc(instance, name)
             if doc is None:
                 raise NotFound("volume", name, f"instance {instance!r} has no such volume")
-            if not (isinstance(size_gb, int | float) and size_gb > 0):
-                raise ValidationError.single("$.volume.size_gb", size_gb, "must be a number > 0")
+            _check_size("$.volume.size_gb", size_gb)
             if size_gb < doc["size_gb"]:
                 raise ValidationError.single(
                     "$.volume.size_gb",
@@ -1013,6 +1153,10 @@ class Platform:
             doc = self._find_volume_doc(instance, name)
             if doc is None:
                 raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise ValidationError.single(
+                    "$.data", type(data).__name__, "must be bytes (encode text first)"
+                )
             self._check_range(doc, offset, len(data))
             scheme = _scheme_for(POLICIES[doc["policy"]])
             available = self._available(self._cluster(), doc)
@@ -1056,6 +1200,9 @@ class Platform:
 
     @staticmethod
     def _check_range(doc: Mapping[str, Any], offset: int, length: int) -> None:
+        for path, value in (("$.offset", offset), ("$.length", length)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValidationError.single(path, value, "must be an integer")
         size = int(doc["size_gb"] * _GIB)
         if offset < 0 or length < 0 or offset + length > size:
             raise ValidationError.single(
@@ -1094,6 +1241,7 @@ class Platform:
         labels: dict[str, str],
     ) -> MemberInfo:
         _check_resource_name("member", name)
+        _check_member_request(volumes, anti_affinity, labels)
         for claim in volumes:
             _check_resource_name("volume", claim.name)
         with self._lock:
@@ -1200,7 +1348,8 @@ class Platform:
             doc = self._store.get("member", instance, name)
             if doc is None:
                 raise NotFound("member", name, f"instance {instance!r} has no such member")
-            doc["labels"] = {str(k): str(v) for k, v in labels.items()}
+            _check_member_request((), None, labels)
+            doc["labels"] = dict(labels)
             self._store.put("member", instance, name, doc)
             return self._member_info(self._cluster(), doc)
 
@@ -1653,6 +1802,10 @@ class Platform:
             else:
                 self._set_instance(instance, status=InstanceStatus.READY.value, operation=None)
             self._refresh_health(instance)
+        elif kind == "decommission" and request.get("force"):
+            error = None
+            result.update(forced=True, reclaimed=self._reclaim_all(instance))
+            self._delete_instance_doc(instance)
         elif kind == "decommission":
             dreq = DecommissionRequest(instance=instance, operation_id=record["id"])
             error = self._call_verb(record, instance, lambda p, c: p.decommission(c, dreq))
@@ -1692,14 +1845,50 @@ class Platform:
             self._store.delete("instance", "", name)
 
     def _remove_orphaned_bytes(self) -> None:
-        """Delete stored bytes of volumes no record knows (a crash between the two)."""
+        """Finish what a crash interrupted in the byte store: delete bytes of volumes no record
+        knows, destroy bytes of components recorded lost, and heal what can be healed."""
         with self._lock:
-            known = {v["id"] for v in self._store.select("volume")}
             live_ops = self._store.operations(states=("pending", "running"))
             if live_ops:
-                return  # another process is mid-operation; its new volumes are not orphans
+                return  # another process is mid-operation; leave its volumes alone
+            known = {v["id"] for v in self._store.select("volume")}
             for volume_id in self._bytes.volume_ids() - known:
                 self._bytes.delete_volume(volume_id)
+            damaged = [
+                (inst["name"], vol)
+                for inst in self._store.select("instance")
+                for vol in self._store.select("volume", inst["name"])
+                if any(c["state"] in ("lost", "stale") for c in vol["components"])
+            ]
+            if not damaged:
+                return
+            for _instance, vol in damaged:
+                for c in vol["components"]:
+                    if c["state"] == "lost":
+                        self._bytes.destroy_component(vol["id"], c["index"])
+            with self._mutation() as cluster:
+                for instance, vol in damaged:
+                    self._heal_volume(cluster, instance, vol)
+
+    def _heal_volume(self, cluster: Cluster, instance: str, vol: dict[str, Any]) -> bool:
+        """Re-home lost components of a redundant volume and resync what is stale or lost.
+
+        Returns False when the volume's data cannot be reconstructed (it is lost)."""
+        policy = POLICIES[vol["policy"]]
+        scheme = _scheme_for(policy)
+        lost = [c["index"] for c in vol["components"] if c["state"] == "lost"]
+        if not scheme.can_reconstruct(self._available(cluster, vol)):
+            return False
+        if lost and policy.distributed:
+            on_failed_disks = [
+                c["index"]
+                for c in vol["components"]
+                if c["index"] in lost and cluster.host(c["host"]).disks[c["disk"]].state == "failed"
+            ]
+            self._rehome(cluster, vol, on_failed_disks, copy=False)
+        self._resync(cluster, instance, vol)
+        self._store.put("volume", instance, vol["name"], vol)
+        return True
 
     def _recover(self) -> None:
         """Resume, or fail, every operation a dead process left pending or running."""
@@ -1810,6 +1999,16 @@ class Platform:
                 "wait for it to finish"
             )
 
+    def _quota_problems(self, capacity_gb: int | None, policy: str) -> list[Problem]:
+        """The quota problem of a request refused for other reasons, so all are listed."""
+        if capacity_gb is None or policy not in POLICIES:
+            return []
+        try:
+            self._check_quota_for(InstanceSpec(plan="", capacity_gb=capacity_gb, policy=policy))
+        except QuotaExceeded as exc:
+            return [Problem(path="$.capacity_gb", value=capacity_gb, message=str(exc))]
+        return []
+
     def _check_quota_for(self, spec: InstanceSpec, previous_gb: int = 0) -> None:
         policy = POLICIES[spec.policy]
         extra = policy.raw_gb(spec.capacity_gb) - policy.raw_gb(previous_gb)
@@ -1844,6 +2043,7 @@ class Platform:
         problem is reported at once. Returns the succeeded operation, or raises
         :class:`~dpp_sdk.OperationFailed` (everything the attempt allocated is released).
         """
+        _check_request_types(capacity_gb=capacity_gb, parameters=parameters)
         request = {
             "service": service,
             "capacity_gb": capacity_gb,
@@ -1906,6 +2106,9 @@ class Platform:
             if spec is not None:
                 problems.extend(self._provider_problems(_provider, spec, None))
             if problems:
+                problems.extend(
+                    self._quota_problems(capacity_gb, policy or manifest.default_policy)
+                )
                 self._audit("instance.provision", str(name), "refused", problems[0].message)
                 raise ValidationError(
                     f"request for a {service} instance {name!r} is invalid "
@@ -1980,7 +2183,7 @@ class Platform:
                             problems,
                         )
             except DppError as exc:
-                self._audit(f"instance.{kind}", name, "refused", str(exc).splitlines()[0])
+                self._audit(f"instance.{kind}", name, "refused", _first_line(exc))
                 raise
             with self._store.transaction():
                 self._check_busy(self._instance_doc(name))  # another process may have begun
@@ -2006,6 +2209,7 @@ class Platform:
     ) -> Operation:
         """Change parameters of instance ``name`` (merged into the current ones) via
         the provider's ``configure``. Invalid parameters are refused before anything runs."""
+        _check_request_types(capacity_gb=None, parameters=parameters)
 
         def build(doc: dict[str, Any], current: InstanceSpec, manifest: Manifest) -> InstanceSpec:
             return resolve_instance_spec(
@@ -2083,15 +2287,22 @@ class Platform:
             InstanceStatus.SCALING,
         )
 
-    def remove_instance(self, name: str, *, idempotency_key: str | None = None) -> Operation:
+    def remove_instance(
+        self, name: str, *, force: bool = False, idempotency_key: str | None = None
+    ) -> Operation:
         """Decommission instance ``name``: the provider releases everything, then the
-        platform reclaims (and reports as leaked) whatever is left."""
+        platform reclaims (and reports as leaked) whatever is left.
+
+        With ``force`` the provider is not called at all (for an instance whose provider can
+        no longer be loaded, or whose decommission keeps failing): the platform reclaims
+        everything and lists it in ``result["reclaimed"]``."""
 
         def build(doc: dict[str, Any], current: InstanceSpec, manifest: Manifest) -> InstanceSpec:
             return current
 
+        request = {"force": True} if force else {}
         return self._begin_change(
-            "decommission", name, {}, idempotency_key, build, InstanceStatus.DECOMMISSIONING
+            "decommission", name, request, idempotency_key, build, InstanceStatus.DECOMMISSIONING
         )
 
     # ================================================================== health
@@ -2461,20 +2672,28 @@ class Platform:
         disk: str | None = None,
         lost: Mapping[str, list[str]] | None = None,
     ) -> None:
-        """Tell every affected instance's provider about ``kind`` on ``host`` (``disk``)."""
+        """Tell every affected instance's provider about ``kind`` on ``host`` (``disk``).
+
+        One instance's trouble (an unloadable provider, a broken health check) never keeps
+        the others from hearing of the event; it becomes a ``repair-failed`` event."""
         for instance, (members, volumes) in sorted(affected.items()):
-            self._notify_failure(
-                instance,
-                FailureEvent(
-                    instance=instance,
-                    kind=kind,
-                    host=host,
-                    disk=disk,
-                    members=tuple(members),
-                    volumes=tuple(volumes),
-                    lost_volumes=tuple((lost or {}).get(instance, ())),
-                ),
+            event = FailureEvent(
+                instance=instance,
+                kind=kind,
+                host=host,
+                disk=disk,
+                members=tuple(members),
+                volumes=tuple(volumes),
+                lost_volumes=tuple((lost or {}).get(instance, ())),
             )
+            try:
+                self._notify_failure(instance, event)
+            except Exception as exc:
+                self._event(
+                    "repair-failed",
+                    instance,
+                    self._scrub(f"on_failure for {kind.value} could not run: {exc}"),
+                )
 
     def _affected(
         self, host: str, disk: str | None = None
@@ -2553,24 +2772,28 @@ class Platform:
         with self._lock:
             # Who to tell is decided before any component is rebuilt elsewhere.
             affected = self._affected(host, disk)
+            # 1. Record the failure first: the disk failed, its components are lost. A crash
+            #    after this commit can only leave bytes that recovery destroys too.
             with self._mutation() as cluster:
                 self._check_disk(cluster, host, disk)
                 if cluster.disk(host, disk).state == "failed":
                     raise Conflict(f"disk {host}/{disk} has already failed")
                 cluster.disk(host, disk).state = "failed"
-                for instance, vol, here in self._volumes_on(host, disk):
-                    policy = POLICIES[vol["policy"]]
-                    scheme = _scheme_for(policy)
+                victims = self._volumes_on(host, disk)
+                for instance, vol, here in victims:
                     for c in here:
-                        self._bytes.destroy_component(vol["id"], c["index"])
                         c["state"] = "lost"
-                    survivors = self._available(cluster, vol)
-                    if not scheme.can_reconstruct(survivors):
-                        lost_by_instance.setdefault(instance, []).append(vol["name"])
-                    elif policy.distributed:
-                        self._rehome(cluster, vol, [c["index"] for c in here], copy=False)
-                        self._resync(cluster, instance, vol)
                     self._store.put("volume", instance, vol["name"], vol)
+            # 2. The bytes on the disk are gone.
+            for _instance, vol, here in victims:
+                for c in here:
+                    self._bytes.destroy_component(vol["id"], c["index"])
+            # 3. Rebuild elsewhere what can be rebuilt; the rest is lost for good.
+            with self._mutation() as cluster:
+                for instance, vol, _ in victims:
+                    current = self._find_volume_doc(instance, vol["name"])
+                    if current is not None and not self._heal_volume(cluster, instance, current):
+                        lost_by_instance.setdefault(instance, []).append(vol["name"])
             self._audit("fault.inject.disk-failure", f"{host}/{disk}", "succeeded")
             self._event(
                 "disk-failure",
@@ -2714,7 +2937,17 @@ class Platform:
         vetoes: list[Veto] = []
         for instance, (members, volumes) in sorted(affected.items()):
             doc = self._instance_doc(instance)
-            provider = self._provider(self._version_of(doc).provider)
+            try:
+                provider = self._provider(self._version_of(doc).provider)
+            except Exception as exc:
+                vetoes.append(
+                    Veto(
+                        instance=instance,
+                        reason=VetoReason.GENERIC_FAILURE,
+                        message=self._scrub(f"the provider cannot be loaded: {exc}"),
+                    )
+                )
+                continue
             ctx = PlatformContext(
                 self,
                 instance,
@@ -2761,7 +2994,7 @@ class Platform:
         instances that would become inaccessible, run with reduced availability, or have data
         rebuilt elsewhere, how many bytes would be rebuilt, and which providers would veto
         (their ``on_maintenance`` is asked with a read-only context)."""
-        mode = MaintenanceMode(mode)
+        mode = _maintenance_mode(mode)
         with self._lock:
             cluster = self._cluster()
             self._check_host(cluster, host)
@@ -2792,7 +3025,7 @@ class Platform:
         ``on_maintenance``; any veto refuses the whole request (:class:`MaintenanceVetoed`)
         and nothing changes. Otherwise components are moved per the mode and the host's
         members stop."""
-        mode = MaintenanceMode(mode)
+        mode = _maintenance_mode(mode)
         with self._lock:
             precheck = self.maintenance_precheck(host, mode)
             if precheck.problems:

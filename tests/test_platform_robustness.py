@@ -1,0 +1,313 @@
+"""The platform stays consistent and clear when providers and callers misbehave."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+import dpp_sdk as dpp
+from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
+from dpp_sdk.platform._platform import _owner_alive, _process_start
+from tests import providers
+
+
+@pytest.fixture
+def platform() -> Iterator[Platform]:
+    with Platform.open(clock=ManualClock()) as p:
+        p.register_service("tests.providers:KVProvider")
+        yield p
+
+
+def test_configure_tells_the_provider_which_parameters_changed() -> None:
+    """changed names the parameters whose values differ from the previous spec."""
+    providers.ChangeRecordingProvider.changes.clear()
+    with Platform.open() as p:
+        p.register_service("tests.providers:ChangeRecordingProvider")
+        p.create_instance(service="changes", name="c1", capacity_gb=1)
+        p.configure_instance("c1", {"cacheMb": 128})
+        p.configure_instance("c1", {"cacheMb": 128})
+        assert providers.ChangeRecordingProvider.changes == [("cacheMb",), ()]
+
+
+def test_an_immediate_retry_request_still_waits_a_little_and_succeeds() -> None:
+    """retry_after=0 gets the minimum delay, doubling; it never spins or overflows."""
+    clock = ManualClock()
+    providers.ImpatientProvider.calls = 0
+    with Platform.open(clock=clock) as p:
+        p.register_service("tests.providers:ImpatientProvider")
+        op = p.create_instance(service="impatient", name="i1", capacity_gb=1)
+        assert op.attempts == 4
+        assert clock.slept == pytest.approx([0.1, 0.2, 0.4])
+
+
+def test_a_secret_that_is_not_a_string_is_refused_and_the_platform_stays_usable(
+    tmp_path: Path,
+) -> None:
+    """The error names $.secret.value; nothing is left and the state directory reopens."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:BadSecretProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="badsecret", name="b1", capacity_gb=1)
+        error = info.value.operation.error
+        assert error is not None
+        assert any(x.startswith("$.secret.value") for x in error.problems)
+        assert p.list_instances() == []
+    with Platform.open(tmp_path) as p:
+        assert p.check_consistency() == []
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="k1", capacity_gb=1)
+
+
+def test_a_provider_may_use_its_context_from_worker_threads() -> None:
+    """Provider code runs outside the platform lock, so a worker thread can call ctx."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:ThreadedProvider")
+        p.create_instance(service="threaded", name="t1", capacity_gb=1)
+        assert [m.name for m in p.get_instance("t1").members] == ["kv-0"]
+
+
+def test_a_keyboard_interrupt_in_a_provider_fails_the_operation_and_propagates() -> None:
+    """The operation ends failed, the half-made instance is gone, the interrupt goes on."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:InterruptedProvider")
+        with pytest.raises(KeyboardInterrupt):
+            p.create_instance(service="interrupted", name="x1", capacity_gb=1)
+        (op,) = p.list_operations()
+        assert op.state is dpp.OperationState.FAILED
+        assert p.list_instances() == []
+        assert p.check_consistency() == []
+
+
+def test_secrets_in_tracebacks_and_vetoes_are_redacted(tmp_path: Path) -> None:
+    """ctx.log.exception and a veto message quoting the password show asterisks instead."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:LeakyLoggerProvider")
+        p.create_instance(service="leakylog", name="l1", capacity_gb=1)
+        secret = p._find_secret("l1", "password")
+        assert secret is not None
+        host = p.get_instance("l1").members[0].host
+        check = p.maintenance_precheck(host, "no-action")
+        assert secret.reveal() not in check.vetoes[0].message
+        with pytest.raises(dpp.Conflict) as info:
+            p.enter_maintenance(host, "no-action")
+        assert secret.reveal() not in str(info.value)
+        assert p.log_path is not None
+        log = p.log_path.read_text()
+        assert "Traceback" in log
+        assert secret.reveal() not in log
+
+
+def test_a_failed_repair_keeps_the_volume_it_reattached() -> None:
+    """Cleanup of a failed on_failure removes what it made, not the surviving data volume."""
+    with Platform.open(config=ClusterConfig.uniform(hosts=5)) as p:
+        p.register_service("tests.providers:RepairThenFailProvider")
+        p.create_instance(service="repairfail", name="r1", capacity_gb=1)
+        p._write_volume("r1", "data", 0, b"survivor")
+        host = p.get_instance("r1").members[0].host
+        p.inject_host_failure(host)
+        repair = next(o for o in p.list_operations() if o.kind == "repair")
+        assert repair.state is dpp.OperationState.FAILED
+        assert [v.name for v in p.get_instance("r1").volumes] == ["data"]
+        assert p._read_volume("r1", "data", 0, 8) == b"survivor"
+        assert "endpoint/client-new" in repair.result["released"]
+        assert p.check_consistency() == []
+
+
+def test_member_requests_with_bad_fields_are_refused_before_anything_is_stored(
+    platform: Platform,
+) -> None:
+    """Duplicate claims, an unknown anti-affinity scope and non-string labels: one error."""
+    platform.create_instance(service="kv", name="k1", capacity_gb=1)
+    claim = dpp.VolumeClaim(name="d", size_gb=1)
+    with pytest.raises(dpp.ValidationError) as info:
+        platform._ensure_member(
+            "k1",
+            "m1",
+            volumes=(claim, claim),
+            host=None,
+            anti_affinity=dpp.AntiAffinity(group="g", scope="rack"),  # wrong type on purpose
+            labels={"replica": 0},  # wrong type on purpose
+        )
+    paths = sorted(p.path for p in info.value.problems)
+    assert paths == ["$.anti_affinity.scope", "$.labels.replica", "$.volumes[1].name"]
+    assert [m.name for m in platform.get_instance("k1").members] == ["kv-0"]
+    assert platform.check_consistency() == []
+
+
+def test_wrongly_typed_arguments_are_validation_errors_naming_them(platform: Platform) -> None:
+    """Strings for numbers, lists for mappings, text for bytes, an unknown mode."""
+    with pytest.raises(dpp.ValidationError, match=r"\$\.capacity_gb"):
+        platform.create_instance(service="kv", name="a", capacity_gb="10")  # wrong type on purpose
+    with pytest.raises(dpp.ValidationError, match=r"\$\.capacity_gb"):
+        platform.create_instance(service="kv", name="a", capacity_gb=2.5)  # wrong type on purpose
+    with pytest.raises(dpp.ValidationError, match=r"\$\.parameters"):
+        platform.create_instance(service="kv", name="a", parameters=[1])  # wrong type on purpose
+    platform.create_instance(service="kv", name="a", capacity_gb=1)
+    with pytest.raises(dpp.ValidationError, match=r"\$\.data"):
+        platform._write_volume("a", "data", 0, "text")  # wrong type on purpose
+    with pytest.raises(dpp.ValidationError, match="evacuate-all"):
+        platform.maintenance_precheck("esx-01", "evacuate")
+    with pytest.raises(dpp.ValidationError, match="finite"):
+        platform._ensure_volume("a", "big", size_gb=float("inf"), policy=None, member=None)
+
+
+def test_the_quota_problem_is_listed_with_the_others(platform: Platform) -> None:
+    """A request with a bad parameter and too much capacity reports both at once."""
+    config_quota = platform.status().quota_gb
+    with pytest.raises(dpp.ValidationError) as info:
+        platform.create_instance(
+            service="kv",
+            name="q1",
+            capacity_gb=int(config_quota),
+            parameters={"cacheMb": 1},
+        )
+    paths = [p.path for p in info.value.problems]
+    assert "$.parameters.cacheMb" in paths
+    assert paths.count("$.capacity_gb") >= 1
+
+
+def test_a_failed_instance_can_only_be_removed(platform: Platform) -> None:
+    """configure and scale are refused on a failed instance; remove works."""
+    platform.create_instance(service="kv", name="f1", capacity_gb=1)
+    platform._set_instance("f1", status="failed")
+    with pytest.raises(dpp.Conflict, match="can only be removed"):
+        platform.configure_instance("f1", {"cacheMb": 100})
+    platform.remove_instance("f1")
+
+
+def test_an_unloadable_provider_is_red_vetoes_maintenance_and_can_be_force_removed(
+    platform: Platform,
+) -> None:
+    """Health and maintenance report it; other instances still hear of failures."""
+    platform.create_instance(service="kv", name="ok", capacity_gb=1)
+    platform.register_service("tests.providers:RecordingProvider")
+    platform.create_instance(service="recording", name="gone", capacity_gb=1)
+    platform._providers.clear()
+    doc = platform._service_doc("recording")
+    doc["versions"][0]["provider"] = "tests.providers:NoSuchProvider"
+    platform._store.put("service", "", "recording", doc)
+    health = platform.instance_health("gone")
+    assert health.status is dpp.HealthStatus.RED
+    assert health.checks[0].name == "provider/unavailable"
+    host = platform.get_instance("gone").members[0].host
+    check = platform.maintenance_precheck(host, "no-action")
+    assert [v.reason for v in check.vetoes] == [dpp.VetoReason.GENERIC_FAILURE]
+    for h in {c.host for v in platform.get_instance("ok").volumes for c in v.components}:
+        platform.inject_host_failure(h)
+    assert any(e.kind == "repair-failed" for e in platform.events())
+    op = platform.remove_instance("gone", force=True)
+    assert op.result["forced"] is True
+    assert "member/kv-0" in op.result["reclaimed"]
+    assert [i.name for i in platform.list_instances()] == ["ok"]
+    assert platform.check_consistency() == []
+
+
+def test_a_failure_during_another_operation_is_delivered_afterwards() -> None:
+    """The event is queued while the instance is busy, then handed to on_failure."""
+    providers.RecordingProvider.events.clear()
+    with Platform.open() as p:
+        p.register_service("tests.providers:RecordingProvider")
+        p.create_instance(service="recording", name="r1", capacity_gb=1)
+        p._set_instance("r1", status="scaling")
+        p.inject_host_failure(p.get_instance("r1").members[0].host)
+        assert providers.RecordingProvider.events == []
+        p._set_instance("r1", status="ready")
+        p._deliver_pending("r1")
+        assert [e.kind for e in providers.RecordingProvider.events] == [
+            dpp.FailureKind.HOST_FAILURE
+        ]
+
+
+def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path: Path) -> None:
+    """A crash between recording a loss and destroying bytes is finished on the next open."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="k1", capacity_gb=1)
+        p._write_volume("k1", "data", 0, b"keep me")
+        vol = p._find_volume_doc("k1", "data")
+        assert vol is not None
+        vol["components"][0]["state"] = "lost"
+        p._store.put("volume", "k1", "data", vol)
+    with Platform.open(tmp_path) as p:
+        (volume,) = p.get_instance("k1").volumes
+        assert volume.state == "healthy"
+        p.inject_host_failure(volume.components[1].host)
+        assert p._read_volume("k1", "data", 0, 7) == b"keep me"
+
+
+def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:
+    """The same pid with another start time is a different, later process."""
+    proc = subprocess.Popen(["sleep", "5"])
+    try:
+        start = _process_start(proc.pid)
+        assert _owner_alive(f"{proc.pid}:{start}:token")
+        assert not _owner_alive(f"{proc.pid}:1:token")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_decommission_finished_before_a_crash_counts_as_succeeded(tmp_path: Path) -> None:
+    """The instance is gone, so recovery marks the interrupted decommission done."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:KVProvider")
+        record, _ = p._new_operation("decommission", "vanished", {}, None)
+        p._save_op(record, state="running", owner="999999999::dead")
+    with Platform.open(tmp_path) as p:
+        op = p.get_operation(record["id"])
+        assert op.state is dpp.OperationState.SUCCEEDED
+
+
+def test_a_provider_reporting_red_overall_is_red_whatever_its_checks_say() -> None:
+    """The report's own status is not lost when its checks are all green."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:OverallRedProvider")
+        p.create_instance(service="overallred", name="o1", capacity_gb=1)
+        assert p.instance_health("o1").status is dpp.HealthStatus.RED
+
+
+def test_a_nested_provider_class_registers_and_a_missing_directory_is_named(
+    platform: Platform,
+) -> None:
+    """Outer.Inner loads by reference; a path that does not exist says so."""
+    assert platform.register_service(providers.Outer.Inner).name == "nested"
+    with pytest.raises(dpp.ValidationError, match="no such provider directory"):
+        platform.register_service("./no/such/dir")
+
+
+def test_a_refused_registration_of_an_incomplete_provider_is_audited(
+    platform: Platform,
+) -> None:
+    """IncompleteProvider still propagates, and the audit trail records the refusal."""
+
+    with pytest.raises(TypeError):
+        platform.register_service("tests.providers:IncompleteProvider")
+    assert platform.audit()[-1].outcome == "refused"
+
+
+def test_owned_direct_disks_show_no_free_space(platform: Platform) -> None:
+    """resources() agrees with list_hosts(): a direct disk in use has nothing free."""
+    platform.register_service("tests.providers:DirectProvider")
+    platform.create_instance(service="direct", name="d1", capacity_gb=10)
+    used = [d for d in platform.resources().disks if d.kind == "direct" and d.reserved_gb]
+    assert used
+    assert all(d.free_gb == 0 for d in used)
+
+
+def test_manifests_of_the_wrong_shape_are_refused_with_problems_not_crashes() -> None:
+    """None plans, a bad regex and a $ref to nowhere are ManifestErrors with paths."""
+    base = providers.KV_MANIFEST
+    with pytest.raises(dpp.ManifestError):
+        dpp.validate_manifest(attrs.evolve(base, plans=None))  # wrong type on purpose
+    bad_regex = {"type": "object", "properties": {"x": {"type": "string", "pattern": "("}}}
+    with pytest.raises(dpp.ManifestError) as info:
+        dpp.validate_manifest(attrs.evolve(base, parameters_schema=bad_regex))
+    assert any(p.path.startswith("$.parameters_schema") for p in info.value.problems)
+    dangling = {"type": "object", "properties": {"x": {"$ref": "#/$defs/nowhere"}}}
+    with pytest.raises(dpp.ManifestError) as info:
+        dpp.validate_manifest(attrs.evolve(base, parameters_schema=dangling))
+    assert any(p.path.startswith("$.parameters_schema") for p in info.value.problems)
