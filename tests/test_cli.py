@@ -579,3 +579,91 @@ def test_the_mongodb_sample_follows_its_rules_from_the_command_line(tmp_path: Pa
     assert _json(run("health", "db1", "-o", "json"))["status"] == "yellow"
     _ok(run("fault", "inject", "host-failure", members[1]["host"]))
     assert _json(run("health", "db1", "-o", "json"))["status"] == "red"
+
+
+def test_usage_errors_are_one_line_pointing_to_help(
+    state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """run() turns click's usage block into a single 'dpp: error:' line, exit 2."""
+    status = _main.run(["--state-dir", str(state_dir), "instance", "set", "x"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.startswith("dpp: error: nothing to change")
+    assert "dpp instance set --help" in err
+
+
+def test_an_unexpected_provider_bug_is_one_line_not_a_traceback(dpp_cli: Any) -> None:
+    """A register() that raises a plain exception is reported in one line naming it."""
+    result = dpp_cli("service", "register", "tests.test_cli:BrokenRegisterProvider")
+    assert result.exit_code == 1
+    line = _error_line(result)
+    assert "register() raised ZeroDivisionError" in line
+    assert "Traceback" not in result.stderr
+
+
+def test_params_are_typed_by_the_services_schema(dpp_cli: Any, tmp_path: Path) -> None:
+    """A string parameter written as 7.0 stays the string '7.0'; 3.0 for an integer is 3."""
+    sample = str(Path(__file__).resolve().parent.parent / "samples" / "mongodb")
+    _ok(dpp_cli("service", "register", sample))
+    _ok(
+        dpp_cli(
+            "instance", "create", "--service", "mongodb", "--name", "db1", "--capacity-gb",
+            "10", "--param", "version=7.0", "--param", "replicaCount=3.0",
+        )
+    )  # fmt: skip
+    spec = _json(dpp_cli("instance", "show", "db1", "-o", "json"))["spec"]
+    assert spec["parameters"]["version"] == "7.0"
+    assert spec["parameters"]["replicaCount"] == 3
+
+
+def test_set_reports_a_configure_that_succeeded_before_the_scale_was_refused(
+    dpp_cli: Any,
+) -> None:
+    """The error names the operation already done, and stdout shows it."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "a", "--capacity-gb", "5"))
+    result = dpp_cli("instance", "set", "a", "--param", "replicas=2", "--capacity-gb", "1")
+    assert result.exit_code == 1
+    assert "already done: configure" in _error_line(result)
+    assert "configure" in result.stdout
+
+
+def test_remove_with_the_same_idempotency_key_returns_the_first_operation(dpp_cli: Any) -> None:
+    """The second call succeeds with the same operation id, though the instance is gone."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "a", "--capacity-gb", "5"))
+    args = ("instance", "remove", "a", "--yes", "--idempotency-key", "rm-a", "-o", "json")
+    first = _json(dpp_cli(*args))
+    second = _json(dpp_cli(*args))
+    assert first["id"] == second["id"]
+
+
+def test_read_only_commands_leave_interrupted_operations_to_the_next_writer(
+    dpp_cli: Any, state_dir: Path
+) -> None:
+    """instance list does not resume; the next create says it resumes, then does."""
+    from dpp_sdk.platform import Platform
+
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "a", "--capacity-gb", "5"))
+    with Platform.open(state_dir) as p:
+        record, _ = p._new_operation("configure", "a", {}, None)
+        p._save_op(record, state="running", owner="999999999::dead")
+        p._set_instance("a", status="configuring", operation=record["id"])
+    _ok(dpp_cli("instance", "list"))
+    with Platform.open(state_dir, recover=False) as p:
+        assert p.get_operation(record["id"]).state is dpp.OperationState.RUNNING
+    result = _ok(
+        dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "b", "--capacity-gb", "5")
+    )
+    assert f"resuming operation {record['id']}" in result.stderr
+    with Platform.open(state_dir, recover=False) as p:
+        assert p.get_operation(record["id"]).state.terminal
+
+
+class BrokenRegisterProvider(TinyProvider):
+    """register() has a bug."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        raise ZeroDivisionError("division by zero")  # the bug under test

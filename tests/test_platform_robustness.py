@@ -282,9 +282,9 @@ def test_a_nested_provider_class_registers_and_a_missing_directory_is_named(
 def test_a_refused_registration_of_an_incomplete_provider_is_audited(
     platform: Platform,
 ) -> None:
-    """IncompleteProvider still propagates, and the audit trail records the refusal."""
+    """The missing verbs are named in a ValidationError, and the refusal is audited."""
 
-    with pytest.raises(TypeError):
+    with pytest.raises(dpp.ValidationError, match="configure, decommission, monitor"):
         platform.register_service("tests.providers:IncompleteProvider")
     assert platform.audit()[-1].outcome == "refused"
 

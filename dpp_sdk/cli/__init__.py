@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def main() -> None:
     """Entry point of the ``dpp`` console script."""
-    from dpp_sdk.cli._main import cli
+    import sys
 
-    cli()
+    from dpp_sdk.cli._main import run
+
+    sys.exit(run())

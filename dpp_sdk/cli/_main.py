@@ -8,8 +8,9 @@ usage errors exit 2. See ``docs/cli.md``.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,9 +18,9 @@ import click
 
 from dpp_sdk._version import __version__
 from dpp_sdk.cli import _render
-from dpp_sdk.cli._errors import CliError, format_error
+from dpp_sdk.cli._errors import EXIT_ERROR, CliError, format_error, one_line
 from dpp_sdk.cli._logs import follow, tail
-from dpp_sdk.cli._params import ParamError, parse_params
+from dpp_sdk.cli._params import ParamError, split_params, typed_params
 from dpp_sdk.cli._session import OutputFormat, Session
 from dpp_sdk.contract import DppError, MaintenanceMode, NotFound, to_json, validate_model
 
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from dpp_sdk.contract import HostInfo, Operation
+    from dpp_sdk.platform import Platform
 
-__all__ = ["cli"]
+__all__ = ["cli", "run"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,13 +40,28 @@ _MODES = [mode.value for mode in MaintenanceMode]
 
 
 class _DppGroup(click.Group):
-    """The root group: turns every dpp-sdk error into ``dpp: error: <one line>``, exit 1."""
+    """The root group: every failure becomes one line, ``dpp: error: <message>``.
+
+    dpp-sdk errors exit 1 with their message; usage errors exit 2 with click's message and a
+    pointer to ``--help``; anything unexpected (a bug in a provider, say) exits 1 naming the
+    exception, with the traceback only when ``DPP_DEBUG=1``.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (DppError, OSError) as exc:
             raise CliError(format_error(exc)) from exc
+        except click.Abort:
+            raise CliError("aborted; nothing more was done") from None
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except Exception as exc:
+            if os.environ.get("DPP_DEBUG"):
+                raise
+            raise CliError(
+                f"unexpected {type(exc).__name__}: {exc} (set DPP_DEBUG=1 to see the traceback)"
+            ) from exc
 
 
 pass_session = click.make_pass_decorator(Session)
@@ -89,7 +106,7 @@ def _params_callback(
     _ctx: click.Context, param: click.Parameter, values: Sequence[str]
 ) -> dict[str, Any]:
     try:
-        return parse_params(values, flag="--param")
+        return split_params(values, flag="--param")
     except ParamError as exc:
         raise click.BadParameter(str(exc), param=param) from exc
 
@@ -144,6 +161,15 @@ def _stdin_is_terminal() -> bool:
     help="Cluster configuration (INI) used when the state directory is new.",
 )
 @click.option(
+    "--operation-timeout",
+    type=click.FloatRange(min=1.0),
+    envvar="DPP_OPERATION_TIMEOUT",
+    show_envvar=True,
+    default=600.0,
+    show_default=True,
+    help="Seconds an operation may keep retrying a provider's temporary errors.",
+)
+@click.option(
     "-o",
     "--output",
     type=_OUTPUT,
@@ -152,7 +178,13 @@ def _stdin_is_terminal() -> bool:
     help="Print tables (for people) or JSON (for scripts).",
 )
 @click.pass_context
-def cli(ctx: click.Context, state_dir: Path | None, config_path: Path | None, output: str) -> None:
+def cli(
+    ctx: click.Context,
+    state_dir: Path | None,
+    config_path: Path | None,
+    operation_timeout: float,
+    output: str,
+) -> None:
     """dpp: run service providers on a local mock Data Persistence Platform.
 
     The commands mirror the seed's PowerCLI and esxcli commands. The platform lives in a
@@ -168,6 +200,7 @@ def cli(ctx: click.Context, state_dir: Path | None, config_path: Path | None, ou
         state_dir=state_dir,
         config_path=config_path,
         output="json" if output == "json" else "table",
+        operation_timeout=operation_timeout,
     )
     ctx.obj = session
     ctx.call_on_close(session.close)
@@ -336,11 +369,12 @@ def instance_create(
       dpp instance create --service mongodb --name orders --capacity-gb 1000 \\
           --param replicaCount=3 --policy vsan-sna
     """
-    operation = session.platform().create_instance(
+    platform = session.platform()
+    operation = platform.create_instance(
         service=service_name,
         name=name,
         capacity_gb=capacity_gb,
-        parameters=params or None,
+        parameters=typed_params(params, _parameter_schema(platform, service_name)) or None,
         plan=plan,
         policy=policy,
         idempotency_key=idempotency_key,
@@ -421,11 +455,29 @@ def instance_set(
     operations: list[Operation] = []
     if params:
         key = f"{idempotency_key}:configure" if both and idempotency_key else idempotency_key
-        operations.append(platform.configure_instance(name, params, idempotency_key=key))
+        service = platform.get_instance(name).service
+        typed = typed_params(params, _parameter_schema(platform, service))
+        operations.append(platform.configure_instance(name, typed, idempotency_key=key))
     if capacity_gb is not None:
         key = f"{idempotency_key}:scale" if both and idempotency_key else idempotency_key
-        operations.append(platform.scale_instance(name, capacity_gb, idempotency_key=key))
+        try:
+            operations.append(platform.scale_instance(name, capacity_gb, idempotency_key=key))
+        except DppError as exc:
+            if not operations:
+                raise
+            # The configure already happened: show it, and say so in the error.
+            _operations(session, operations)
+            done = ", ".join(f"{o.kind} {o.id} {o.state.value}" for o in operations)
+            raise CliError(f"{format_error(exc)} (already done: {done})") from exc
     _operations(session, operations)
+
+
+def _parameter_schema(platform: Platform, service: str) -> Mapping[str, Any] | None:
+    """The active parameter schema of ``service``, or None when it is unknown."""
+    try:
+        return platform.get_service(service).active.manifest.parameters_schema
+    except DppError:
+        return None
 
 
 @instance.command("remove")
@@ -455,6 +507,13 @@ def instance_remove(
       dpp instance remove orders --yes --force
     """
     platform = session.platform()
+    if idempotency_key is not None and yes:
+        # A repeated request with its key returns the first operation, even once the
+        # instance is gone; nothing to look up or confirm.
+        _operation(
+            session, platform.remove_instance(name, force=force, idempotency_key=idempotency_key)
+        )
+        return
     info = platform.get_instance(name)  # NotFound before asking anything
     if not yes:
         if not _stdin_is_terminal():
@@ -463,7 +522,9 @@ def instance_remove(
                 "terminal; pass --yes to remove without asking"
             )
         if not click.confirm(
-            f"Remove instance {name!r} of {info.service} and all its data?", default=False
+            f"Remove instance {name!r} of {info.service} and all its data?",
+            default=False,
+            err=True,  # the prompt must not mix with -o json on stdout
         ):
             raise CliError(f"instance {name!r} not removed")
     _operation(
@@ -793,3 +854,26 @@ def clear_disk_failure(session: Session, host_name: str, disk: str) -> None:
     """
     session.platform().clear_disk_failure(host_name, disk)
     _report_host(session, host_name, f"Cleared disk failure on {host_name} {disk}.")
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    """Run ``dpp`` with ``args`` (default: the command line); return the exit status.
+
+    Unlike click's own standalone mode, every failure is ONE line on stderr: usage errors
+    (status 2) say what was wrong and point to ``--help``.
+    """
+    try:
+        cli.main(args=args, prog_name="dpp", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"dpp: error: {one_line(exc.format_message())}{hint}", err=True)
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("dpp: error: aborted; nothing more was done", err=True)
+        return EXIT_ERROR
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import click
+
 from dpp_sdk.cli._errors import CliError, format_error
 
 if TYPE_CHECKING:
@@ -27,6 +29,34 @@ def default_state_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("dpp-sdk")) / "state"
+
+
+# Commands that only look: they never resume another process's interrupted operations.
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "platform status",
+        "service list",
+        "service show",
+        "instance list",
+        "instance show",
+        "health",
+        "resource list",
+        "logs",
+        "host list",
+        "operation list",
+        "operation show",
+        "audit",
+        "events",
+    }
+)
+
+
+def _is_read_only() -> bool:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    path = ctx.command_path.split(" ", 1)
+    return len(path) == 2 and path[1] in READ_ONLY_COMMANDS
 
 
 def _put_cwd_on_path() -> None:
@@ -47,9 +77,11 @@ class Session:
         state_dir: Path | None,
         config_path: Path | None,
         output: OutputFormat = "table",
+        operation_timeout: float = 600.0,
     ) -> None:
         self.state_dir = state_dir
         self.config_path = config_path
+        self.operation_timeout = operation_timeout
         self.output: OutputFormat = output
         self._platform: Platform | None = None
 
@@ -71,7 +103,23 @@ class Session:
                     raise CliError(format_error(exc)) from exc
             _put_cwd_on_path()
             state_dir = self.state_dir if self.state_dir is not None else default_state_dir()
-            self._platform = Platform.open(state_dir, config=config)
+            platform = Platform.open(
+                state_dir,
+                config=config,
+                operation_timeout=self.operation_timeout,
+                recover=False,
+            )
+            self._platform = platform
+            if not _is_read_only():
+                # Operations a killed dpp left in flight are resumed (or failed) by the next
+                # command that changes something, and it says so before it waits on them.
+                for op in platform.interrupted_operations():
+                    click.echo(
+                        f"dpp: resuming operation {op.id} ({op.kind} {op.target}) left "
+                        "unfinished by a process that ended",
+                        err=True,
+                    )
+                platform.recover()
         return self._platform
 
     def close(self) -> None:

@@ -102,8 +102,8 @@ def load_provider_class(ref: str) -> type[ServiceProvider]:
         qualified, attr = _split(ref, ref)
     try:
         module = importlib.import_module(qualified)
-    except ImportError as exc:
-        raise _bad(ref, f"cannot import module {qualified!r}: {exc}") from exc
+    except Exception as exc:  # ImportError, or any error the module raises while loading
+        raise _bad(ref, f"cannot import module {qualified!r}: {type(exc).__name__}: {exc}") from exc
     if "<locals>" in attr:
         raise _bad(
             ref,

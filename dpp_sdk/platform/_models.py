@@ -174,7 +174,13 @@ class InstanceImpact:
 
 @attrs.frozen(kw_only=True)
 class MaintenancePrecheck:
-    """Prediction for putting ``host`` into maintenance with ``mode``; nothing is changed."""
+    """Prediction for putting ``host`` into maintenance with ``mode``; nothing is changed.
+
+    ``inaccessible``, ``reduced_availability`` and ``rebuild`` summarise ``instances`` (so a
+    script reading the JSON need not re-derive them): the instances that would become
+    inaccessible, keep running with reduced availability (fewer copies, offline volumes of a
+    self-replicating service, stopped members), or have data rebuilt elsewhere.
+    """
 
     host: str
     mode: MaintenanceMode
@@ -182,27 +188,37 @@ class MaintenancePrecheck:
     bytes_to_rebuild: int
     problems: tuple[str, ...] = ()
     vetoes: tuple[Veto, ...] = ()
+    inaccessible: tuple[str, ...] = ()
+    reduced_availability: tuple[str, ...] = ()
+    rebuild: tuple[str, ...] = ()
 
-    @property
-    def inaccessible(self) -> tuple[str, ...]:
-        """Instances that would become inaccessible."""
-        return tuple(i.instance for i in self.instances if i.becomes_inaccessible)
-
-    @property
-    def reduced_availability(self) -> tuple[str, ...]:
-        """Instances that would keep running with reduced availability: volumes with fewer
-        copies, unreachable volumes of a self-replicating service, or stopped members."""
-        return tuple(
-            i.instance
-            for i in self.instances
-            if not i.becomes_inaccessible
-            and (i.reduced_availability_volumes or i.inaccessible_volumes or i.stopped_members)
+    @classmethod
+    def summarise(
+        cls,
+        *,
+        host: str,
+        mode: MaintenanceMode,
+        instances: tuple[InstanceImpact, ...],
+        problems: tuple[str, ...] = (),
+        vetoes: tuple[Veto, ...] = (),
+    ) -> MaintenancePrecheck:
+        """A pre-check whose summary lists and byte total are derived from ``instances``."""
+        return cls(
+            host=host,
+            mode=mode,
+            instances=instances,
+            bytes_to_rebuild=sum(i.bytes_to_rebuild for i in instances),
+            problems=problems,
+            vetoes=vetoes,
+            inaccessible=tuple(i.instance for i in instances if i.becomes_inaccessible),
+            reduced_availability=tuple(
+                i.instance
+                for i in instances
+                if not i.becomes_inaccessible
+                and (i.reduced_availability_volumes or i.inaccessible_volumes or i.stopped_members)
+            ),
+            rebuild=tuple(i.instance for i in instances if i.rebuilt_volumes),
         )
-
-    @property
-    def rebuild(self) -> tuple[str, ...]:
-        """Instances whose data would be rebuilt elsewhere."""
-        return tuple(i.instance for i in self.instances if i.rebuilt_volumes)
 
 
 @attrs.frozen(kw_only=True)

@@ -410,6 +410,7 @@ class Platform:
         principal: str = "admin",
         operation_timeout: float = 600.0,
         max_backoff: float = 60.0,
+        recover: bool = True,
     ) -> None:
         self.state_dir = state_dir
         self.clock = clock or SystemClock()
@@ -437,8 +438,8 @@ class Platform:
         self._log.addFilter(_ScrubSecrets(self))
         self._init_config(config)
         self._cluster_cache: tuple[tuple[int, int], Cluster] | None = None
-        self._recover()
-        self._remove_orphaned_bytes()
+        if recover:
+            self.recover()
 
     # ================================================================== lifecycle
 
@@ -451,11 +452,15 @@ class Platform:
         clock: Clock | None = None,
         principal: str = "admin",
         operation_timeout: float = 600.0,
+        recover: bool = True,
     ) -> Platform:
         """Open (creating if needed) a platform on ``state_dir``, or in memory when None.
 
         ``config`` shapes a new platform (default: 4 hosts); on an existing state directory it
-        must match the stored configuration or be None.
+        must match the stored configuration or be None. With ``recover`` (the default),
+        operations a dead process left in flight are resumed or failed before this returns
+        (see :meth:`recover`); a read-only tool may pass False and leave that to the next
+        writer.
         """
         path = None if state_dir is None else Path(state_dir)
         return cls(
@@ -464,6 +469,7 @@ class Platform:
             clock=clock,
             principal=principal,
             operation_timeout=operation_timeout,
+            recover=recover,
         )
 
     def close(self) -> None:
@@ -694,8 +700,22 @@ class Platform:
             ref_text = normalise_ref(ref)
         try:
             provider_cls = load_provider_class(ref_text)
-            provider = provider_cls()
-            manifest = provider.register(self._cluster_view())
+            try:
+                provider = provider_cls()
+            except Exception as exc:  # IncompleteProvider, or a failing __init__
+                raise ValidationError.single(
+                    "$.provider", ref_text, f"cannot be instantiated: {exc}"
+                ) from exc
+            try:
+                manifest = provider.register(self._cluster_view())
+            except DppError:
+                raise
+            except Exception as exc:  # a bug in register(): reported, not a traceback
+                raise ValidationError.single(
+                    "$.provider",
+                    ref_text,
+                    f"register() raised {type(exc).__name__}: {exc}",
+                ) from exc
             if not isinstance(manifest, Manifest):
                 raise ValidationError.single(
                     "$.register()",
@@ -1890,6 +1910,23 @@ class Platform:
         self._store.put("volume", instance, vol["name"], vol)
         return True
 
+    def interrupted_operations(self) -> list[Operation]:
+        """Operations left pending or running by a process that is gone."""
+        return [
+            self._operation(r)
+            for r in self._store.operations(states=("pending", "running"))
+            if not _owner_alive(r.get("owner", ""))
+        ]
+
+    def recover(self) -> list[Operation]:
+        """Resume, or fail, every operation a dead process left pending or running, then
+        finish what the crash interrupted in the byte store. Returns the operations as they
+        ended. Called by :meth:`open` unless ``recover=False``."""
+        interrupted = [o.id for o in self.interrupted_operations()]
+        self._recover()
+        self._remove_orphaned_bytes()
+        return [self.get_operation(op_id) for op_id in interrupted]
+
     def _recover(self) -> None:
         """Resume, or fail, every operation a dead process left pending or running."""
         for record in self._store.operations(states=("pending", "running")):
@@ -3009,11 +3046,10 @@ class Platform:
                 if vol["id"] in moves:
                     copy = json.loads(json.dumps(vol))
                     self._rehome(trial, copy, moves[vol["id"]], copy=True, unplaced=problems)
-            return MaintenancePrecheck(
+            return MaintenancePrecheck.summarise(
                 host=host,
                 mode=mode,
                 instances=tuple(impacts),
-                bytes_to_rebuild=sum(i.bytes_to_rebuild for i in impacts),
                 problems=tuple(problems),
                 vetoes=tuple(self._consult(host, mode)),
             )

@@ -401,6 +401,54 @@ def _offline_summary(reasons: Sequence[str]) -> str:
     )
 
 
+def _replacement_blocker(
+    ctx: dpp.InstanceContext, layout: Layout, pool: Pool, server: int, replaced: set[str]
+) -> str | None:
+    """Why server ``server`` of ``pool`` must not be replaced now, or None when it may be.
+
+    Replacing a server deletes its drives, and its fresh drives can only be healed from the
+    rest of each erasure set it serves. So every such set needs at least its read quorum of
+    intact online drives without this server's (drives replaced in this repair are still
+    empty and do not count), and every probe object of the set needs ``N - K`` shards on
+    them. Otherwise the server's drives may hold shards that are only unreachable, and
+    deleting them would destroy data; the server waits for its host instead.
+    """
+    name = pool.server_name(server)
+    snap = _Snapshot.take(ctx)
+    objects = _load_objects(ctx)
+    rq = layout.read_quorum(pool)
+    problems: list[str] = []
+    for erasure_set in range(pool.sets):
+        drives = pool.set_drives(erasure_set)
+        if all(s != name for s, _ in drives):
+            continue
+        intact = {
+            position
+            for position, (s, d) in enumerate(drives)
+            if s != name and d not in replaced and snap.online(s, d)
+        }
+        where = f"pool {pool.index} set {erasure_set}"
+        if len(intact) < rq:
+            problems.append(
+                f"{where} would keep {len(intact)}/{pool.set_size} intact drives online, "
+                f"below read quorum {rq}"
+            )
+            continue
+        short = sorted(
+            key
+            for key, obj in objects.items()
+            if obj.pool == pool.index
+            and obj.erasure_set == erasure_set
+            and len(intact.intersection(obj.holders)) < rq
+        )
+        if short:
+            problems.append(
+                f"{where}: {len(short)} object(s) would keep fewer than {rq} shards "
+                f"({', '.join(repr(k) for k in short[:3])}{', ...' if len(short) > 3 else ''})"
+            )
+    return "; ".join(problems) or None
+
+
 # --------------------------------------------------------------------------- room on hosts
 
 
@@ -901,8 +949,9 @@ class MinioProvider(dpp.ServiceProvider):
     def on_failure(self, ctx: dpp.InstanceContext, event: dpp.FailureEvent) -> None:
         """Replace what is gone, then heal: re-create servers of failed hosts on healthy ones
         (fresh drives), replace drives whose data was destroyed, and rebuild the missing
-        shards of every object from the surviving drives. What cannot be placed stays
-        degraded, and the log says so."""
+        shards of every object from the surviving drives. What cannot be placed, or could
+        not be healed because its sets are below read quorum without it, stays degraded, and
+        the log says so."""
         layout = _load_layout(ctx)
         if layout is None:
             return
@@ -911,7 +960,10 @@ class MinioProvider(dpp.ServiceProvider):
         self._heal(ctx, layout, replaced)
 
     def _replace_servers(self, ctx: dpp.InstanceContext, layout: Layout) -> set[str]:
-        """Re-create unreachable (or missing) servers on healthy hosts; their new drives."""
+        """Re-create unreachable (or missing) servers on healthy hosts; their new drives.
+
+        A server is only replaced while the rest of each erasure set it serves can heal its
+        fresh drives (see :func:`_replacement_blocker`); otherwise it waits for its host."""
         replaced: set[str] = set()
         policy = ctx.spec.policy
         for pool in layout.pools:
@@ -941,6 +993,16 @@ class MinioProvider(dpp.ServiceProvider):
                         pool.index,
                         pool.drives_per_server,
                         pool.index,
+                    )
+                    continue
+                blocker = _replacement_blocker(ctx, layout, pool, server, replaced)
+                if blocker is not None:
+                    ctx.log.warning(
+                        "%s is %s but is not replaced, so its drives are kept: %s; waiting for "
+                        "its host to return",
+                        name,
+                        where,
+                        blocker,
                     )
                     continue
                 ctx.members.delete(name)  # and its drives: MinIO heals onto fresh ones

@@ -384,6 +384,38 @@ def test_a_server_with_nowhere_to_go_stays_degraded_and_the_log_says_why(tmp_pat
         assert "pool 0 stays degraded" in log
 
 
+def test_a_server_is_not_replaced_while_the_rest_of_its_set_is_below_read_quorum(
+    tmp_path: Path,
+) -> None:
+    """With spare hosts, a failed host's server keeps its drives while its set cannot heal."""
+    with Platform.open(tmp_path, config=ClusterConfig.uniform(hosts=6)) as platform:
+        platform.register_service(str(HERE))
+        platform.create_instance(service="minio", name="m1", capacity_gb=100)
+        probe = platform.data_probe("m1")
+        assert probe is not None
+        probe.write("obj", payload(11))
+        a, b, c = (host_of(platform, "m1", f"pool0-server-{s}") for s in range(3))
+        platform.enter_maintenance(b, "ensure-accessibility")  # 12/16 online: allowed
+        platform.inject_host_failure(a)  # 8/16 online without server-0: below read quorum 12
+        assert host_of(platform, "m1", "pool0-server-0") == a
+        assert platform.log_path is not None
+        log = platform.log_path.read_text("utf-8")
+        assert "pool0-server-0 is on failed host" in log
+        assert "below read quorum 12" in log
+        disk = next(
+            component.disk
+            for volume in platform.get_instance("m1").volumes
+            if volume.member == "pool0-server-2"
+            for component in volume.components
+        )
+        platform.inject_disk_failure(c, disk)  # destroys two more shards for good
+        assert host_of(platform, "m1", "pool0-server-0") == a
+        platform.clear_faults()
+        platform.exit_maintenance(b)
+        assert probe.read("obj") == payload(11)
+        assert platform.instance_health("m1").status is dpp.HealthStatus.GREEN
+
+
 def test_a_lost_drive_is_replaced_on_another_disk_and_healed(platform: Platform) -> None:
     """vsan-sna: a failed capacity disk destroys drives; they are re-created on the host's
     other disk and their shards rebuilt, so losing a whole host afterwards is survivable."""

@@ -355,9 +355,11 @@ class MongoDBProvider(dpp.ServiceProvider):
     def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
         """Add or remove members for a new ``replicaCount``; roll a new ``version`` out.
 
-        Growing needs a primary (a reconfiguration is a write); shrinking removes the
-        highest indices first, hands the primary role over first if it would go, and is
-        refused when the members that stay could not form a majority.
+        Growing and shrinking need a primary (a reconfiguration is a write), so a majority
+        of the current set must be up. Shrinking removes the highest indices first, hands
+        the primary role over first if it would go, and is refused when the members that
+        stay could not form a majority or, after replication, would not hold every
+        acknowledged write.
         """
         new_size = int(request.parameters["replicaCount"])
         old_size = int(request.previous.get("replicaCount", new_size))
@@ -381,6 +383,18 @@ class MongoDBProvider(dpp.ServiceProvider):
             for index in range(new_size):
                 self._ensure_member(ctx, index, version=version)
         elif view.extra:
+            # The reconfiguration is a write of the current set: it needs a primary, that is
+            # a majority of the old set up (an interrupted shrink's leftovers still vote).
+            old_count = max(old_size, new_size, *(_index(n) + 1 for n in view.extra))
+            old_voting = [member_name(i) for i in range(old_count)]
+            up_before = [n for n in old_voting if view.is_up(n)]
+            if len(up_before) < majority(old_count):
+                down = "; ".join(view.why_down(n) for n in old_voting if not view.is_up(n))
+                raise dpp.PermanentError(
+                    f"cannot shrink the replica set to {new_size}: only {len(up_before)}/"
+                    f"{old_count} members are up, so there is no primary to apply the new "
+                    f"configuration ({down}); bring members back first"
+                )
             if not view.has_majority:
                 raise dpp.PermanentError(
                     f"cannot shrink the replica set to {new_size}: of the members that would "
@@ -388,6 +402,17 @@ class MongoDBProvider(dpp.ServiceProvider):
                     f" ({'; '.join(view.why_down(n) for n in view.voting if not view.is_up(n))})"
                 )
             self._replicate(ctx)  # the members that stay hold every acknowledged write
+            stranded = sorted(
+                key
+                for key, entry in _probe_index(ctx).items()
+                if not set(entry["acks"]) & set(view.voting)
+            )
+            if stranded:
+                raise dpp.PermanentError(
+                    f"cannot shrink the replica set to {new_size}: no member that stays holds "
+                    f"acknowledged document(s) {', '.join(repr(k) for k in stranded)}, and "
+                    f"removing {', '.join(view.extra)} would lose them; bring members back first"
+                )
             self._record_election(ctx, view)  # the primary steps down first if it is leaving
             for name in sorted(view.extra, key=_index, reverse=True):
                 self._remove_member(ctx, name)

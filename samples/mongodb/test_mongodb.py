@@ -303,6 +303,32 @@ def test_growing_past_the_hosts_is_refused_and_the_set_is_unchanged(
     assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
 
 
+def test_shrinking_without_a_primary_is_refused_and_keeps_the_acknowledged_writes(
+    three_hosts: dpp.Platform,
+) -> None:
+    """With 1 of 3 members up, 3 -> 1 is refused and the majority-acknowledged canary survives."""
+    create(three_hosts, replicaCount=3)
+    hosts = {m.name: m.host for m in three_hosts.get_instance("db1").members}
+    probe = probe_of(three_hosts)
+    three_hosts.inject_host_failure(hosts["mongodb-0"])
+    probe.write("canary", b"acknowledged by mongodb-1 and mongodb-2")
+    three_hosts.inject_host_failure(hosts["mongodb-1"])
+    three_hosts.inject_host_failure(hosts["mongodb-2"])
+    three_hosts.clear_host_failure(hosts["mongodb-0"])  # 1/3 up: no primary
+    with pytest.raises(dpp.OperationFailed) as caught:
+        three_hosts.configure_instance("db1", {"replicaCount": 1})
+    error = caught.value.operation.error
+    assert error is not None
+    assert error.type == "PermanentError"
+    assert "only 1/3 members are up, so there is no primary" in error.message
+    info = three_hosts.get_instance("db1")
+    assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
+    assert len(info.volumes) == 3
+    assert info.spec.parameters["replicaCount"] == 3
+    three_hosts.clear_faults()
+    assert probe.read("canary") == b"acknowledged by mongodb-1 and mongodb-2"
+
+
 def test_scaling_capacity_expands_every_member_volume(platform: dpp.Platform) -> None:
     """Capacity is per member: 10 -> 25 GB grows all three data volumes, keeping data."""
     create(platform, replicaCount=3)
