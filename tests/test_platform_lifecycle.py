@@ -456,3 +456,23 @@ def test_the_provision_result_names_the_instance_uid_for_its_ledger(platform: Pl
     platform.remove_instance("kv1")
     held = sorted(f"{e['kind']}/{e['name']}" for e in platform.ledger(uid))
     assert held == ["endpoint/client", "member/kv-0", "secret/password", "volume/data"]
+
+
+def test_an_older_version_can_be_made_active_again(platform: Platform) -> None:
+    """activate_version switches the active version; an unknown one is refused by name."""
+    import attrs
+
+    from tests.providers import KV_MANIFEST
+
+    doc = platform._service_doc("kv")
+    newer = dict(doc["versions"][0])
+    newer["version"] = "2.0.0"
+    newer["manifest"] = dpp.unstructure(attrs.evolve(KV_MANIFEST, version="2.0.0"))
+    doc["versions"].append(newer)
+    doc["active_version"] = "2.0.0"
+    platform._store.put("service", "", "kv", doc)
+    assert platform.activate_version("kv", "1.0.0").active_version == "1.0.0"
+    platform.create_instance(service="kv", name="old", capacity_gb=1)
+    assert platform.get_instance("old").service_version == "1.0.0"
+    with pytest.raises(dpp.ValidationError, match="not a registered version"):
+        platform.activate_version("kv", "9.9.9")

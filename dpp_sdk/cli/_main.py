@@ -298,6 +298,22 @@ def service_enable(session: Session, name: str) -> None:
     _emit(session, info, lambda s: _render.services_table([s]))
 
 
+@service.command("activate")
+@click.argument("name")
+@click.argument("version")
+@output_option
+@pass_session
+def service_activate(session: Session, name: str, version: str) -> None:
+    """Make a registered VERSION of a service the active one (new instances use it).
+
+    \b
+    Example:
+      dpp service activate minio 1.0.0
+    """
+    info = session.platform().activate_version(name, version)
+    _emit(session, info, lambda s: _render.services_table([s]))
+
+
 @service.command("disable")
 @click.argument("name")
 @output_option

@@ -811,6 +811,24 @@ class Platform:
             self._audit("service.enable" if enabled else "service.disable", name, "succeeded")
         return self.get_service(name)
 
+    def activate_version(self, name: str, version: str) -> ServiceInfo:
+        """Make registered ``version`` of service ``name`` the active one (e.g. a rollback).
+
+        New instances use the active version; existing instances keep the version they were
+        created with."""
+        with self._lock, self._store.transaction():
+            doc = self._service_doc(name)
+            known = [v["version"] for v in doc["versions"]]
+            if version not in known:
+                self._audit("service.activate", name, "refused", f"unknown version {version}")
+                raise ValidationError.single(
+                    "$.version", version, f"not a registered version of {name}; one of {known}"
+                )
+            doc["active_version"] = version
+            self._store.put("service", "", name, doc)
+            self._audit("service.activate", name, "succeeded", f"version {version}")
+        return self.get_service(name)
+
     def enable_service(self, name: str) -> ServiceInfo:
         """Allow new instances of service ``name``."""
         return self._set_enabled(name, True)
