@@ -294,3 +294,49 @@ def test_precheck_reports_provider_vetoes_without_changing_anything(platform: Pl
     (veto,) = check.vetoes
     assert veto.instance == "v1"
     assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
+
+
+def test_disk_maintenance_asks_providers_about_the_disk_and_moves_its_components(
+    platform: Platform,
+) -> None:
+    """evacuate-all of one disk: providers see request.disk, data moves off it, members run."""
+    from tests.providers import RecordingProvider
+
+    RecordingProvider.events.clear()
+    platform.register_service("tests.providers:RecordingProvider")
+    platform.create_instance(service="recording", name="r1", capacity_gb=5)
+    platform._write_volume("r1", "data", 100, b"off the disk")
+    comp = platform.get_instance("r1").volumes[0].components[0]
+    check = platform.maintenance_precheck(comp.host, "evacuate-all", disk=comp.disk)
+    assert (check.disk, check.rebuild, check.vetoes) == (comp.disk, ("r1",), ())
+    result = platform.enter_maintenance(comp.host, "evacuate-all", disk=comp.disk)
+    assert result.consulted == ("r1",)
+    (volume,) = platform.get_instance("r1").volumes
+    assert (comp.host, comp.disk) not in {(c.host, c.disk) for c in volume.components}
+    assert volume.state == "healthy"
+    assert [m.state for m in platform.get_instance("r1").members] == ["running"]
+    assert platform._read_volume("r1", "data", 100, 12) == b"off the disk"
+    disks = {(h.name, d.name): d.state for h in platform.list_hosts() for d in h.disks}
+    assert disks[(comp.host, comp.disk)] == "maintenance"
+    assert platform.cluster_health().checks[1].status is dpp.HealthStatus.YELLOW
+    platform.exit_maintenance(comp.host, disk=comp.disk)
+    disks = {(h.name, d.name): d.state for h in platform.list_hosts() for d in h.disks}
+    assert disks[(comp.host, comp.disk)] == "healthy"
+
+
+def test_disk_maintenance_of_an_sna_volume_is_vetoed_by_a_careful_provider(
+    platform: Platform,
+) -> None:
+    """The veto names the disk's host; no-action would make the only copy unreachable."""
+    platform.create_instance(service="vetoing", name="v1", capacity_gb=5, policy="vsan-sna")
+    (comp,) = platform.get_instance("v1").volumes[0].components
+    check = platform.maintenance_precheck(comp.host, "no-action", disk=comp.disk)
+    assert check.inaccessible == ("v1",)
+    with pytest.raises(MaintenanceVetoed):
+        platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
+    platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-sna")
+    (comp,) = platform.get_instance("k1").volumes[0].components
+    platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
+    assert platform.get_instance("k1").volumes[0].state == "inaccessible"
+    platform.exit_maintenance(comp.host, disk=comp.disk)
+    assert platform.get_instance("k1").volumes[0].state == "healthy"

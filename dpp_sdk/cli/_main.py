@@ -731,43 +731,53 @@ def maintenance() -> None:
     help="What happens to data on the host (vSAN's data-migration modes).",
 )
 @click.option("--precheck", is_flag=True, help="Only predict the impact; change nothing.")
+@click.option(
+    "--disk", default=None, help="Only this disk of HOST (its components go; members keep running)."
+)
 @output_option
 @pass_session
-def maintenance_enter(session: Session, host_name: str, mode: str, precheck: bool) -> None:
-    """Put HOST into maintenance; affected providers may veto.
+def maintenance_enter(
+    session: Session, host_name: str, mode: str, precheck: bool, disk: str | None
+) -> None:
+    """Put HOST (or one --disk of it) into maintenance; affected providers may veto.
 
     With --precheck, print which instances would become inaccessible, run with reduced
-    availability or be rebuilt, and how many bytes would move, without changing anything.
-    A veto fails the command, naming each instance, reason and message.
+    availability or be rebuilt, how many bytes would move and which providers would veto,
+    without changing anything. A veto fails the command, naming each instance, reason and
+    message.
 
     \b
     Example:
       dpp host maintenance enter esx-02 --mode evacuate-all --precheck
       dpp host maintenance enter esx-02 --mode ensure-accessibility
+      dpp host maintenance enter esx-02 --disk cap-0 --mode evacuate-all
     """
     platform = session.platform()
     maintenance_mode = MaintenanceMode(mode)
     if precheck:
-        result = platform.maintenance_precheck(host_name, maintenance_mode)
+        result = platform.maintenance_precheck(host_name, maintenance_mode, disk=disk)
         _emit(session, result, _render.precheck_view)
     else:
-        entered = platform.enter_maintenance(host_name, maintenance_mode)
+        entered = platform.enter_maintenance(host_name, maintenance_mode, disk=disk)
         _emit(session, entered, _render.maintenance_result_view)
 
 
 @maintenance.command("exit")
 @click.argument("host_name", metavar="HOST")
+@click.option("--disk", default=None, help="Only this disk of HOST.")
 @output_option
 @pass_session
-def maintenance_exit(session: Session, host_name: str) -> None:
-    """Take HOST out of maintenance and print it.
+def maintenance_exit(session: Session, host_name: str, disk: str | None) -> None:
+    """Take HOST (or one --disk of it) out of maintenance and print the host.
 
     \b
     Example:
       dpp host maintenance exit esx-02
+      dpp host maintenance exit esx-02 --disk cap-0
     """
-    session.platform().exit_maintenance(host_name)
-    _report_host(session, host_name, f"{host_name} left maintenance.")
+    session.platform().exit_maintenance(host_name, disk=disk)
+    where = host_name if disk is None else f"{host_name} {disk}"
+    _report_host(session, host_name, f"{where} left maintenance.")
 
 
 # --------------------------------------------------------------------------- faults

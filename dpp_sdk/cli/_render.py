@@ -526,6 +526,7 @@ def precheck_view(precheck: MaintenancePrecheck) -> list[RenderableType]:
     """``dpp host maintenance enter --precheck``: what maintenance would do, per instance."""
     rows: list[tuple[str, Text | str]] = [
         ("Host", precheck.host),
+        *([("Disk", precheck.disk)] if precheck.disk is not None else []),
         ("Mode", str(precheck.mode)),
         (
             "Inaccessible",
@@ -573,8 +574,9 @@ def precheck_view(precheck: MaintenancePrecheck) -> list[RenderableType]:
 
 def maintenance_result_view(result: MaintenanceResult) -> list[RenderableType]:
     """``dpp host maintenance enter``: which providers were consulted, and the impact."""
+    where = result.host if result.disk is None else f"{result.host} {result.disk}"
     header = Text(
-        f"{result.host} entered maintenance ({result.mode}); "
+        f"{where} entered maintenance ({result.mode}); "
         f"providers consulted for: {_list(result.consulted)}"
     )
     return [header, *precheck_view(result.precheck)]

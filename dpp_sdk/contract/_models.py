@@ -355,7 +355,7 @@ class DiskInfo:
     kind: Literal["capacity", "direct"]
     size_gb: float
     free_gb: float
-    state: Literal["healthy", "failed"] = "healthy"
+    state: Literal["healthy", "maintenance", "failed"] = "healthy"
 
 
 @attrs.frozen(kw_only=True)
@@ -484,6 +484,7 @@ class FailureKind(enum.StrEnum):
     HOST_RECOVERED = "host-recovered"
     DISK_FAILURE = "disk-failure"
     DISK_REPLACED = "disk-replaced"
+    DISK_RECOVERED = "disk-recovered"  # back from maintenance, its components resynced
 
 
 @attrs.frozen(kw_only=True)

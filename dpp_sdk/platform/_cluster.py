@@ -59,8 +59,8 @@ __all__ = [
 DiskKind: TypeAlias = Literal["capacity", "direct"]
 """A capacity disk feeds the shared datastore; a direct disk is given whole to one volume."""
 
-DiskState: TypeAlias = Literal["healthy", "failed"]
-"""Disk states."""
+DiskState: TypeAlias = Literal["healthy", "maintenance", "failed"]
+"""Disk states; only ``healthy`` disks take new components."""
 
 HostState: TypeAlias = Literal["connected", "maintenance", "failed"]
 """Host states; only ``connected`` hosts take new components and members."""

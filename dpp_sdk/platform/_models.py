@@ -113,7 +113,7 @@ class DiskUsage:
     host: str
     disk: str
     kind: Literal["capacity", "direct"]
-    state: Literal["healthy", "failed"]
+    state: Literal["healthy", "maintenance", "failed"]
     size_gb: float
     reserved_gb: float
     free_gb: float
@@ -186,6 +186,7 @@ class MaintenancePrecheck:
     mode: MaintenanceMode
     instances: tuple[InstanceImpact, ...]
     bytes_to_rebuild: int
+    disk: str | None = None
     problems: tuple[str, ...] = ()
     vetoes: tuple[Veto, ...] = ()
     inaccessible: tuple[str, ...] = ()
@@ -199,12 +200,14 @@ class MaintenancePrecheck:
         host: str,
         mode: MaintenanceMode,
         instances: tuple[InstanceImpact, ...],
+        disk: str | None = None,
         problems: tuple[str, ...] = (),
         vetoes: tuple[Veto, ...] = (),
     ) -> MaintenancePrecheck:
         """A pre-check whose summary lists and byte total are derived from ``instances``."""
         return cls(
             host=host,
+            disk=disk,
             mode=mode,
             instances=instances,
             bytes_to_rebuild=sum(i.bytes_to_rebuild for i in instances),
@@ -223,10 +226,11 @@ class MaintenancePrecheck:
 
 @attrs.frozen(kw_only=True)
 class MaintenanceResult:
-    """What entering maintenance did."""
+    """What entering maintenance did (``disk`` is None for a whole host)."""
 
     host: str
     mode: MaintenanceMode
+    disk: str | None = None
     precheck: MaintenancePrecheck
     consulted: tuple[str, ...] = ()
 

@@ -136,7 +136,7 @@ class MaintenanceVetoed(Conflict):
         self.host = host
         self.vetoes = tuple(vetoes)
         listed = "; ".join(f"{v.instance}: {v.reason.value} ({v.message})" for v in self.vetoes)
-        super().__init__(f"maintenance of host {host!r} vetoed: {listed}")
+        super().__init__(f"maintenance of {host!r} vetoed: {listed}")
 
 
 def _process_start(pid: int) -> str:
@@ -872,9 +872,10 @@ class Platform:
         if state == "lost":
             return "lost"
         host = cluster.host(comp["host"])
-        if host.disks[comp["disk"]].state == "failed":
+        disk_state = host.disks[comp["disk"]].state
+        if disk_state == "failed":
             return "lost"
-        if host.state != "connected":
+        if host.state != "connected" or disk_state == "maintenance":
             return "absent"
         return state
 
@@ -2518,13 +2519,22 @@ class Platform:
                 )
             )
             failed_disks = [f"{d.host}/{d.name}" for d in cluster.disks() if d.state == "failed"]
+            resting = [f"{d.host}/{d.name}" for d in cluster.disks() if d.state == "maintenance"]
             checks.append(
                 HealthCheck(
                     name="cluster/disks",
-                    status=HealthStatus.RED if failed_disks else HealthStatus.GREEN,
-                    message=f"failed: {', '.join(failed_disks)}"
+                    status=HealthStatus.RED
                     if failed_disks
-                    else "all disks healthy",
+                    else HealthStatus.YELLOW
+                    if resting
+                    else HealthStatus.GREEN,
+                    message="; ".join(
+                        [
+                            *([f"failed: {', '.join(failed_disks)}"] if failed_disks else []),
+                            *([f"in maintenance: {', '.join(resting)}"] if resting else []),
+                        ]
+                    )
+                    or "all disks healthy",
                 )
             )
             checks.append(
@@ -2926,7 +2936,7 @@ class Platform:
     # ================================================================== maintenance
 
     def _impacts(
-        self, cluster: Cluster, host: str, mode: MaintenanceMode
+        self, cluster: Cluster, host: str, mode: MaintenanceMode, disk: str | None = None
     ) -> tuple[list[InstanceImpact], dict[str, list[int]]]:
         """Predict maintenance effects; also returns volume id -> component indices to move."""
         impacts: dict[str, dict[str, Any]] = {}
@@ -2939,9 +2949,10 @@ class Platform:
                 {"inacc": [], "reduced": [], "rebuilt": [], "stopped": [], "bytes": 0},
             )
 
-        for instance, members in self._members_on(host).items():
-            entry(instance)["stopped"].extend(members)
-        for instance, vol, here in self._volumes_on(host):
+        if disk is None:  # a disk's maintenance stops no member
+            for instance, members in self._members_on(host).items():
+                entry(instance)["stopped"].extend(members)
+        for instance, vol, here in self._volumes_on(host, disk):
             policy = POLICIES[vol["policy"]]
             scheme = _scheme_for(policy)
             available = self._available(cluster, vol)
@@ -2986,9 +2997,9 @@ class Platform:
             )
         return out, moves
 
-    def _consult(self, host: str, mode: MaintenanceMode) -> list[Veto]:
+    def _consult(self, host: str, mode: MaintenanceMode, disk: str | None = None) -> list[Veto]:
         """Ask every affected provider's ``on_maintenance`` (read-only); collect vetoes."""
-        affected = self._affected(host)
+        affected = self._affected(host, disk)
         vetoes: list[Veto] = []
         for instance, (members, volumes) in sorted(affected.items()):
             doc = self._instance_doc(instance)
@@ -3014,6 +3025,7 @@ class Platform:
             request = MaintenanceRequest(
                 instance=instance,
                 host=host,
+                disk=disk,
                 mode=mode,
                 members=tuple(members),
                 volumes=tuple(volumes),
@@ -3044,11 +3056,16 @@ class Platform:
                 )
         return vetoes
 
-    def maintenance_precheck(self, host: str, mode: MaintenanceMode | str) -> MaintenancePrecheck:
+    def maintenance_precheck(
+        self, host: str, mode: MaintenanceMode | str, *, disk: str | None = None
+    ) -> MaintenancePrecheck:
         """Predict, changing nothing, what entering maintenance on ``host`` with ``mode`` does:
         instances that would become inaccessible, run with reduced availability, or have data
         rebuilt elsewhere, how many bytes would be rebuilt, and which providers would veto
-        (their ``on_maintenance`` is asked with a read-only context)."""
+        (their ``on_maintenance`` is asked with a read-only context).
+
+        With ``disk``, the prediction is for that one disk of the host: its components go (or
+        move, per the mode) and no member stops."""
         mode = _maintenance_mode(mode)
         with self._lock:
             cluster = self._cluster()
@@ -3056,67 +3073,107 @@ class Platform:
             problems: list[str] = []
             if cluster.host(host).state != "connected":
                 problems.append(f"host {host} is {cluster.host(host).state}, not connected")
-            impacts, moves = self._impacts(cluster, host, mode)
+            if disk is not None:
+                self._check_disk(cluster, host, disk)
+                state = cluster.disk(host, disk).state
+                if state != "healthy":
+                    problems.append(f"disk {host}/{disk} is {state}, not healthy")
+            impacts, moves = self._impacts(cluster, host, mode, disk)
             # Check that every planned move has a home, on a copy of the cluster.
             trial = Cluster.from_dict(cluster.to_dict())
-            trial.host(host).state = "maintenance"
-            for _instance, vol, _ in self._volumes_on(host):
+            if disk is None:
+                trial.host(host).state = "maintenance"
+            else:
+                trial.disk(host, disk).state = "maintenance"
+            for _instance, vol, _ in self._volumes_on(host, disk):
                 if vol["id"] in moves:
                     copy = json.loads(json.dumps(vol))
                     self._rehome(trial, copy, moves[vol["id"]], copy=True, unplaced=problems)
             return MaintenancePrecheck.summarise(
                 host=host,
+                disk=disk,
                 mode=mode,
                 instances=tuple(impacts),
                 problems=tuple(problems),
-                vetoes=tuple(self._consult(host, mode)),
+                vetoes=tuple(self._consult(host, mode, disk)),
             )
 
-    def enter_maintenance(self, host: str, mode: MaintenanceMode | str) -> MaintenanceResult:
-        """Put ``host`` into maintenance with ``mode``.
+    def enter_maintenance(
+        self, host: str, mode: MaintenanceMode | str, *, disk: str | None = None
+    ) -> MaintenanceResult:
+        """Put ``host`` (or just its ``disk``) into maintenance with ``mode``.
 
-        Every instance with a member or component on the host is consulted through
-        ``on_maintenance``; any veto refuses the whole request (:class:`MaintenanceVetoed`)
-        and nothing changes. Otherwise components are moved per the mode and the host's
-        members stop."""
+        Every instance with a member or component there is consulted through
+        ``on_maintenance`` (``request.disk`` names the disk); any veto refuses the whole
+        request (:class:`MaintenanceVetoed`) and nothing changes. Otherwise components are
+        moved per the mode, and for a host its members stop."""
         mode = _maintenance_mode(mode)
+        target = host if disk is None else f"{host}/{disk}"
+        action = "host.maintenance.enter" if disk is None else "disk.maintenance.enter"
         with self._lock:
-            precheck = self.maintenance_precheck(host, mode)
+            precheck = self.maintenance_precheck(host, mode, disk=disk)
             if precheck.problems:
-                self._audit("host.maintenance.enter", host, "refused", "; ".join(precheck.problems))
+                self._audit(action, target, "refused", "; ".join(precheck.problems))
                 raise Conflict(
-                    f"host {host!r} cannot enter maintenance ({mode.value}): "
+                    f"{target!r} cannot enter maintenance ({mode.value}): "
                     + "; ".join(precheck.problems)
                 )
-            affected = self._affected(host)
+            affected = self._affected(host, disk)
             vetoes = list(precheck.vetoes)
             if vetoes:
-                error = MaintenanceVetoed(host, vetoes)
-                self._audit("host.maintenance.enter", host, "refused", str(error))
+                error = MaintenanceVetoed(target, vetoes)
+                self._audit(action, target, "refused", str(error))
                 raise error
-            _, moves = self._impacts(self._cluster(), host, mode)
+            _, moves = self._impacts(self._cluster(), host, mode, disk)
             with self._mutation() as cluster:
                 # Marked first so placement looks elsewhere; the components still leave
                 # while their bytes are readable, so the bytes travel with them (copy).
-                cluster.host(host).state = "maintenance"
-                for instance, vol, _ in self._volumes_on(host):
+                if disk is None:
+                    cluster.host(host).state = "maintenance"
+                else:
+                    cluster.disk(host, disk).state = "maintenance"
+                for instance, vol, _ in self._volumes_on(host, disk):
                     if vol["id"] in moves:
                         self._rehome(cluster, vol, moves[vol["id"]], copy=True)
                         self._store.put("volume", instance, vol["name"], vol)
-            self._audit("host.maintenance.enter", host, "succeeded", mode.value)
+            self._audit(action, target, "succeeded", mode.value)
             self._event(
-                "maintenance-entered", host, f"host {host} entered maintenance ({mode.value})"
+                "maintenance-entered", target, f"{target} entered maintenance ({mode.value})"
             )
             return MaintenanceResult(
-                host=host, mode=mode, precheck=precheck, consulted=tuple(sorted(affected))
+                host=host,
+                disk=disk,
+                mode=mode,
+                precheck=precheck,
+                consulted=tuple(sorted(affected)),
             )
 
-    def exit_maintenance(self, host: str) -> None:
-        """Bring ``host`` back from maintenance; stale components resync and the providers
-        of its members and volumes are told (``HOST_RECOVERED``)."""
-        self._reconnect(
-            host, "maintenance", "host.maintenance.exit", "maintenance-exited", "left maintenance"
-        )
+    def exit_maintenance(self, host: str, *, disk: str | None = None) -> None:
+        """Bring ``host`` (or just its ``disk``) back from maintenance; stale components
+        resync and the providers of its members and volumes are told (``HOST_RECOVERED``,
+        or ``DISK_RECOVERED`` for a disk)."""
+        if disk is None:
+            self._reconnect(
+                host,
+                "maintenance",
+                "host.maintenance.exit",
+                "maintenance-exited",
+                "left maintenance",
+            )
+            return
+        with self._lock:
+            with self._mutation() as cluster:
+                self._check_disk(cluster, host, disk)
+                state = cluster.disk(host, disk).state
+                if state != "maintenance":
+                    raise Conflict(f"disk {host}/{disk} is not in maintenance (it is {state})")
+                cluster.disk(host, disk).state = "healthy"
+                for instance, vol, _ in self._volumes_on(host, disk):
+                    self._resync(cluster, instance, vol)
+            affected = self._affected(host, disk)
+            self._audit("disk.maintenance.exit", f"{host}/{disk}", "succeeded")
+            self._event("maintenance-exited", f"{host}/{disk}", f"{host}/{disk} left maintenance")
+        self._notify_all(affected, FailureKind.DISK_RECOVERED, host, disk=disk)
 
     # ================================================================== consistency
 
