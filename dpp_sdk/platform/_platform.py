@@ -1808,18 +1808,9 @@ class Platform:
                 changed=changed,
                 operation_id=record["id"],
             )
-            error = self._call_verb(record, instance, lambda p, c: p.configure(c, creq))
-            if error is not None:
-                result["released"] = self._release_created_by(instance, record["id"])
-                self._set_instance(
-                    instance,
-                    spec=request["previous"],
-                    status=InstanceStatus.READY.value,
-                    operation=None,
-                )
-            else:
-                self._set_instance(instance, status=InstanceStatus.READY.value, operation=None)
-            self._refresh_health(instance)
+            error = self._settle_change(
+                record, instance, request, result, lambda p, c: p.configure(c, creq)
+            )
         elif kind == "scale":
             previous = structure(request["previous"], InstanceSpec)
             new_spec = structure(request["spec"], InstanceSpec)
@@ -1829,18 +1820,9 @@ class Platform:
                 previous_capacity_gb=previous.capacity_gb,
                 operation_id=record["id"],
             )
-            error = self._call_verb(record, instance, lambda p, c: p.scale(c, sreq))
-            if error is not None:
-                result["released"] = self._release_created_by(instance, record["id"])
-                self._set_instance(
-                    instance,
-                    spec=request["previous"],
-                    status=InstanceStatus.READY.value,
-                    operation=None,
-                )
-            else:
-                self._set_instance(instance, status=InstanceStatus.READY.value, operation=None)
-            self._refresh_health(instance)
+            error = self._settle_change(
+                record, instance, request, result, lambda p, c: p.scale(c, sreq)
+            )
         elif kind == "decommission" and request.get("force"):
             error = None
             result.update(forced=True, reclaimed=self._reclaim_all(instance))
@@ -1878,6 +1860,30 @@ class Platform:
             )
             self._audit(f"instance.{kind}", instance, "failed", f"{error.type}: {error.message}")
         return record
+
+    def _settle_change(
+        self,
+        record: dict[str, Any],
+        instance: str,
+        request: Mapping[str, Any],
+        result: dict[str, Any],
+        call: Callable[[ServiceProvider, PlatformContext], None],
+    ) -> OperationError | None:
+        """Run configure or scale; on failure release what the attempt made and restore the
+        previous spec. Either way the instance is ready again and its health refreshed."""
+        error = self._call_verb(record, instance, call)
+        if error is not None:
+            result["released"] = self._release_created_by(instance, record["id"])
+            self._set_instance(
+                instance,
+                spec=request["previous"],
+                status=InstanceStatus.READY.value,
+                operation=None,
+            )
+        else:
+            self._set_instance(instance, status=InstanceStatus.READY.value, operation=None)
+        self._refresh_health(instance)
+        return error
 
     def _delete_instance_doc(self, name: str) -> None:
         with self._lock, self._store.transaction():
