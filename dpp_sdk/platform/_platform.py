@@ -2370,43 +2370,19 @@ class Platform:
     # ================================================================== health
 
     def _platform_checks(self, info: InstanceInfo, redundancy: Redundancy) -> list[HealthCheck]:
-        checks: list[HealthCheck] = []
         bad = [v.name for v in info.volumes if v.state == "inaccessible"]
         degraded = [v.name for v in info.volumes if v.state == "degraded"]
+        status, message = HealthStatus.GREEN, f"{len(info.volumes)} volumes accessible"
         if bad and redundancy is Redundancy.SERVICE:
             # The service keeps its own copies across members: an unreachable member volume
             # is an expected loss of one copy; the provider's checks judge the quorum.
-            checks.append(
-                HealthCheck(
-                    name="platform/volumes",
-                    status=HealthStatus.YELLOW,
-                    message=f"inaccessible (service-level redundancy): {', '.join(bad)}",
-                )
-            )
+            status = HealthStatus.YELLOW
+            message = f"inaccessible (service-level redundancy): {', '.join(bad)}"
         elif bad:
-            checks.append(
-                HealthCheck(
-                    name="platform/volumes",
-                    status=HealthStatus.RED,
-                    message=f"inaccessible: {', '.join(bad)}",
-                )
-            )
+            status, message = HealthStatus.RED, f"inaccessible: {', '.join(bad)}"
         elif degraded:
-            checks.append(
-                HealthCheck(
-                    name="platform/volumes",
-                    status=HealthStatus.YELLOW,
-                    message=f"reduced redundancy: {', '.join(degraded)}",
-                )
-            )
-        else:
-            checks.append(
-                HealthCheck(
-                    name="platform/volumes",
-                    status=HealthStatus.GREEN,
-                    message=f"{len(info.volumes)} volumes accessible",
-                )
-            )
+            status, message = HealthStatus.YELLOW, f"reduced redundancy: {', '.join(degraded)}"
+        checks = [HealthCheck(name="platform/volumes", status=status, message=message)]
         down = [f"{m.name} ({m.state} on {m.host})" for m in info.members if m.state != "running"]
         checks.append(
             HealthCheck(
