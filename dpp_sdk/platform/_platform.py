@@ -44,6 +44,7 @@ from dpp_sdk.contract import (
     HealthReport,
     HealthStatus,
     HostInfo,
+    IncompleteProvider,
     InstanceInfo,
     InstanceSpec,
     InstanceStatus,
@@ -702,10 +703,13 @@ class Platform:
             provider_cls = load_provider_class(ref_text)
             try:
                 provider = provider_cls()
-            except Exception as exc:  # IncompleteProvider, or a failing __init__
-                raise ValidationError.single(
-                    "$.provider", ref_text, f"cannot be instantiated: {exc}"
-                ) from exc
+            except Exception as exc:  # IncompleteProvider (names the verbs), or a failing __init__
+                message = (
+                    str(exc)
+                    if isinstance(exc, IncompleteProvider)
+                    else f"cannot be instantiated: {type(exc).__name__}: {exc}"
+                )
+                raise ValidationError.single("$.provider", ref_text, message) from exc
             try:
                 manifest = provider.register(self._cluster_view())
             except DppError:
