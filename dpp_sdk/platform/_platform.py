@@ -1015,16 +1015,21 @@ class Platform:
         doc = self._store.get("volume", instance, name)
         return None if doc is None else dict(doc)
 
+    def _volume_doc(self, instance: str, name: str) -> dict[str, Any]:
+        """The volume's document; NotFound naming the instance when it has no such volume."""
+        doc = self._find_volume_doc(instance, name)
+        if doc is None:
+            raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+        return doc
+
     def _find_volume(self, instance: str, name: str) -> VolumeInfo | None:
         with self._lock:
             doc = self._find_volume_doc(instance, name)
             return None if doc is None else self._volume_info(self._cluster(), doc)
 
     def _get_volume(self, instance: str, name: str) -> VolumeInfo:
-        found = self._find_volume(instance, name)
-        if found is None:
-            raise NotFound("volume", name, f"instance {instance!r} has no such volume")
-        return found
+        with self._lock:
+            return self._volume_info(self._cluster(), self._volume_doc(instance, name))
 
     def _list_volumes(self, instance: str) -> list[VolumeInfo]:
         with self._lock:
@@ -1136,9 +1141,7 @@ class Platform:
 
     def _expand_volume(self, instance: str, name: str, size_gb: float) -> VolumeInfo:
         with self._lock:
-            doc = self._find_volume_doc(instance, name)
-            if doc is None:
-                raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+            doc = self._volume_doc(instance, name)
             _check_size("$.volume.size_gb", size_gb)
             if size_gb < doc["size_gb"]:
                 raise ValidationError.single(
@@ -1193,9 +1196,7 @@ class Platform:
 
     def _write_volume(self, instance: str, name: str, offset: int, data: bytes) -> None:
         with self._lock:
-            doc = self._find_volume_doc(instance, name)
-            if doc is None:
-                raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+            doc = self._volume_doc(instance, name)
             if not isinstance(data, bytes | bytearray | memoryview):
                 raise ValidationError.single(
                     "$.data", type(data).__name__, "must be bytes (encode text first)"
@@ -1229,9 +1230,7 @@ class Platform:
 
     def _read_volume(self, instance: str, name: str, offset: int, length: int) -> bytes:
         with self._lock:
-            doc = self._find_volume_doc(instance, name)
-            if doc is None:
-                raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+            doc = self._volume_doc(instance, name)
             self._check_range(doc, offset, length)
             scheme = _scheme_for(POLICIES[doc["policy"]])
             try:
