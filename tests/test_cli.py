@@ -648,18 +648,18 @@ def test_read_only_commands_leave_interrupted_operations_to_the_next_writer(
     _ok(dpp_cli("service", "register", PROVIDER_REF))
     _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "a", "--capacity-gb", "5"))
     with Platform.open(state_dir) as p:
-        record, _ = p._new_operation("configure", "a", {}, None)
-        p._save_op(record, state="running", owner="999999999::dead")
-        p._set_instance("a", status="configuring", operation=record["id"])
+        record, _ = p._engine.new("configure", "a", {}, None)
+        p._engine.save(record, state="running", owner="999999999::dead")
+        p._repo.update_instance("a", status="configuring", operation=record.id)
     _ok(dpp_cli("instance", "list"))
     with Platform.open(state_dir, recover=False) as p:
-        assert p.get_operation(record["id"]).state is dpp.OperationState.RUNNING
+        assert p.get_operation(record.id).state is dpp.OperationState.RUNNING
     result = _ok(
         dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "b", "--capacity-gb", "5")
     )
-    assert f"resuming operation {record['id']}" in result.stderr
+    assert f"resuming operation {record.id}" in result.stderr
     with Platform.open(state_dir, recover=False) as p:
-        assert p.get_operation(record["id"]).state.terminal
+        assert p.get_operation(record.id).state.terminal
 
 
 class BrokenRegisterProvider(TinyProvider):

@@ -300,7 +300,7 @@ def test_monitor_may_not_change_anything_and_secrets_never_reach_health_or_logs(
         # the real value appears nowhere the admin can see
         probe = p.data_probe("m1")
         assert probe is not None
-        secret = p._find_secret("m1", "password")
+        secret = p._resources.find_secret("m1", "password")
         assert secret is not None
         assert secret.reveal() not in log
         assert all(secret.reveal() not in a.detail for a in p.audit())
@@ -310,7 +310,7 @@ def test_monitor_may_not_change_anything_and_secrets_never_reach_health_or_logs(
 def test_a_busy_instance_refuses_another_change(platform: Platform) -> None:
     """While an operation runs, the instance is busy; state only moves forward."""
     platform.create_instance(service="kv", name="kv1", capacity_gb=1)
-    platform._set_instance("kv1", status="scaling", operation="op-x")
+    platform._repo.update_instance("kv1", status="scaling", operation="op-x")
     with pytest.raises(dpp.Conflict, match="scaling"):
         platform.configure_instance("kv1", {"cacheMb": 100})
 
@@ -337,7 +337,7 @@ def test_the_resource_quota_refuses_a_request_it_cannot_fit(platform: Platform) 
     with pytest.raises(dpp.ValidationError):
         platform.create_instance(service="kv", name="big", capacity_gb=big)  # past the plan
     with pytest.raises(dpp.QuotaExceeded) as info:
-        platform._check_quota_for(
+        platform._lifecycle.check_quota_for(
             dpp.InstanceSpec(plan="standard", capacity_gb=big, policy="vsan-default")
         )
     assert info.value.left > 0
@@ -368,10 +368,10 @@ def test_a_member_reclaiming_a_kept_volume_reattaches_it_instead_of_placing_it_a
     platform.create_instance(service="kv", name="kv1", capacity_gb=10, policy="vsan-sna")
     host = platform.get_instance("kv1").members[0].host
     reserved = platform.resources().reserved_gb
-    platform._delete_member("kv1", "kv-0", delete_volumes=False)
+    platform._resources.delete_member("kv1", "kv-0", delete_volumes=False)
     assert platform.get_instance("kv1").volumes[0].member is None
     claim = dpp.VolumeClaim(name="data", size_gb=10)
-    member = platform._ensure_member(
+    member = platform._resources.ensure_member(
         "kv1", "kv-1", volumes=(claim,), host=None, anti_affinity=None, labels={}
     )
     assert (member.host, member.volumes) == (host, ("data",))
@@ -404,7 +404,7 @@ def test_names_with_trailing_newlines_or_capitals_are_refused(platform: Platform
         platform.create_instance(service="kv", name="kv1\n", capacity_gb=1)
     platform.create_instance(service="kv", name="kv1", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match="lower-case"):
-        platform._ensure_secret("kv1", "Password\n", value=None, length=16)
+        platform._resources.ensure_secret("kv1", "Password\n", value=None, length=16)
 
 
 def test_a_disabled_platform_refuses_new_instances_but_allows_removal() -> None:
@@ -464,13 +464,13 @@ def test_an_older_version_can_be_made_active_again(platform: Platform) -> None:
 
     from tests.providers import KV_MANIFEST
 
-    doc = platform._service_doc("kv")
+    doc = platform._repo.store.get("service", "", "kv")
     newer = dict(doc["versions"][0])
     newer["version"] = "2.0.0"
     newer["manifest"] = dpp.unstructure(attrs.evolve(KV_MANIFEST, version="2.0.0"))
     doc["versions"].append(newer)
     doc["active_version"] = "2.0.0"
-    platform._store.put("service", "", "kv", doc)
+    platform._repo.store.put("service", "", "kv", doc)
     assert platform.activate_version("kv", "1.0.0").active_version == "1.0.0"
     platform.create_instance(service="kv", name="old", capacity_gb=1)
     assert platform.get_instance("old").service_version == "1.0.0"

@@ -11,7 +11,8 @@ import pytest
 
 import dpp_sdk as dpp
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
-from dpp_sdk.platform._platform import _owner_alive, _process_start
+from dpp_sdk.platform._operations import _process_start
+from dpp_sdk.platform._operations import owner_alive as _owner_alive
 from tests import providers
 
 
@@ -87,7 +88,7 @@ def test_secrets_in_tracebacks_and_vetoes_are_redacted(tmp_path: Path) -> None:
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:LeakyLoggerProvider")
         p.create_instance(service="leakylog", name="l1", capacity_gb=1)
-        secret = p._find_secret("l1", "password")
+        secret = p._resources.find_secret("l1", "password")
         assert secret is not None
         host = p.get_instance("l1").members[0].host
         check = p.maintenance_precheck(host, "no-action")
@@ -106,13 +107,13 @@ def test_a_failed_repair_keeps_the_volume_it_reattached() -> None:
     with Platform.open(config=ClusterConfig.uniform(hosts=5)) as p:
         p.register_service("tests.providers:RepairThenFailProvider")
         p.create_instance(service="repairfail", name="r1", capacity_gb=1)
-        p._write_volume("r1", "data", 0, b"survivor")
+        p._resources.write_volume("r1", "data", 0, b"survivor")
         host = p.get_instance("r1").members[0].host
         p.inject_host_failure(host)
         repair = next(o for o in p.list_operations() if o.kind == "repair")
         assert repair.state is dpp.OperationState.FAILED
         assert [v.name for v in p.get_instance("r1").volumes] == ["data"]
-        assert p._read_volume("r1", "data", 0, 8) == b"survivor"
+        assert p._resources.read_volume("r1", "data", 0, 8) == b"survivor"
         assert "endpoint/client-new" in repair.result["released"]
         assert p.check_consistency() == []
 
@@ -124,7 +125,7 @@ def test_member_requests_with_bad_fields_are_refused_before_anything_is_stored(
     platform.create_instance(service="kv", name="k1", capacity_gb=1)
     claim = dpp.VolumeClaim(name="d", size_gb=1)
     with pytest.raises(dpp.ValidationError) as info:
-        platform._ensure_member(
+        platform._resources.ensure_member(
             "k1",
             "m1",
             volumes=(claim, claim),
@@ -148,11 +149,13 @@ def test_wrongly_typed_arguments_are_validation_errors_naming_them(platform: Pla
         platform.create_instance(service="kv", name="a", parameters=[1])  # wrong type on purpose
     platform.create_instance(service="kv", name="a", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match=r"\$\.data"):
-        platform._write_volume("a", "data", 0, "text")  # wrong type on purpose
+        platform._resources.write_volume("a", "data", 0, "text")  # wrong type on purpose
     with pytest.raises(dpp.ValidationError, match="evacuate-all"):
         platform.maintenance_precheck("esx-01", "evacuate")
     with pytest.raises(dpp.ValidationError, match="finite"):
-        platform._ensure_volume("a", "big", size_gb=float("inf"), policy=None, member=None)
+        platform._resources.ensure_volume(
+            "a", "big", size_gb=float("inf"), policy=None, member=None
+        )
 
 
 def test_the_quota_problem_is_listed_with_the_others(platform: Platform) -> None:
@@ -173,7 +176,7 @@ def test_the_quota_problem_is_listed_with_the_others(platform: Platform) -> None
 def test_a_failed_instance_can_only_be_removed(platform: Platform) -> None:
     """configure and scale are refused on a failed instance; remove works."""
     platform.create_instance(service="kv", name="f1", capacity_gb=1)
-    platform._set_instance("f1", status="failed")
+    platform._repo.update_instance("f1", status="failed")
     with pytest.raises(dpp.Conflict, match="can only be removed"):
         platform.configure_instance("f1", {"cacheMb": 100})
     platform.remove_instance("f1")
@@ -186,10 +189,10 @@ def test_an_unloadable_provider_is_red_vetoes_maintenance_and_can_be_force_remov
     platform.create_instance(service="kv", name="ok", capacity_gb=1)
     platform.register_service("tests.providers:RecordingProvider")
     platform.create_instance(service="recording", name="gone", capacity_gb=1)
-    platform._providers.clear()
-    doc = platform._service_doc("recording")
+    platform._catalog.forget_providers()
+    doc = platform._repo.store.get("service", "", "recording")
     doc["versions"][0]["provider"] = "tests.providers:NoSuchProvider"
-    platform._store.put("service", "", "recording", doc)
+    platform._repo.store.put("service", "", "recording", doc)
     health = platform.instance_health("gone")
     assert health.status is dpp.HealthStatus.RED
     assert health.checks[0].name == "provider/unavailable"
@@ -212,11 +215,11 @@ def test_a_failure_during_another_operation_is_delivered_afterwards() -> None:
     with Platform.open() as p:
         p.register_service("tests.providers:RecordingProvider")
         p.create_instance(service="recording", name="r1", capacity_gb=1)
-        p._set_instance("r1", status="scaling")
+        p._repo.update_instance("r1", status="scaling")
         p.inject_host_failure(p.get_instance("r1").members[0].host)
         assert providers.RecordingProvider.events == []
-        p._set_instance("r1", status="ready")
-        p._deliver_pending("r1")
+        p._repo.update_instance("r1", status="ready")
+        p._repairs.deliver_pending("r1")
         assert [e.kind for e in providers.RecordingProvider.events] == [
             dpp.FailureKind.HOST_FAILURE
         ]
@@ -227,16 +230,16 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="k1", capacity_gb=1)
-        p._write_volume("k1", "data", 0, b"keep me")
-        vol = p._find_volume_doc("k1", "data")
+        p._resources.write_volume("k1", "data", 0, b"keep me")
+        vol = p._repo.store.get("volume", "k1", "data")
         assert vol is not None
         vol["components"][0]["state"] = "lost"
-        p._store.put("volume", "k1", "data", vol)
+        p._repo.store.put("volume", "k1", "data", vol)
     with Platform.open(tmp_path) as p:
         (volume,) = p.get_instance("k1").volumes
         assert volume.state == "healthy"
         p.inject_host_failure(volume.components[1].host)
-        assert p._read_volume("k1", "data", 0, 7) == b"keep me"
+        assert p._resources.read_volume("k1", "data", 0, 7) == b"keep me"
 
 
 def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:
@@ -255,10 +258,10 @@ def test_a_decommission_finished_before_a_crash_counts_as_succeeded(tmp_path: Pa
     """The instance is gone, so recovery marks the interrupted decommission done."""
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:KVProvider")
-        record, _ = p._new_operation("decommission", "vanished", {}, None)
-        p._save_op(record, state="running", owner="999999999::dead")
+        record, _ = p._engine.new("decommission", "vanished", {}, None)
+        p._engine.save(record, state="running", owner="999999999::dead")
     with Platform.open(tmp_path) as p:
-        op = p.get_operation(record["id"])
+        op = p.get_operation(record.id)
         assert op.state is dpp.OperationState.SUCCEEDED
 
 

@@ -9,6 +9,7 @@ Use :class:`Platform` (also reachable as ``dpp_sdk.Platform``)::
 
 from dpp_sdk.platform._clock import Clock, ManualClock, SystemClock
 from dpp_sdk.platform._config import ClusterConfig, ConfigError, load_config, parse_config
+from dpp_sdk.platform._maintenance import MaintenanceVetoed
 from dpp_sdk.platform._models import (
     AuditRecord,
     ClusterHealth,
@@ -19,13 +20,14 @@ from dpp_sdk.platform._models import (
     InstanceUsage,
     MaintenancePrecheck,
     MaintenanceResult,
+    Page,
     PlatformStatus,
     ResourceReport,
     ServiceInfo,
     ServiceVersion,
     Veto,
 )
-from dpp_sdk.platform._platform import MaintenanceVetoed, Platform
+from dpp_sdk.platform._platform import Platform
 from dpp_sdk.platform._policies import POLICIES, Policy
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "MaintenanceResult",
     "MaintenanceVetoed",
     "ManualClock",
+    "Page",
     "Platform",
     "PlatformStatus",
     "Policy",

@@ -8,9 +8,9 @@ raises :class:`~dpp_sdk.ScopeViolation`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from dpp_sdk.contract import (
     AntiAffinity,
@@ -30,13 +30,10 @@ from dpp_sdk.contract import (
     VolumeInfo,
     Volumes,
 )
+from dpp_sdk.platform._records import JSON
+from dpp_sdk.platform._resources import InstanceResources
 
-if TYPE_CHECKING:
-    from dpp_sdk.platform._platform import Platform
-
-__all__ = ["PlatformContext"]
-
-JSON = Any
+__all__ = ["Contexts", "PlatformContext"]
 
 
 class _Guard:
@@ -62,8 +59,8 @@ class _Guard:
 
 
 class _Volumes(Volumes):
-    def __init__(self, platform: Platform, guard: _Guard) -> None:
-        self._p = platform
+    def __init__(self, resources: InstanceResources, guard: _Guard) -> None:
+        self._p = resources
         self._g = guard
 
     def ensure(
@@ -75,43 +72,43 @@ class _Volumes(Volumes):
         member: str | None = None,
     ) -> VolumeInfo:
         self._g.check(mutating=True)
-        return self._p._ensure_volume(
+        return self._p.ensure_volume(
             self._g.instance, name, size_gb=size_gb, policy=policy, member=member
         )
 
     def find(self, name: str) -> VolumeInfo | None:
         self._g.check(mutating=False)
-        return self._p._find_volume(self._g.instance, name)
+        return self._p.find_volume(self._g.instance, name)
 
     def get(self, name: str) -> VolumeInfo:
         self._g.check(mutating=False)
-        return self._p._get_volume(self._g.instance, name)
+        return self._p.get_volume(self._g.instance, name)
 
     def list(self) -> Sequence[VolumeInfo]:
         self._g.check(mutating=False)
-        return self._p._list_volumes(self._g.instance)
+        return self._p.list_volumes(self._g.instance)
 
     def expand(self, name: str, size_gb: float) -> VolumeInfo:
         self._g.check(mutating=True)
-        return self._p._expand_volume(self._g.instance, name, size_gb)
+        return self._p.expand_volume(self._g.instance, name, size_gb)
 
     def delete(self, name: str) -> None:
         self._g.check(mutating=True)
-        self._p._delete_volume(self._g.instance, name)
+        self._p.delete_volume(self._g.instance, name)
 
     def write(self, name: str, offset: int, data: bytes) -> None:
         # Writing data is what a service does while running; monitor may not do it.
         self._g.check(mutating=True)
-        self._p._write_volume(self._g.instance, name, offset, data)
+        self._p.write_volume(self._g.instance, name, offset, data)
 
     def read(self, name: str, offset: int, length: int) -> bytes:
         self._g.check(mutating=False)
-        return self._p._read_volume(self._g.instance, name, offset, length)
+        return self._p.read_volume(self._g.instance, name, offset, length)
 
 
 class _Members(Members):
-    def __init__(self, platform: Platform, guard: _Guard) -> None:
-        self._p = platform
+    def __init__(self, resources: InstanceResources, guard: _Guard) -> None:
+        self._p = resources
         self._g = guard
 
     def ensure(
@@ -124,7 +121,7 @@ class _Members(Members):
         labels: Mapping[str, str] | None = None,
     ) -> MemberInfo:
         self._g.check(mutating=True)
-        return self._p._ensure_member(
+        return self._p.ensure_member(
             self._g.instance,
             name,
             volumes=tuple(volumes),
@@ -135,93 +132,93 @@ class _Members(Members):
 
     def find(self, name: str) -> MemberInfo | None:
         self._g.check(mutating=False)
-        return self._p._find_member(self._g.instance, name)
+        return self._p.find_member(self._g.instance, name)
 
     def get(self, name: str) -> MemberInfo:
         self._g.check(mutating=False)
-        return self._p._get_member(self._g.instance, name)
+        return self._p.get_member(self._g.instance, name)
 
     def list(self) -> Sequence[MemberInfo]:
         self._g.check(mutating=False)
-        return self._p._list_members(self._g.instance)
+        return self._p.list_members(self._g.instance)
 
     def set_labels(self, name: str, labels: Mapping[str, str]) -> MemberInfo:
         self._g.check(mutating=True)
-        return self._p._set_member_labels(self._g.instance, name, dict(labels))
+        return self._p.set_member_labels(self._g.instance, name, dict(labels))
 
     def delete(self, name: str, *, delete_volumes: bool = True) -> None:
         self._g.check(mutating=True)
-        self._p._delete_member(self._g.instance, name, delete_volumes=delete_volumes)
+        self._p.delete_member(self._g.instance, name, delete_volumes=delete_volumes)
 
 
 class _Endpoints(Endpoints):
-    def __init__(self, platform: Platform, guard: _Guard) -> None:
-        self._p = platform
+    def __init__(self, resources: InstanceResources, guard: _Guard) -> None:
+        self._p = resources
         self._g = guard
 
     def ensure(
         self, name: str, *, port: int, protocol: str = "tcp", member: str | None = None
     ) -> EndpointInfo:
         self._g.check(mutating=True)
-        return self._p._ensure_endpoint(
+        return self._p.ensure_endpoint(
             self._g.instance, name, port=port, protocol=protocol, member=member
         )
 
     def find(self, name: str) -> EndpointInfo | None:
         self._g.check(mutating=False)
-        return self._p._find_endpoint(self._g.instance, name)
+        return self._p.find_endpoint(self._g.instance, name)
 
     def list(self) -> Sequence[EndpointInfo]:
         self._g.check(mutating=False)
-        return self._p._list_endpoints(self._g.instance)
+        return self._p.list_endpoints(self._g.instance)
 
     def delete(self, name: str) -> None:
         self._g.check(mutating=True)
-        self._p._delete_doc("endpoint", self._g.instance, name)
+        self._p.delete_named("endpoint", self._g.instance, name)
 
 
 class _Secrets(Secrets):
-    def __init__(self, platform: Platform, guard: _Guard) -> None:
-        self._p = platform
+    def __init__(self, resources: InstanceResources, guard: _Guard) -> None:
+        self._p = resources
         self._g = guard
 
     def ensure(self, name: str, *, value: str | None = None, length: int = 32) -> Secret:
         self._g.check(mutating=True)
-        return self._p._ensure_secret(self._g.instance, name, value=value, length=length)
+        return self._p.ensure_secret(self._g.instance, name, value=value, length=length)
 
     def find(self, name: str) -> Secret | None:
         self._g.check(mutating=False)
-        return self._p._find_secret(self._g.instance, name)
+        return self._p.find_secret(self._g.instance, name)
 
     def list(self) -> Sequence[SecretInfo]:
         self._g.check(mutating=False)
-        return self._p._list_secrets(self._g.instance)
+        return self._p.list_secrets(self._g.instance)
 
     def delete(self, name: str) -> None:
         self._g.check(mutating=True)
-        self._p._delete_doc("secret", self._g.instance, name)
+        self._p.delete_named("secret", self._g.instance, name)
 
 
 class _State(ProviderState):
-    def __init__(self, platform: Platform, guard: _Guard) -> None:
-        self._p = platform
+    def __init__(self, resources: InstanceResources, guard: _Guard) -> None:
+        self._p = resources
         self._g = guard
 
     def get(self, key: str, default: JSON = None) -> JSON:
         self._g.check(mutating=False)
-        return self._p._provider_state(self._g.instance).get(key, default)
+        return self._p.provider_state(self._g.instance).get(key, default)
 
     def set(self, key: str, value: JSON) -> None:
         self._g.check(mutating=True)
-        self._p._set_provider_state(self._g.instance, key, value)
+        self._p.set_provider_state(self._g.instance, key, value)
 
     def delete(self, key: str) -> None:
         self._g.check(mutating=True)
-        self._p._set_provider_state(self._g.instance, key, None, delete=True)
+        self._p.set_provider_state(self._g.instance, key, None, delete=True)
 
     def items(self) -> Mapping[str, JSON]:
         self._g.check(mutating=False)
-        return dict(self._p._provider_state(self._g.instance))
+        return dict(self._p.provider_state(self._g.instance))
 
 
 class PlatformContext(InstanceContext):
@@ -229,22 +226,24 @@ class PlatformContext(InstanceContext):
 
     def __init__(
         self,
-        platform: Platform,
+        resources: InstanceResources,
         instance: str,
         service: str,
         verb: str,
-        logger: logging.LoggerAdapter[logging.Logger],
         *,
+        logger: logging.LoggerAdapter[logging.Logger],
+        cluster_view: Callable[[], ClusterView],
         read_only: bool = False,
     ) -> None:
-        self._p = platform
+        self._r = resources
         self._guard = _Guard(instance, verb, read_only=read_only)
         self._service = service
-        self._volumes = _Volumes(platform, self._guard)
-        self._members = _Members(platform, self._guard)
-        self._endpoints = _Endpoints(platform, self._guard)
-        self._secrets = _Secrets(platform, self._guard)
-        self._state = _State(platform, self._guard)
+        self._cluster_view = cluster_view
+        self._volumes = _Volumes(resources, self._guard)
+        self._members = _Members(resources, self._guard)
+        self._endpoints = _Endpoints(resources, self._guard)
+        self._secrets = _Secrets(resources, self._guard)
+        self._state = _State(resources, self._guard)
         self._log = logger
 
     def close(self) -> None:
@@ -262,12 +261,12 @@ class PlatformContext(InstanceContext):
     @property
     def spec(self) -> InstanceSpec:
         self._guard.check(mutating=False)
-        return self._p._instance_spec(self._guard.instance)
+        return self._r.spec(self._guard.instance)
 
     @property
     def cluster(self) -> ClusterView:
         self._guard.check(mutating=False)
-        return self._p._cluster_view()
+        return self._cluster_view()
 
     @property
     def volumes(self) -> Volumes:
@@ -292,3 +291,42 @@ class PlatformContext(InstanceContext):
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
         return self._log
+
+
+class Contexts:
+    """Makes the contexts handed to providers, and closes them when the call returns."""
+
+    def __init__(
+        self,
+        resources: InstanceResources,
+        logger: Callable[[str], logging.LoggerAdapter[logging.Logger]],
+        cluster_view: Callable[[], ClusterView],
+    ) -> None:
+        self._resources = resources
+        self._logger = logger
+        self._cluster_view = cluster_view
+
+    def new(
+        self, instance: str, service: str, verb: str, *, read_only: bool = False
+    ) -> PlatformContext:
+        """A context that stays open until closed (a data probe's)."""
+        return PlatformContext(
+            self._resources,
+            instance,
+            service,
+            verb,
+            logger=self._logger(instance),
+            cluster_view=self._cluster_view,
+            read_only=read_only,
+        )
+
+    @contextlib.contextmanager
+    def open(
+        self, instance: str, service: str, verb: str, *, read_only: bool = False
+    ) -> Iterator[PlatformContext]:
+        """A context for one provider call, closed when the block ends, however it ends."""
+        ctx = self.new(instance, service, verb, read_only=read_only)
+        try:
+            yield ctx
+        finally:
+            ctx.close()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -15,6 +15,7 @@ from dpp_sdk.contract import (
     Manifest,
     VetoReason,
 )
+from dpp_sdk.contract._serde import converter
 
 __all__ = [
     "AuditRecord",
@@ -26,6 +27,7 @@ __all__ = [
     "InstanceUsage",
     "MaintenancePrecheck",
     "MaintenanceResult",
+    "Page",
     "PlatformStatus",
     "ResourceReport",
     "ServiceInfo",
@@ -258,3 +260,32 @@ class Event:
     target: str
     message: str
     data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+T = TypeVar("T")
+
+
+class Page(list[T]):
+    """One page of a listing: the items (it is a list of them) and ``next_cursor``, the
+    opaque cursor of the next page, or None on the last page.
+
+    Pass ``next_cursor`` back as ``cursor=`` to get the next page; a cursor stays valid while
+    items are added or removed (it remembers where the page ended, not an offset)."""
+
+    next_cursor: str | None
+
+    def __init__(self, items: Iterable[T] = (), next_cursor: str | None = None) -> None:
+        super().__init__(items)
+        self.next_cursor = next_cursor
+
+    def __repr__(self) -> str:
+        return f"Page({list.__repr__(self)}, next_cursor={self.next_cursor!r})"
+
+
+def _unstructure_page(page: Page[Any]) -> list[Any]:
+    return [converter.unstructure(item) for item in page]
+
+
+converter.register_unstructure_hook_func(
+    lambda cls: isinstance(cls, type) and issubclass(cls, Page), _unstructure_page
+)

@@ -1,9 +1,30 @@
 """Durable state: an SQLite database (WAL) in the state directory, or in memory.
 
-Every table holds JSON documents keyed by name. All writes of one logical change happen in
-one transaction (:meth:`Store.transaction`), so a process killed at any point leaves either
-the whole change or none of it. Several processes may open the same state directory: SQLite
-serialises their writes, and ``BEGIN IMMEDIATE`` makes read-then-write sequences atomic.
+Tables (schema version 2):
+
+``records``
+    One row per stored record: ``kind``, ``scope`` (the instance for instance-scoped kinds,
+    the instance uid for ledger entries, ``""`` otherwise), ``name``, an optional indexed
+    ``attr`` (an instance's service, so a service's instances are found without a scan) and
+    the JSON ``body``. Keyed by (kind, scope, name), so a get or a page is an index lookup.
+``operations``
+    One row per operation, indexed by id, idempotency key, target and state.
+``audit``, ``events``
+    Append-only, by sequence number.
+``secret_values``
+    Every secret value ever stored (append-only), so redaction also covers deleted ones and
+    another process's; read incrementally by sequence number.
+``meta``
+    The cluster configuration, the host and disk states, the cluster version (changed by every
+    change of capacity or states, so other processes know to reload), the schema version.
+
+Every write of one logical change happens in one transaction (:meth:`Store.transaction`), so
+a process killed at any point leaves either the whole change or none of it. Several processes
+may open the same state directory: SQLite serialises their writes, and ``BEGIN IMMEDIATE``
+makes read-then-write sequences atomic.
+
+A database of schema version 1 (one ``docs`` table and the whole cluster as one document) is
+migrated in place when opened; see :func:`migrate_v1`.
 """
 
 from __future__ import annotations
@@ -12,21 +33,25 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Store"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store"]
+
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS docs (
+CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL,
     scope TEXT NOT NULL,
     name TEXT NOT NULL,
+    attr TEXT,
     body TEXT NOT NULL,
     PRIMARY KEY (kind, scope, name)
-);
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_attr ON records (kind, attr, name) WHERE attr IS NOT NULL;
 CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY,
     idempotency_key TEXT UNIQUE,
@@ -38,13 +63,22 @@ CREATE INDEX IF NOT EXISTS operations_state ON operations (state);
 CREATE INDEX IF NOT EXISTS operations_target ON operations (target);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secret_values (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    value TEXT NOT NULL UNIQUE
+);
 """
 
 DB_NAME = "platform.db"
+_APPEND_ONLY = ("audit", "events")
+
+
+def _dumps(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
 class Store:
-    """JSON documents in SQLite. Thread-safe; one connection guarded by a re-entrant lock."""
+    """Records in SQLite. Thread-safe; one connection guarded by a re-entrant lock."""
 
     def __init__(self, state_dir: Path | None) -> None:
         self.state_dir = state_dir
@@ -58,13 +92,27 @@ class Store:
         #: Bumped on every rollback, so caches of what was read inside a rolled-back
         #: transaction can tell they are void (SQLite's data_version only counts others).
         self.rollbacks = 0
+        #: Called after every outermost commit with the number of commits so far (tests use
+        #: it to stop a process at a chosen commit, see ``dpp_sdk.testing`` crash points).
+        self.after_commit: Callable[[int], None] | None = None
+        self.commits = 0
         self._db = sqlite3.connect(
             target, isolation_level=None, check_same_thread=False, timeout=30.0
         )
         if state_dir is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        with self.transaction():
+            legacy = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'docs'"
+            ).fetchone()
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if legacy:
+                migrate_v1(self)
+            if self.get_meta("schema") is None:
+                self.set_meta("schema", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         """Close the database connection."""
@@ -94,6 +142,14 @@ class Store:
                 self._db.execute("COMMIT")
             finally:
                 self._depth = 0
+            self.commits += 1
+            if self.after_commit is not None:
+                self.after_commit(self.commits)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread's connection is inside a transaction."""
+        return self._depth > 0
 
     def data_version(self) -> tuple[int, int]:
         """Changes whenever the stored data may have changed under this connection's caches:
@@ -124,52 +180,93 @@ class Store:
                 (key, value),
             )
 
-    # ------------------------------------------------------------------ documents
+    def delete_meta(self, key: str) -> None:
+        """Remove a metadata value."""
+        with self.transaction():
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    # ------------------------------------------------------------------ records
 
     def get(self, kind: str, scope: str, name: str) -> Any:
-        """The document, or None."""
+        """The record's body, or None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT body FROM docs WHERE kind = ? AND scope = ? AND name = ?",
+                "SELECT body FROM records WHERE kind = ? AND scope = ? AND name = ?",
                 (kind, scope, name),
             ).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def put(self, kind: str, scope: str, name: str, body: Any) -> None:
-        """Insert or replace a document."""
+    def put(self, kind: str, scope: str, name: str, body: Any, *, attr: str | None = None) -> None:
+        """Insert or replace a record."""
         with self.transaction():
             self._db.execute(
-                "INSERT INTO docs (kind, scope, name, body) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (kind, scope, name) DO UPDATE SET body = excluded.body",
-                (kind, scope, name, json.dumps(body, sort_keys=True)),
+                "INSERT INTO records (kind, scope, name, attr, body) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, scope, name) DO UPDATE SET "
+                "attr = excluded.attr, body = excluded.body",
+                (kind, scope, name, attr, _dumps(body)),
             )
 
     def delete(self, kind: str, scope: str, name: str) -> bool:
-        """Delete a document; True if it existed."""
+        """Delete a record; True if it existed."""
         with self.transaction():
             cur = self._db.execute(
-                "DELETE FROM docs WHERE kind = ? AND scope = ? AND name = ?", (kind, scope, name)
+                "DELETE FROM records WHERE kind = ? AND scope = ? AND name = ?",
+                (kind, scope, name),
             )
         return cur.rowcount > 0
 
     def select(self, kind: str, scope: str | None = None) -> list[Any]:
-        """Documents of ``kind`` (within ``scope`` when given), ordered by scope and name."""
+        """Every record of ``kind`` (within ``scope`` when given), by scope and name."""
         with self._lock:
             if scope is None:
                 rows = self._db.execute(
-                    "SELECT body FROM docs WHERE kind = ? ORDER BY scope, name", (kind,)
+                    "SELECT body FROM records WHERE kind = ? ORDER BY scope, name", (kind,)
                 ).fetchall()
             else:
                 rows = self._db.execute(
-                    "SELECT body FROM docs WHERE kind = ? AND scope = ? ORDER BY name",
+                    "SELECT body FROM records WHERE kind = ? AND scope = ? ORDER BY name",
                     (kind, scope),
                 ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def count(self, kind: str) -> int:
-        """Number of documents of ``kind``."""
+    def page(
+        self,
+        kind: str,
+        scope: str,
+        *,
+        after: str | None,
+        limit: int | None,
+        attr: str | None = None,
+    ) -> list[tuple[str, Any]]:
+        """(name, body) of records of ``kind`` in ``scope`` named after ``after``, by name, at
+        most ``limit``; only those whose ``attr`` is ``attr`` when given."""
+        sql = "SELECT name, body FROM records WHERE kind = ? AND scope = ?"
+        args: list[Any] = [kind, scope]
+        if attr is not None:
+            sql += " AND attr = ?"
+            args.append(attr)
+        if after is not None:
+            sql += " AND name > ?"
+            args.append(after)
+        sql += " ORDER BY name"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM docs WHERE kind = ?", (kind,)).fetchone()
+            rows = self._db.execute(sql, args).fetchall()
+        return [(str(name), json.loads(body)) for name, body in rows]
+
+    def count(self, kind: str, *, attr: str | None = None) -> int:
+        """Number of records of ``kind`` (whose ``attr`` is ``attr``, when given)."""
+        with self._lock:
+            if attr is None:
+                row = self._db.execute(
+                    "SELECT COUNT(*) FROM records WHERE kind = ?", (kind,)
+                ).fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT COUNT(*) FROM records WHERE kind = ? AND attr = ?", (kind, attr)
+                ).fetchone()
         return int(row[0])
 
     # ------------------------------------------------------------------ operations
@@ -186,7 +283,7 @@ class Store:
                     body.get("idempotency_key"),
                     body["target"],
                     body["state"],
-                    json.dumps(body, sort_keys=True),
+                    _dumps(body),
                 ),
             )
 
@@ -205,46 +302,112 @@ class Store:
         return None if row is None else dict(json.loads(row[0]))
 
     def operations(
-        self, *, target: str | None = None, states: tuple[str, ...] = ()
-    ) -> list[dict[str, Any]]:
-        """Operation records, oldest first, filtered by target and state."""
-        sql = "SELECT body FROM operations"
-        clauses: list[str] = []
-        args: list[Any] = []
+        self,
+        *,
+        target: str | None = None,
+        states: tuple[str, ...] = (),
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(position, record) of operations, oldest first, filtered by target and state,
+        after position ``after``, at most ``limit``."""
+        sql = "SELECT rowid, body FROM operations WHERE rowid > ?"
+        args: list[Any] = [after]
         if target is not None:
-            clauses.append("target = ?")
+            sql += " AND target = ?"
             args.append(target)
         if states:
-            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            sql += f" AND state IN ({', '.join('?' for _ in states)})"
             args.extend(states)
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY rowid"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [dict(json.loads(r[0])) for r in rows]
+        return [(int(rowid), dict(json.loads(body))) for rowid, body in rows]
 
     # ------------------------------------------------------------------ append-only logs
 
     def append(self, table: str, body: dict[str, Any]) -> int:
         """Append to ``audit`` or ``events``; returns the record's sequence number."""
-        if table not in ("audit", "events"):
+        if table not in _APPEND_ONLY:
             raise ValueError(f"not an append-only table: {table!r}")
         with self.transaction():
-            cur = self._db.execute(
-                f"INSERT INTO {table} (body) VALUES (?)",
-                (json.dumps(body, sort_keys=True),),
-            )
+            cur = self._db.execute(f"INSERT INTO {table} (body) VALUES (?)", (_dumps(body),))
         return int(cur.lastrowid or 0)
 
-    def tail(self, table: str, *, since: int = 0, limit: int | None = None) -> list[Any]:
-        """Records of ``audit`` or ``events`` after ``since``; the last ``limit`` if given."""
-        if table not in ("audit", "events"):
+    def tail(
+        self,
+        table: str,
+        *,
+        since: int = 0,
+        limit: int | None = None,
+        last: bool = False,
+    ) -> list[Any]:
+        """Records of ``audit`` or ``events`` after sequence number ``since``, oldest first:
+        the first ``limit`` of them, or with ``last`` the last ``limit``."""
+        if table not in _APPEND_ONLY:
             raise ValueError(f"not an append-only table: {table!r}")
+        order = "DESC" if last else "ASC"
+        sql = f"SELECT seq, body FROM {table} WHERE seq > ? ORDER BY seq {order}"
+        args: list[Any] = [since]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        if last:
+            rows.reverse()
+        return [{**json.loads(body), "seq": seq} for seq, body in rows]
+
+    # ------------------------------------------------------------------ secret values
+
+    def add_secret_value(self, value: str) -> None:
+        """Remember a secret value for redaction (idempotent)."""
+        with self.transaction():
+            self._db.execute("INSERT OR IGNORE INTO secret_values (value) VALUES (?)", (value,))
+
+    def secret_values(self, *, since: int = 0) -> tuple[int, list[str]]:
+        """(highest sequence number, secret values added after ``since``)."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT seq, body FROM {table} WHERE seq > ? ORDER BY seq",
-                (since,),
+                "SELECT seq, value FROM secret_values WHERE seq > ? ORDER BY seq", (since,)
             ).fetchall()
-        out = [{**json.loads(body), "seq": seq} for seq, body in rows]
-        return out[-limit:] if limit else out
+        if not rows:
+            return since, []
+        return int(rows[-1][0]), [str(r[1]) for r in rows]
+
+
+def migrate_v1(store: Store) -> None:
+    """Bring a schema-1 database (PR #1 layout) to schema 2, inside the open transaction.
+
+    Records move from ``docs`` to ``records`` (instances get their service as ``attr``); the
+    cluster document is reduced to its host and disk states (reservations now follow from the
+    volume records); every stored secret value is remembered for redaction."""
+    db = store._db
+    rows = db.execute("SELECT kind, scope, name, body FROM docs").fetchall()
+    for kind, scope, name, body in rows:
+        attr = json.loads(body).get("service") if kind == "instance" else None
+        db.execute(
+            "INSERT OR REPLACE INTO records (kind, scope, name, attr, body) VALUES (?, ?, ?, ?, ?)",
+            (kind, scope, name, attr, body),
+        )
+        if kind == "secret":
+            value = json.loads(body).get("value")
+            if isinstance(value, str):
+                db.execute("INSERT OR IGNORE INTO secret_values (value) VALUES (?)", (value,))
+    raw = store.get_meta("cluster")
+    if raw is not None:
+        cluster = json.loads(raw)
+        states: dict[str, dict[str, str]] = {"hosts": {}, "disks": {}}
+        for host in cluster.get("hosts", {}).values():
+            if host.get("state", "connected") != "connected":
+                states["hosts"][host["name"]] = host["state"]
+            for disk in host.get("disks", {}).values():
+                if disk.get("state", "healthy") != "healthy":
+                    states["disks"][f"{host['name']}/{disk['name']}"] = disk["state"]
+        store.set_meta("cluster_states", _dumps(states))
+        store.delete_meta("cluster")
+    db.execute("DROP TABLE docs")
+    store.set_meta("schema", str(SCHEMA_VERSION))

@@ -1,0 +1,222 @@
+"""Argument checks shared by the platform's requests; every problem names its JSON path.
+
+These run before anything is stored or allocated, and report every problem at once where a
+request has several fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TypeVar
+
+from dpp_sdk.contract import (
+    AntiAffinity,
+    MaintenanceMode,
+    PlacementFailed,
+    Problem,
+    QuotaExceeded,
+    ValidationError,
+    VolumeClaim,
+)
+from dpp_sdk.contract._errors import count
+from dpp_sdk.platform._cluster import PlacementError
+from dpp_sdk.platform._cluster import QuotaExceeded as QuotaShortfall
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "check_limit",
+    "decode_cursor",
+    "encode_cursor",
+    "INSTANCE_NAME",
+    "check_member_request",
+    "check_request_types",
+    "check_resource_name",
+    "check_size",
+    "maintenance_mode",
+    "placement_errors",
+]
+
+T = TypeVar("T")
+DEFAULT_PAGE = 100
+MAX_PAGE = 10_000
+RESOURCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+INSTANCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+
+
+def check_size(path: str, size_gb: object) -> None:
+    if (
+        isinstance(size_gb, bool)
+        or not isinstance(size_gb, int | float)
+        or not math.isfinite(size_gb)
+        or size_gb <= 0
+    ):
+        raise ValidationError.single(path, size_gb, "must be a finite number of GB > 0")
+
+
+def check_member_request(volumes: Sequence[object], anti_affinity: object, labels: object) -> None:
+    """Every problem with a members.ensure request, before anything is stored."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, claim in enumerate(volumes):
+        if not isinstance(claim, VolumeClaim):
+            problems.append(
+                Problem(path=f"$.volumes[{i}]", value=repr(claim), message="must be a VolumeClaim")
+            )
+            continue
+        if claim.name in seen:
+            problems.append(
+                Problem(path=f"$.volumes[{i}].name", value=claim.name, message="claimed twice")
+            )
+        seen.add(claim.name)
+        try:
+            check_size(f"$.volumes[{i}].size_gb", claim.size_gb)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    if anti_affinity is not None:
+        if not isinstance(anti_affinity, AntiAffinity):
+            problems.append(
+                Problem(
+                    path="$.anti_affinity",
+                    value=repr(anti_affinity),
+                    message="must be a dpp_sdk.AntiAffinity",
+                )
+            )
+        else:
+            if anti_affinity.scope not in ("host", "fault-domain"):
+                problems.append(
+                    Problem(
+                        path="$.anti_affinity.scope",
+                        value=anti_affinity.scope,
+                        message="must be 'host' or 'fault-domain'",
+                    )
+                )
+            required: object = anti_affinity.required  # partners' code may not be typed
+            if not isinstance(required, bool):
+                problems.append(
+                    Problem(
+                        path="$.anti_affinity.required",
+                        value=required,
+                        message="must be true or false",
+                    )
+                )
+            if not (isinstance(anti_affinity.group, str) and anti_affinity.group):
+                problems.append(
+                    Problem(
+                        path="$.anti_affinity.group",
+                        value=anti_affinity.group,
+                        message="must be a non-empty string",
+                    )
+                )
+    if not isinstance(labels, Mapping):
+        problems.append(Problem(path="$.labels", value=repr(labels), message="must be a mapping"))
+    else:
+        for key, value in labels.items():
+            if not (isinstance(key, str) and key and isinstance(value, str)):
+                problems.append(
+                    Problem(
+                        path=f"$.labels.{key}",
+                        value=value,
+                        message="labels map non-empty strings to strings",
+                    )
+                )
+    if problems:
+        raise ValidationError(
+            f"member request is invalid ({count(len(problems), 'problem')})", problems
+        )
+
+
+def check_request_types(*, capacity_gb: object, parameters: object) -> None:
+    """Refuse arguments of the wrong type with a ValidationError naming them."""
+    problems = []
+    if capacity_gb is not None and (
+        isinstance(capacity_gb, bool) or not isinstance(capacity_gb, int)
+    ):
+        problems.append(
+            Problem(path="$.capacity_gb", value=capacity_gb, message="must be a whole number of GB")
+        )
+    if parameters is not None and not isinstance(parameters, Mapping):
+        problems.append(
+            Problem(
+                path="$.parameters",
+                value=repr(parameters),
+                message="must be a mapping of parameter names to values",
+            )
+        )
+    if problems:
+        raise ValidationError(f"request is invalid ({count(len(problems), 'problem')})", problems)
+
+
+def maintenance_mode(mode: MaintenanceMode | str) -> MaintenanceMode:
+    try:
+        return MaintenanceMode(mode)
+    except ValueError:
+        raise ValidationError.single(
+            "$.mode", mode, f"must be one of {[m.value for m in MaintenanceMode]}"
+        ) from None
+
+
+def check_resource_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not RESOURCE_NAME.fullmatch(name):
+        raise ValidationError.single(
+            f"$.{kind}.name",
+            name,
+            "must be 1-63 lower-case letters, digits or dashes, starting and ending with a "
+            "letter or digit",
+        )
+
+
+@contextlib.contextmanager
+def placement_errors(what: str) -> Iterator[None]:
+    """Translate the cluster's placement and quota errors into the contract's, once.
+
+    ``what`` names the thing being placed (``"volume 'data' of 'kv1'"``) and prefixes the
+    message."""
+    try:
+        yield
+    except PlacementError as exc:
+        raise PlacementFailed(exc.reason, f"{what}: {exc.message}") from exc
+    except QuotaShortfall as exc:
+        raise QuotaExceeded(
+            f"{what}: {exc}",
+            limit="resource_quota",
+            used=exc.used_gb,
+            asked=exc.asked_gb,
+            left=exc.left_gb,
+        ) from exc
+
+
+def encode_cursor(kind: str, position: str | int) -> str:
+    """An opaque cursor for the page after ``position`` in a listing of ``kind``."""
+    text = json.dumps([kind, position], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str | None, position: type[T]) -> T | None:
+    """The position a cursor of :func:`encode_cursor` names; ValidationError naming
+    ``$.cursor`` when it is not a cursor of this listing."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        found_kind, found = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, TypeError, UnicodeDecodeError):
+        found_kind, found = None, None
+    if found_kind != kind or not isinstance(found, position) or isinstance(found, bool):
+        raise ValidationError.single(
+            "$.cursor", cursor, f"is not a cursor of the {kind} listing (pass next_cursor back)"
+        )
+    return found
+
+
+def check_limit(limit: object) -> int | None:
+    """A page size: None (everything) or 1..MAX_PAGE."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ValidationError.single("$.limit", limit, f"must be an integer 1..{MAX_PAGE}")
+    return limit

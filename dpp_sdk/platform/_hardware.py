@@ -1,0 +1,178 @@
+"""Data movement when hardware changes: what lives on a host or disk, moving components to
+new homes, rebuilding stale or lost components from their peers.
+
+Shared by faults, maintenance and recovery. Nothing here audits or notifies providers; the
+callers do. Functions that change placement take the cluster of an open
+:meth:`~dpp_sdk.platform._repository.Repository.mutation` and return the changed volume
+record, which the caller (or the function, where it says so) saves in the same transaction.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dpp_sdk.contract import OperationState
+from dpp_sdk.platform import _placement
+from dpp_sdk.platform._cluster import Cluster, PlacementError
+from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._policies import POLICIES
+from dpp_sdk.platform._records import ComponentRecord, VolumeRecord
+from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._storage import VolumeStore
+from dpp_sdk.platform._views import available, component_bytes, placements, scheme_for
+
+__all__ = ["Affected", "Hardware", "Located"]
+
+Located = tuple[VolumeRecord, list[ComponentRecord]]
+"""A volume and its components on the host (or disk) asked about."""
+
+Affected = dict[str, tuple[list[str], list[str]]]
+"""instance -> (its members on the host, its volumes with a component there)."""
+
+
+class Hardware:
+    """Finds what lives where, and moves or rebuilds components."""
+
+    def __init__(self, repo: Repository, journal: Journal, volumes: VolumeStore) -> None:
+        self._repo = repo
+        self._journal = journal
+        self._bytes = volumes
+
+    def volumes_on(self, host: str, disk: str | None = None) -> list[Located]:
+        """Every volume with a component on ``host`` (on ``disk`` only, when given)."""
+        out: list[Located] = []
+        for volume in self._repo.all_volumes():
+            here = [
+                c for c in volume.components if c.host == host and (disk is None or c.disk == disk)
+            ]
+            if here:
+                out.append((volume, here))
+        return out
+
+    def members_on(self, host: str) -> dict[str, list[str]]:
+        """instance -> names of its members on ``host``."""
+        out: dict[str, list[str]] = {}
+        for instance in self._repo.instances():
+            for member in self._repo.members(instance.name):
+                if member.host == host:
+                    out.setdefault(instance.name, []).append(member.name)
+        return out
+
+    def affected(self, host: str, disk: str | None = None) -> Affected:
+        """instance -> (members on host, volumes with a component on host/disk). A disk's
+        trouble affects no member."""
+        out: Affected = {}
+        if disk is None:
+            for instance, members in self.members_on(host).items():
+                out.setdefault(instance, ([], []))[0].extend(members)
+        for volume, _ in self.volumes_on(host, disk):
+            out.setdefault(volume.instance, ([], []))[1].append(volume.name)
+        return out
+
+    def destroy(self, volume_id: str, index: int) -> None:
+        """The bytes of component ``index`` of volume ``volume_id`` are gone."""
+        self._bytes.destroy_component(volume_id, index)
+
+    def rehome(
+        self,
+        cluster: Cluster,
+        volume: VolumeRecord,
+        indices: list[int],
+        *,
+        copy: bool,
+        unplaced: list[str] | None = None,
+    ) -> tuple[VolumeRecord, int]:
+        """Move components ``indices`` of a distributed volume to new disks; returns the new
+        record and the bytes moved.
+
+        With ``copy`` the component's bytes are still readable (evacuation) and travel with
+        it; otherwise (a destroyed component) it arrives stale and must be rebuilt from its
+        peers. Components that find no new home stay where they are: each is reported in
+        ``unplaced`` when given (a trial run), else as a ``rebuild-deferred`` event."""
+        policy = POLICIES[volume.policy]
+        moved = 0
+        for index in indices:
+            try:
+                new = _placement.replace_component(cluster, policy, placements(volume), index)
+                cluster.reserve(volume.id, [new])
+            except PlacementError as exc:
+                message = (
+                    f"component {index} of volume {volume.name!r} has no new home: {exc.message}"
+                )
+                if unplaced is not None:
+                    unplaced.append(message)
+                else:
+                    self._journal.event("rebuild-deferred", volume.instance, message)
+                continue
+            comp = volume.component(index)
+            moved += component_bytes(policy, comp.role, volume.extent)
+            state = comp.state if copy and comp.state == "active" else "stale"
+            volume = volume.with_components(
+                {index: attrs.evolve(comp, host=new.host, disk=new.disk, state=state)}
+            )
+        return volume, moved
+
+    def resync(self, cluster: Cluster, volume: VolumeRecord) -> VolumeRecord:
+        """Rebuild stale (or lost, re-homed) components from the others; saves the volume
+        when any changed and returns it."""
+        scheme = scheme_for(POLICIES[volume.policy])
+        changed = False
+        for c in volume.components:
+            if c.state not in ("stale", "lost"):
+                continue
+            host = cluster.host(c.host)
+            if host.state != "connected" or host.disks[c.disk].state != "healthy":
+                continue
+            others = available(cluster, volume) - {c.index}
+            if not scheme.can_reconstruct(others):
+                continue
+            self._bytes.rebuild_component(volume.id, scheme, c.index, others, volume.extent)
+            volume = volume.with_components({c.index: attrs.evolve(c, state="active")})
+            changed = True
+        if changed:
+            self._repo.put_volume(volume)
+        return volume
+
+    def heal(self, cluster: Cluster, volume: VolumeRecord) -> bool:
+        """Re-home lost components of a redundant volume and resync what is stale or lost;
+        saves the volume. Returns False when its data cannot be reconstructed (it is lost)."""
+        policy = POLICIES[volume.policy]
+        scheme = scheme_for(policy)
+        lost = {c.index for c in volume.components if c.state == "lost"}
+        if not scheme.can_reconstruct(available(cluster, volume)):
+            return False
+        if lost and policy.distributed:
+            on_failed_disks = [
+                c.index
+                for c in volume.components
+                if c.index in lost and cluster.host(c.host).disks[c.disk].state == "failed"
+            ]
+            volume, _ = self.rehome(cluster, volume, on_failed_disks, copy=False)
+        volume = self.resync(cluster, volume)
+        self._repo.put_volume(volume)
+        return True
+
+    def remove_orphaned_bytes(self) -> None:
+        """Finish what a crash interrupted in the byte store: delete bytes of volumes no record
+        knows, destroy bytes of components recorded lost, and heal what can be healed."""
+        with self._repo.lock:
+            if self._repo.operations(
+                states=(OperationState.PENDING, OperationState.RUNNING), limit=1
+            ):
+                return  # another process is mid-operation; leave its volumes alone
+            volumes = self._repo.all_volumes()
+            known = {v.id for v in volumes}
+            for volume_id in self._bytes.volume_ids() - known:
+                self._bytes.delete_volume(volume_id)
+            damaged = [
+                v for v in volumes if any(c.state in ("lost", "stale") for c in v.components)
+            ]
+            if not damaged:
+                return
+            for volume in damaged:
+                for c in volume.components:
+                    if c.state == "lost":
+                        self._bytes.destroy_component(volume.id, c.index)
+            with self._repo.mutation() as cluster:
+                for volume in damaged:
+                    self.heal(cluster, volume)

@@ -1,0 +1,271 @@
+"""Health and reports: an instance's health (the provider's ``monitor`` combined with the
+platform's own view of its volumes and members), the cluster summary, the platform status and
+the capacity report."""
+
+from __future__ import annotations
+
+import attrs
+
+from dpp_sdk.contract import (
+    HealthCheck,
+    HealthReport,
+    HealthStatus,
+    InstanceInfo,
+    Redundancy,
+    ServiceProvider,
+    unstructure,
+    validate_document,
+)
+from dpp_sdk.platform._catalog import Catalog
+from dpp_sdk.platform._cluster import Cluster
+from dpp_sdk.platform._context import Contexts
+from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._models import (
+    ClusterHealth,
+    DiskUsage,
+    InstanceHealth,
+    InstanceUsage,
+    PlatformStatus,
+    ResourceReport,
+)
+from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._views import instance_info
+
+__all__ = ["Health"]
+
+
+def platform_checks(info: InstanceInfo, redundancy: Redundancy) -> list[HealthCheck]:
+    """The platform's own checks of an instance: its volumes and its members."""
+    bad = [v.name for v in info.volumes if v.state == "inaccessible"]
+    degraded = [v.name for v in info.volumes if v.state == "degraded"]
+    status, message = HealthStatus.GREEN, f"{len(info.volumes)} volumes accessible"
+    if bad and redundancy is Redundancy.SERVICE:
+        # The service keeps its own copies across members: an unreachable member volume
+        # is an expected loss of one copy; the provider's checks judge the quorum.
+        status = HealthStatus.YELLOW
+        message = f"inaccessible (service-level redundancy): {', '.join(bad)}"
+    elif bad:
+        status, message = HealthStatus.RED, f"inaccessible: {', '.join(bad)}"
+    elif degraded:
+        status, message = HealthStatus.YELLOW, f"reduced redundancy: {', '.join(degraded)}"
+    checks = [HealthCheck(name="platform/volumes", status=status, message=message)]
+    down = [f"{m.name} ({m.state} on {m.host})" for m in info.members if m.state != "running"]
+    checks.append(
+        HealthCheck(
+            name="platform/members",
+            status=HealthStatus.YELLOW if down else HealthStatus.GREEN,
+            message=f"not running: {', '.join(down)}"
+            if down
+            else f"{len(info.members)} members running",
+        )
+    )
+    return checks
+
+
+def _hardware_checks(cluster: Cluster) -> list[HealthCheck]:
+    failed_hosts = [h.name for h in cluster.hosts.values() if h.state == "failed"]
+    maint = [h.name for h in cluster.hosts.values() if h.state == "maintenance"]
+    failed_disks = [f"{d.host}/{d.name}" for d in cluster.disks() if d.state == "failed"]
+    resting = [f"{d.host}/{d.name}" for d in cluster.disks() if d.state == "maintenance"]
+
+    def worst(red: list[str], yellow: list[str]) -> HealthStatus:
+        return HealthStatus.RED if red else HealthStatus.YELLOW if yellow else HealthStatus.GREEN
+
+    return [
+        HealthCheck(
+            name="cluster/hosts",
+            status=worst(failed_hosts, maint),
+            message=", ".join(
+                [*(f"{h} failed" for h in failed_hosts), *(f"{h} in maintenance" for h in maint)]
+            )
+            or f"{len(cluster.hosts)} hosts connected",
+        ),
+        HealthCheck(
+            name="cluster/disks",
+            status=worst(failed_disks, resting),
+            message="; ".join(
+                [
+                    *([f"failed: {', '.join(failed_disks)}"] if failed_disks else []),
+                    *([f"in maintenance: {', '.join(resting)}"] if resting else []),
+                ]
+            )
+            or "all disks healthy",
+        ),
+        HealthCheck(
+            name="cluster/capacity",
+            status=HealthStatus.YELLOW if cluster.capacity_warning() else HealthStatus.GREEN,
+            message=f"pool {cluster.pool_used_percent():.1f}% reserved "
+            f"(warning at {cluster.capacity_warning_percent}%)",
+        ),
+    ]
+
+
+class Health:
+    """Instance and cluster health, platform status, capacity report."""
+
+    def __init__(
+        self, repo: Repository, journal: Journal, catalog: Catalog, contexts: Contexts
+    ) -> None:
+        self._repo = repo
+        self._journal = journal
+        self._catalog = catalog
+        self._contexts = contexts
+
+    def _provider_checks(
+        self, name: str, service: str, provider: ServiceProvider
+    ) -> list[HealthCheck]:
+        """The provider's ``monitor`` in a read-only context; a failure is a red check."""
+        with self._contexts.open(name, service, "monitor", read_only=True) as ctx:
+            try:
+                report = provider.monitor(ctx)
+                if not isinstance(report, HealthReport):
+                    raise TypeError(
+                        f"monitor returned {type(report).__name__}, not a dpp_sdk.HealthReport"
+                    )
+                validate_document("health-report", unstructure(report))
+            except Exception as exc:
+                return [
+                    HealthCheck(
+                        name="provider/monitor",
+                        status=HealthStatus.RED,
+                        message=self._journal.scrub(f"monitor failed: {type(exc).__name__}: {exc}"),
+                    )
+                ]
+        detect = self._journal.scrub_detecting
+        checks = [
+            attrs.evolve(
+                c,
+                name=detect(c.name, name, "health check names"),
+                message=detect(c.message, name, "health messages"),
+            )
+            for c in report.checks
+        ]
+        worst = HealthStatus.worst(c.status for c in checks)
+        if not checks or report.status.severity > worst.severity:
+            checks.append(
+                HealthCheck(
+                    name="provider",
+                    status=report.status,
+                    message="overall status reported by the provider",
+                )
+            )
+        return checks
+
+    def refresh(self, name: str) -> InstanceHealth:
+        """Health of instance ``name`` now; a change is saved and reported as an event."""
+        with self._repo.lock:
+            record = self._repo.instance(name)
+            info = instance_info(self._repo, record, self._repo.cluster())
+            try:
+                version = self._catalog.version_of(record)
+                provider: ServiceProvider | None = self._catalog.provider(version.provider)
+                redundancy = version.manifest.redundancy
+            except Exception as exc:
+                provider, redundancy, load_error = None, Redundancy.PLATFORM, exc
+        if provider is None:
+            provider_checks = [
+                HealthCheck(
+                    name="provider/unavailable",
+                    status=HealthStatus.RED,
+                    message=self._journal.scrub(f"the provider cannot be loaded: {load_error}"),
+                )
+            ]
+        else:
+            provider_checks = self._provider_checks(name, record.service, provider)
+        checks = (*provider_checks, *platform_checks(info, redundancy))
+        status = HealthStatus.worst(c.status for c in checks)
+        with self._repo.lock:
+            current = self._repo.find_instance(name)
+            if current is not None and current.health != status:
+                self._repo.update_instance(name, health=status)
+                self._journal.event(
+                    "health-changed",
+                    name,
+                    f"health of {name!r} changed from {current.health.value} to {status.value}",
+                )
+        return InstanceHealth(
+            instance=name, service=record.service, status=status, checks=tuple(checks)
+        )
+
+    def cluster_health(self) -> ClusterHealth:
+        """Health of every idle instance plus the cluster's hosts, disks and capacity."""
+        with self._repo.lock:
+            instances = tuple(
+                self.refresh(r.name) for r in self._repo.instances() if not r.busy_status
+            )
+            checks = _hardware_checks(self._repo.cluster())
+            status = HealthStatus.worst(
+                [*(c.status for c in checks), *(i.status for i in instances)]
+            )
+            return ClusterHealth(status=status, checks=tuple(checks), instances=instances)
+
+    def status(self, state_dir: str | None) -> PlatformStatus:
+        """Platform settings and a capacity summary."""
+        config = self._repo.config
+        with self._repo.lock:
+            cluster = self._repo.cluster()
+            warnings = []
+            if cluster.capacity_warning():
+                warnings.append(
+                    f"pool use {cluster.pool_used_percent():.1f}% is past the warning threshold"
+                )
+            for h in cluster.hosts.values():
+                if h.state != "connected":
+                    warnings.append(f"host {h.name} is {h.state}")
+            return PlatformStatus(
+                enabled=config.enabled,
+                default_policy=config.default_policy,
+                max_services=config.max_services,
+                resource_quota=config.resource_quota,
+                hosts=len(cluster.hosts),
+                hosts_connected=sum(1 for h in cluster.hosts.values() if h.state == "connected"),
+                fault_domains=len(cluster.fault_domains()),
+                services=self._repo.count_services(),
+                instances=self._repo.count_instances(),
+                raw_capacity_gb=cluster.raw_capacity_gb(),
+                reserved_gb=round(cluster.reserved_gb(), 6),
+                quota_gb=cluster.quota_gb(),
+                state_dir=state_dir,
+                warnings=tuple(warnings),
+            )
+
+    def resources(self) -> ResourceReport:
+        """Per-disk and per-instance capacity accounting."""
+        with self._repo.lock:
+            cluster = self._repo.cluster()
+            disks = tuple(
+                DiskUsage(
+                    host=d.host,
+                    disk=d.name,
+                    kind=d.kind,
+                    state=d.state,
+                    size_gb=d.size_gb,
+                    reserved_gb=round(d.reserved_gb, 6),
+                    free_gb=0.0
+                    if d.exclusive_owner is not None
+                    else round(max(0.0, d.size_gb - d.reserved_gb), 6),
+                )
+                for d in cluster.disks()
+            )
+            usage = []
+            for record in self._repo.instances():
+                volumes = self._repo.volumes(record.name)
+                usage.append(
+                    InstanceUsage(
+                        instance=record.name,
+                        service=record.service,
+                        volumes=len(volumes),
+                        members=len(self._repo.members(record.name)),
+                        logical_gb=round(sum(v.size_gb for v in volumes), 6),
+                        reserved_gb=round(
+                            sum(c.reserved_gb for v in volumes for c in v.components), 6
+                        ),
+                    )
+                )
+            return ResourceReport(
+                raw_capacity_gb=cluster.raw_capacity_gb(),
+                reserved_gb=round(cluster.reserved_gb(), 6),
+                quota_gb=cluster.quota_gb(),
+                disks=disks,
+                instances=tuple(usage),
+            )

@@ -1,0 +1,562 @@
+"""Instance lifecycle: create, configure, scale and remove, each checked before anything is
+allocated, then run as an operation through its plan.
+
+One plan per kind of operation says what running it does and what success, failure and
+abandonment leave behind:
+
+================== ========================== ========================== =====================
+plan               success                    failure                    abandoned
+================== ========================== ========================== =====================
+provision          ready, health refreshed    everything reclaimed,      same as failure
+                                              instance deleted
+configure / scale  ready, health refreshed    what the attempt made      ready
+                                              released, previous spec
+decommission       leftovers reclaimed (and   instance ``failed``        instance ``failed``
+                   reported as leaked),
+                   instance deleted
+forced decommission everything reclaimed,     (cannot fail)              instance ``failed``
+                   instance deleted
+================== ========================== ========================== =====================
+
+All four are resumed after a crash (the verbs are idempotent); see :mod:`._recovery`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dpp_sdk.contract import (
+    ConfigureRequest,
+    Conflict,
+    DecommissionRequest,
+    DppError,
+    HealthStatus,
+    InstanceSpec,
+    InstanceStatus,
+    Manifest,
+    Operation,
+    OperationError,
+    Problem,
+    ProvisionRequest,
+    QuotaExceeded,
+    Redundancy,
+    ScaleRequest,
+    ServiceProvider,
+    ValidationError,
+    resolve_instance_spec,
+    structure,
+    unstructure,
+)
+from dpp_sdk.contract._errors import count
+from dpp_sdk.platform import _placement
+from dpp_sdk.platform._catalog import Catalog
+from dpp_sdk.platform._checks import INSTANCE_NAME, check_request_types, placement_errors
+from dpp_sdk.platform._context import PlatformContext
+from dpp_sdk.platform._health import Health
+from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._operations import OperationEngine, Plan, Run
+from dpp_sdk.platform._policies import POLICIES
+from dpp_sdk.platform._records import InstanceRecord
+from dpp_sdk.platform._repairs import Repairs
+from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._resources import InstanceResources
+
+__all__ = ["Lifecycle"]
+
+Build = Callable[[InstanceRecord, Manifest], InstanceSpec]
+
+
+class _Provision(Plan):
+    kind = "provision"
+    resumable = True
+
+    def __init__(self, life: Lifecycle) -> None:
+        self._l = life
+
+    def run(self, run: Run) -> OperationError | None:
+        life = self._l
+        record = life.repo.instance(run.target)
+        run.result["instance_uid"] = record.uid
+        request = ProvisionRequest(
+            instance=run.target, service=record.service, spec=record.spec, operation_id=run.id
+        )
+        error = life.engine.call_verb(run, lambda p, c: p.provision(c, request))
+        if error is None:
+            life.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
+            life.health.refresh(run.target)
+        else:
+            self.abandoned(run)
+        return error
+
+    def abandoned(self, run: Run) -> None:
+        run.result["released"] = self._l.resources.reclaim_all(run.target)
+        self._l.repo.delete_instance(run.target)
+
+
+class _Change(Plan):
+    """Configure or scale: on failure, release what the attempt made and restore the previous
+    spec. Either way the instance is ready again and its health refreshed."""
+
+    resumable = True
+
+    def __init__(self, life: Lifecycle, kind: str) -> None:
+        self._l = life
+        self.kind = kind
+
+    def _call(self, run: Run) -> Callable[[ServiceProvider, PlatformContext], object]:
+        spec = structure(run.request["spec"], InstanceSpec)
+        previous = structure(run.request["previous"], InstanceSpec)
+        if self.kind == "scale":
+            scale = ScaleRequest(
+                instance=run.target,
+                capacity_gb=spec.capacity_gb,
+                previous_capacity_gb=previous.capacity_gb,
+                operation_id=run.id,
+            )
+            return lambda p, c: p.scale(c, scale)
+        changed = tuple(
+            sorted(
+                k
+                for k in {*previous.parameters, *spec.parameters}
+                if previous.parameters.get(k) != spec.parameters.get(k)
+            )
+        )
+        configure = ConfigureRequest(
+            instance=run.target,
+            parameters=spec.parameters,
+            previous=previous.parameters,
+            changed=changed,
+            operation_id=run.id,
+        )
+        return lambda p, c: p.configure(c, configure)
+
+    def run(self, run: Run) -> OperationError | None:
+        life = self._l
+        error = life.engine.call_verb(run, self._call(run))
+        if error is not None:
+            run.result["released"] = life.resources.release_created_by(run.target, run.id)
+            life.repo.update_instance(
+                run.target,
+                spec=structure(run.request["previous"], InstanceSpec),
+                status=InstanceStatus.READY,
+                operation=None,
+            )
+        else:
+            life.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
+        life.health.refresh(run.target)
+        return error
+
+    def abandoned(self, run: Run) -> None:
+        self._l.repo.update_instance(run.target, operation=None, status=InstanceStatus.READY)
+
+
+class _Decommission(Plan):
+    kind = "decommission"
+    resumable = True
+
+    def __init__(self, life: Lifecycle) -> None:
+        self._l = life
+
+    def run(self, run: Run) -> OperationError | None:
+        life, instance = self._l, run.target
+        if run.request.get("force"):
+            run.result.update(forced=True, reclaimed=life.resources.reclaim_all(instance))
+            life.repo.delete_instance(instance)
+            return None
+        request = DecommissionRequest(instance=instance, operation_id=run.id)
+        error = life.engine.call_verb(run, lambda p, c: p.decommission(c, request))
+        if error is not None:
+            self.abandoned(run)
+            return error
+        leaked = life.resources.reclaim_all(instance)
+        run.result["leaked"] = leaked
+        if leaked:
+            life.journal.event(
+                "leak",
+                instance,
+                f"decommission of {instance!r} left {', '.join(leaked)} behind; the "
+                "platform reclaimed them",
+                leaked=leaked,
+            )
+        life.repo.delete_instance(instance)
+        return None
+
+    def abandoned(self, run: Run) -> None:
+        self._l.repo.update_instance(run.target, operation=None, status=InstanceStatus.FAILED)
+
+
+class Lifecycle:
+    """Instance requests, validated up front and run as operations."""
+
+    def __init__(
+        self,
+        *,
+        repo: Repository,
+        journal: Journal,
+        catalog: Catalog,
+        engine: OperationEngine,
+        resources: InstanceResources,
+        health: Health,
+        repairs: Repairs,
+    ) -> None:
+        self.repo = repo
+        self.journal = journal
+        self.catalog = catalog
+        self.engine = engine
+        self.resources = resources
+        self.health = health
+        self.repairs = repairs
+        self.plans: dict[str, Plan] = {
+            "provision": _Provision(self),
+            "configure": _Change(self, "configure"),
+            "scale": _Change(self, "scale"),
+            "decommission": _Decommission(self),
+        }
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, run: Run) -> None:
+        """Drive ``run`` through its kind's plan, then deliver queued failure events."""
+        self.engine.drive(run, self.plans[run.record.kind])
+        self.repairs.deliver_pending(run.target)
+
+    def execute(self, run: Run) -> Operation:
+        """:meth:`run`, then the operation as callers get it (OperationFailed if it failed)."""
+        self.run(run)
+        return self.engine.finish(run)
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_enabled(self) -> None:
+        if not self.repo.config.enabled:
+            raise Conflict(
+                "the data persistence platform is disabled ([vsan-datapersistence] enabled = "
+                "false); existing instances can only be removed"
+            )
+
+    def _check_busy(self, record: InstanceRecord) -> None:
+        if self.repo.is_busy(record):
+            raise Conflict(
+                f"instance {record.name!r} is {record.status.value} (operation "
+                f"{record.operation}); wait for it to finish"
+            )
+
+    def check_quota_for(self, spec: InstanceSpec, previous_gb: int = 0) -> None:
+        """QuotaExceeded if ``spec`` (grown from ``previous_gb``) passes the resource quota."""
+        policy = POLICIES[spec.policy]
+        extra = policy.raw_gb(spec.capacity_gb) - policy.raw_gb(previous_gb)
+        with self.repo.lock:
+            what = (
+                f"capacity_gb {spec.capacity_gb} with policy {spec.policy} needs "
+                f"{extra:.1f} GB of raw capacity"
+            )
+            with placement_errors(what):
+                _placement.check_quota(self.repo.cluster(), max(0.0, extra))
+
+    def _quota_problems(self, capacity_gb: int | None, policy: str) -> list[Problem]:
+        """The quota problem of a request refused for other reasons, so all are listed."""
+        if capacity_gb is None or policy not in POLICIES:
+            return []
+        try:
+            self.check_quota_for(InstanceSpec(plan="", capacity_gb=capacity_gb, policy=policy))
+        except QuotaExceeded as exc:
+            return [Problem(path="$.capacity_gb", value=capacity_gb, message=str(exc))]
+        return []
+
+    # ------------------------------------------------------------------ create
+
+    def _resolve_create(
+        self,
+        *,
+        service: str,
+        name: str,
+        capacity_gb: int | None,
+        parameters: Mapping[str, Any] | None,
+        plan: str | None,
+        policy: str | None,
+    ) -> tuple[InstanceSpec, str]:
+        """The new instance's spec and service version; every problem at once."""
+        problems: list[Problem] = []
+        if not isinstance(name, str) or not INSTANCE_NAME.fullmatch(name):
+            problems.append(
+                Problem(
+                    path="$.name",
+                    value=name,
+                    message="must start with a letter; letters, digits, '_', '.', '-'; "
+                    "at most 63 characters",
+                )
+            )
+        try:
+            record, version, provider = self.catalog.active(service)
+        except DppError as exc:
+            problems.append(Problem(path="$.service", value=service, message=str(exc)))
+            raise ValidationError(
+                f"request for instance {name!r} is invalid ({count(len(problems), 'problem')})",
+                problems,
+            ) from None
+        if not record.enabled:
+            problems.append(Problem(path="$.service", value=service, message="service is disabled"))
+        manifest = version.manifest
+        if (
+            policy is None
+            and manifest.redundancy is Redundancy.PLATFORM
+            and self.repo.config.default_policy in manifest.supported_policies
+        ):
+            # A service that relies on the platform's redundancy takes the admin's
+            # default policy when it supports it; self-replicating services keep theirs.
+            policy = self.repo.config.default_policy
+        spec: InstanceSpec | None = None
+        try:
+            spec = resolve_instance_spec(
+                manifest,
+                plan=plan,
+                capacity_gb=capacity_gb,
+                parameters=dict(parameters or {}),
+                policy=policy,
+            )
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        if isinstance(name, str) and self.repo.find_instance(name) is not None:
+            problems.append(Problem(path="$.name", value=name, message="already exists"))
+        if spec is not None:
+            problems.extend(self.catalog.validate(provider, spec, None))
+        if problems:
+            problems.extend(self._quota_problems(capacity_gb, policy or manifest.default_policy))
+            raise ValidationError(
+                f"request for a {service} instance {name!r} is invalid "
+                f"({count(len(problems), 'problem')})",
+                problems,
+            )
+        assert spec is not None
+        self.check_quota_for(spec)
+        return spec, version.version
+
+    def create(
+        self,
+        *,
+        service: str,
+        name: str,
+        capacity_gb: int | None,
+        parameters: Mapping[str, Any] | None,
+        plan: str | None,
+        policy: str | None,
+        idempotency_key: str | None,
+    ) -> Operation:
+        """See :meth:`Platform.create_instance`."""
+        check_request_types(capacity_gb=capacity_gb, parameters=parameters)
+        request = {
+            "service": service,
+            "capacity_gb": capacity_gb,
+            "parameters": dict(parameters or {}),
+            "plan": plan,
+            "policy": policy,
+        }
+        with self.repo.lock:
+            if self.engine.prior(idempotency_key) is not None:
+                run, _ = self.engine.new("provision", name, request, idempotency_key)
+                return self.engine.finish(run)
+            with self.journal.refusals("instance.provision", str(name)):
+                self._check_enabled()
+                spec, version = self._resolve_create(
+                    service=service,
+                    name=name,
+                    capacity_gb=capacity_gb,
+                    parameters=parameters,
+                    plan=plan,
+                    policy=policy,
+                )
+            with self.repo.store.transaction():
+                if self.repo.find_instance(name) is not None:
+                    raise Conflict(f"instance {name!r} was created meanwhile by another process")
+                run, _ = self.engine.new("provision", name, request, idempotency_key)
+                now = self.repo.clock.now()
+                self.repo.put_instance(
+                    InstanceRecord(
+                        name=name,
+                        uid=uuid.uuid4().hex,
+                        service=service,
+                        service_version=version,
+                        spec=spec,
+                        status=InstanceStatus.PROVISIONING,
+                        health=HealthStatus.GREEN,
+                        operation=run.id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        return self.execute(run)
+
+    # ------------------------------------------------------------------ changes
+
+    def begin_change(
+        self,
+        kind: str,
+        name: str,
+        request: Mapping[str, Any],
+        *,
+        idempotency_key: str | None,
+        build: Build,
+        status: InstanceStatus,
+    ) -> Operation:
+        """Check and start a change of an existing instance (configure, scale, decommission)."""
+        with self.repo.lock:
+            if self.engine.prior(idempotency_key) is not None:
+                run, _ = self.engine.new(kind, name, request, idempotency_key)
+                return self.engine.finish(run)
+            record = self.repo.instance(name)
+            self._check_busy(record)
+            with self.journal.refusals(f"instance.{kind}", name):
+                if kind != "decommission":
+                    self._check_enabled()
+                    if record.status is InstanceStatus.FAILED:
+                        raise Conflict(
+                            f"instance {name!r} is failed (its last decommission did not "
+                            "finish); it can only be removed"
+                        )
+                current = record.spec
+                new_spec = build(record, self.catalog.version_of(record).manifest)
+                if kind != "decommission":
+                    problems = self.catalog.validate(
+                        self.catalog.provider_of(record), new_spec, current
+                    )
+                    if problems:
+                        raise ValidationError(
+                            f"{kind} of {name!r} is invalid ({count(len(problems), 'problem')})",
+                            problems,
+                        )
+            with self.repo.store.transaction():
+                self._check_busy(self.repo.instance(name))  # another process may have begun
+                run, _ = self.engine.new(
+                    kind,
+                    name,
+                    request,
+                    idempotency_key,
+                    extra={"spec": unstructure(new_spec), "previous": unstructure(current)},
+                )
+                self.repo.update_instance(name, spec=new_spec, status=status, operation=run.id)
+        return self.execute(run)
+
+    def configure(
+        self, name: str, parameters: Mapping[str, Any], idempotency_key: str | None
+    ) -> Operation:
+        """See :meth:`Platform.configure_instance`."""
+        check_request_types(capacity_gb=None, parameters=parameters)
+
+        def build(record: InstanceRecord, manifest: Manifest) -> InstanceSpec:
+            current = record.spec
+            return resolve_instance_spec(
+                manifest,
+                plan=current.plan,
+                capacity_gb=current.capacity_gb,
+                parameters={**current.parameters, **parameters},
+                policy=current.policy,
+            )
+
+        return self.begin_change(
+            "configure",
+            name,
+            {"parameters": dict(parameters)},
+            idempotency_key=idempotency_key,
+            build=build,
+            status=InstanceStatus.CONFIGURING,
+        )
+
+    def scale(self, name: str, capacity_gb: int, idempotency_key: str | None) -> Operation:
+        """See :meth:`Platform.scale_instance`."""
+
+        def build(record: InstanceRecord, manifest: Manifest) -> InstanceSpec:
+            current = record.spec
+            if not isinstance(capacity_gb, int) or isinstance(capacity_gb, bool):
+                raise ValidationError.single("$.capacity_gb", capacity_gb, "must be an integer")
+            problems = _capability_problems(manifest, current.capacity_gb, capacity_gb)
+            spec: InstanceSpec | None = None
+            try:
+                spec = resolve_instance_spec(
+                    manifest,
+                    plan=current.plan,
+                    capacity_gb=capacity_gb,
+                    parameters=current.parameters,
+                    policy=current.policy,
+                )
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+            if problems:
+                raise ValidationError(
+                    f"scaling {name!r} to {capacity_gb} GB is invalid "
+                    f"({count(len(problems), 'problem')})",
+                    problems,
+                )
+            assert spec is not None
+            self.check_quota_for(spec, previous_gb=current.capacity_gb)
+            return spec
+
+        return self.begin_change(
+            "scale",
+            name,
+            {"capacity_gb": capacity_gb},
+            idempotency_key=idempotency_key,
+            build=build,
+            status=InstanceStatus.SCALING,
+        )
+
+    def remove(self, name: str, force: bool, idempotency_key: str | None) -> Operation:
+        """See :meth:`Platform.remove_instance`."""
+
+        def build(record: InstanceRecord, manifest: Manifest) -> InstanceSpec:
+            return record.spec
+
+        return self.begin_change(
+            "decommission",
+            name,
+            {"force": True} if force else {},
+            idempotency_key=idempotency_key,
+            build=build,
+            status=InstanceStatus.DECOMMISSIONING,
+        )
+
+    def change(
+        self,
+        name: str,
+        *,
+        parameters: Mapping[str, Any] | None,
+        capacity_gb: int | None,
+        idempotency_key: str | None,
+    ) -> list[Operation]:
+        """See :meth:`Platform.change_instance`."""
+        if parameters is None and capacity_gb is None:
+            raise ValidationError.single(
+                "$", None, "nothing to change: give parameters, capacity_gb, or both"
+            )
+        done: list[Operation] = []
+        if parameters:
+            key = None if idempotency_key is None else f"{idempotency_key}:configure"
+            done.append(self.configure(name, parameters, key))
+        if capacity_gb is not None:
+            key = None if idempotency_key is None else f"{idempotency_key}:scale"
+            done.append(self.scale(name, capacity_gb, key))
+        return done
+
+
+def _capability_problems(manifest: Manifest, current_gb: int, asked_gb: int) -> list[Problem]:
+    """Scaling the manifest does not allow."""
+    problems: list[Problem] = []
+    if asked_gb < current_gb and not manifest.capabilities.capacity_scale_down:
+        problems.append(
+            Problem(
+                path="$.capacity_gb",
+                value=asked_gb,
+                message=f"{manifest.name} cannot shrink (capacity_scale_down is not declared); "
+                f"the instance has {current_gb} GB",
+            )
+        )
+    if asked_gb > current_gb and not manifest.capabilities.capacity_scale_up:
+        problems.append(
+            Problem(
+                path="$.capacity_gb",
+                value=asked_gb,
+                message=f"{manifest.name} cannot grow (capacity_scale_up is not declared)",
+            )
+        )
+    return problems

@@ -1,0 +1,293 @@
+"""Maintenance mode of a host or of one of its disks: pre-check, enter, exit.
+
+The pre-check predicts, changing nothing, which instances would become inaccessible, run with
+reduced availability or have data rebuilt elsewhere, and asks every affected provider's
+``on_maintenance`` (with a read-only context) whether it would veto. Entering refuses on any
+veto or problem; otherwise components move per the mode and a host's members stop. Exiting
+resyncs what went stale and tells the providers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dpp_sdk.contract import (
+    Conflict,
+    FailureKind,
+    MaintenanceMode,
+    MaintenanceRequest,
+    Redundancy,
+    VetoReason,
+)
+from dpp_sdk.platform._catalog import Catalog
+from dpp_sdk.platform._checks import maintenance_mode
+from dpp_sdk.platform._cluster import Cluster
+from dpp_sdk.platform._context import Contexts
+from dpp_sdk.platform._faults import Faults, check_disk, check_host
+from dpp_sdk.platform._hardware import Hardware
+from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._models import InstanceImpact, MaintenancePrecheck, MaintenanceResult, Veto
+from dpp_sdk.platform._policies import POLICIES
+from dpp_sdk.platform._repairs import Repairs
+from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._views import available, component_bytes, member_info, scheme_for
+
+__all__ = ["Maintenance", "MaintenanceVetoed"]
+
+
+class MaintenanceVetoed(Conflict):
+    """Entering maintenance was refused by one or more providers. ``vetoes`` says who and why."""
+
+    def __init__(self, host: str, vetoes: Sequence[Veto]) -> None:
+        self.host = host
+        self.vetoes = tuple(vetoes)
+        listed = "; ".join(f"{v.instance}: {v.reason.value} ({v.message})" for v in self.vetoes)
+        super().__init__(f"maintenance of {host!r} vetoed: {listed}")
+
+
+class _Impact:
+    """What maintenance does to one instance, gathered volume by volume."""
+
+    def __init__(self) -> None:
+        self.inaccessible: list[str] = []
+        self.reduced: list[str] = []
+        self.rebuilt: list[str] = []
+        self.stopped: list[str] = []
+        self.bytes = 0
+
+
+class Maintenance:
+    """Pre-check, enter and exit maintenance of hosts and disks."""
+
+    def __init__(
+        self,
+        *,
+        repo: Repository,
+        journal: Journal,
+        catalog: Catalog,
+        contexts: Contexts,
+        hardware: Hardware,
+        faults: Faults,
+        repairs: Repairs,
+    ) -> None:
+        self._repo = repo
+        self._journal = journal
+        self._catalog = catalog
+        self._contexts = contexts
+        self._hardware = hardware
+        self._faults = faults
+        self._repairs = repairs
+
+    def _impacts(
+        self, cluster: Cluster, host: str, mode: MaintenanceMode, disk: str | None
+    ) -> tuple[list[InstanceImpact], dict[str, list[int]]]:
+        """Predict maintenance effects; also returns volume id -> component indices to move."""
+        impacts: dict[str, _Impact] = {}
+        moves: dict[str, list[int]] = {}
+        if disk is None:  # a disk's maintenance stops no member
+            for instance, members in self._hardware.members_on(host).items():
+                impacts.setdefault(instance, _Impact()).stopped.extend(members)
+        for volume, here in self._hardware.volumes_on(host, disk):
+            policy = POLICIES[volume.policy]
+            scheme = scheme_for(policy)
+            up = available(cluster, volume)
+            indices = [c.index for c in here]
+            after = up - set(indices)
+            move = policy.distributed and (
+                mode is MaintenanceMode.EVACUATE_ALL
+                or (
+                    mode is MaintenanceMode.ENSURE_ACCESSIBILITY and not scheme.is_accessible(after)
+                )
+            )
+            impact = impacts.setdefault(volume.instance, _Impact())
+            if move and scheme.can_reconstruct(up):
+                moves[volume.id] = indices
+                impact.rebuilt.append(volume.name)
+                impact.bytes += sum(component_bytes(policy, c.role, volume.extent) for c in here)
+            elif not scheme.is_accessible(after):
+                impact.inaccessible.append(volume.name)
+            elif after != up:
+                impact.reduced.append(volume.name)
+        out = []
+        for name, impact in sorted(impacts.items()):
+            record = self._repo.instance(name)
+            if self._catalog.version_of(record).manifest.redundancy is Redundancy.SERVICE:
+                running = {
+                    m.name
+                    for m in self._repo.members(name)
+                    if member_info(cluster, m).state == "running"
+                } - set(impact.stopped)
+                whole = not running
+            else:
+                whole = bool(impact.inaccessible)
+            out.append(
+                InstanceImpact(
+                    instance=name,
+                    service=record.service,
+                    inaccessible_volumes=tuple(impact.inaccessible),
+                    reduced_availability_volumes=tuple(impact.reduced),
+                    rebuilt_volumes=tuple(impact.rebuilt),
+                    stopped_members=tuple(impact.stopped),
+                    bytes_to_rebuild=impact.bytes,
+                    instance_inaccessible=whole,
+                )
+            )
+        return out, moves
+
+    def _consult(self, host: str, mode: MaintenanceMode, disk: str | None) -> list[Veto]:
+        """Ask every affected provider's ``on_maintenance`` (read-only); collect vetoes."""
+        vetoes: list[Veto] = []
+        scrub = self._journal.scrub
+        for instance, (members, volumes) in sorted(self._hardware.affected(host, disk).items()):
+            record = self._repo.instance(instance)
+            try:
+                provider = self._catalog.provider_of(record)
+            except Exception as exc:
+                vetoes.append(
+                    Veto(
+                        instance=instance,
+                        reason=VetoReason.GENERIC_FAILURE,
+                        message=scrub(f"the provider cannot be loaded: {exc}"),
+                    )
+                )
+                continue
+            request = MaintenanceRequest(
+                instance=instance,
+                host=host,
+                disk=disk,
+                mode=mode,
+                members=tuple(members),
+                volumes=tuple(volumes),
+            )
+            with self._contexts.open(
+                instance, record.service, "on_maintenance", read_only=True
+            ) as ctx:
+                try:
+                    decision = provider.on_maintenance(ctx, request)
+                except Exception as exc:
+                    vetoes.append(
+                        Veto(
+                            instance=instance,
+                            reason=VetoReason.GENERIC_FAILURE,
+                            message=scrub(f"on_maintenance raised {type(exc).__name__}: {exc}"),
+                        )
+                    )
+                    continue
+            if not decision.allowed:
+                assert decision.reason is not None
+                vetoes.append(
+                    Veto(
+                        instance=instance,
+                        reason=decision.reason,
+                        message=self._journal.scrub_detecting(
+                            decision.message, instance, "a maintenance veto"
+                        ),
+                    )
+                )
+        return vetoes
+
+    def precheck(
+        self, host: str, mode: MaintenanceMode | str, disk: str | None
+    ) -> MaintenancePrecheck:
+        """See :meth:`Platform.maintenance_precheck`."""
+        mode = maintenance_mode(mode)
+        with self._repo.lock:
+            cluster = self._repo.cluster()
+            check_host(cluster, host)
+            problems: list[str] = []
+            if cluster.host(host).state != "connected":
+                problems.append(f"host {host} is {cluster.host(host).state}, not connected")
+            if disk is not None:
+                check_disk(cluster, host, disk)
+                state = cluster.disk(host, disk).state
+                if state != "healthy":
+                    problems.append(f"disk {host}/{disk} is {state}, not healthy")
+            impacts, moves = self._impacts(cluster, host, mode, disk)
+            # Check that every planned move has a home, on a copy of the cluster.
+            trial = Cluster.from_dict(cluster.to_dict())
+            if disk is None:
+                trial.host(host).state = "maintenance"
+            else:
+                trial.disk(host, disk).state = "maintenance"
+            for volume, _ in self._hardware.volumes_on(host, disk):
+                if volume.id in moves:
+                    self._hardware.rehome(
+                        trial, volume, moves[volume.id], copy=True, unplaced=problems
+                    )
+            return MaintenancePrecheck.summarise(
+                host=host,
+                disk=disk,
+                mode=mode,
+                instances=tuple(impacts),
+                problems=tuple(problems),
+                vetoes=tuple(self._consult(host, mode, disk)),
+            )
+
+    def enter(self, host: str, mode: MaintenanceMode | str, disk: str | None) -> MaintenanceResult:
+        """See :meth:`Platform.enter_maintenance`."""
+        mode = maintenance_mode(mode)
+        target = host if disk is None else f"{host}/{disk}"
+        action = "host.maintenance.enter" if disk is None else "disk.maintenance.enter"
+        with self._repo.lock:
+            precheck = self.precheck(host, mode, disk)
+            with self._journal.refusals(action, target):
+                if precheck.problems:
+                    raise Conflict(
+                        f"{target!r} cannot enter maintenance ({mode.value}): "
+                        + "; ".join(precheck.problems)
+                    )
+                if precheck.vetoes:
+                    raise MaintenanceVetoed(target, precheck.vetoes)
+            affected = self._hardware.affected(host, disk)
+            _, moves = self._impacts(self._repo.cluster(), host, mode, disk)
+            with self._repo.mutation(states=True) as cluster:
+                # Marked first so placement looks elsewhere; the components still leave
+                # while their bytes are readable, so the bytes travel with them (copy).
+                if disk is None:
+                    cluster.host(host).state = "maintenance"
+                else:
+                    cluster.disk(host, disk).state = "maintenance"
+                for volume, _ in self._hardware.volumes_on(host, disk):
+                    if volume.id in moves:
+                        moved, _ = self._hardware.rehome(
+                            cluster, volume, moves[volume.id], copy=True
+                        )
+                        self._repo.put_volume(moved)
+            self._journal.audit(action, target, "succeeded", mode.value)
+            self._journal.event(
+                "maintenance-entered", target, f"{target} entered maintenance ({mode.value})"
+            )
+            return MaintenanceResult(
+                host=host,
+                disk=disk,
+                mode=mode,
+                precheck=precheck,
+                consulted=tuple(sorted(affected)),
+            )
+
+    def exit(self, host: str, disk: str | None) -> None:
+        """See :meth:`Platform.exit_maintenance`."""
+        if disk is None:
+            self._faults.reconnect(
+                host,
+                "maintenance",
+                "host.maintenance.exit",
+                "maintenance-exited",
+                "left maintenance",
+            )
+            return
+        with self._repo.lock:
+            with self._repo.mutation(states=True) as cluster:
+                check_disk(cluster, host, disk)
+                state = cluster.disk(host, disk).state
+                if state != "maintenance":
+                    raise Conflict(f"disk {host}/{disk} is not in maintenance (it is {state})")
+                cluster.disk(host, disk).state = "healthy"
+                for volume, _ in self._hardware.volumes_on(host, disk):
+                    self._hardware.resync(cluster, volume)
+            affected = self._hardware.affected(host, disk)
+            self._journal.audit("disk.maintenance.exit", f"{host}/{disk}", "succeeded")
+            self._journal.event(
+                "maintenance-exited", f"{host}/{disk}", f"{host}/{disk} left maintenance"
+            )
+        self._repairs.notify_all(affected, FailureKind.DISK_RECOVERED, host, disk=disk)

@@ -1,0 +1,397 @@
+"""The operation engine: records, forward-only states, provider calls with retries, abandon.
+
+Every mutating request becomes an operation (:class:`~dpp_sdk.Operation`), driven by
+:meth:`OperationEngine.drive` through a :class:`Plan`: the plan of a kind of operation says,
+in one place, what running it does, what success and failure leave behind, what an
+unexpected exception (``abandoned``) leaves behind, and whether a crash-interrupted one is
+resumed. The engine does the bookkeeping every kind shares: states that only move forward,
+attempts, the instance's ``operation`` field, the audit record, and classifying what a
+provider raised into an :class:`~dpp_sdk.OperationError`.
+
+Owners
+    An operation records its owner: ``pid:start:token`` of the platform object running it.
+    :func:`owner_alive` tells whether that owner may still be running it, so recovery never
+    steals an operation from a live process (or a live sibling platform in this one), and a
+    pid reused by a later process is not mistaken for the dead one.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import os
+import traceback
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dpp_sdk.contract import (
+    Conflict,
+    DppError,
+    NotFound,
+    Operation,
+    OperationError,
+    OperationFailed,
+    OperationState,
+    PermanentError,
+    ServiceProvider,
+    TemporaryError,
+    ValidationError,
+    unstructure,
+    validate_document,
+)
+from dpp_sdk.platform._catalog import Catalog
+from dpp_sdk.platform._clock import Clock
+from dpp_sdk.platform._context import Contexts, PlatformContext
+from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._records import OperationRecord
+from dpp_sdk.platform._repository import Repository
+
+__all__ = [
+    "MIN_RETRY_DELAY",
+    "OperationEngine",
+    "Plan",
+    "Run",
+    "owner_alive",
+    "owner_tag",
+    "register_owner",
+]
+
+MIN_RETRY_DELAY = 0.1  # seconds; the shortest wait between two attempts of a verb
+
+# Platform objects alive in this process, by owner tag.
+_LIVE_OWNERS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+
+
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or "" if unknown.
+
+    With the pid it names a process uniquely: a pid reused by a later process has another
+    start time, so an operation of the dead one is not mistaken for a live one."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # Field 22 (starttime); the command name in field 2 may contain spaces.
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_tag() -> str:
+    """``pid:start:token`` naming a new platform object in this process."""
+    pid = os.getpid()
+    return f"{pid}:{_process_start(pid)}:{uuid.uuid4().hex}"
+
+
+def register_owner(tag: str, owner: object | None) -> None:
+    """Note that ``owner`` (a live platform object) runs operations tagged ``tag``; None
+    forgets it."""
+    if owner is None:
+        _LIVE_OWNERS.pop(tag, None)
+    else:
+        _LIVE_OWNERS[tag] = owner
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the platform object that owns an operation may still be running it."""
+    if owner in _LIVE_OWNERS:
+        return True
+    pid_text, _, rest = owner.partition(":")
+    start, _, _token = rest.partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False  # same process, and not a live platform: its owner is gone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    # Alive, unless the pid now belongs to a process that started later.
+    now = _process_start(pid)
+    return not (start and now and now != start)
+
+
+class Run:
+    """The operation being driven: its latest record (records are values; this holds the
+    current one) and the result it accumulates."""
+
+    def __init__(self, record: OperationRecord) -> None:
+        self.record = record
+        self.result: dict[str, Any] = dict(record.result)
+
+    @property
+    def id(self) -> str:
+        """The operation's id."""
+        return self.record.id
+
+    @property
+    def target(self) -> str:
+        """The instance the operation works on."""
+        return self.record.target
+
+    @property
+    def request(self) -> Mapping[str, Any]:
+        """What was asked (plus what the platform resolved: new and previous spec)."""
+        return self.record.request
+
+
+class Plan(abc.ABC):
+    """What one kind of operation does, in success, failure, abandonment and recovery."""
+
+    kind: str
+    #: Whether an operation of this kind interrupted by a crash is run again on recovery.
+    resumable: bool = False
+
+    @abc.abstractmethod
+    def run(self, run: Run) -> OperationError | None:
+        """Do the work (provider call included) and leave the instance as success or failure
+        requires; None on success, or the error the operation fails with."""
+
+    @abc.abstractmethod
+    def abandoned(self, run: Run) -> None:
+        """Leave the instance usable after an unexpected exception ended the run."""
+
+
+class OperationEngine:
+    """Creates, saves, drives and reports operations."""
+
+    def __init__(
+        self,
+        *,
+        repo: Repository,
+        journal: Journal,
+        catalog: Catalog,
+        contexts: Contexts,
+        clock: Clock,
+        owner: str,
+        timeout: float,
+        max_backoff: float,
+    ) -> None:
+        self._repo = repo
+        self._journal = journal
+        self._catalog = catalog
+        self._contexts = contexts
+        self._clock = clock
+        self.owner = owner
+        self.timeout = timeout
+        self.max_backoff = max_backoff
+
+    # ------------------------------------------------------------------ records
+
+    def new(
+        self,
+        kind: str,
+        target: str,
+        request: Mapping[str, Any],
+        idempotency_key: str | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[Run, bool]:
+        """Create an operation, or return the one with the same idempotency key.
+
+        Returns (run, created). The same key with a different request raises Conflict."""
+        fingerprint = hashlib.sha256(
+            json.dumps({"kind": kind, "target": target, **request}, sort_keys=True).encode()
+        ).hexdigest()
+        if idempotency_key is not None:
+            existing = self._repo.operation_by_key(idempotency_key)
+            if existing is not None:
+                if existing.fingerprint != fingerprint:
+                    raise Conflict(
+                        f"idempotency key {idempotency_key!r} was used for a different request "
+                        f"(operation {existing.id}: {existing.kind} {existing.target})"
+                    )
+                return Run(existing), False
+        record = OperationRecord(
+            id=f"op-{uuid.uuid4().hex[:12]}",
+            kind=kind,
+            target=target,
+            idempotency_key=idempotency_key,
+            created_at=self._clock.now(),
+            fingerprint=fingerprint,
+            request={**request, **(extra or {})},
+            owner=self.owner,
+        )
+        self._repo.put_operation(record)
+        return Run(record), True
+
+    def prior(self, idempotency_key: str | None) -> OperationRecord | None:
+        """The operation already created with ``idempotency_key``, if any."""
+        return None if idempotency_key is None else self._repo.operation_by_key(idempotency_key)
+
+    def save(self, run: Run, **changes: Any) -> None:
+        """Change the operation's record (states only move forward) and store it."""
+        run.record = run.record.moved(**changes)
+        self._repo.put_operation(run.record)
+
+    def finish(self, run: Run) -> Operation:
+        """The operation as returned to callers; OperationFailed when it failed."""
+        op = run.record.public
+        validate_document("operation", unstructure(op))
+        if op.state is OperationState.FAILED:
+            raise OperationFailed(op)
+        return op
+
+    def get(self, op_id: str) -> Operation:
+        """Operation ``op_id``."""
+        record = self._repo.find_operation(op_id)
+        if record is None:
+            raise NotFound("operation", op_id)
+        return record.public
+
+    # ------------------------------------------------------------------ driving
+
+    def drive(self, run: Run, plan: Plan) -> None:
+        """Drive the operation (pending or interrupted) to a terminal state, whatever happens.
+
+        An exception that escapes the plan (a ``BaseException`` such as
+        ``KeyboardInterrupt``, or a bug) fails the operation, frees the instance through the
+        plan's ``abandoned`` and is re-raised: a live process never leaves one running."""
+        self.save(
+            run,
+            state=OperationState.RUNNING,
+            started_at=run.record.started_at or self._clock.now(),
+            owner=self.owner,
+        )
+        try:
+            self._repo.update_instance(run.target, operation=run.id)
+            error = plan.run(run)
+        except BaseException as exc:
+            if not run.record.state.terminal:
+                self.abandon(run, plan, exc)
+            raise
+        self.conclude(run, error, audit=True)
+
+    def conclude(self, run: Run, error: OperationError | None, *, audit: bool) -> None:
+        """Save the operation as succeeded or failed with ``error`` (and audit it)."""
+        now = self._clock.now()
+        kind, target = run.record.kind, run.target
+        if error is None:
+            self.save(
+                run,
+                state=OperationState.SUCCEEDED,
+                progress=1.0,
+                finished_at=now,
+                result=run.result,
+            )
+            if audit:
+                self._journal.audit(f"instance.{kind}", target, "succeeded", run.id)
+        else:
+            self.save(
+                run, state=OperationState.FAILED, finished_at=now, error=error, result=run.result
+            )
+            if audit:
+                self._journal.audit(
+                    f"instance.{kind}", target, "failed", f"{error.type}: {error.message}"
+                )
+
+    def abandon(self, run: Run, plan: Plan, exc: BaseException) -> None:
+        """Fail the operation after an unexpected exception and free its instance."""
+        with self._repo.lock:
+            current = self._repo.find_instance(run.target)
+            if current is not None and current.operation == run.id:
+                plan.abandoned(run)
+            self.save(
+                run,
+                state=OperationState.FAILED,
+                finished_at=self._clock.now(),
+                error=OperationError(
+                    type=type(exc).__name__,
+                    message=self._journal.scrub(
+                        f"operation abandoned: {type(exc).__name__}: {exc}"
+                    ),
+                    traceback=self._journal.scrub(traceback.format_exc()),
+                ),
+            )
+            self._journal.audit(
+                f"instance.{run.record.kind}", run.target, "failed", type(exc).__name__
+            )
+
+    def call_verb(
+        self, run: Run, call: Callable[[ServiceProvider, PlatformContext], object]
+    ) -> OperationError | None:
+        """Run a provider call with retries; returns None on success or the final error.
+
+        The platform lock is held only for the bookkeeping around each attempt, never while
+        provider code runs or while waiting to retry: a provider may use its context from
+        worker threads, and other instances' requests proceed meanwhile (the instance's busy
+        status keeps other operations off this instance)."""
+        instance = run.target
+        deadline = self._clock.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._repo.lock:
+                record = self._repo.instance(instance)
+                self.save(run, attempts=run.record.attempts + 1)
+                try:
+                    provider = self._catalog.provider_of(record)
+                except Exception as exc:
+                    return OperationError(
+                        type="ProviderUnavailable",
+                        message=f"the provider of {record.service!r} cannot be loaded: {exc}",
+                    )
+            with self._contexts.open(instance, record.service, run.record.kind) as ctx:
+                outcome = self._attempt(
+                    provider, ctx, call, run=run, attempt=attempt, deadline=deadline
+                )
+            if isinstance(outcome, float):
+                self._clock.sleep(outcome)
+                continue
+            return outcome
+
+    def _attempt(
+        self,
+        provider: ServiceProvider,
+        ctx: PlatformContext,
+        call: Callable[[ServiceProvider, PlatformContext], object],
+        *,
+        run: Run,
+        attempt: int,
+        deadline: float,
+    ) -> OperationError | float | None:
+        """One attempt: None on success, an error to fail with, or the delay before the next."""
+        scrub = self._journal.scrub
+        try:
+            call(provider, ctx)
+            return None
+        except TemporaryError as exc:
+            # A floor keeps retry_after=0 from spinning; the exponent is capped so the
+            # delay never overflows before the deadline stops the retries.
+            base = max(exc.retry_after, MIN_RETRY_DELAY)
+            delay = min(base * 2 ** min(attempt - 1, 32), self.max_backoff)
+            if self._clock.monotonic() + delay > deadline:
+                return OperationError(
+                    type="DeadlineExceeded",
+                    message=(
+                        f"{run.record.kind} still failing temporarily after {attempt} attempts "
+                        f"and {self.timeout:.0f}s: {scrub(str(exc))}"
+                    ),
+                )
+            self._journal.log.info(
+                "%s attempt %d: temporary error, retrying in %.1fs: %s",
+                run.record.kind,
+                attempt,
+                delay,
+                scrub(str(exc)),
+                extra={"target": run.target},
+            )
+            return float(delay)
+        except ValidationError as exc:
+            return OperationError(
+                type=type(exc).__name__,
+                message=scrub(exc.summary),
+                problems=tuple(scrub(str(p)) for p in exc.problems),
+            )
+        except (PermanentError, DppError) as exc:
+            return OperationError(type=type(exc).__name__, message=scrub(str(exc)))
+        except Exception as exc:
+            return OperationError(
+                type=type(exc).__name__,
+                message=scrub(f"provider raised {type(exc).__name__}: {exc}"),
+                traceback=scrub(traceback.format_exc()),
+            )

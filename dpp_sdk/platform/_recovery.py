@@ -1,0 +1,109 @@
+"""Recovery after a crash: operations a dead process left pending or running are resumed
+(when their kind's plan is resumable) or failed, never left running; then what the crash
+interrupted in the byte store is finished."""
+
+from __future__ import annotations
+
+from dpp_sdk.contract import (
+    Conflict,
+    InstanceStatus,
+    NotFound,
+    Operation,
+    OperationError,
+    OperationState,
+)
+from dpp_sdk.platform._hardware import Hardware
+from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._lifecycle import Lifecycle
+from dpp_sdk.platform._operations import OperationEngine, Run, owner_alive
+from dpp_sdk.platform._records import OperationRecord
+from dpp_sdk.platform._repository import Repository
+
+__all__ = ["Recovery"]
+
+_LIVE = (OperationState.PENDING, OperationState.RUNNING)
+
+
+class Recovery:
+    """Finds and finishes what dead processes left behind."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        journal: Journal,
+        engine: OperationEngine,
+        lifecycle: Lifecycle,
+        hardware: Hardware,
+    ) -> None:
+        self._repo = repo
+        self._journal = journal
+        self._engine = engine
+        self._lifecycle = lifecycle
+        self._hardware = hardware
+
+    def _orphans(self) -> list[OperationRecord]:
+        return [
+            record
+            for _, record in self._repo.operations(states=_LIVE)
+            if not owner_alive(record.owner)
+        ]
+
+    def interrupted(self) -> list[Operation]:
+        """Operations left pending or running by a process that is gone."""
+        return [record.public for record in self._orphans()]
+
+    def recover(self) -> list[Operation]:
+        """Resume or fail every orphaned operation, then tidy the byte store."""
+        interrupted = [record.id for record in self._orphans()]
+        for record in self._orphans():
+            self._resume(record)
+        self._hardware.remove_orphaned_bytes()
+        return [self._engine.get(op_id) for op_id in interrupted]
+
+    def _resume(self, record: OperationRecord) -> None:
+        self._journal.log.warning(
+            "resuming operation %s (%s %s) interrupted by a crash",
+            record.id,
+            record.kind,
+            record.target,
+            extra={"target": record.target},
+        )
+        run = Run(record)
+        if record.kind == "decommission" and self._repo.find_instance(record.target) is None:
+            # The crash came after the instance was deleted: the work was done.
+            run.result.update(leaked=[], recovered=True)
+            self._engine.conclude(run, None, audit=False)
+            return
+        try:
+            if self._repo.find_instance(record.target) is None:
+                raise NotFound("instance", record.target)
+            plan = self._lifecycle.plans.get(record.kind)
+            if plan is None or not plan.resumable:
+                raise Conflict(
+                    f"a {record.kind} operation is not resumed; the next failure or "
+                    "recovery event triggers a new one"
+                )
+            self._engine.save(run, owner=self._engine.owner)
+            self._lifecycle.run(run)
+        except Exception as exc:
+            self._fail(run, exc)
+
+    def _fail(self, run: Run, exc: Exception) -> None:
+        current = self._repo.find_instance(run.target)
+        if current is not None and current.operation == run.id:
+            self._repo.update_instance(
+                run.target,
+                operation=None,
+                status=InstanceStatus.FAILED if current.busy_status else current.status,
+            )
+        if not run.record.state.terminal:
+            self._engine.save(
+                run,
+                state=OperationState.FAILED,
+                finished_at=self._repo.clock.now(),
+                error=OperationError(
+                    type="Interrupted",
+                    message=f"interrupted by a crash and could not resume: {exc}",
+                ),
+            )
+        self._journal.event("operation-failed", run.target, f"{run.id}: {exc}")

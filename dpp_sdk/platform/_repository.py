@@ -1,0 +1,391 @@
+"""The only code that reads or writes the platform's stored records, and the cluster cache.
+
+:class:`Repository` turns typed records (:mod:`._records`) into rows of the store and back,
+one row per record, so every get, put and page is an index lookup whose cost does not grow
+with the number of instances or hosts.
+
+The cluster
+    The cluster's shape comes from the configuration; what changes is stored apart: the host
+    and disk states (a small document, rewritten only when a state changes) and the
+    reservations, which are not stored at all: they follow from the volume records' components
+    and are rebuilt from them when a process first needs them. :meth:`cluster` returns the
+    cached :class:`~dpp_sdk.platform._cluster.Cluster`, shared and read-only;
+    :meth:`mutation` is the one way to change it: it runs in a store transaction, and every
+    mutation writes a new ``cluster_version`` token so other processes sharing the state
+    directory reload their cache. If the block raises, the transaction rolls back and the
+    cache is dropped (the next read rebuilds it from the rows), so memory never keeps a change
+    the database did not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+import attrs
+
+from dpp_sdk.contract import Conflict, NotFound, OperationState, structure, unstructure
+from dpp_sdk.platform._clock import Clock
+from dpp_sdk.platform._cluster import Cluster, Reservation
+from dpp_sdk.platform._config import ClusterConfig, parse_config
+from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._records import (
+    EndpointRecord,
+    InstanceRecord,
+    LedgerEntry,
+    MemberRecord,
+    OperationRecord,
+    SecretRecord,
+    ServiceRecord,
+    VolumeRecord,
+)
+from dpp_sdk.platform._store import SCHEMA_VERSION, Store
+
+__all__ = ["Repository"]
+
+R = TypeVar("R")
+
+
+class Repository:
+    """Typed access to the store, and the cached cluster. Thread-safe (one re-entrant lock)."""
+
+    def __init__(
+        self, store: Store, journal: Journal, clock: Clock, config: ClusterConfig | None
+    ) -> None:
+        self.store = store
+        self.journal = journal
+        self.clock = clock
+        self.lock: threading.RLock = store.lock
+        self._cache: tuple[tuple[int, int], str, Cluster] | None = None
+        self.config = self._init_config(config)
+
+    # ------------------------------------------------------------------ configuration
+
+    def _init_config(self, config: ClusterConfig | None) -> ClusterConfig:
+        schema = self.store.get_meta("schema")
+        if schema is not None and schema != str(SCHEMA_VERSION):
+            raise Conflict(
+                f"state directory {self.store.state_dir} has storage schema {schema}; this "
+                f"dpp-sdk reads schema {SCHEMA_VERSION}: upgrade dpp-sdk, or use a new state "
+                "directory"
+            )
+        stored = self.store.get_meta("config")
+        if stored is None:
+            chosen = config or ClusterConfig.default()
+            with self.store.transaction():
+                self.store.set_meta("config", chosen.to_ini())
+                self.store.set_meta("cluster_states", json.dumps({"hosts": {}, "disks": {}}))
+                self.store.set_meta("cluster_version", uuid.uuid4().hex)
+            return chosen
+        found = parse_config(stored, source="stored configuration")
+        if config is not None and config != found:
+            raise Conflict(
+                f"state directory {self.store.state_dir} already holds a platform with a "
+                "different cluster configuration; open it without a configuration, or use a "
+                "new state directory"
+            )
+        return found
+
+    # ------------------------------------------------------------------ the cluster
+
+    def cluster(self) -> Cluster:
+        """The current cluster, shared and READ-ONLY: change it only through :meth:`mutation`.
+
+        Reloaded only when another process changed capacity or states, or a transaction of
+        ours rolled back."""
+        with self.lock:
+            version = self.store.data_version()
+            cached = self._cache
+            if cached is not None and cached[0] == version:
+                return cached[2]
+            token = self.store.get_meta("cluster_version") or ""
+            if cached is not None and cached[1] == token:
+                self._cache = (version, token, cached[2])
+                return cached[2]
+            cluster = self._load_cluster()
+            self._cache = (version, token, cluster)
+            return cluster
+
+    def _load_cluster(self) -> Cluster:
+        cluster = Cluster.from_config(self.config)
+        states = json.loads(self.store.get_meta("cluster_states") or "{}")
+        for host, state in states.get("hosts", {}).items():
+            cluster.host(host).state = state
+        for key, state in states.get("disks", {}).items():
+            host, _, disk = key.partition("/")
+            cluster.disk(host, disk).state = state
+        for volume in self.all_volumes():
+            for c in volume.components:
+                cluster.disk(c.host, c.disk).reservations.append(
+                    Reservation(volume=volume.id, index=c.index, role=c.role, size_gb=c.reserved_gb)
+                )
+        return cluster
+
+    def _save_states(self, cluster: Cluster) -> None:
+        states: dict[str, dict[str, str]] = {"hosts": {}, "disks": {}}
+        for host in cluster.hosts.values():
+            if host.state != "connected":
+                states["hosts"][host.name] = host.state
+            for disk in host.disks.values():
+                if disk.state != "healthy":
+                    states["disks"][f"{host.name}/{disk.name}"] = disk.state
+        self.store.set_meta("cluster_states", json.dumps(states, sort_keys=True))
+
+    @contextlib.contextmanager
+    def mutation(self, *, states: bool = False) -> Iterator[Cluster]:
+        """One atomic change of the cluster and records; yields the cluster to change.
+
+        Pass ``states=True`` when the block changes host or disk states, so they are saved.
+        On an exception the transaction rolls back and the cached cluster is dropped."""
+        with self.lock:
+            try:
+                with self.store.transaction():
+                    cluster = self.cluster()
+                    yield cluster
+                    if states:
+                        self._save_states(cluster)
+                    token = uuid.uuid4().hex
+                    self.store.set_meta("cluster_version", token)
+                    self._cache = (self.store.data_version(), token, cluster)
+                    self._capacity_warning(cluster)
+            except BaseException:
+                self._cache = None
+                raise
+            # An outer transaction may still roll back; the store then bumps its rollback
+            # count, the data version no longer matches and the token is read again.
+
+    def _capacity_warning(self, cluster: Cluster) -> None:
+        warned = self.store.get_meta("capacity_warned") == "1"
+        warning = cluster.capacity_warning()
+        if warning and not warned:
+            self.store.set_meta("capacity_warned", "1")
+            self.journal.event(
+                "capacity-warning",
+                "cluster",
+                f"pool use {cluster.pool_used_percent():.1f}% reached the warning threshold "
+                f"of {cluster.capacity_warning_percent}%",
+            )
+        elif warned and not warning:
+            self.store.set_meta("capacity_warned", "0")
+            self.journal.event(
+                "capacity-ok", "cluster", "pool use is back under the warning threshold"
+            )
+
+    # ------------------------------------------------------------------ generic rows
+
+    def _get(self, cls: type[R], kind: str, scope: str, name: str) -> R | None:
+        data = self.store.get(kind, scope, name)
+        return None if data is None else structure(data, cls)
+
+    def _all(self, cls: type[R], kind: str, scope: str | None) -> list[R]:
+        return [structure(d, cls) for d in self.store.select(kind, scope)]
+
+    # ------------------------------------------------------------------ services
+
+    def find_service(self, name: str) -> ServiceRecord | None:
+        """Service ``name``, or None."""
+        return self._get(ServiceRecord, "service", "", name)
+
+    def service(self, name: str) -> ServiceRecord:
+        """Service ``name``; NotFound listing the registered ones."""
+        found = self.find_service(name)
+        if found is None:
+            known = [s.name for s in self.services()]
+            raise NotFound("service", name, f"registered services: {known or 'none'}")
+        return found
+
+    def services(self) -> list[ServiceRecord]:
+        """Every service, by name."""
+        return self._all(ServiceRecord, "service", "")
+
+    def count_services(self) -> int:
+        """How many services are registered."""
+        return self.store.count("service")
+
+    def put_service(self, record: ServiceRecord) -> None:
+        """Save a service."""
+        self.store.put("service", "", record.name, unstructure(record))
+
+    # ------------------------------------------------------------------ instances
+
+    def find_instance(self, name: str) -> InstanceRecord | None:
+        """Instance ``name``, or None."""
+        return self._get(InstanceRecord, "instance", "", name)
+
+    def instance(self, name: str) -> InstanceRecord:
+        """Instance ``name``; NotFound if there is none."""
+        found = self.find_instance(name)
+        if found is None:
+            raise NotFound("instance", name)
+        return found
+
+    def put_instance(self, record: InstanceRecord) -> None:
+        """Save an instance."""
+        self.store.put("instance", "", record.name, unstructure(record), attr=record.service)
+
+    def update_instance(self, name: str, **changes: Any) -> InstanceRecord:
+        """Change fields of instance ``name`` (and its ``updated_at``) in one transaction."""
+        with self.lock, self.store.transaction():
+            record = attrs.evolve(self.instance(name), updated_at=self.clock.now(), **changes)
+            self.put_instance(record)
+            return record
+
+    def delete_instance(self, name: str) -> None:
+        """Delete an instance's record (its resources are deleted separately)."""
+        self.store.delete("instance", "", name)
+
+    def instances_page(
+        self, *, after: str | None, limit: int | None, service: str | None = None
+    ) -> list[InstanceRecord]:
+        """Instances named after ``after``, by name, at most ``limit`` (of ``service``)."""
+        rows = self.store.page("instance", "", after=after, limit=limit, attr=service)
+        return [structure(body, InstanceRecord) for _name, body in rows]
+
+    def instances(self) -> list[InstanceRecord]:
+        """Every instance, by name."""
+        return self._all(InstanceRecord, "instance", "")
+
+    def count_instances(self, service: str | None = None) -> int:
+        """How many instances exist (of ``service``)."""
+        return self.store.count("instance", attr=service)
+
+    def is_busy(self, record: InstanceRecord) -> bool:
+        """An instance is busy while a lifecycle operation or a repair of it is running."""
+        if record.busy_status:
+            return True
+        if not record.operation:
+            return False
+        op = self.find_operation(record.operation)
+        return op is not None and not op.state.terminal
+
+    # ------------------------------------------------------------------ volumes
+
+    def find_volume(self, instance: str, name: str) -> VolumeRecord | None:
+        """Volume ``name`` of ``instance``, or None."""
+        return self._get(VolumeRecord, "volume", instance, name)
+
+    def volume(self, instance: str, name: str) -> VolumeRecord:
+        """Volume ``name`` of ``instance``; NotFound naming the instance."""
+        found = self.find_volume(instance, name)
+        if found is None:
+            raise NotFound("volume", name, f"instance {instance!r} has no such volume")
+        return found
+
+    def volumes(self, instance: str) -> list[VolumeRecord]:
+        """The volumes of ``instance``, by name."""
+        return self._all(VolumeRecord, "volume", instance)
+
+    def all_volumes(self) -> list[VolumeRecord]:
+        """Every volume of every instance."""
+        return self._all(VolumeRecord, "volume", None)
+
+    def put_volume(self, record: VolumeRecord) -> None:
+        """Save a volume."""
+        self.store.put("volume", record.instance, record.name, unstructure(record))
+
+    def delete_volume(self, record: VolumeRecord) -> None:
+        """Delete a volume's record."""
+        self.store.delete("volume", record.instance, record.name)
+
+    # ------------------------------------------------------------------ members
+
+    def find_member(self, instance: str, name: str) -> MemberRecord | None:
+        """Member ``name`` of ``instance``, or None."""
+        return self._get(MemberRecord, "member", instance, name)
+
+    def member(self, instance: str, name: str) -> MemberRecord:
+        """Member ``name`` of ``instance``; NotFound naming the instance."""
+        found = self.find_member(instance, name)
+        if found is None:
+            raise NotFound("member", name, f"instance {instance!r} has no such member")
+        return found
+
+    def members(self, instance: str) -> list[MemberRecord]:
+        """The members of ``instance``, by name."""
+        return self._all(MemberRecord, "member", instance)
+
+    def put_member(self, instance: str, record: MemberRecord) -> None:
+        """Save a member."""
+        self.store.put("member", instance, record.name, unstructure(record))
+
+    def delete_member(self, instance: str, name: str) -> None:
+        """Delete a member's record."""
+        self.store.delete("member", instance, name)
+
+    # ------------------------------------------------------------------ endpoints, secrets
+
+    def find_endpoint(self, instance: str, name: str) -> EndpointRecord | None:
+        """Endpoint ``name`` of ``instance``, or None."""
+        return self._get(EndpointRecord, "endpoint", instance, name)
+
+    def endpoints(self, instance: str) -> list[EndpointRecord]:
+        """The endpoints of ``instance``, by name."""
+        return self._all(EndpointRecord, "endpoint", instance)
+
+    def put_endpoint(self, instance: str, record: EndpointRecord) -> None:
+        """Save an endpoint."""
+        self.store.put("endpoint", instance, record.name, unstructure(record))
+
+    def find_secret(self, instance: str, name: str) -> SecretRecord | None:
+        """Secret ``name`` of ``instance``, or None."""
+        return self._get(SecretRecord, "secret", instance, name)
+
+    def secrets(self, instance: str) -> list[SecretRecord]:
+        """The secrets of ``instance``, by name."""
+        return self._all(SecretRecord, "secret", instance)
+
+    def put_secret(self, instance: str, record: SecretRecord) -> None:
+        """Save a secret; its value is redacted everywhere from now on."""
+        self.journal.remember_secret(record.value)
+        self.store.put("secret", instance, record.name, unstructure(record))
+
+    def delete_named(self, kind: str, instance: str, name: str) -> None:
+        """Delete endpoint or secret ``name`` of ``instance`` (no-op if absent)."""
+        if kind not in ("endpoint", "secret"):
+            raise ValueError(f"not a named resource kind: {kind!r}")
+        self.store.delete(kind, instance, name)
+
+    # ------------------------------------------------------------------ ledger
+
+    def add_ledger(self, uid: str, entry: LedgerEntry) -> None:
+        """Note that instance ``uid`` came to hold ``entry.kind``/``entry.name``."""
+        key = f"{entry.kind}/{entry.name}/{entry.operation}/{uuid.uuid4().hex[:8]}"
+        self.store.put("ledger", uid, key, unstructure(entry))
+
+    def ledger(self, uid: str) -> list[dict[str, Any]]:
+        """The ledger entries of instance ``uid`` as plain data."""
+        return list(self.store.select("ledger", uid))
+
+    # ------------------------------------------------------------------ operations
+
+    def find_operation(self, op_id: str) -> OperationRecord | None:
+        """Operation ``op_id``, or None."""
+        data = self.store.get_operation(op_id)
+        return None if data is None else structure(data, OperationRecord)
+
+    def operation_by_key(self, key: str) -> OperationRecord | None:
+        """The operation created with idempotency key ``key``, or None."""
+        data = self.store.operation_by_key(key)
+        return None if data is None else structure(data, OperationRecord)
+
+    def put_operation(self, record: OperationRecord) -> None:
+        """Save an operation."""
+        self.store.put_operation(unstructure(record))
+
+    def operations(
+        self,
+        *,
+        target: str | None = None,
+        states: tuple[OperationState, ...] = (),
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple[int, OperationRecord]]:
+        """(position, record) of operations, oldest first, after position ``after``."""
+        rows = self.store.operations(
+            target=target, states=tuple(s.value for s in states), after=after, limit=limit
+        )
+        return [(pos, structure(body, OperationRecord)) for pos, body in rows]

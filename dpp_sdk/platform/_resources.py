@@ -1,0 +1,635 @@
+"""The instance-scoped backend: volumes (with their bytes), members, endpoints, secrets and
+provider state of one instance at a time, and the leak ledger.
+
+This is what a provider's :class:`~dpp_sdk.InstanceContext` calls (through
+:mod:`._context`, which fixes the instance), and what the platform itself uses to release
+what a failed attempt allocated. Every get-or-create is keyed by the provider's own names, so
+a verb re-run after a crash converges instead of allocating twice. Everything an instance
+comes to hold is noted in the ledger with the operation that made it (``created_by``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets as _secrets
+import uuid
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from dpp_sdk.contract import (
+    AntiAffinity,
+    Conflict,
+    DataUnavailable,
+    EndpointInfo,
+    InstanceSpec,
+    MemberInfo,
+    NotFound,
+    Secret,
+    SecretInfo,
+    ValidationError,
+    VolumeClaim,
+    VolumeInfo,
+)
+from dpp_sdk.platform import _placement
+from dpp_sdk.platform._checks import (
+    check_member_request,
+    check_resource_name,
+    check_size,
+    placement_errors,
+)
+from dpp_sdk.platform._clock import Clock
+from dpp_sdk.platform._cluster import Cluster
+from dpp_sdk.platform._policies import POLICIES, Policy
+from dpp_sdk.platform._records import (
+    JSON,
+    ComponentRecord,
+    EndpointRecord,
+    LedgerEntry,
+    MemberRecord,
+    SecretRecord,
+    VolumeRecord,
+)
+from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._storage import DataUnavailable as StoreUnavailable
+from dpp_sdk.platform._storage import VolumeStore
+from dpp_sdk.platform._views import (
+    available,
+    endpoint_info,
+    member_info,
+    placements,
+    scheme_for,
+    volume_info,
+)
+
+__all__ = ["GIB", "MIN_SECRET_LENGTH", "InstanceResources"]
+
+GIB = 1024**3
+MIN_SECRET_LENGTH = 6  # characters; shorter values could not be redacted reliably
+_PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
+
+
+class InstanceResources:
+    """Volumes, members, endpoints, secrets and provider state of instances."""
+
+    def __init__(self, repo: Repository, volumes: VolumeStore, clock: Clock) -> None:
+        self._repo = repo
+        self.bytes = volumes
+        self._clock = clock
+        self._lock = repo.lock
+
+    # ------------------------------------------------------------------ instance facts
+
+    def spec(self, instance: str) -> InstanceSpec:
+        """The instance's current spec."""
+        return self._repo.instance(instance).spec
+
+    def _current_op(self, instance: str) -> str:
+        return self._repo.instance(instance).operation or ""
+
+    def _note(self, instance: str, kind: str, name: str, op_id: str) -> None:
+        """Note in the leak ledger that ``instance`` came to hold ``kind/name``."""
+        uid = self._repo.instance(instance).uid
+        self._repo.add_ledger(
+            uid, LedgerEntry(kind=kind, name=name, operation=op_id, time=self._clock.now())
+        )
+
+    def _policy(self, instance: str, policy: str | None, field: str) -> Policy:
+        name = policy or self.spec(instance).policy
+        found = POLICIES.get(name)
+        if found is None:
+            raise ValidationError.single(field, name, f"unknown policy; one of {sorted(POLICIES)}")
+        return found
+
+    # ------------------------------------------------------------------ volumes
+
+    def place_volume_in(
+        self,
+        cluster: Cluster,
+        instance: str,
+        name: str,
+        *,
+        size_gb: float,
+        policy: Policy,
+        member: MemberRecord | None,
+    ) -> VolumeRecord:
+        """Place and reserve a new volume inside an open mutation; returns its record."""
+        check_size("$.volume.size_gb", size_gb)
+        if policy.kind in ("host-local", "direct") and member is None:
+            raise ValidationError.single(
+                "$.volume.member",
+                None,
+                f"policy {policy.name} keeps a volume on one host, so it needs the member that "
+                "uses it (pass member=..., or claim it in members.ensure(volumes=...))",
+            )
+        volume_id = f"v-{uuid.uuid4().hex[:16]}"
+        op_id = self._current_op(instance)
+        with placement_errors(f"volume {name!r} of {instance!r}"):
+            _placement.check_quota(cluster, policy.raw_gb(size_gb))
+            comps = _placement.place_volume(
+                cluster, policy, size_gb, host=None if member is None else member.host
+            )
+            cluster.reserve(volume_id, comps)
+        record = VolumeRecord(
+            id=volume_id,
+            instance=instance,
+            name=name,
+            size_gb=float(size_gb),
+            policy=policy.name,
+            member=None if member is None else member.name,
+            created_by=op_id,
+            components=tuple(
+                ComponentRecord(
+                    index=c.index, role=c.role, host=c.host, disk=c.disk, reserved_gb=c.reserved_gb
+                )
+                for c in comps
+            ),
+        )
+        self._repo.put_volume(record)
+        self._note(instance, "volume", name, op_id)
+        return record
+
+    def ensure_volume(
+        self,
+        instance: str,
+        name: str,
+        *,
+        size_gb: float,
+        policy: str | None,
+        member: str | None,
+    ) -> VolumeInfo:
+        """Get or create volume ``name``."""
+        check_resource_name("volume", name)
+        with self._lock:
+            existing = self.find_volume(instance, name)
+            if existing is not None:
+                return existing
+            pol = self._policy(instance, policy, "$.volume.policy")
+            owner = None if member is None else self._repo.member(instance, member)
+            with self._repo.mutation() as cluster:
+                raced = self._repo.find_volume(instance, name)
+                if raced is not None:  # created meanwhile by another process
+                    return volume_info(cluster, raced)
+                record = self.place_volume_in(
+                    cluster, instance, name, size_gb=size_gb, policy=pol, member=owner
+                )
+                if owner is not None:
+                    self._repo.put_member(
+                        instance,
+                        attrs.evolve(owner, volumes=tuple(sorted({*owner.volumes, name}))),
+                    )
+            return volume_info(self._repo.cluster(), record)
+
+    def find_volume(self, instance: str, name: str) -> VolumeInfo | None:
+        """Volume ``name``, or None."""
+        with self._lock:
+            record = self._repo.find_volume(instance, name)
+            return None if record is None else volume_info(self._repo.cluster(), record)
+
+    def get_volume(self, instance: str, name: str) -> VolumeInfo:
+        """Volume ``name``; NotFound if there is none."""
+        with self._lock:
+            return volume_info(self._repo.cluster(), self._repo.volume(instance, name))
+
+    def list_volumes(self, instance: str) -> list[VolumeInfo]:
+        """The instance's volumes."""
+        with self._lock:
+            cluster = self._repo.cluster()
+            return [volume_info(cluster, v) for v in self._repo.volumes(instance)]
+
+    def expand_volume(self, instance: str, name: str, size_gb: float) -> VolumeInfo:
+        """Grow volume ``name`` to ``size_gb`` (volumes never shrink)."""
+        with self._lock:
+            record = self._repo.volume(instance, name)
+            check_size("$.volume.size_gb", size_gb)
+            if size_gb < record.size_gb:
+                raise ValidationError.single(
+                    "$.volume.size_gb",
+                    size_gb,
+                    f"volume {name!r} is {record.size_gb} GB; volumes expand, they never shrink",
+                )
+            if size_gb == record.size_gb:
+                return volume_info(self._repo.cluster(), record)
+            policy = POLICIES[record.policy]
+            sizes = policy.component_sizes_gb(size_gb)
+            with self._repo.mutation() as cluster:
+                extra = policy.raw_gb(size_gb) - policy.raw_gb(record.size_gb)
+                with placement_errors(f"expanding volume {name!r} to {size_gb} GB"):
+                    _placement.check_quota(cluster, extra)
+                    cluster.reserve(record.id, placements(record, sizes))
+                record = attrs.evolve(
+                    record,
+                    size_gb=float(size_gb),
+                    components=tuple(
+                        attrs.evolve(c, reserved_gb=sizes[c.index]) for c in record.components
+                    ),
+                )
+                self._repo.put_volume(record)
+            return volume_info(self._repo.cluster(), record)
+
+    def delete_volume_in(self, cluster: Cluster, record: VolumeRecord) -> None:
+        """Release and forget a volume inside an open mutation (its bytes are deleted after)."""
+        cluster.release(record.id)
+        self._repo.delete_volume(record)
+        if record.member:
+            owner = self._repo.find_member(record.instance, record.member)
+            if owner is not None:
+                self._repo.put_member(
+                    record.instance,
+                    attrs.evolve(
+                        owner, volumes=tuple(v for v in owner.volumes if v != record.name)
+                    ),
+                )
+
+    def delete_volume(self, instance: str, name: str) -> None:
+        """Delete volume ``name`` and its bytes (no-op if absent)."""
+        with self._lock:
+            record = self._repo.find_volume(instance, name)
+            if record is None:
+                return
+            with self._repo.mutation() as cluster:
+                self.delete_volume_in(cluster, record)
+            self.bytes.delete_volume(record.id)
+
+    def write_volume(self, instance: str, name: str, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` with the volume's redundancy."""
+        with self._lock:
+            record = self._repo.volume(instance, name)
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise ValidationError.single(
+                    "$.data", type(data).__name__, "must be bytes (encode text first)"
+                )
+            _check_range(record, offset, len(data))
+            scheme = scheme_for(POLICIES[record.policy])
+            up = available(self._repo.cluster(), record)
+            if not scheme.is_accessible(up):
+                raise DataUnavailable(
+                    f"volume {name!r} of {instance!r} is inaccessible: "
+                    f"{scheme.why_inaccessible(up)}"
+                )
+            # Record first what the write will miss and how far it reaches, then write: a
+            # crash in between leaves a component marked stale that is not, never the reverse.
+            missing = scheme.data_components - up
+            stale = {
+                c.index: attrs.evolve(c, state="stale")
+                for c in record.components
+                if c.index in missing and c.state == "active"
+            }
+            end = offset + len(data)
+            if stale or end > record.extent:
+                record = attrs.evolve(record.with_components(stale), extent=max(record.extent, end))
+                self._repo.put_volume(record)
+            try:
+                self.bytes.write(record.id, scheme, offset, bytes(data), up)
+            except StoreUnavailable as exc:
+                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+
+    def read_volume(self, instance: str, name: str, offset: int, length: int) -> bytes:
+        """Read ``length`` bytes at ``offset`` from what is available."""
+        with self._lock:
+            record = self._repo.volume(instance, name)
+            _check_range(record, offset, length)
+            scheme = scheme_for(POLICIES[record.policy])
+            try:
+                return self.bytes.read(
+                    record.id, scheme, offset, length, available(self._repo.cluster(), record)
+                )
+            except StoreUnavailable as exc:
+                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+
+    # ------------------------------------------------------------------ members
+
+    def find_member(self, instance: str, name: str) -> MemberInfo | None:
+        """Member ``name``, or None."""
+        with self._lock:
+            record = self._repo.find_member(instance, name)
+            return None if record is None else member_info(self._repo.cluster(), record)
+
+    def get_member(self, instance: str, name: str) -> MemberInfo:
+        """Member ``name``; NotFound if there is none."""
+        with self._lock:
+            return member_info(self._repo.cluster(), self._repo.member(instance, name))
+
+    def list_members(self, instance: str) -> list[MemberInfo]:
+        """The instance's members."""
+        with self._lock:
+            cluster = self._repo.cluster()
+            return [member_info(cluster, m) for m in self._repo.members(instance)]
+
+    def ensure_member(
+        self,
+        instance: str,
+        name: str,
+        *,
+        volumes: tuple[VolumeClaim, ...],
+        host: str | None,
+        anti_affinity: AntiAffinity | None,
+        labels: dict[str, str],
+    ) -> MemberInfo:
+        """Get or create member ``name`` with its claimed volumes."""
+        check_resource_name("member", name)
+        check_member_request(volumes, anti_affinity, labels)
+        for claim in volumes:
+            check_resource_name("volume", claim.name)
+        with self._lock:
+            policies = {
+                c.name: self._policy(instance, c.policy, "$.volumes.policy") for c in volumes
+            }
+            if self._repo.find_member(instance, name) is None:
+                self._create_member(instance, name, volumes, policies, host, anti_affinity, labels)
+            else:
+                for claim in volumes:
+                    if self._repo.find_volume(instance, claim.name) is None:
+                        self.ensure_volume(
+                            instance,
+                            claim.name,
+                            size_gb=claim.size_gb,
+                            policy=claim.policy,
+                            member=name,
+                        )
+            return self.get_member(instance, name)
+
+    def _kept_volumes(
+        self, instance: str, name: str, volumes: Sequence[VolumeClaim], host: str | None
+    ) -> tuple[dict[str, VolumeRecord], str | None]:
+        """Claimed volumes that exist already (kept when a member was deleted with
+        ``delete_volumes=False``): re-attached, never placed again. Also the host they pin."""
+        kept: dict[str, VolumeRecord] = {}
+        for claim in volumes:
+            volume = self._repo.find_volume(instance, claim.name)
+            if volume is None:
+                continue
+            owner = volume.member
+            if owner and self._repo.find_member(instance, owner) is not None:
+                raise Conflict(
+                    f"volume {claim.name!r} of {instance!r} is attached to member "
+                    f"{owner!r}; it cannot also be claimed by {name!r}"
+                )
+            if POLICIES[volume.policy].kind in ("host-local", "direct"):
+                volume_host = volume.components[0].host
+                if host is not None and host != volume_host:
+                    raise Conflict(
+                        f"volume {claim.name!r} of {instance!r} lives on {volume_host} "
+                        f"({volume.policy}); member {name!r} cannot be pinned to {host}"
+                    )
+                host = volume_host
+            kept[claim.name] = volume
+        return kept, host
+
+    def _create_member(  # noqa: PLR0917 - private; one caller passes the whole request
+        self,
+        instance: str,
+        name: str,
+        volumes: tuple[VolumeClaim, ...],
+        policies: Mapping[str, Policy],
+        host: str | None,
+        anti_affinity: AntiAffinity | None,
+        labels: dict[str, str],
+    ) -> None:
+        cluster = self._repo.cluster()
+        if host is not None and host not in cluster.hosts:
+            raise NotFound("host", host, f"hosts: {', '.join(cluster.hosts)}")
+        existing = {
+            m.name: _placement.MemberPlacementInfo(
+                host=m.host, group=None if m.anti_affinity is None else m.anti_affinity.group
+            )
+            for m in self._repo.members(instance)
+        }
+        kept, host = self._kept_volumes(instance, name, volumes, host)
+        fresh = [c for c in volumes if c.name not in kept]
+        with placement_errors(f"member {name!r} of {instance!r}"):
+            chosen = _placement.place_member(
+                cluster,
+                existing=existing,
+                host=host,
+                anti_affinity=anti_affinity,
+                local_volume_gb=[c.size_gb for c in fresh if policies[c.name].kind == "host-local"],
+                direct_volumes_gb=[c.size_gb for c in fresh if policies[c.name].kind == "direct"],
+            )
+        member = MemberRecord(
+            name=name,
+            host=chosen,
+            labels=labels,
+            anti_affinity=anti_affinity,
+            created_by=self._current_op(instance),
+        )
+        with self._repo.mutation() as cluster:
+            self._repo.put_member(instance, member)
+            self._note(instance, "member", name, member.created_by)
+            for claim in fresh:
+                self.place_volume_in(
+                    cluster,
+                    instance,
+                    claim.name,
+                    size_gb=claim.size_gb,
+                    policy=policies[claim.name],
+                    member=member,
+                )
+            for volume in kept.values():
+                self._repo.put_volume(attrs.evolve(volume, member=name))
+            self._repo.put_member(
+                instance, attrs.evolve(member, volumes=tuple(sorted(c.name for c in volumes)))
+            )
+
+    def set_member_labels(self, instance: str, name: str, labels: dict[str, str]) -> MemberInfo:
+        """Replace member ``name``'s labels."""
+        with self._lock:
+            record = self._repo.member(instance, name)
+            check_member_request((), None, labels)
+            record = attrs.evolve(record, labels=dict(labels))
+            self._repo.put_member(instance, record)
+            return member_info(self._repo.cluster(), record)
+
+    def delete_member(self, instance: str, name: str, *, delete_volumes: bool) -> None:
+        """Delete member ``name``, with or without its volumes (no-op if absent)."""
+        with self._lock:
+            record = self._repo.find_member(instance, name)
+            if record is None:
+                return
+            removed: list[str] = []
+            with self._repo.mutation() as cluster:
+                for volume_name in record.volumes:
+                    volume = self._repo.find_volume(instance, volume_name)
+                    if volume is None:
+                        continue
+                    if delete_volumes:
+                        self.delete_volume_in(cluster, volume)
+                        removed.append(volume.id)
+                    else:
+                        self._repo.put_volume(attrs.evolve(volume, member=None))
+                self._repo.delete_member(instance, name)
+            for volume_id in removed:
+                self.bytes.delete_volume(volume_id)
+
+    # ------------------------------------------------------------------ endpoints
+
+    def find_endpoint(self, instance: str, name: str) -> EndpointInfo | None:
+        """Endpoint ``name``, or None."""
+        record = self._repo.find_endpoint(instance, name)
+        return None if record is None else endpoint_info(record)
+
+    def list_endpoints(self, instance: str) -> list[EndpointInfo]:
+        """The instance's endpoints."""
+        return [endpoint_info(e) for e in self._repo.endpoints(instance)]
+
+    def ensure_endpoint(
+        self, instance: str, name: str, *, port: int, protocol: str, member: str | None
+    ) -> EndpointInfo:
+        """Get or create endpoint ``name``."""
+        check_resource_name("endpoint", name)
+        if not (isinstance(port, int) and 1 <= port <= 65535):
+            raise ValidationError.single("$.endpoint.port", port, "must be an integer 1..65535")
+        if not _PROTOCOL.fullmatch(protocol or ""):
+            raise ValidationError.single("$.endpoint.protocol", protocol, "must be a URL scheme")
+        with self._lock:
+            found = self.find_endpoint(instance, name)
+            if found is not None:
+                return found
+            if member is not None:
+                self._repo.member(instance, member)
+            address = (
+                f"{member}.{instance}.svc.dpp.local"
+                if member is not None
+                else f"{instance}.svc.dpp.local"
+            ).lower()
+            record = EndpointRecord(
+                name=name,
+                protocol=protocol,
+                address=address,
+                port=port,
+                member=member,
+                created_by=self._current_op(instance),
+            )
+            with self._repo.store.transaction():
+                self._repo.put_endpoint(instance, record)
+                self._note(instance, "endpoint", name, record.created_by)
+            return endpoint_info(record)
+
+    # ------------------------------------------------------------------ secrets
+
+    def find_secret(self, instance: str, name: str) -> Secret | None:
+        """Secret ``name``, or None."""
+        record = self._repo.find_secret(instance, name)
+        return None if record is None else Secret(record.name, record.value)
+
+    def list_secrets(self, instance: str) -> list[SecretInfo]:
+        """The instance's secrets (names only)."""
+        return [SecretInfo(name=s.name) for s in self._repo.secrets(instance)]
+
+    def ensure_secret(self, instance: str, name: str, *, value: str | None, length: int) -> Secret:
+        """Get or create secret ``name`` (generated when ``value`` is None)."""
+        check_resource_name("secret", name)
+        if value is None and not (isinstance(length, int) and 8 <= length <= 4096):
+            raise ValidationError.single("$.secret.length", length, "must be 8..4096")
+        if value is not None and not (
+            isinstance(value, str) and MIN_SECRET_LENGTH <= len(value) <= 65536
+        ):
+            raise ValidationError.single(
+                "$.secret.value",
+                "********" if isinstance(value, str) else type(value).__name__,
+                f"must be a string of {MIN_SECRET_LENGTH} to 65536 characters (shorter values "
+                "cannot be told apart from ordinary text when logs are redacted)",
+            )
+        with self._lock:
+            found = self.find_secret(instance, name)
+            if found is not None:
+                return found
+            chosen = value if value is not None else _secrets.token_urlsafe(length)[:length]
+            record = SecretRecord(name=name, value=chosen, created_by=self._current_op(instance))
+            with self._repo.store.transaction():
+                self._repo.put_secret(instance, record)
+                self._note(instance, "secret", name, record.created_by)
+            return Secret(name, chosen)
+
+    def delete_named(self, kind: str, instance: str, name: str) -> None:
+        """Delete endpoint or secret ``name`` (no-op if absent)."""
+        self._repo.delete_named(kind, instance, name)
+
+    # ------------------------------------------------------------------ provider state
+
+    def provider_state(self, instance: str) -> dict[str, JSON]:
+        """The provider's key-value state for the instance."""
+        return dict(self._repo.instance(instance).provider_state)
+
+    def set_provider_state(
+        self, instance: str, key: str, value: JSON, *, delete: bool = False
+    ) -> None:
+        """Set (or delete) one key of the provider's state."""
+        if not isinstance(key, str) or not key:
+            raise ValidationError.single("$.state.key", key, "must be a non-empty string")
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError.single("$.state.value", repr(value), f"not JSON: {exc}") from exc
+        with self._lock, self._repo.store.transaction():
+            record = self._repo.instance(instance)
+            state = dict(record.provider_state)
+            if delete:
+                state.pop(key, None)
+            else:
+                state[key] = value
+            self._repo.put_instance(attrs.evolve(record, provider_state=state))
+
+    # ------------------------------------------------------------------ release
+
+    def release_created_by(self, instance: str, op_id: str) -> list[str]:
+        """Release everything operation ``op_id`` allocated for ``instance``."""
+        released: list[str] = []
+        with self._lock:
+            for member in self._repo.members(instance):
+                if member.created_by == op_id:
+                    # Volumes it re-attached from before the attempt keep their data; the
+                    # ones the attempt created go with the loop below.
+                    self.delete_member(instance, member.name, delete_volumes=False)
+                    released.append(f"member/{member.name}")
+            for volume in self._repo.volumes(instance):
+                if volume.created_by == op_id:
+                    self.delete_volume(instance, volume.name)
+                    released.append(f"volume/{volume.name}")
+            for endpoint in self._repo.endpoints(instance):
+                if endpoint.created_by == op_id:
+                    self._repo.delete_named("endpoint", instance, endpoint.name)
+                    released.append(f"endpoint/{endpoint.name}")
+            for secret in self._repo.secrets(instance):
+                if secret.created_by == op_id:
+                    self._repo.delete_named("secret", instance, secret.name)
+                    released.append(f"secret/{secret.name}")
+        return released
+
+    def held(self, instance: str) -> list[str]:
+        """``kind/name`` of everything the instance holds now."""
+        return [
+            *(f"member/{m.name}" for m in self._repo.members(instance)),
+            *(f"volume/{v.name}" for v in self._repo.volumes(instance)),
+            *(f"endpoint/{e.name}" for e in self._repo.endpoints(instance)),
+            *(f"secret/{s.name}" for s in self._repo.secrets(instance)),
+        ]
+
+    def reclaim_all(self, instance: str) -> list[str]:
+        """Release everything the instance holds; returns what that was."""
+        with self._lock:
+            leftovers = self.held(instance)
+            for member in self._repo.members(instance):
+                self.delete_member(instance, member.name, delete_volumes=True)
+            for volume in self._repo.volumes(instance):
+                self.delete_volume(instance, volume.name)
+            for endpoint in self._repo.endpoints(instance):
+                self._repo.delete_named("endpoint", instance, endpoint.name)
+            for secret in self._repo.secrets(instance):
+                self._repo.delete_named("secret", instance, secret.name)
+        return leftovers
+
+
+def _check_range(record: VolumeRecord, offset: int, length: int) -> None:
+    for path, value in (("$.offset", offset), ("$.length", length)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError.single(path, value, "must be an integer")
+    size = int(record.size_gb * GIB)
+    if offset < 0 or length < 0 or offset + length > size:
+        raise ValidationError.single(
+            "$.offset",
+            offset,
+            f"range [{offset}, {offset + length}) is outside volume {record.name!r} "
+            f"({record.size_gb} GB = {size} bytes)",
+        )

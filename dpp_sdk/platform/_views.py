@@ -1,0 +1,213 @@
+"""Stored records seen as the public models users and providers get.
+
+A component's *effective* state combines its stored state with the hardware's: a component
+on a failed disk is ``lost``, one on a host that is not connected (or a disk in maintenance)
+is ``absent``. A volume is ``healthy`` with every component active, ``degraded`` while still
+accessible without some, ``inaccessible`` once its policy's quorum is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from dpp_sdk.contract import (
+    ClusterView,
+    ComponentInfo,
+    DiskInfo,
+    EndpointInfo,
+    HealthStatus,
+    HostInfo,
+    InstanceInfo,
+    InstanceStatus,
+    MemberInfo,
+    SecretInfo,
+    VolumeInfo,
+)
+from dpp_sdk.platform._cluster import Cluster, ComponentPlacement
+from dpp_sdk.platform._policies import POLICIES, Policy
+from dpp_sdk.platform._records import (
+    ComponentRecord,
+    EndpointRecord,
+    InstanceRecord,
+    MemberRecord,
+    VolumeRecord,
+)
+from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._storage import CHUNK, Scheme
+
+__all__ = [
+    "EffectiveState",
+    "available",
+    "cluster_view",
+    "component_bytes",
+    "effective_state",
+    "endpoint_info",
+    "host_info",
+    "instance_info",
+    "member_info",
+    "placements",
+    "scheme_for",
+    "volume_info",
+]
+
+EffectiveState = Literal["active", "absent", "stale", "lost"]
+
+
+def scheme_for(policy: Policy) -> Scheme:
+    """How a policy stores bytes."""
+    if policy.kind == "mirror":
+        return Scheme(kind="mirror", replicas=policy.replicas, witnesses=policy.witnesses)
+    if policy.kind == "erasure":
+        return Scheme(kind="erasure", k=policy.k, m=policy.m)
+    return Scheme(kind="single")
+
+
+def component_bytes(policy: Policy, role: str, extent: int) -> int:
+    """Bytes one component holds for a volume written up to ``extent``."""
+    if role == "witness":
+        return 0
+    if policy.kind == "erasure":
+        stripes = -(-extent // (policy.k * CHUNK))
+        return stripes * CHUNK
+    return extent
+
+
+def placements(
+    volume: VolumeRecord, sizes: Sequence[float] | None = None
+) -> list[ComponentPlacement]:
+    """A volume's components as placements (with new ``sizes`` when given)."""
+    return [
+        ComponentPlacement(
+            index=c.index,
+            role=c.role,
+            host=c.host,
+            disk=c.disk,
+            reserved_gb=c.reserved_gb if sizes is None else sizes[c.index],
+        )
+        for c in volume.components
+    ]
+
+
+def effective_state(cluster: Cluster, comp: ComponentRecord) -> EffectiveState:
+    """A component's state as the hardware makes it."""
+    if comp.state == "lost":
+        return "lost"
+    host = cluster.host(comp.host)
+    disk_state = host.disks[comp.disk].state
+    if disk_state == "failed":
+        return "lost"
+    if host.state != "connected" or disk_state == "maintenance":
+        return "absent"
+    return comp.state
+
+
+def available(cluster: Cluster, volume: VolumeRecord) -> frozenset[int]:
+    """Indices of the volume's components that are active now."""
+    return frozenset(c.index for c in volume.components if effective_state(cluster, c) == "active")
+
+
+def volume_info(cluster: Cluster, volume: VolumeRecord) -> VolumeInfo:
+    """The public view of a volume."""
+    scheme = scheme_for(POLICIES[volume.policy])
+    comps = tuple(
+        ComponentInfo(
+            index=c.index,
+            role=c.role,
+            host=c.host,
+            disk=c.disk,
+            state=effective_state(cluster, c),
+        )
+        for c in volume.components
+    )
+    up = frozenset(c.index for c in comps if c.state == "active")
+    state: Literal["healthy", "degraded", "inaccessible"]
+    if not scheme.is_accessible(up):
+        state = "inaccessible"
+    elif len(up) < len(comps):
+        state = "degraded"
+    else:
+        state = "healthy"
+    return VolumeInfo(
+        name=volume.name,
+        size_gb=volume.size_gb,
+        policy=volume.policy,
+        member=volume.member,
+        state=state,
+        components=comps,
+    )
+
+
+def member_info(cluster: Cluster, member: MemberRecord) -> MemberInfo:
+    """The public view of a member: running on a connected host, unreachable on a failed
+    one, stopped on one in maintenance."""
+    host_state = cluster.host(member.host).state
+    state: Literal["running", "unreachable", "stopped"] = (
+        "running"
+        if host_state == "connected"
+        else "unreachable"
+        if host_state == "failed"
+        else "stopped"
+    )
+    return MemberInfo(
+        name=member.name,
+        host=member.host,
+        state=state,
+        volumes=member.volumes,
+        labels=dict(member.labels),
+        anti_affinity=member.anti_affinity,
+    )
+
+
+def endpoint_info(endpoint: EndpointRecord) -> EndpointInfo:
+    """The public view of an endpoint."""
+    return EndpointInfo(
+        name=endpoint.name,
+        protocol=endpoint.protocol,
+        address=endpoint.address,
+        port=endpoint.port,
+        member=endpoint.member,
+    )
+
+
+def instance_info(repo: Repository, record: InstanceRecord, cluster: Cluster) -> InstanceInfo:
+    """The public view of an instance, with its resources."""
+    name = record.name
+    status = record.status
+    if status is InstanceStatus.READY and record.health is not HealthStatus.GREEN:
+        status = InstanceStatus.DEGRADED
+    return InstanceInfo(
+        name=name,
+        service=record.service,
+        service_version=record.service_version,
+        spec=record.spec,
+        status=status,
+        health=record.health,
+        volumes=tuple(volume_info(cluster, v) for v in repo.volumes(name)),
+        members=tuple(member_info(cluster, m) for m in repo.members(name)),
+        endpoints=tuple(endpoint_info(e) for e in repo.endpoints(name)),
+        secrets=tuple(SecretInfo(name=s.name) for s in repo.secrets(name)),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def host_info(cluster: Cluster, name: str) -> HostInfo:
+    """The public view of a host and its disks."""
+    host = cluster.host(name)
+    disks = tuple(
+        DiskInfo(
+            name=d.name,
+            kind=d.kind,
+            size_gb=d.size_gb,
+            free_gb=round(cluster.free_on(d), 6),
+            state=d.state,
+        )
+        for d in host.disks.values()
+    )
+    return HostInfo(name=host.name, fault_domain=host.fault_domain, state=host.state, disks=disks)
+
+
+def cluster_view(cluster: Cluster) -> ClusterView:
+    """What providers see of the cluster."""
+    return ClusterView(hosts=tuple(host_info(cluster, h) for h in cluster.hosts))
