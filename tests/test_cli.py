@@ -650,7 +650,7 @@ def test_read_only_commands_leave_interrupted_operations_to_the_next_writer(
     with Platform.open(state_dir) as p:
         record, _ = p._engine.new("configure", "a", {}, None)
         p._engine.save(record, state="running", owner="999999999::dead")
-        p._repo.update_instance("a", status="configuring", operation=record.id)
+        p._repo.update_instance("a", status=dpp.InstanceStatus.CONFIGURING, operation=record.id)
     _ok(dpp_cli("instance", "list"))
     with Platform.open(state_dir, recover=False) as p:
         assert p.get_operation(record.id).state is dpp.OperationState.RUNNING

@@ -310,7 +310,7 @@ def test_monitor_may_not_change_anything_and_secrets_never_reach_health_or_logs(
 def test_a_busy_instance_refuses_another_change(platform: Platform) -> None:
     """While an operation runs, the instance is busy; state only moves forward."""
     platform.create_instance(service="kv", name="kv1", capacity_gb=1)
-    platform._repo.update_instance("kv1", status="scaling", operation="op-x")
+    platform._repo.update_instance("kv1", status=dpp.InstanceStatus.SCALING, operation="op-x")
     with pytest.raises(dpp.Conflict, match="scaling"):
         platform.configure_instance("kv1", {"cacheMb": 100})
 
@@ -464,13 +464,13 @@ def test_an_older_version_can_be_made_active_again(platform: Platform) -> None:
 
     from tests.providers import KV_MANIFEST
 
-    doc = platform._repo.store.get("service", "", "kv")
-    newer = dict(doc["versions"][0])
-    newer["version"] = "2.0.0"
-    newer["manifest"] = dpp.unstructure(attrs.evolve(KV_MANIFEST, version="2.0.0"))
-    doc["versions"].append(newer)
-    doc["active_version"] = "2.0.0"
-    platform._repo.store.put("service", "", "kv", doc)
+    record = platform._repo.service("kv")
+    newer = attrs.evolve(
+        record.versions[0], version="2.0.0", manifest=attrs.evolve(KV_MANIFEST, version="2.0.0")
+    )
+    platform._repo.put_service(
+        attrs.evolve(record, versions=(*record.versions, newer), active_version="2.0.0")
+    )
     assert platform.activate_version("kv", "1.0.0").active_version == "1.0.0"
     platform.create_instance(service="kv", name="old", capacity_gb=1)
     assert platform.get_instance("old").service_version == "1.0.0"

@@ -176,7 +176,7 @@ def test_the_quota_problem_is_listed_with_the_others(platform: Platform) -> None
 def test_a_failed_instance_can_only_be_removed(platform: Platform) -> None:
     """configure and scale are refused on a failed instance; remove works."""
     platform.create_instance(service="kv", name="f1", capacity_gb=1)
-    platform._repo.update_instance("f1", status="failed")
+    platform._repo.update_instance("f1", status=dpp.InstanceStatus.FAILED)
     with pytest.raises(dpp.Conflict, match="can only be removed"):
         platform.configure_instance("f1", {"cacheMb": 100})
     platform.remove_instance("f1")
@@ -190,9 +190,9 @@ def test_an_unloadable_provider_is_red_vetoes_maintenance_and_can_be_force_remov
     platform.register_service("tests.providers:RecordingProvider")
     platform.create_instance(service="recording", name="gone", capacity_gb=1)
     platform._catalog.forget_providers()
-    doc = platform._repo.store.get("service", "", "recording")
-    doc["versions"][0]["provider"] = "tests.providers:NoSuchProvider"
-    platform._repo.store.put("service", "", "recording", doc)
+    record = platform._repo.service("recording")
+    broken = attrs.evolve(record.versions[0], provider="tests.providers:NoSuchProvider")
+    platform._repo.put_service(attrs.evolve(record, versions=(broken,)))
     health = platform.instance_health("gone")
     assert health.status is dpp.HealthStatus.RED
     assert health.checks[0].name == "provider/unavailable"
@@ -215,10 +215,10 @@ def test_a_failure_during_another_operation_is_delivered_afterwards() -> None:
     with Platform.open() as p:
         p.register_service("tests.providers:RecordingProvider")
         p.create_instance(service="recording", name="r1", capacity_gb=1)
-        p._repo.update_instance("r1", status="scaling")
+        p._repo.update_instance("r1", status=dpp.InstanceStatus.SCALING)
         p.inject_host_failure(p.get_instance("r1").members[0].host)
         assert providers.RecordingProvider.events == []
-        p._repo.update_instance("r1", status="ready")
+        p._repo.update_instance("r1", status=dpp.InstanceStatus.READY)
         p._repairs.deliver_pending("r1")
         assert [e.kind for e in providers.RecordingProvider.events] == [
             dpp.FailureKind.HOST_FAILURE
@@ -231,10 +231,9 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="k1", capacity_gb=1)
         p._resources.write_volume("k1", "data", 0, b"keep me")
-        vol = p._repo.store.get("volume", "k1", "data")
-        assert vol is not None
-        vol["components"][0]["state"] = "lost"
-        p._repo.store.put("volume", "k1", "data", vol)
+        vol = p._repo.volume("k1", "data")
+        lost = attrs.evolve(vol.components[0], state="lost")
+        p._repo.put_volume(vol.with_components({0: lost}))
     with Platform.open(tmp_path) as p:
         (volume,) = p.get_instance("k1").volumes
         assert volume.state == "healthy"

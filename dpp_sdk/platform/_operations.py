@@ -39,8 +39,6 @@ from dpp_sdk.contract import (
     ServiceProvider,
     TemporaryError,
     ValidationError,
-    unstructure,
-    validate_document,
 )
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._clock import Clock
@@ -231,7 +229,6 @@ class OperationEngine:
     def finish(self, run: Run) -> Operation:
         """The operation as returned to callers; OperationFailed when it failed."""
         op = run.record.public
-        validate_document("operation", unstructure(op))
         if op.state is OperationState.FAILED:
             raise OperationFailed(op)
         return op
@@ -251,14 +248,15 @@ class OperationEngine:
         An exception that escapes the plan (a ``BaseException`` such as
         ``KeyboardInterrupt``, or a bug) fails the operation, frees the instance through the
         plan's ``abandoned`` and is re-raised: a live process never leaves one running."""
-        self.save(
-            run,
-            state=OperationState.RUNNING,
-            started_at=run.record.started_at or self._clock.now(),
-            owner=self.owner,
-        )
         try:
-            self._repo.update_instance(run.target, operation=run.id)
+            with self._repo.lock, self._repo.store.transaction():
+                self.save(
+                    run,
+                    state=OperationState.RUNNING,
+                    started_at=run.record.started_at or self._clock.now(),
+                    owner=self.owner,
+                )
+                self._repo.update_instance(run.target, operation=run.id)
             error = plan.run(run)
         except BaseException as exc:
             if not run.record.state.terminal:
@@ -268,6 +266,10 @@ class OperationEngine:
 
     def conclude(self, run: Run, error: OperationError | None, *, audit: bool) -> None:
         """Save the operation as succeeded or failed with ``error`` (and audit it)."""
+        with self._repo.lock, self._repo.store.transaction():
+            self._conclude(run, error, audit=audit)
+
+    def _conclude(self, run: Run, error: OperationError | None, *, audit: bool) -> None:
         now = self._clock.now()
         kind, target = run.record.kind, run.target
         if error is None:

@@ -19,6 +19,7 @@ The cluster
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import threading
@@ -61,6 +62,12 @@ class Repository:
         self.clock = clock
         self.lock: threading.RLock = store.lock
         self._cache: tuple[tuple[int, int], str, Cluster] | None = None
+        # Rows read or written by this process, valid until the data version changes.
+        self._rows: dict[tuple[str, str, str], Any] = {}
+        self._scopes: dict[tuple[str, str], list[str]] = {}
+        self._rows_version: tuple[int, int] | None = None
+        self._last_version: tuple[int, int] | None = None
+        self._version_serial = -1
         self.config = self._init_config(config)
 
     # ------------------------------------------------------------------ configuration
@@ -98,7 +105,7 @@ class Repository:
         Reloaded only when another process changed capacity or states, or a transaction of
         ours rolled back."""
         with self.lock:
-            version = self.store.data_version()
+            version = self._version()
             cached = self._cache
             if cached is not None and cached[0] == version:
                 return cached[2]
@@ -150,7 +157,7 @@ class Repository:
                         self._save_states(cluster)
                     token = uuid.uuid4().hex
                     self.store.set_meta("cluster_version", token)
-                    self._cache = (self.store.data_version(), token, cluster)
+                    self._cache = (self._version(), token, cluster)
                     self._capacity_warning(cluster)
             except BaseException:
                 self._cache = None
@@ -177,12 +184,73 @@ class Repository:
 
     # ------------------------------------------------------------------ generic rows
 
-    def _get(self, cls: type[R], kind: str, scope: str, name: str) -> R | None:
-        data = self.store.get(kind, scope, name)
-        return None if data is None else structure(data, cls)
+    def _version(self) -> tuple[int, int]:
+        """The store's data version. Inside a transaction (which holds the database's write
+        lock, so no other process can commit) it is read once."""
+        store = self.store
+        if store.in_transaction:
+            if self._version_serial == store.serial and self._last_version is not None:
+                return self._last_version
+            self._version_serial = store.serial
+        else:
+            self._version_serial = -1
+        self._last_version = store.data_version()
+        return self._last_version
 
-    def _all(self, cls: type[R], kind: str, scope: str | None) -> list[R]:
-        return [structure(d, cls) for d in self.store.select(kind, scope)]
+    def _fresh(self) -> None:
+        """Drop cached rows when another process committed or a transaction rolled back."""
+        version = self._version()
+        if version != self._rows_version:
+            self._rows.clear()
+            self._scopes.clear()
+            self._rows_version = version
+
+    def _get(self, cls: type[R], kind: str, scope: str, name: str) -> R | None:
+        with self.lock:
+            self._fresh()
+            key = (kind, scope, name)
+            if key in self._rows:
+                found: R | None = self._rows[key]
+                return found
+            data = self.store.get(kind, scope, name)
+            record = None if data is None else structure(data, cls)
+            self._rows[key] = record
+            return record
+
+    def _all(self, cls: type[R], kind: str, scope: str) -> list[R]:
+        with self.lock:
+            self._fresh()
+            names = self._scopes.get((kind, scope))
+            if names is None:
+                rows = self.store.page(kind, scope, after=None, limit=None)
+                for name, body in rows:
+                    self._rows[(kind, scope, name)] = structure(body, cls)
+                names = [name for name, _ in rows]
+                self._scopes[(kind, scope)] = names
+            return [self._rows[(kind, scope, name)] for name in names]
+
+    def _put(self, kind: str, scope: str, name: str, record: Any, attr: str | None = None) -> None:
+        with self.lock:
+            self._fresh()
+            self.store.put(kind, scope, name, unstructure(record), attr=attr)
+            self._rows[(kind, scope, name)] = record
+            names = self._scopes.get((kind, scope))
+            if names is not None and name not in self._rows_named(names, name):
+                bisect.insort(names, name)
+
+    @staticmethod
+    def _rows_named(names: list[str], name: str) -> list[str]:
+        i = bisect.bisect_left(names, name)
+        return names[i : i + 1]
+
+    def _delete(self, kind: str, scope: str, name: str) -> None:
+        with self.lock:
+            self._fresh()
+            self.store.delete(kind, scope, name)
+            self._rows[(kind, scope, name)] = None
+            names = self._scopes.get((kind, scope))
+            if names is not None and self._rows_named(names, name) == [name]:
+                names.remove(name)
 
     # ------------------------------------------------------------------ services
 
@@ -208,7 +276,7 @@ class Repository:
 
     def put_service(self, record: ServiceRecord) -> None:
         """Save a service."""
-        self.store.put("service", "", record.name, unstructure(record))
+        self._put("service", "", record.name, record)
 
     # ------------------------------------------------------------------ instances
 
@@ -225,7 +293,7 @@ class Repository:
 
     def put_instance(self, record: InstanceRecord) -> None:
         """Save an instance."""
-        self.store.put("instance", "", record.name, unstructure(record), attr=record.service)
+        self._put("instance", "", record.name, record, attr=record.service)
 
     def update_instance(self, name: str, **changes: Any) -> InstanceRecord:
         """Change fields of instance ``name`` (and its ``updated_at``) in one transaction."""
@@ -236,7 +304,7 @@ class Repository:
 
     def delete_instance(self, name: str) -> None:
         """Delete an instance's record (its resources are deleted separately)."""
-        self.store.delete("instance", "", name)
+        self._delete("instance", "", name)
 
     def instances_page(
         self, *, after: str | None, limit: int | None, service: str | None = None
@@ -247,7 +315,7 @@ class Repository:
 
     def instances(self) -> list[InstanceRecord]:
         """Every instance, by name."""
-        return self._all(InstanceRecord, "instance", "")
+        return [structure(d, InstanceRecord) for d in self.store.select("instance", "")]
 
     def count_instances(self, service: str | None = None) -> int:
         """How many instances exist (of ``service``)."""
@@ -281,15 +349,15 @@ class Repository:
 
     def all_volumes(self) -> list[VolumeRecord]:
         """Every volume of every instance."""
-        return self._all(VolumeRecord, "volume", None)
+        return [structure(d, VolumeRecord) for d in self.store.select("volume")]
 
     def put_volume(self, record: VolumeRecord) -> None:
         """Save a volume."""
-        self.store.put("volume", record.instance, record.name, unstructure(record))
+        self._put("volume", record.instance, record.name, record)
 
     def delete_volume(self, record: VolumeRecord) -> None:
         """Delete a volume's record."""
-        self.store.delete("volume", record.instance, record.name)
+        self._delete("volume", record.instance, record.name)
 
     # ------------------------------------------------------------------ members
 
@@ -310,11 +378,11 @@ class Repository:
 
     def put_member(self, instance: str, record: MemberRecord) -> None:
         """Save a member."""
-        self.store.put("member", instance, record.name, unstructure(record))
+        self._put("member", instance, record.name, record)
 
     def delete_member(self, instance: str, name: str) -> None:
         """Delete a member's record."""
-        self.store.delete("member", instance, name)
+        self._delete("member", instance, name)
 
     # ------------------------------------------------------------------ endpoints, secrets
 
@@ -328,7 +396,7 @@ class Repository:
 
     def put_endpoint(self, instance: str, record: EndpointRecord) -> None:
         """Save an endpoint."""
-        self.store.put("endpoint", instance, record.name, unstructure(record))
+        self._put("endpoint", instance, record.name, record)
 
     def find_secret(self, instance: str, name: str) -> SecretRecord | None:
         """Secret ``name`` of ``instance``, or None."""
@@ -341,13 +409,13 @@ class Repository:
     def put_secret(self, instance: str, record: SecretRecord) -> None:
         """Save a secret; its value is redacted everywhere from now on."""
         self.journal.remember_secret(record.value)
-        self.store.put("secret", instance, record.name, unstructure(record))
+        self._put("secret", instance, record.name, record)
 
     def delete_named(self, kind: str, instance: str, name: str) -> None:
         """Delete endpoint or secret ``name`` of ``instance`` (no-op if absent)."""
         if kind not in ("endpoint", "secret"):
             raise ValueError(f"not a named resource kind: {kind!r}")
-        self.store.delete(kind, instance, name)
+        self._delete(kind, instance, name)
 
     # ------------------------------------------------------------------ ledger
 
@@ -364,8 +432,16 @@ class Repository:
 
     def find_operation(self, op_id: str) -> OperationRecord | None:
         """Operation ``op_id``, or None."""
-        data = self.store.get_operation(op_id)
-        return None if data is None else structure(data, OperationRecord)
+        with self.lock:
+            self._fresh()
+            key = ("operation", "", op_id)
+            if key in self._rows:
+                found: OperationRecord | None = self._rows[key]
+                return found
+            data = self.store.get_operation(op_id)
+            record = None if data is None else structure(data, OperationRecord)
+            self._rows[key] = record
+            return record
 
     def operation_by_key(self, key: str) -> OperationRecord | None:
         """The operation created with idempotency key ``key``, or None."""
@@ -374,7 +450,10 @@ class Repository:
 
     def put_operation(self, record: OperationRecord) -> None:
         """Save an operation."""
-        self.store.put_operation(unstructure(record))
+        with self.lock:
+            self._fresh()
+            self.store.put_operation(unstructure(record))
+            self._rows[("operation", "", record.id)] = record
 
     def operations(
         self,

@@ -96,6 +96,8 @@ class Store:
         #: it to stop a process at a chosen commit, see ``dpp_sdk.testing`` crash points).
         self.after_commit: Callable[[int], None] | None = None
         self.commits = 0
+        #: Counts transactions begun, so a cache can tell it already checked this one.
+        self.serial = 0
         self._db = sqlite3.connect(
             target, isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -131,6 +133,7 @@ class Store:
                     self._depth -= 1
                 return
             self._db.execute("BEGIN IMMEDIATE")
+            self.serial += 1
             self._depth = 1
             try:
                 yield self
