@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from dpp_sdk.contract import HostInfo, Operation
-    from dpp_sdk.platform import Platform
+    from dpp_sdk.platform._api import PlatformAPI
 
 __all__ = ["cli", "run"]
 
@@ -488,7 +488,7 @@ def instance_set(
     _operations(session, operations)
 
 
-def _parameter_schema(platform: Platform, service: str) -> Mapping[str, Any] | None:
+def _parameter_schema(platform: PlatformAPI, service: str) -> Mapping[str, Any] | None:
     """The active parameter schema of ``service``, or None when it is unknown."""
     try:
         return platform.get_service(service).active.manifest.parameters_schema

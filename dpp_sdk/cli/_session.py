@@ -16,7 +16,7 @@ import click
 from dpp_sdk.cli._errors import CliError, format_error
 
 if TYPE_CHECKING:
-    from dpp_sdk.platform import Platform
+    from dpp_sdk.platform._api import PlatformAPI
 
 __all__ = ["OutputFormat", "Session", "default_state_dir"]
 
@@ -83,15 +83,19 @@ class Session:
         self.config_path = config_path
         self.operation_timeout = operation_timeout
         self.output: OutputFormat = output
-        self._platform: Platform | None = None
+        self._platform: PlatformAPI | None = None
 
     @property
     def json(self) -> bool:
         """True when results are printed as JSON."""
         return self.output == "json"
 
-    def platform(self) -> Platform:
-        """The platform on the state directory, opened on first use."""
+    def platform(self) -> PlatformAPI:
+        """The platform on the state directory, opened on first use.
+
+        It is the in-process :class:`~dpp_sdk.platform.Platform` for now; a gateway client
+        (``--url``) will be another :class:`~dpp_sdk.platform._api.PlatformAPI`.
+        """
         if self._platform is None:
             from dpp_sdk.platform import ConfigError, Platform, load_config
 
@@ -103,7 +107,8 @@ class Session:
                     raise CliError(format_error(exc)) from exc
             _put_cwd_on_path()
             state_dir = self.state_dir if self.state_dir is not None else default_state_dir()
-            platform = Platform.open(
+            # Typed as the protocol, so mypy checks that Platform satisfies it.
+            platform: PlatformAPI = Platform.open(
                 state_dir,
                 config=config,
                 operation_timeout=self.operation_timeout,
