@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -18,7 +19,14 @@ from dpp_sdk.cli._errors import CliError, format_error
 if TYPE_CHECKING:
     from dpp_sdk.platform._api import PlatformAPI
 
-__all__ = ["OutputFormat", "Session", "default_state_dir"]
+__all__ = [
+    "READ_ONLY_ATTRIBUTE",
+    "OutputFormat",
+    "ReadOnlyWhen",
+    "Session",
+    "default_state_dir",
+    "is_read_only",
+]
 
 OutputFormat = Literal["table", "json"]
 
@@ -31,32 +39,21 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("dpp-sdk")) / "state"
 
 
-# Commands that only look: they never resume another process's interrupted operations.
-READ_ONLY_COMMANDS = frozenset(
-    {
-        "platform status",
-        "service list",
-        "service show",
-        "instance list",
-        "instance show",
-        "health",
-        "resource list",
-        "logs",
-        "host list",
-        "operation list",
-        "operation show",
-        "audit",
-        "events",
-    }
-)
+ReadOnlyWhen = Callable[[Mapping[str, Any]], bool]
+"""Tells, from the parameters of one call of a command, whether that call only looks."""
+
+READ_ONLY_ATTRIBUTE = "dpp_read_only_when"
+"""The attribute of a click command holding its :data:`ReadOnlyWhen`. Set where the command
+is declared, by :func:`dpp_sdk.cli._options.read_only` or ``read_only_when``; a command
+without it changes something."""
 
 
-def _is_read_only() -> bool:
-    ctx = click.get_current_context(silent=True)
+def is_read_only(ctx: click.Context | None) -> bool:
+    """Whether the command running in ``ctx`` only looks, on this call."""
     if ctx is None:
         return False
-    path = ctx.command_path.split(" ", 1)
-    return len(path) == 2 and path[1] in READ_ONLY_COMMANDS
+    when: ReadOnlyWhen | None = getattr(ctx.command, READ_ONLY_ATTRIBUTE, None)
+    return when is not None and when(ctx.params)
 
 
 def _put_cwd_on_path() -> None:
@@ -115,7 +112,7 @@ class Session:
                 recover=False,
             )
             self._platform = platform
-            if not _is_read_only():
+            if not is_read_only(click.get_current_context(silent=True)):
                 # Operations a killed dpp left in flight are resumed (or failed) by the next
                 # command that changes something, and it says so before it waits on them.
                 for op in platform.interrupted_operations():
