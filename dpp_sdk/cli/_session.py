@@ -1,7 +1,9 @@
 """The state one ``dpp`` invocation carries: where the platform lives and how to print.
 
 The platform is opened lazily, on the first command that needs it, so ``dpp --help`` (or a
-usage error) never opens or creates a state directory.
+usage error) never opens or creates a state directory. Opening it for a command that changes
+something first resumes the operations a killed ``dpp`` left unfinished; a command marked
+read-only where it is declared (:func:`dpp_sdk.cli._options.read_only`) leaves them alone.
 """
 
 from __future__ import annotations
