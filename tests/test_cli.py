@@ -1,8 +1,14 @@
-"""The ``dpp`` command: argument parsing, error lines, and the whole lifecycle end to end."""
+"""The ``dpp`` command: help and usage, the whole lifecycle end to end, faults, and which
+commands resume the operations a killed ``dpp`` left unfinished."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +18,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 import dpp_sdk as dpp
-from dpp_sdk.cli import _main
-from dpp_sdk.cli._errors import CliError, format_error, one_line
-from dpp_sdk.cli._logs import follow, tail
-from dpp_sdk.cli._main import cli
-from dpp_sdk.cli._params import ParamError, parse_param_value, parse_params
+from dpp_sdk.cli import _app
+from dpp_sdk.cli._app import cli
+from dpp_sdk.cli._options import read_only
+from dpp_sdk.cli._session import READ_ONLY_ATTRIBUTE
+from dpp_sdk.cli.commands import instance as instance_commands
+from dpp_sdk.cli.commands.hardware import FAULT_KINDS, FaultKind
+from dpp_sdk.platform import Platform
 
 PROVIDER_REF = "tests.test_cli:TinyProvider"
 
@@ -139,151 +147,6 @@ def _all_commands(
     if isinstance(command, click.Group):
         for name, sub in command.commands.items():
             yield from _all_commands(sub, (*path, name))
-
-
-# --------------------------------------------------------------------------- --param parsing
-
-
-def test_param_values_are_json_when_they_parse_and_strings_otherwise() -> None:
-    """3 is an int, true a bool, null None, lists and quoted strings JSON, the rest text."""
-    assert parse_param_value("3") == 3
-    assert parse_param_value("2.5") == 2.5
-    assert parse_param_value("true") is True
-    assert parse_param_value("null") is None
-    assert parse_param_value('["a", 1]') == ["a", 1]
-    assert parse_param_value('"x"') == "x"
-    assert parse_param_value("hello") == "hello"
-    assert parse_param_value("") == ""
-
-
-def test_params_split_at_the_first_equals_sign() -> None:
-    """KEY=VALUE pairs become a dict; a value may itself contain '='."""
-    params = parse_params(["replicaCount=3", "tls=true", "args=a=b", "name=mongo"])
-    assert params == {"replicaCount": 3, "tls": True, "args": "a=b", "name": "mongo"}
-
-
-def test_malformed_params_are_all_reported_naming_the_flag_and_value() -> None:
-    """A missing '=', an empty key and a repeated key are each named in one error."""
-    with pytest.raises(ParamError) as info:
-        parse_params(["replicaCount", "=3", "a=1", "a=2"], flag="--param")
-    problems = info.value.problems
-    assert len(problems) == 3
-    assert "--param 'replicaCount'" in problems[0]
-    assert "'=3'" in problems[1]
-    assert "'a=2'" in problems[2]
-
-
-# --------------------------------------------------------------------------- error lines
-
-
-def test_a_validation_error_becomes_one_line_naming_each_path_and_value() -> None:
-    """Every problem is on the line, joined with '; ', with its path and value."""
-    exc = dpp.ValidationError(
-        "invalid parameters for 'tiny-kv'",
-        [
-            dpp.Problem(path="$.replicas", value=0, message="must be >= 1"),
-            dpp.Problem(path="$.mode", value="x", message="unknown"),
-        ],
-    )
-    line = format_error(exc)
-    assert "\n" not in line
-    assert line.startswith("invalid parameters for 'tiny-kv': ")
-    assert "$.replicas: must be >= 1 (got 0)" in line
-    assert "; $.mode: unknown (got 'x')" in line
-
-
-def test_a_single_problem_is_not_repeated_after_its_own_summary() -> None:
-    """ValidationError.single's summary is the problem; the line shows it once."""
-    exc = dpp.ValidationError.single("$.capacity_gb", 0, "must be at least 1")
-    assert format_error(exc) == "$.capacity_gb: must be at least 1 (got 0)"
-
-
-def test_a_failed_operation_line_names_the_operation_and_its_problems() -> None:
-    """OperationFailed shows id, kind, target, error type and the recorded problems."""
-    operation = dpp.Operation(
-        id="op-7",
-        kind="instance.create",
-        target="kv",
-        state=dpp.OperationState.FAILED,
-        error=dpp.OperationError(
-            type="PermanentError", message="cannot start\nsee log", problems=("disk full",)
-        ),
-    )
-    line = format_error(dpp.OperationFailed(operation))
-    assert "\n" not in line
-    assert "op-7" in line
-    assert "PermanentError: cannot start" in line
-    assert line.endswith("disk full")
-
-
-def test_a_config_error_lists_every_problem_on_one_line() -> None:
-    """A bad cluster INI names each section, key and value in one line."""
-    from dpp_sdk.platform._config import ConfigError, parse_config
-
-    with pytest.raises(ConfigError) as info:
-        parse_config("[cluster]\nhosts = zero\ncapacity_disk_gb = -1\n", source="bad.ini")
-    line = format_error(info.value)
-    assert "\n" not in line
-    assert "bad.ini" in line
-    assert "hosts" in line
-    assert "zero" in line
-    assert "capacity_disk_gb" in line
-
-
-def test_multi_line_messages_are_flattened() -> None:
-    """Lines are stripped and joined with '; ', a trailing colon joins with a space."""
-    assert one_line("2 problems:\n  - a\n  - b\n") == "2 problems: a; b"
-    assert one_line("first\nsecond") == "first; second"
-
-
-def test_a_cli_error_prints_one_prefixed_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    """CliError.show writes 'dpp: error: ...' to stderr only."""
-    error = CliError("it broke:\n  - here")
-    error.show()
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err == "dpp: error: it broke: here\n"
-    assert error.exit_code == 1
-
-
-# --------------------------------------------------------------------------- logs
-
-
-def test_tail_returns_the_last_lines_and_the_end_offset(tmp_path: Path) -> None:
-    """tail(path, 2) keeps the last two lines; None keeps all; a missing file has none."""
-    log = tmp_path / "datapersistence.log"
-    log.write_text("one\ntwo\nthree\n", encoding="utf-8")
-    assert tail(log, 2) == (["two\n", "three\n"], 14)
-    assert tail(log, None)[0] == ["one\n", "two\n", "three\n"]
-    assert tail(log, 0) == ([], 14)
-    assert tail(tmp_path / "missing.log", 5) == ([], 0)
-
-
-def test_follow_prints_appended_text_and_rereads_a_truncated_file(tmp_path: Path) -> None:
-    """Appends are printed as they arrive; a file that shrank is read again from the start."""
-    log = tmp_path / "datapersistence.log"
-    log.write_text("old\n", encoding="utf-8")
-
-    def append() -> None:
-        with log.open("a", encoding="utf-8") as stream:
-            stream.write("new 1\n")
-
-    def rotate() -> None:
-        log.write_text("rotated\n", encoding="utf-8")
-
-    pending = [append, rotate]
-    idle = False
-
-    def sleep(_seconds: float) -> None:
-        nonlocal idle
-        if pending:
-            pending.pop(0)()
-        else:
-            idle = True
-
-    written: list[str] = []
-    follow(log, written.append, offset=4, interval=0, keep_going=lambda: not idle, sleep=sleep)
-    assert "".join(written) == "new 1\nrotated\n"
 
 
 # --------------------------------------------------------------------------- help and usage
@@ -448,7 +311,7 @@ def test_remove_on_a_terminal_asks_and_respects_the_answer(
     dpp_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On a terminal 'n' keeps the instance (exit 1) and 'y' removes it."""
-    monkeypatch.setattr(_main, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(instance_commands, "_stdin_is_terminal", lambda: True)
     _ok(dpp_cli("service", "register", PROVIDER_REF))
     _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "kv3"))
     declined = dpp_cli("instance", "remove", "kv3", input="n\n")
@@ -585,7 +448,7 @@ def test_usage_errors_are_one_line_pointing_to_help(
     state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """run() turns click's usage block into a single 'dpp: error:' line, exit 2."""
-    status = _main.run(["--state-dir", str(state_dir), "instance", "set", "x"])
+    status = _app.run(["--state-dir", str(state_dir), "instance", "set", "x"])
     err = capsys.readouterr().err
     assert status == 2
     assert err.count("\n") == 1
@@ -617,16 +480,16 @@ def test_params_are_typed_by_the_services_schema(dpp_cli: Any, tmp_path: Path) -
     assert spec["parameters"]["replicaCount"] == 3
 
 
-def test_set_reports_a_configure_that_succeeded_before_the_scale_was_refused(
-    dpp_cli: Any,
-) -> None:
-    """The error names the operation already done, and stdout shows it."""
+def test_set_changes_nothing_when_the_scale_would_be_refused(dpp_cli: Any) -> None:
+    """A refused scale refuses the whole 'instance set' before the parameters change."""
     _ok(dpp_cli("service", "register", PROVIDER_REF))
     _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "a", "--capacity-gb", "5"))
     result = dpp_cli("instance", "set", "a", "--param", "replicas=2", "--capacity-gb", "1")
     assert result.exit_code == 1
-    assert "already done: configure" in _error_line(result)
-    assert "configure" in result.stdout
+    assert "$.capacity_gb" in _error_line(result)
+    spec = _json(dpp_cli("instance", "show", "a", "-o", "json"))["spec"]
+    assert spec["parameters"].get("replicas") != 2
+    assert spec["capacity_gb"] == 5
 
 
 def test_remove_with_the_same_idempotency_key_returns_the_first_operation(dpp_cli: Any) -> None:
@@ -639,31 +502,147 @@ def test_remove_with_the_same_idempotency_key_returns_the_first_operation(dpp_cl
     assert first["id"] == second["id"]
 
 
-def test_read_only_commands_leave_interrupted_operations_to_the_next_writer(
-    dpp_cli: Any, state_dir: Path
-) -> None:
-    """instance list does not resume; the next create says it resumes, then does."""
-    from dpp_sdk.platform import Platform
-
-    _ok(dpp_cli("service", "register", PROVIDER_REF))
-    _ok(dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "a", "--capacity-gb", "5"))
-    with Platform.open(state_dir) as p:
-        record, _ = p._engine.new("configure", "a", {}, None)
-        p._engine.save(record, state="running", owner="999999999::dead")
-        p._repo.update_instance("a", status=dpp.InstanceStatus.CONFIGURING, operation=record.id)
-    _ok(dpp_cli("instance", "list"))
-    with Platform.open(state_dir, recover=False) as p:
-        assert p.get_operation(record.id).state is dpp.OperationState.RUNNING
-    result = _ok(
-        dpp_cli("instance", "create", "--service", "tiny-kv", "--name", "b", "--capacity-gb", "5")
-    )
-    assert f"resuming operation {record.id}" in result.stderr
-    with Platform.open(state_dir, recover=False) as p:
-        assert p.get_operation(record.id).state.terminal
-
-
 class BrokenRegisterProvider(TinyProvider):
     """register() has a bug."""
 
     def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
         raise ZeroDivisionError("division by zero")  # the bug under test
+
+
+# --------------------------------------------------------------------------- each fault kind
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS, ids=lambda kind: kind.name)
+def test_each_fault_kind_is_injected_and_cleared_naming_where(
+    dpp_cli: Any, kind: FaultKind
+) -> None:
+    """inject and clear say what they did to which host (and disk), then print the host."""
+    host = _json(dpp_cli("host", "list", "-o", "json"))[1]
+    place = [host["name"], host["disks"][0]["name"]] if kind.on_disk else [host["name"]]
+    where = " ".join(place)
+    noun = kind.name.replace("-", " ")
+
+    injected = _ok(dpp_cli("fault", "inject", kind.name, *place)).stdout
+    assert injected.splitlines()[0] == f"Injected {noun} on {where}."
+    assert "failed" in injected
+    shown = _json(dpp_cli("fault", "clear", kind.name, *place, "-o", "json"))
+    assert shown["name"] == host["name"]
+    assert shown["state"] == "connected"
+    assert {d["state"] for d in shown["disks"]} == {"healthy"}
+    _ok(dpp_cli("fault", "inject", kind.name, *place))
+    cleared = _ok(dpp_cli("fault", "clear", kind.name, *place)).stdout
+    assert cleared.splitlines()[0] == f"Cleared {noun} on {where}."
+
+
+# --------------------------------------------------------------------------- interrupted operations
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# How the tests call each read-only command, by command path ("{op}" is the operation's id).
+READ_ONLY_CALLS: dict[str, tuple[str, ...]] = {
+    "platform status": (),
+    "service list": (),
+    "service show": ("suicidal",),
+    "instance list": (),
+    "instance show": ("s1",),
+    "health": (),
+    "resource list": (),
+    "logs": (),
+    "audit": (),
+    "events": (),
+    "operation list": (),
+    "operation show": ("{op}",),
+    "host list": (),
+    "host maintenance enter": ("esx-01", "--precheck"),
+}
+
+
+@pytest.fixture
+def interrupted_operation(state_dir: Path) -> str:
+    """The id of the provision of ``s1`` that a ``dpp instance create``, killed half-way
+    through, left running in ``state_dir``."""
+    script = textwrap.dedent(
+        f"""
+        from dpp_sdk.cli._app import run
+        base = ["--state-dir", {str(state_dir)!r}]
+        assert run([*base, "service", "register", "tests.providers:SuicidalProvider"]) == 0
+        run([*base, "instance", "create", "--service", "suicidal", "--name", "s1"])
+        """
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "DPP_TEST_CRASH": "s1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (operation,) = _interrupted(state_dir)
+    return operation
+
+
+def _interrupted(state_dir: Path) -> list[str]:
+    """Ids of the operations a dead process left unfinished in ``state_dir``."""
+    with Platform.open(state_dir, recover=False) as platform:
+        return [o.id for o in platform.interrupted_operations()]
+
+
+def test_read_only_commands_leave_interrupted_operations_to_the_next_writer(
+    dpp_cli: Any, state_dir: Path, interrupted_operation: str
+) -> None:
+    """instance list does not resume; the next create says it resumes, then does."""
+    _ok(dpp_cli("instance", "list"))
+    assert _interrupted(state_dir) == [interrupted_operation]
+    result = _ok(dpp_cli("instance", "create", "--service", "suicidal", "--name", "s2"))
+    assert f"resuming operation {interrupted_operation}" in result.stderr
+    assert _interrupted(state_dir) == []
+    operation = _json(dpp_cli("operation", "show", interrupted_operation, "-o", "json"))
+    assert operation["state"] == "succeeded"
+
+
+def test_every_read_only_command_runs_without_resuming_anything(
+    dpp_cli: Any, state_dir: Path, interrupted_operation: str
+) -> None:
+    """Each command marked read-only succeeds and leaves the interrupted operation alone."""
+    marked = {" ".join(path) for path, command in _all_commands(cli) if _marked(command)}
+    assert marked == set(READ_ONLY_CALLS)
+    for path, arguments in READ_ONLY_CALLS.items():
+        call = [a.format(op=interrupted_operation) for a in arguments]
+        result = _ok(dpp_cli(*path.split(), *call))
+        assert "resuming" not in result.stderr, path
+    assert _interrupted(state_dir) == [interrupted_operation]
+
+
+def test_a_maintenance_precheck_is_read_only_and_entering_maintenance_is_not(
+    dpp_cli: Any, state_dir: Path, interrupted_operation: str
+) -> None:
+    """enter --precheck resumes nothing; the same command without it resumes, then enters."""
+    enter = ("host", "maintenance", "enter", "esx-01", "--mode", "no-action")
+    precheck = _ok(dpp_cli(*enter, "--precheck"))
+    assert "resuming" not in precheck.stderr
+    assert _interrupted(state_dir) == [interrupted_operation]
+    entered = _ok(dpp_cli(*enter))
+    assert f"resuming operation {interrupted_operation}" in entered.stderr
+    assert _interrupted(state_dir) == []
+    hosts = {h["name"]: h["state"] for h in _json(dpp_cli("host", "list", "-o", "json"))}
+    assert hosts["esx-01"] == "maintenance"
+
+
+def test_the_read_only_marker_refuses_a_plain_function() -> None:
+    """Put below @group.command() it would be lost, so it raises TypeError instead."""
+    with pytest.raises(TypeError, match=r"above @group\.command\(\)"):
+        read_only(lambda: None)  # type: ignore[type-var]
+
+
+def test_the_docs_name_every_read_only_command() -> None:
+    """docs/cli.md lists each read-only command as `dpp PATH`."""
+    docs = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = docs.split("## Interrupted operations", 1)[1].split("\n## ", 1)[0]
+    for path in READ_ONLY_CALLS:
+        assert f"`dpp {path}`" in section, path
+
+
+def _marked(command: click.Command) -> bool:
+    return hasattr(command, READ_ONLY_ATTRIBUTE)

@@ -7,6 +7,6 @@ def main() -> None:
     """Entry point of the ``dpp`` console script."""
     import sys
 
-    from dpp_sdk.cli._main import run
+    from dpp_sdk.cli._app import run
 
     sys.exit(run())

@@ -59,8 +59,15 @@ def format_error(exc: BaseException) -> str:
 
     Errors that carry ``problems`` (``ValidationError``, ``ConfigError``, an ``OperationFailed``
     whose operation recorded problems) list every problem, joined with ``; ``, after the
-    error's headline; each problem names its field path and the offending value.
+    error's headline; each problem names its field path and the offending value. Notes added
+    to the error (``add_note``, e.g. what a partly done change already did) follow in
+    parentheses.
     """
+    notes = "".join(f" ({one_line(str(n))})" for n in getattr(exc, "__notes__", ()))
+    return _headline_and_problems(exc) + notes
+
+
+def _headline_and_problems(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     problems = [one_line(str(p)) for p in _problems_of(exc)]
     if not problems:

@@ -1,9 +1,15 @@
-"""Tables for people: one function per document the platform returns.
+"""Tables for people, declared per document: which columns, read how, shown as what.
 
-Every function takes a model and returns rich renderables; :func:`print_renderables` prints
-them. Cell text is never parsed as rich markup (a name like ``db[1]`` prints as is), and
-colour is used only on a terminal (rich's own detection; ``NO_COLOR`` is honoured).
-Secret values never reach this module: documents carry secret names only.
+Each document the platform returns has a view here. A view is mostly data: a tuple of
+:class:`Column` (a header, a function reading the value from the document, and its kind:
+plain text, a coloured state, bytes, a list, inline JSON) that :func:`table` turns into a
+table of many documents, or :func:`details` into a key/value grid of one. The view
+functions (``services_table``, ``instance_view``, ...) put those pieces together;
+:func:`print_renderables` prints them.
+
+Cell text is never parsed as rich markup (a name like ``db[1]`` prints as is), and colour is
+used only on a terminal (rich's own detection; ``NO_COLOR`` is honoured). Secret values never
+reach this module: documents carry secret names only.
 """
 
 from __future__ import annotations
@@ -11,32 +17,49 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+import attrs
 from rich import box
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from dpp_sdk.contract import HostInfo, InstanceInfo, Operation
+    from dpp_sdk.contract import (
+        EndpointInfo,
+        HealthCheck,
+        HostInfo,
+        InstanceInfo,
+        MemberInfo,
+        Operation,
+        Plan,
+        VolumeInfo,
+    )
     from dpp_sdk.platform import (
         AuditRecord,
         ClusterHealth,
+        DiskUsage,
         Event,
         InstanceHealth,
+        InstanceImpact,
+        InstanceUsage,
         MaintenancePrecheck,
         MaintenanceResult,
         PlatformStatus,
         ResourceReport,
         ServiceInfo,
+        ServiceVersion,
     )
 
 __all__ = [
+    "Column",
     "audit_table",
     "cluster_health_view",
+    "details",
     "events_table",
+    "host_view",
     "hosts_table",
     "instance_health_view",
     "instance_view",
@@ -51,7 +74,10 @@ __all__ = [
     "service_view",
     "services_table",
     "status_view",
+    "table",
 ]
+
+T = TypeVar("T")
 
 _STYLES = {
     "green": "green",
@@ -154,15 +180,58 @@ def _list(values: Iterable[object]) -> str:
     return text or "-"
 
 
-def _table(
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Text]],
+def _json_inline(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), sort_keys=True, default=str)
+
+
+def _alarm(values: Iterable[object]) -> Text:
+    """A list that is bad news when it is not empty: red then."""
+    text = _list(values)
+    return Text(text, style="red" if text != "-" else "")
+
+
+Kind = Literal["text", "state", "bytes", "list", "json", "alarm"]
+"""How a column shows its value: ``text`` (None as ``-``, booleans as yes/no, numbers without
+needless decimals, times to the second), ``state`` (coloured by meaning), ``bytes`` (``1.5
+GiB``), ``list`` (comma-separated, ``-`` when empty), ``json`` (a mapping on one line) or
+``alarm`` (a list, red when not empty)."""
+
+_CELLS: Mapping[Kind, Callable[[Any], Text]] = {
+    "text": _text,
+    "state": _state,
+    "bytes": lambda value: Text(_bytes(value)),
+    "list": lambda values: Text(_list(values)),
+    "json": lambda value: _text(None if value is None else _json_inline(value)),
+    "alarm": _alarm,
+}
+
+
+@attrs.frozen
+class Column(Generic[T]):
+    """One column of a table of ``T`` documents, or one row of a :func:`details` grid."""
+
+    header: str
+    get: Callable[[T], Any]
+    """Reads the value from a document."""
+    kind: Kind = "text"
+    optional: bool = attrs.field(default=False, kw_only=True)
+    """In a details grid, leave the row out when the value is None."""
+
+    def cell(self, document: T) -> Text:
+        """The value of this column for ``document``, as a cell."""
+        return _CELLS[self.kind](self.get(document))
+
+
+def table(
+    columns: Sequence[Column[T]],
+    documents: Iterable[T],
     *,
     title: str = "",
     empty: str = "",
 ) -> RenderableType:
-    """A table of ``rows``; when there are none and ``empty`` is given, that sentence instead."""
-    table = Table(
+    """A table with a row per document; when there are none and ``empty`` is given, that
+    sentence instead."""
+    grid = Table(
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -171,149 +240,147 @@ def _table(
         title_style="bold",
     )
     for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    if not table.row_count and empty:
+        grid.add_column(column.header, overflow="fold")
+    for document in documents:
+        grid.add_row(*(column.cell(document) for column in columns))
+    if not grid.row_count and empty:
         return Text(f"{title}: {empty}" if title else empty)
-    return table
-
-
-def _details(rows: Iterable[tuple[str, Text | str]]) -> Table:
-    """A two-column key/value grid."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for key, value in rows:
-        grid.add_row(Text(key), value if isinstance(value, Text) else Text(value))
     return grid
 
 
-def _json_inline(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), sort_keys=True, default=str)
+def details(
+    fields: Sequence[Column[T]], document: T, *, more: Iterable[tuple[str, Text]] = ()
+) -> Table:
+    """A two-column grid: each field's header and value for ``document``, then the ``more``
+    rows (repeated ones, such as warnings)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for field in fields:
+        if not (field.optional and field.get(document) is None):
+            grid.add_row(Text(field.header), field.cell(document))
+    for key, value in more:
+        grid.add_row(Text(key), value)
+    return grid
 
 
 # --------------------------------------------------------------------------- platform, services
 
+STATUS_FIELDS: tuple[Column[PlatformStatus], ...] = (
+    Column("Enabled", lambda s: s.enabled),
+    Column("Default policy", lambda s: s.default_policy),
+    Column("Max services", lambda s: s.max_services),
+    Column("Resource quota", lambda s: f"{s.resource_quota}%"),
+    Column("Hosts", lambda s: f"{s.hosts} ({s.hosts_connected} connected)"),
+    Column("Fault domains", lambda s: s.fault_domains),
+    Column("Services", lambda s: s.services),
+    Column("Instances", lambda s: s.instances),
+    Column("Raw capacity GB", lambda s: s.raw_capacity_gb),
+    Column("Reserved GB", lambda s: s.reserved_gb),
+    Column("Quota GB", lambda s: s.quota_gb),
+    Column("State dir", lambda s: s.state_dir or "(in memory)"),
+)
+
 
 def status_view(status: PlatformStatus) -> list[RenderableType]:
     """``dpp platform status``."""
-    rows: list[tuple[str, Text | str]] = [
-        ("Enabled", _text(status.enabled)),
-        ("Default policy", status.default_policy),
-        ("Max services", str(status.max_services)),
-        ("Resource quota", f"{status.resource_quota}%"),
-        ("Hosts", f"{status.hosts} ({status.hosts_connected} connected)"),
-        ("Fault domains", str(status.fault_domains)),
-        ("Services", str(status.services)),
-        ("Instances", str(status.instances)),
-        ("Raw capacity GB", _num(status.raw_capacity_gb)),
-        ("Reserved GB", _num(status.reserved_gb)),
-        ("Quota GB", _num(status.quota_gb)),
-        ("State dir", status.state_dir or "(in memory)"),
-    ]
-    rows.extend(("Warning", Text(w, style="yellow")) for w in status.warnings)
-    return [_details(rows)]
+    warnings = (("Warning", Text(w, style="yellow")) for w in status.warnings)
+    return [details(STATUS_FIELDS, status, more=warnings)]
 
 
-_SERVICE_COLUMNS = ("Name", "DisplayName", "Version", "Vendor", "Category", "Enabled", "Instances")
+SERVICE_COLUMNS: tuple[Column[ServiceInfo], ...] = (
+    Column("Name", lambda s: s.name),
+    Column("DisplayName", lambda s: s.display_name),
+    Column("Version", lambda s: s.active_version),
+    Column("Vendor", lambda s: s.vendor),
+    Column("Category", lambda s: s.category),
+    Column("Enabled", lambda s: "yes" if s.enabled else "no", "state"),
+    Column("Instances", lambda s: s.instances),
+)
 
+SERVICE_FIELDS: tuple[Column[ServiceInfo], ...] = (
+    Column("Name", lambda s: s.name),
+    Column("Display name", lambda s: s.display_name),
+    Column("Vendor", lambda s: s.vendor),
+    Column("Category", lambda s: s.category),
+    Column("Enabled", lambda s: s.enabled),
+    Column("Active version", lambda s: s.active_version),
+    Column("Provider", lambda s: s.active.provider),
+    Column("Description", lambda s: s.active.manifest.description),
+    Column(
+        "Policies",
+        lambda s: (
+            f"{_list(s.active.manifest.supported_policies)} "
+            f"(default {s.active.manifest.default_policy})"
+        ),
+    ),
+    Column("Redundancy", lambda s: s.active.manifest.redundancy),
+    Column("Instances", lambda s: s.instances),
+)
 
-def _service_row(service: ServiceInfo) -> list[Text]:
-    return [
-        _text(service.name),
-        _text(service.display_name),
-        _text(service.active_version),
-        _text(service.vendor),
-        _text(service.category),
-        _state("yes" if service.enabled else "no"),
-        _text(service.instances),
-    ]
+PLAN_COLUMNS: tuple[Column[Plan], ...] = (
+    Column("Plan", lambda p: p.name),
+    Column("MinGB", lambda p: p.min_capacity_gb),
+    Column("MaxGB", lambda p: p.max_capacity_gb),
+    Column("Parameters", lambda p: p.parameters, "json"),
+    Column("Description", lambda p: p.description),
+)
+
+VERSION_COLUMNS: tuple[Column[ServiceVersion], ...] = (
+    Column("Version", lambda v: v.version),
+    Column("Provider", lambda v: v.provider),
+    Column("Registered", lambda v: v.registered_at),
+)
 
 
 def services_table(services: Sequence[ServiceInfo]) -> list[RenderableType]:
     """``dpp service list`` (and the result of register, enable, disable)."""
-    return [_table(_SERVICE_COLUMNS, (_service_row(s) for s in services), empty="No services.")]
+    return [table(SERVICE_COLUMNS, services, empty="No services.")]
 
 
 def service_view(service: ServiceInfo) -> list[RenderableType]:
     """``dpp service show``: the catalog entry, its plans and its versions."""
-    manifest = service.active.manifest
-    details = _details(
-        [
-            ("Name", service.name),
-            ("Display name", service.display_name),
-            ("Vendor", service.vendor),
-            ("Category", str(service.category)),
-            ("Enabled", _text(service.enabled)),
-            ("Active version", service.active_version),
-            ("Provider", service.active.provider),
-            ("Description", manifest.description),
-            (
-                "Policies",
-                f"{_list(manifest.supported_policies)} (default {manifest.default_policy})",
-            ),
-            ("Redundancy", str(manifest.redundancy)),
-            ("Instances", str(service.instances)),
-        ]
-    )
-    plans = _table(
-        ("Plan", "MinGB", "MaxGB", "Parameters", "Description"),
-        (
-            [
-                _text(p.name),
-                _text(p.min_capacity_gb),
-                _text(p.max_capacity_gb),
-                _text(_json_inline(p.parameters)),
-                _text(p.description),
-            ]
-            for p in manifest.plans
-        ),
-        title="Plans",
-    )
-    versions = _table(
-        ("Version", "Provider", "Registered"),
-        ([_text(v.version), _text(v.provider), _text(v.registered_at)] for v in service.versions),
-        title="Versions",
-    )
-    return [details, plans, versions]
+    return [
+        details(SERVICE_FIELDS, service),
+        table(PLAN_COLUMNS, service.active.manifest.plans, title="Plans"),
+        table(VERSION_COLUMNS, service.versions, title="Versions"),
+    ]
 
 
 # --------------------------------------------------------------------------- operations
 
+OPERATION_COLUMNS: tuple[Column[Operation], ...] = (
+    Column("ID", lambda o: o.id),
+    Column("Kind", lambda o: o.kind),
+    Column("Target", lambda o: o.target),
+    Column("State", lambda o: o.state, "state"),
+)
+
+OPERATION_FIELDS: tuple[Column[Operation], ...] = (
+    *OPERATION_COLUMNS,
+    Column("Progress", lambda o: f"{o.progress:.0%}"),
+    Column("Attempts", lambda o: o.attempts),
+    Column("Idempotency key", lambda o: o.idempotency_key),
+    Column("Created", lambda o: o.created_at),
+    Column("Started", lambda o: o.started_at),
+    Column("Finished", lambda o: o.finished_at),
+    Column("Result", lambda o: o.result or None, "json", optional=True),
+)
+
 
 def operations_table(operations: Sequence[Operation]) -> list[RenderableType]:
     """The result of a mutation (and ``dpp operation list``): id, kind, target, state."""
-    return [
-        _table(
-            ("ID", "Kind", "Target", "State"),
-            ([_text(o.id), _text(o.kind), _text(o.target), _state(o.state)] for o in operations),
-            empty="No operations.",
-        )
-    ]
+    return [table(OPERATION_COLUMNS, operations, empty="No operations.")]
 
 
 def operation_view(operation: Operation) -> list[RenderableType]:
     """``dpp operation show``: the whole record, with its error if it failed."""
-    rows: list[tuple[str, Text | str]] = [
-        ("ID", operation.id),
-        ("Kind", operation.kind),
-        ("Target", operation.target),
-        ("State", _state(operation.state)),
-        ("Progress", f"{operation.progress:.0%}"),
-        ("Attempts", str(operation.attempts)),
-        ("Idempotency key", _text(operation.idempotency_key)),
-        ("Created", _text(operation.created_at)),
-        ("Started", _text(operation.started_at)),
-        ("Finished", _text(operation.finished_at)),
-    ]
-    if operation.result:
-        rows.append(("Result", _json_inline(operation.result)))
     error = operation.error
+    more: list[tuple[str, Text]] = []
     if error is not None:
-        rows.append(("Error", Text(f"{error.type}: {error.message}", style="red")))
-        rows.extend(("Problem", p) for p in error.problems)
-    out: list[RenderableType] = [_details(rows)]
+        more.append(("Error", Text(f"{error.type}: {error.message}", style="red")))
+        more.extend(("Problem", Text(p)) for p in error.problems)
+    out: list[RenderableType] = [details(OPERATION_FIELDS, operation, more=more)]
     if error is not None and error.traceback:
         out.append(Text(error.traceback.rstrip()))
     return out
@@ -321,254 +388,204 @@ def operation_view(operation: Operation) -> list[RenderableType]:
 
 # --------------------------------------------------------------------------- instances
 
+INSTANCE_COLUMNS: tuple[Column[InstanceInfo], ...] = (
+    Column("Name", lambda i: i.name),
+    Column("ServiceType", lambda i: i.service),
+    Column("Status", lambda i: i.status, "state"),
+    Column("CapacityGB", lambda i: i.spec.capacity_gb),
+    Column("Health", lambda i: i.health, "state"),
+)
+
+INSTANCE_FIELDS: tuple[Column[InstanceInfo], ...] = (
+    Column("Name", lambda i: i.name),
+    Column("Service", lambda i: f"{i.service} {i.service_version}"),
+    Column("Status", lambda i: i.status, "state"),
+    Column("Health", lambda i: i.health, "state"),
+    Column("Plan", lambda i: i.spec.plan),
+    Column("Capacity GB", lambda i: i.spec.capacity_gb),
+    Column("Policy", lambda i: i.spec.policy),
+    Column("Parameters", lambda i: i.spec.parameters, "json"),
+    Column("Secrets", lambda i: [s.name for s in i.secrets], "list"),
+    Column("Created", lambda i: i.created_at),
+    Column("Updated", lambda i: i.updated_at),
+)
+
+VOLUME_COLUMNS: tuple[Column[VolumeInfo], ...] = (
+    Column("Volume", lambda v: v.name),
+    Column("SizeGB", lambda v: v.size_gb),
+    Column("Policy", lambda v: v.policy),
+    Column("Member", lambda v: v.member),
+    Column("State", lambda v: v.state, "state"),
+    Column("Hosts", lambda v: v.hosts, "list"),
+)
+
+MEMBER_COLUMNS: tuple[Column[MemberInfo], ...] = (
+    Column("Member", lambda m: m.name),
+    Column("Host", lambda m: m.host),
+    Column("State", lambda m: m.state, "state"),
+    Column("Volumes", lambda m: m.volumes, "list"),
+)
+
+ENDPOINT_COLUMNS: tuple[Column[EndpointInfo], ...] = (
+    Column("Endpoint", lambda e: e.name),
+    Column("URL", lambda e: e.url),
+    Column("Member", lambda e: e.member),
+)
+
 
 def instances_table(instances: Sequence[InstanceInfo]) -> list[RenderableType]:
     """``dpp instance list``: the seed's ``Select Name, ServiceType, Status, CapacityGB``."""
-    return [
-        _table(
-            ("Name", "ServiceType", "Status", "CapacityGB", "Health"),
-            (
-                [
-                    _text(i.name),
-                    _text(i.service),
-                    _state(i.status),
-                    _text(i.spec.capacity_gb),
-                    _state(i.health),
-                ]
-                for i in instances
-            ),
-            empty="No instances.",
-        )
-    ]
+    return [table(INSTANCE_COLUMNS, instances, empty="No instances.")]
 
 
 def instance_view(instance: InstanceInfo) -> list[RenderableType]:
     """``dpp instance show``: spec, status, volumes, members, endpoints and secret names."""
-    spec = instance.spec
-    out: list[RenderableType] = [
-        _details(
-            [
-                ("Name", instance.name),
-                ("Service", f"{instance.service} {instance.service_version}"),
-                ("Status", _state(instance.status)),
-                ("Health", _state(instance.health)),
-                ("Plan", spec.plan),
-                ("Capacity GB", str(spec.capacity_gb)),
-                ("Policy", spec.policy),
-                ("Parameters", _json_inline(spec.parameters)),
-                ("Secrets", _list(s.name for s in instance.secrets)),
-                ("Created", _text(instance.created_at)),
-                ("Updated", _text(instance.updated_at)),
-            ]
-        )
-    ]
+    out: list[RenderableType] = [details(INSTANCE_FIELDS, instance)]
     if instance.volumes:
-        out.append(
-            _table(
-                ("Volume", "SizeGB", "Policy", "Member", "State", "Hosts"),
-                (
-                    [
-                        _text(v.name),
-                        _text(v.size_gb),
-                        _text(v.policy),
-                        _text(v.member),
-                        _state(v.state),
-                        _text(_list(v.hosts)),
-                    ]
-                    for v in instance.volumes
-                ),
-                title="Volumes",
-            )
-        )
+        out.append(table(VOLUME_COLUMNS, instance.volumes, title="Volumes"))
     if instance.members:
-        out.append(
-            _table(
-                ("Member", "Host", "State", "Volumes"),
-                (
-                    [_text(m.name), _text(m.host), _state(m.state), _text(_list(m.volumes))]
-                    for m in instance.members
-                ),
-                title="Members",
-            )
-        )
+        out.append(table(MEMBER_COLUMNS, instance.members, title="Members"))
     if instance.endpoints:
-        out.append(
-            _table(
-                ("Endpoint", "URL", "Member"),
-                ([_text(e.name), _text(e.url), _text(e.member)] for e in instance.endpoints),
-                title="Endpoints",
-            )
-        )
+        out.append(table(ENDPOINT_COLUMNS, instance.endpoints, title="Endpoints"))
     return out
 
 
 # --------------------------------------------------------------------------- health
 
+CHECK_COLUMNS: tuple[Column[HealthCheck], ...] = (
+    Column("Check", lambda c: c.name),
+    Column("Status", lambda c: c.status, "state"),
+    Column("Message", lambda c: c.message),
+)
 
-def _checks_table(health_checks: Iterable[Any], *, title: str = "") -> RenderableType:
-    return _table(
-        ("Check", "Status", "Message"),
-        ([_text(c.name), _state(c.status), _text(c.message)] for c in health_checks),
-        title=title,
-        empty="No checks.",
-    )
+INSTANCE_HEALTH_FIELDS: tuple[Column[InstanceHealth], ...] = (
+    Column("Instance", lambda h: h.instance),
+    Column("Service", lambda h: h.service),
+    Column("Health", lambda h: h.status, "state"),
+)
+
+CLUSTER_HEALTH_FIELDS: tuple[Column[ClusterHealth], ...] = (
+    Column("Cluster health", lambda h: h.status, "state"),
+)
+
+INSTANCE_HEALTH_COLUMNS: tuple[Column[InstanceHealth], ...] = (
+    *INSTANCE_HEALTH_FIELDS,
+    Column("Failing checks", lambda h: [c.name for c in h.checks if c.status != "green"], "list"),
+)
 
 
 def instance_health_view(health: InstanceHealth) -> list[RenderableType]:
     """``dpp health NAME``: the instance's status and each named check."""
-    header = _details(
-        [
-            ("Instance", health.instance),
-            ("Service", health.service),
-            ("Health", _state(health.status)),
-        ]
-    )
-    return [header, _checks_table(health.checks)]
+    return [
+        details(INSTANCE_HEALTH_FIELDS, health),
+        table(CHECK_COLUMNS, health.checks, empty="No checks."),
+    ]
 
 
 def cluster_health_view(health: ClusterHealth) -> list[RenderableType]:
     """``dpp health``: the cluster summary (``esxcli vsan datapersistence health get``)."""
-    out: list[RenderableType] = [_details([("Cluster health", _state(health.status))])]
+    out: list[RenderableType] = [details(CLUSTER_HEALTH_FIELDS, health)]
     if health.checks:
-        out.append(_checks_table(health.checks, title="Platform checks"))
-    out.append(
-        _table(
-            ("Instance", "Service", "Health", "Failing checks"),
-            (
-                [
-                    _text(i.instance),
-                    _text(i.service),
-                    _state(i.status),
-                    _text(_list(c.name for c in i.checks if c.status != "green")),
-                ]
-                for i in health.instances
-            ),
-            title="Instances",
-            empty="none",
-        )
-    )
+        out.append(table(CHECK_COLUMNS, health.checks, title="Platform checks", empty="No checks."))
+    out.append(table(INSTANCE_HEALTH_COLUMNS, health.instances, title="Instances", empty="none"))
     return out
 
 
 # --------------------------------------------------------------------------- resources, hosts
 
+RESOURCE_FIELDS: tuple[Column[ResourceReport], ...] = (
+    Column("Raw capacity GB", lambda r: r.raw_capacity_gb),
+    Column("Reserved GB", lambda r: r.reserved_gb),
+    Column("Quota GB", lambda r: r.quota_gb),
+)
+
+DISK_USAGE_COLUMNS: tuple[Column[DiskUsage], ...] = (
+    Column("Host", lambda d: d.host),
+    Column("Disk", lambda d: d.disk),
+    Column("Kind", lambda d: d.kind),
+    Column("State", lambda d: d.state, "state"),
+    Column("SizeGB", lambda d: d.size_gb),
+    Column("ReservedGB", lambda d: d.reserved_gb),
+    Column("FreeGB", lambda d: d.free_gb),
+)
+
+INSTANCE_USAGE_COLUMNS: tuple[Column[InstanceUsage], ...] = (
+    Column("Instance", lambda i: i.instance),
+    Column("Service", lambda i: i.service),
+    Column("Volumes", lambda i: i.volumes),
+    Column("Members", lambda i: i.members),
+    Column("LogicalGB", lambda i: i.logical_gb),
+    Column("ReservedGB", lambda i: i.reserved_gb),
+)
+
+HOST_COLUMNS: tuple[Column[HostInfo], ...] = (
+    Column("Name", lambda h: h.name),
+    Column("FaultDomain", lambda h: h.fault_domain),
+    Column("State", lambda h: h.state, "state"),
+    Column("SizeGB", lambda h: float(sum(d.size_gb for d in h.disks))),
+    Column("FreeGB", lambda h: float(sum(d.free_gb for d in h.disks))),
+    Column(
+        "Disks",
+        lambda h: [d.name if d.state == "healthy" else f"{d.name} ({d.state})" for d in h.disks],
+        "list",
+    ),
+)
+
 
 def resources_view(report: ResourceReport) -> list[RenderableType]:
     """``dpp resource list``: capacity totals, per disk and per instance."""
-    totals = _details(
-        [
-            ("Raw capacity GB", _num(report.raw_capacity_gb)),
-            ("Reserved GB", _num(report.reserved_gb)),
-            ("Quota GB", _num(report.quota_gb)),
-        ]
-    )
-    disks = _table(
-        ("Host", "Disk", "Kind", "State", "SizeGB", "ReservedGB", "FreeGB"),
-        (
-            [
-                _text(d.host),
-                _text(d.disk),
-                _text(d.kind),
-                _state(d.state),
-                _text(d.size_gb),
-                _text(d.reserved_gb),
-                _text(d.free_gb),
-            ]
-            for d in report.disks
-        ),
-        title="Disks",
-    )
-    instances = _table(
-        ("Instance", "Service", "Volumes", "Members", "LogicalGB", "ReservedGB"),
-        (
-            [
-                _text(i.instance),
-                _text(i.service),
-                _text(i.volumes),
-                _text(i.members),
-                _text(i.logical_gb),
-                _text(i.reserved_gb),
-            ]
-            for i in report.instances
-        ),
-        title="Instances",
-        empty="none",
-    )
-    return [totals, disks, instances]
-
-
-def _disk_summary(host: HostInfo) -> str:
-    parts = [d.name if d.state == "healthy" else f"{d.name} ({d.state})" for d in host.disks]
-    return _list(parts)
+    return [
+        details(RESOURCE_FIELDS, report),
+        table(DISK_USAGE_COLUMNS, report.disks, title="Disks"),
+        table(INSTANCE_USAGE_COLUMNS, report.instances, title="Instances", empty="none"),
+    ]
 
 
 def hosts_table(hosts: Sequence[HostInfo]) -> list[RenderableType]:
     """``dpp host list``: state, fault domain, capacity and disks of every host."""
-    return [
-        _table(
-            ("Name", "FaultDomain", "State", "SizeGB", "FreeGB", "Disks"),
-            (
-                [
-                    _text(h.name),
-                    _text(h.fault_domain),
-                    _state(h.state),
-                    _text(float(sum(d.size_gb for d in h.disks))),
-                    _text(float(sum(d.free_gb for d in h.disks))),
-                    _text(_disk_summary(h)),
-                ]
-                for h in hosts
-            ),
-        )
-    ]
+    return [table(HOST_COLUMNS, hosts)]
+
+
+def host_view(host: HostInfo) -> list[RenderableType]:
+    """One host (after a maintenance or fault command): the row ``dpp host list`` shows."""
+    return hosts_table([host])
+
+
+# --------------------------------------------------------------------------- maintenance
+
+PRECHECK_FIELDS: tuple[Column[MaintenancePrecheck], ...] = (
+    Column("Host", lambda p: p.host),
+    Column("Disk", lambda p: p.disk, optional=True),
+    Column("Mode", lambda p: p.mode),
+    Column("Inaccessible", lambda p: p.inaccessible, "alarm"),
+    Column("Reduced availability", lambda p: p.reduced_availability, "list"),
+    Column("Rebuild", lambda p: p.rebuild, "list"),
+    Column("Bytes to rebuild", lambda p: p.bytes_to_rebuild, "bytes"),
+)
+
+IMPACT_COLUMNS: tuple[Column[InstanceImpact], ...] = (
+    Column("Instance", lambda i: i.instance),
+    Column("Service", lambda i: i.service),
+    Column("OfflineVolumes", lambda i: i.inaccessible_volumes, "list"),
+    Column("ReducedVolumes", lambda i: i.reduced_availability_volumes, "list"),
+    Column("RebuiltVolumes", lambda i: i.rebuilt_volumes, "list"),
+    Column("StoppedMembers", lambda i: i.stopped_members, "list"),
+    Column("Rebuild", lambda i: i.bytes_to_rebuild, "bytes"),
+)
 
 
 def precheck_view(precheck: MaintenancePrecheck) -> list[RenderableType]:
     """``dpp host maintenance enter --precheck``: what maintenance would do, per instance."""
-    rows: list[tuple[str, Text | str]] = [
-        ("Host", precheck.host),
-        *([("Disk", precheck.disk)] if precheck.disk is not None else []),
-        ("Mode", str(precheck.mode)),
-        (
-            "Inaccessible",
-            Text(_list(precheck.inaccessible), style="red" if precheck.inaccessible else ""),
+    more = [
+        *(("Problem", Text(p, style="red")) for p in precheck.problems),
+        *(
+            ("Veto", Text(f"{v.instance}: {v.reason.value} ({v.message})", style="red"))
+            for v in precheck.vetoes
         ),
-        ("Reduced availability", _list(precheck.reduced_availability)),
-        ("Rebuild", _list(precheck.rebuild)),
-        ("Bytes to rebuild", _bytes(precheck.bytes_to_rebuild)),
     ]
-    rows.extend(("Problem", Text(p, style="red")) for p in precheck.problems)
-    rows.extend(
-        ("Veto", Text(f"{v.instance}: {v.reason.value} ({v.message})", style="red"))
-        for v in precheck.vetoes
-    )
-    out: list[RenderableType] = [_details(rows)]
+    out: list[RenderableType] = [details(PRECHECK_FIELDS, precheck, more=more)]
     if precheck.instances:
-        out.append(
-            _table(
-                (
-                    "Instance",
-                    "Service",
-                    "OfflineVolumes",
-                    "ReducedVolumes",
-                    "RebuiltVolumes",
-                    "StoppedMembers",
-                    "Rebuild",
-                ),
-                (
-                    [
-                        _text(i.instance),
-                        _text(i.service),
-                        _text(_list(i.inaccessible_volumes)),
-                        _text(_list(i.reduced_availability_volumes)),
-                        _text(_list(i.rebuilt_volumes)),
-                        _text(_list(i.stopped_members)),
-                        _text(_bytes(i.bytes_to_rebuild)),
-                    ]
-                    for i in precheck.instances
-                ),
-                title="Affected instances",
-            )
-        )
+        out.append(table(IMPACT_COLUMNS, precheck.instances, title="Affected instances"))
     return out
 
 
@@ -584,38 +601,30 @@ def maintenance_result_view(result: MaintenanceResult) -> list[RenderableType]:
 
 # --------------------------------------------------------------------------- audit, events
 
+AUDIT_COLUMNS: tuple[Column[AuditRecord], ...] = (
+    Column("Seq", lambda r: r.seq),
+    Column("Time", lambda r: r.time),
+    Column("Principal", lambda r: r.principal),
+    Column("Action", lambda r: r.action),
+    Column("Target", lambda r: r.target),
+    Column("Outcome", lambda r: r.outcome, "state"),
+    Column("Detail", lambda r: r.detail),
+)
+
+EVENT_COLUMNS: tuple[Column[Event], ...] = (
+    Column("Seq", lambda e: e.seq),
+    Column("Time", lambda e: e.time),
+    Column("Kind", lambda e: e.kind),
+    Column("Target", lambda e: e.target),
+    Column("Message", lambda e: e.message),
+)
+
 
 def audit_table(records: Sequence[AuditRecord]) -> list[RenderableType]:
     """``dpp audit``: who did what to which target, and the outcome."""
-    return [
-        _table(
-            ("Seq", "Time", "Principal", "Action", "Target", "Outcome", "Detail"),
-            (
-                [
-                    _text(r.seq),
-                    _text(r.time),
-                    _text(r.principal),
-                    _text(r.action),
-                    _text(r.target),
-                    _state(r.outcome),
-                    _text(r.detail),
-                ]
-                for r in records
-            ),
-            empty="No audit records.",
-        )
-    ]
+    return [table(AUDIT_COLUMNS, records, empty="No audit records.")]
 
 
 def events_table(events: Sequence[Event]) -> list[RenderableType]:
     """``dpp events``: failures, warnings and repairs the platform noticed."""
-    return [
-        _table(
-            ("Seq", "Time", "Kind", "Target", "Message"),
-            (
-                [_text(e.seq), _text(e.time), _text(e.kind), _text(e.target), _text(e.message)]
-                for e in events
-            ),
-            empty="No events.",
-        )
-    ]
+    return [table(EVENT_COLUMNS, events, empty="No events.")]

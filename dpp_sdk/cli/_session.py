@@ -1,24 +1,34 @@
 """The state one ``dpp`` invocation carries: where the platform lives and how to print.
 
 The platform is opened lazily, on the first command that needs it, so ``dpp --help`` (or a
-usage error) never opens or creates a state directory.
+usage error) never opens or creates a state directory. Opening it for a command that changes
+something first resumes the operations a killed ``dpp`` left unfinished; a command marked
+read-only where it is declared (:func:`dpp_sdk.cli._options.read_only`) leaves them alone.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from dpp_sdk.cli._errors import CliError, format_error
 
 if TYPE_CHECKING:
-    from dpp_sdk.platform import Platform
+    from dpp_sdk.platform._api import PlatformAPI
 
-__all__ = ["OutputFormat", "Session", "default_state_dir"]
+__all__ = [
+    "READ_ONLY_ATTRIBUTE",
+    "OutputFormat",
+    "ReadOnlyWhen",
+    "Session",
+    "default_state_dir",
+    "is_read_only",
+]
 
 OutputFormat = Literal["table", "json"]
 
@@ -31,32 +41,21 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("dpp-sdk")) / "state"
 
 
-# Commands that only look: they never resume another process's interrupted operations.
-READ_ONLY_COMMANDS = frozenset(
-    {
-        "platform status",
-        "service list",
-        "service show",
-        "instance list",
-        "instance show",
-        "health",
-        "resource list",
-        "logs",
-        "host list",
-        "operation list",
-        "operation show",
-        "audit",
-        "events",
-    }
-)
+ReadOnlyWhen = Callable[[Mapping[str, Any]], bool]
+"""Tells, from the parameters of one call of a command, whether that call only looks."""
+
+READ_ONLY_ATTRIBUTE = "dpp_read_only_when"
+"""The attribute of a click command holding its :data:`ReadOnlyWhen`. Set where the command
+is declared, by :func:`dpp_sdk.cli._options.read_only` or ``read_only_when``; a command
+without it changes something."""
 
 
-def _is_read_only() -> bool:
-    ctx = click.get_current_context(silent=True)
+def is_read_only(ctx: click.Context | None) -> bool:
+    """Whether the command running in ``ctx`` only looks, on this call."""
     if ctx is None:
         return False
-    path = ctx.command_path.split(" ", 1)
-    return len(path) == 2 and path[1] in READ_ONLY_COMMANDS
+    when: ReadOnlyWhen | None = getattr(ctx.command, READ_ONLY_ATTRIBUTE, None)
+    return when is not None and when(ctx.params)
 
 
 def _put_cwd_on_path() -> None:
@@ -83,15 +82,19 @@ class Session:
         self.config_path = config_path
         self.operation_timeout = operation_timeout
         self.output: OutputFormat = output
-        self._platform: Platform | None = None
+        self._platform: PlatformAPI | None = None
 
     @property
     def json(self) -> bool:
         """True when results are printed as JSON."""
         return self.output == "json"
 
-    def platform(self) -> Platform:
-        """The platform on the state directory, opened on first use."""
+    def platform(self) -> PlatformAPI:
+        """The platform on the state directory, opened on first use.
+
+        It is the in-process :class:`~dpp_sdk.platform.Platform` for now; a gateway client
+        (``--url``) will be another :class:`~dpp_sdk.platform._api.PlatformAPI`.
+        """
         if self._platform is None:
             from dpp_sdk.platform import ConfigError, Platform, load_config
 
@@ -103,14 +106,15 @@ class Session:
                     raise CliError(format_error(exc)) from exc
             _put_cwd_on_path()
             state_dir = self.state_dir if self.state_dir is not None else default_state_dir()
-            platform = Platform.open(
+            # Typed as the protocol, so mypy checks that Platform satisfies it.
+            platform: PlatformAPI = Platform.open(
                 state_dir,
                 config=config,
                 operation_timeout=self.operation_timeout,
                 recover=False,
             )
             self._platform = platform
-            if not _is_read_only():
+            if not is_read_only(click.get_current_context(silent=True)):
                 # Operations a killed dpp left in flight are resumed (or failed) by the next
                 # command that changes something, and it says so before it waits on them.
                 for op in platform.interrupted_operations():

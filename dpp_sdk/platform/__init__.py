@@ -7,6 +7,7 @@ Use :class:`Platform` (also reachable as ``dpp_sdk.Platform``)::
         platform.create_instance(service="kv", name="kv1", capacity_gb=10)
 """
 
+from dpp_sdk.platform._api import PlatformAPI
 from dpp_sdk.platform._clock import Clock, ManualClock, SystemClock
 from dpp_sdk.platform._config import ClusterConfig, ConfigError, load_config, parse_config
 from dpp_sdk.platform._maintenance import MaintenanceVetoed
@@ -48,6 +49,7 @@ __all__ = [
     "ManualClock",
     "Page",
     "Platform",
+    "PlatformAPI",
     "PlatformStatus",
     "Policy",
     "ResourceReport",

@@ -463,34 +463,41 @@ class Lifecycle:
             status=InstanceStatus.CONFIGURING,
         )
 
+    def _scaled_spec(
+        self, record: InstanceRecord, manifest: Manifest, capacity_gb: int
+    ) -> InstanceSpec:
+        """The spec of ``record`` scaled to ``capacity_gb``, if the manifest, the plan and
+        the quota allow it."""
+        current = record.spec
+        if not isinstance(capacity_gb, int) or isinstance(capacity_gb, bool):
+            raise ValidationError.single("$.capacity_gb", capacity_gb, "must be an integer")
+        problems = _capability_problems(manifest, current.capacity_gb, capacity_gb)
+        spec: InstanceSpec | None = None
+        try:
+            spec = resolve_instance_spec(
+                manifest,
+                plan=current.plan,
+                capacity_gb=capacity_gb,
+                parameters=current.parameters,
+                policy=current.policy,
+            )
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        if problems:
+            raise ValidationError(
+                f"scaling {record.name!r} to {capacity_gb} GB is invalid "
+                f"({count(len(problems), 'problem')})",
+                problems,
+            )
+        assert spec is not None
+        self.check_quota_for(spec, previous_gb=current.capacity_gb)
+        return spec
+
     def scale(self, name: str, capacity_gb: int, idempotency_key: str | None) -> Operation:
         """See :meth:`Platform.scale_instance`."""
 
         def build(record: InstanceRecord, manifest: Manifest) -> InstanceSpec:
-            current = record.spec
-            if not isinstance(capacity_gb, int) or isinstance(capacity_gb, bool):
-                raise ValidationError.single("$.capacity_gb", capacity_gb, "must be an integer")
-            problems = _capability_problems(manifest, current.capacity_gb, capacity_gb)
-            spec: InstanceSpec | None = None
-            try:
-                spec = resolve_instance_spec(
-                    manifest,
-                    plan=current.plan,
-                    capacity_gb=capacity_gb,
-                    parameters=current.parameters,
-                    policy=current.policy,
-                )
-            except ValidationError as exc:
-                problems.extend(exc.problems)
-            if problems:
-                raise ValidationError(
-                    f"scaling {name!r} to {capacity_gb} GB is invalid "
-                    f"({count(len(problems), 'problem')})",
-                    problems,
-                )
-            assert spec is not None
-            self.check_quota_for(spec, previous_gb=current.capacity_gb)
-            return spec
+            return self._scaled_spec(record, manifest, capacity_gb)
 
         return self.begin_change(
             "scale",
@@ -525,17 +532,36 @@ class Lifecycle:
         idempotency_key: str | None,
     ) -> list[Operation]:
         """See :meth:`Platform.change_instance`."""
-        if parameters is None and capacity_gb is None:
+        if not parameters and capacity_gb is None:
             raise ValidationError.single(
                 "$", None, "nothing to change: give parameters, capacity_gb, or both"
             )
+        both = bool(parameters) and capacity_gb is not None
+        if (
+            both
+            and capacity_gb is not None
+            and self.engine.prior(None if idempotency_key is None else f"{idempotency_key}:scale")
+            is None
+        ):
+            # Refuse the whole change before configuring when the scale would be refused.
+            with self.repo.lock, self.journal.refusals("instance.scale", name):
+                record = self.repo.instance(name)
+                self._scaled_spec(record, self.catalog.version_of(record).manifest, capacity_gb)
         done: list[Operation] = []
         if parameters:
-            key = None if idempotency_key is None else f"{idempotency_key}:configure"
+            key = f"{idempotency_key}:configure" if both and idempotency_key else idempotency_key
             done.append(self.configure(name, parameters, key))
         if capacity_gb is not None:
-            key = None if idempotency_key is None else f"{idempotency_key}:scale"
-            done.append(self.scale(name, capacity_gb, key))
+            key = f"{idempotency_key}:scale" if both and idempotency_key else idempotency_key
+            try:
+                done.append(self.scale(name, capacity_gb, key))
+            except DppError as exc:
+                if done:
+                    exc.add_note(
+                        "already done: "
+                        + ", ".join(f"{o.kind} {o.id} {o.state.value}" for o in done)
+                    )
+                raise
         return done
 
 
@@ -560,3 +586,7 @@ def _capability_problems(manifest: Manifest, current_gb: int, asked_gb: int) -> 
             )
         )
     return problems
+
+
+def _done(operations: list[Operation]) -> str:
+    return "already done: " + ", ".join(f"{o.kind} {o.id} {o.state.value}" for o in operations)

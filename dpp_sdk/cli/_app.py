@@ -1,0 +1,161 @@
+"""The ``dpp`` command line: the seed's PowerCLI and esxcli commands on the mock platform.
+
+This module holds the root group (its error policy and global options) and :func:`run`; the
+commands live in :mod:`dpp_sdk.cli.commands`, one module per area, and are added here.
+
+Every command opens the platform on the state directory when it runs (never at import or for
+``--help``), prints a table for people or, with ``-o json``, the document for scripts, and
+exits 0. A failure prints one line, ``dpp: error: <message>``, on stderr and exits 1; click's
+usage errors exit 2. See ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dpp_sdk._version import __version__
+from dpp_sdk.cli._errors import EXIT_ERROR, CliError, format_error, one_line
+from dpp_sdk.cli._options import OUTPUT_CHOICE
+from dpp_sdk.cli._session import Session
+from dpp_sdk.cli.commands import hardware, instance, observe, platform, service
+from dpp_sdk.contract import DppError
+
+__all__ = ["cli", "run"]
+
+
+class _DppGroup(click.Group):
+    """The root group: every failure becomes one line, ``dpp: error: <message>``.
+
+    dpp-sdk errors exit 1 with their message; usage errors exit 2 with click's message and a
+    pointer to ``--help``; anything unexpected (a bug in a provider, say) exits 1 naming the
+    exception, with the traceback only when ``DPP_DEBUG=1``.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (DppError, OSError) as exc:
+            raise CliError(format_error(exc)) from exc
+        except click.Abort:
+            raise CliError("aborted; nothing more was done") from None
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except Exception as exc:
+            if os.environ.get("DPP_DEBUG"):
+                raise
+            raise CliError(
+                f"unexpected {type(exc).__name__}: {exc} (set DPP_DEBUG=1 to see the traceback)"
+            ) from exc
+
+
+@click.group(
+    cls=_DppGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="dpp")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DPP_STATE_DIR",
+    show_envvar=True,
+    default=None,
+    help="The platform's state directory (created if missing). "
+    "[default: platformdirs user_data_dir('dpp-sdk')/state]",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="DPP_CONFIG",
+    show_envvar=True,
+    default=None,
+    help="Cluster configuration (INI) used when the state directory is new.",
+)
+@click.option(
+    "--operation-timeout",
+    type=click.FloatRange(min=1.0),
+    envvar="DPP_OPERATION_TIMEOUT",
+    show_envvar=True,
+    default=600.0,
+    show_default=True,
+    help="Seconds an operation may keep retrying a provider's temporary errors.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=OUTPUT_CHOICE,
+    default="table",
+    show_default=True,
+    help="Print tables (for people) or JSON (for scripts).",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    state_dir: Path | None,
+    config_path: Path | None,
+    operation_timeout: float,
+    output: str,
+) -> None:
+    """dpp: run service providers on a local mock Data Persistence Platform.
+
+    The commands mirror the seed's PowerCLI and esxcli commands. The platform lives in a
+    state directory and is opened only when a command runs.
+
+    \b
+    Example:
+      dpp service register samples/minio
+      dpp instance create --service minio --name store-1 --capacity-gb 100
+      dpp instance list -o json
+    """
+    session = Session(
+        state_dir=state_dir,
+        config_path=config_path,
+        output="json" if output == "json" else "table",
+        operation_timeout=operation_timeout,
+    )
+    ctx.obj = session
+    ctx.call_on_close(session.close)
+
+
+for _command in (
+    platform.platform_group,
+    service.service_group,
+    instance.instance_group,
+    observe.operation_group,
+    observe.health_command,
+    observe.resource_group,
+    observe.logs_command,
+    observe.audit_command,
+    observe.events_command,
+    hardware.host_group,
+    hardware.fault_group,
+):
+    cli.add_command(_command)
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    """Run ``dpp`` with ``args`` (default: the command line); return the exit status.
+
+    Unlike click's own standalone mode, every failure is ONE line on stderr: usage errors
+    (status 2) say what was wrong and point to ``--help``.
+    """
+    try:
+        cli.main(args=args, prog_name="dpp", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"dpp: error: {one_line(exc.format_message())}{hint}", err=True)
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("dpp: error: aborted; nothing more was done", err=True)
+        return EXIT_ERROR
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
