@@ -58,8 +58,7 @@ def check_size(path: str, size_gb: object) -> None:
         raise ValidationError.single(path, size_gb, "must be a finite number of GB > 0")
 
 
-def check_member_request(volumes: Sequence[object], anti_affinity: object, labels: object) -> None:
-    """Every problem with a members.ensure request, before anything is stored."""
+def _claim_problems(volumes: Sequence[object]) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for i, claim in enumerate(volumes):
@@ -77,53 +76,64 @@ def check_member_request(volumes: Sequence[object], anti_affinity: object, label
             check_size(f"$.volumes[{i}].size_gb", claim.size_gb)
         except ValidationError as exc:
             problems.extend(exc.problems)
-    if anti_affinity is not None:
-        if not isinstance(anti_affinity, AntiAffinity):
-            problems.append(
-                Problem(
-                    path="$.anti_affinity",
-                    value=repr(anti_affinity),
-                    message="must be a dpp_sdk.AntiAffinity",
-                )
+    return problems
+
+
+def _anti_affinity_problems(rule: object) -> list[Problem]:
+    if rule is None:
+        return []
+    if not isinstance(rule, AntiAffinity):
+        return [
+            Problem(
+                path="$.anti_affinity", value=repr(rule), message="must be a dpp_sdk.AntiAffinity"
             )
-        else:
-            if anti_affinity.scope not in ("host", "fault-domain"):
-                problems.append(
-                    Problem(
-                        path="$.anti_affinity.scope",
-                        value=anti_affinity.scope,
-                        message="must be 'host' or 'fault-domain'",
-                    )
-                )
-            required: object = anti_affinity.required  # partners' code may not be typed
-            if not isinstance(required, bool):
-                problems.append(
-                    Problem(
-                        path="$.anti_affinity.required",
-                        value=required,
-                        message="must be true or false",
-                    )
-                )
-            if not (isinstance(anti_affinity.group, str) and anti_affinity.group):
-                problems.append(
-                    Problem(
-                        path="$.anti_affinity.group",
-                        value=anti_affinity.group,
-                        message="must be a non-empty string",
-                    )
-                )
+        ]
+    problems: list[Problem] = []
+    if rule.scope not in ("host", "fault-domain"):
+        problems.append(
+            Problem(
+                path="$.anti_affinity.scope",
+                value=rule.scope,
+                message="must be 'host' or 'fault-domain'",
+            )
+        )
+    required: object = rule.required  # partners' code may not be typed
+    if not isinstance(required, bool):
+        problems.append(
+            Problem(
+                path="$.anti_affinity.required", value=required, message="must be true or false"
+            )
+        )
+    if not (isinstance(rule.group, str) and rule.group):
+        problems.append(
+            Problem(
+                path="$.anti_affinity.group",
+                value=rule.group,
+                message="must be a non-empty string",
+            )
+        )
+    return problems
+
+
+def _label_problems(labels: object) -> list[Problem]:
     if not isinstance(labels, Mapping):
-        problems.append(Problem(path="$.labels", value=repr(labels), message="must be a mapping"))
-    else:
-        for key, value in labels.items():
-            if not (isinstance(key, str) and key and isinstance(value, str)):
-                problems.append(
-                    Problem(
-                        path=f"$.labels.{key}",
-                        value=value,
-                        message="labels map non-empty strings to strings",
-                    )
-                )
+        return [Problem(path="$.labels", value=repr(labels), message="must be a mapping")]
+    return [
+        Problem(
+            path=f"$.labels.{key}", value=value, message="labels map non-empty strings to strings"
+        )
+        for key, value in labels.items()
+        if not (isinstance(key, str) and key and isinstance(value, str))
+    ]
+
+
+def check_member_request(volumes: Sequence[object], anti_affinity: object, labels: object) -> None:
+    """Every problem with a members.ensure request, before anything is stored."""
+    problems = [
+        *_claim_problems(volumes),
+        *_anti_affinity_problems(anti_affinity),
+        *_label_problems(labels),
+    ]
     if problems:
         raise ValidationError(
             f"member request is invalid ({count(len(problems), 'problem')})", problems

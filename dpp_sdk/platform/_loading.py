@@ -79,23 +79,28 @@ def _package_for_directory(directory: Path) -> str:
     return name
 
 
+def _from_directory(ref: str, path: Path) -> tuple[str, str]:
+    """(qualified module, class path) named by a provider directory's descriptor."""
+    descriptor = path / DESCRIPTOR
+    if not descriptor.is_file():
+        raise _bad(ref, f"directory has no {DESCRIPTOR} naming its provider class")
+    try:
+        data = tomllib.loads(descriptor.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise _bad(str(descriptor), f"is not valid TOML: {exc}") from exc
+    spec = data.get("provider")
+    if not isinstance(spec, str):
+        raise _bad(str(descriptor), "needs a string key 'provider = \"MODULE:CLASS\"'")
+    module_name, attr = _split(ref, spec)
+    package = _package_for_directory(path.resolve())
+    return f"{package}.{module_name}", attr
+
+
 def load_provider_class(ref: str) -> type[ServiceProvider]:
     """Import the provider class named by ``ref``; errors name the reference and the cause."""
     path = Path(ref)
     if path.is_dir():
-        descriptor = path / DESCRIPTOR
-        if not descriptor.is_file():
-            raise _bad(ref, f"directory has no {DESCRIPTOR} naming its provider class")
-        try:
-            data = tomllib.loads(descriptor.read_text("utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise _bad(str(descriptor), f"is not valid TOML: {exc}") from exc
-        spec = data.get("provider")
-        if not isinstance(spec, str):
-            raise _bad(str(descriptor), "needs a string key 'provider = \"MODULE:CLASS\"'")
-        module_name, attr = _split(ref, spec)
-        package = _package_for_directory(path.resolve())
-        qualified = f"{package}.{module_name}"
+        qualified, attr = _from_directory(ref, path)
     else:
         if ("/" in ref or ref.startswith(".")) and ":" not in ref:
             raise _bad(ref, "no such provider directory")
