@@ -88,7 +88,8 @@ def test_a_failed_operation_line_names_the_operation_and_its_problems() -> None:
 
 def test_a_config_error_lists_every_problem_on_one_line() -> None:
     """A bad cluster INI names each section, key and value in one line."""
-    from dpp_sdk.platform._config import ConfigError, parse_config
+    from dpp_sdk.platform._config import ConfigError
+    from dpp_sdk.platform._config_ini import parse_config
 
     with pytest.raises(ConfigError) as info:
         parse_config("[cluster]\nhosts = zero\ncapacity_disk_gb = -1\n", source="bad.ini")

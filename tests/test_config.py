@@ -19,9 +19,8 @@ from dpp_sdk.platform._config import (
     capacity_disk_name,
     direct_disk_name,
     host_name,
-    load_config,
-    parse_config,
 )
+from dpp_sdk.platform._config_ini import load_config, parse_config
 
 SEED_EXAMPLE = """\
 [vsan-datapersistence]

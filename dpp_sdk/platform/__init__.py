@@ -9,7 +9,8 @@ Use :class:`Platform` (also reachable as ``dpp_sdk.Platform``)::
 
 from dpp_sdk.platform._api import PlatformAPI
 from dpp_sdk.platform._clock import Clock, ManualClock, SystemClock
-from dpp_sdk.platform._config import ClusterConfig, ConfigError, load_config, parse_config
+from dpp_sdk.platform._config import ClusterConfig, ConfigError
+from dpp_sdk.platform._config_ini import load_config, parse_config
 from dpp_sdk.platform._maintenance import MaintenanceVetoed
 from dpp_sdk.platform._models import (
     AuditRecord,

@@ -32,7 +32,8 @@ import attrs
 from dpp_sdk.contract import Conflict, NotFound, OperationState, structure, unstructure
 from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._cluster import Cluster, Reservation
-from dpp_sdk.platform._config import ClusterConfig, parse_config
+from dpp_sdk.platform._config import ClusterConfig
+from dpp_sdk.platform._config_ini import parse_config
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._records import (
     EndpointRecord,
