@@ -151,8 +151,9 @@ class Health:
             )
         return checks
 
-    def refresh(self, name: str) -> InstanceHealth:
-        """Health of instance ``name`` now; a change is saved and reported as an event."""
+    def evaluate(self, name: str) -> InstanceHealth:
+        """Health of instance ``name`` now: the provider's ``monitor`` (in a read-only
+        context, outside any transaction) plus the platform's checks. Changes nothing."""
         with self._repo.lock:
             record = self._repo.instance(name)
             info = instance_info(self._repo, record, self._repo.cluster())
@@ -173,19 +174,32 @@ class Health:
         else:
             provider_checks = self._provider_checks(name, record.service, provider)
         checks = (*provider_checks, *platform_checks(info, redundancy))
-        status = HealthStatus.worst(c.status for c in checks)
+        return InstanceHealth(
+            instance=name,
+            service=record.service,
+            status=HealthStatus.worst(c.status for c in checks),
+            checks=checks,
+        )
+
+    def record(self, health: InstanceHealth) -> None:
+        """Save an evaluated health on its instance; a change is reported as an event."""
+        name, status = health.instance, health.status
         with self._repo.lock:
             current = self._repo.find_instance(name)
             if current is not None and current.health != status:
-                self._repo.update_instance(name, health=status)
-                self._journal.event(
-                    "health-changed",
-                    name,
-                    f"health of {name!r} changed from {current.health.value} to {status.value}",
-                )
-        return InstanceHealth(
-            instance=name, service=record.service, status=status, checks=tuple(checks)
-        )
+                with self._repo.store.transaction():
+                    self._repo.update_instance(name, health=status)
+                    self._journal.event(
+                        "health-changed",
+                        name,
+                        f"health of {name!r} changed from {current.health.value} to {status.value}",
+                    )
+
+    def refresh(self, name: str) -> InstanceHealth:
+        """Evaluate and record the health of instance ``name``."""
+        health = self.evaluate(name)
+        self.record(health)
+        return health
 
     def cluster_health(self) -> ClusterHealth:
         """Health of every idle instance plus the cluster's hosts, disks and capacity."""

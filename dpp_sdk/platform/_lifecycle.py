@@ -84,11 +84,15 @@ class _Provision(Plan):
         )
         error = life.engine.call_verb(run, lambda p, c: p.provision(c, request))
         if error is None:
-            life.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
-            life.health.refresh(run.target)
-        else:
-            self.abandoned(run)
+            run.carry["health"] = life.health.evaluate(run.target)
         return error
+
+    def settle(self, run: Run, error: OperationError | None) -> None:
+        if error is not None:
+            self.abandoned(run)
+            return
+        self._l.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
+        self._l.health.record(run.carry["health"])
 
     def abandoned(self, run: Run) -> None:
         run.result["released"] = self._l.resources.reclaim_all(run.target)
@@ -137,16 +141,14 @@ class _Change(Plan):
         error = life.engine.call_verb(run, self._call(run))
         if error is not None:
             run.result["released"] = life.resources.release_created_by(run.target, run.id)
-            life.repo.update_instance(
-                run.target,
-                spec=structure(run.request["previous"], InstanceSpec),
-                status=InstanceStatus.READY,
-                operation=None,
-            )
-        else:
-            life.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
-        life.health.refresh(run.target)
+            previous = structure(run.request["previous"], InstanceSpec)
+            life.repo.update_instance(run.target, spec=previous)
+        run.carry["health"] = life.health.evaluate(run.target)
         return error
+
+    def settle(self, run: Run, error: OperationError | None) -> None:
+        self._l.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
+        self._l.health.record(run.carry["health"])
 
     def abandoned(self, run: Run) -> None:
         self._l.repo.update_instance(run.target, operation=None, status=InstanceStatus.READY)
@@ -163,12 +165,10 @@ class _Decommission(Plan):
         life, instance = self._l, run.target
         if run.request.get("force"):
             run.result.update(forced=True, reclaimed=life.resources.reclaim_all(instance))
-            life.repo.delete_instance(instance)
             return None
         request = DecommissionRequest(instance=instance, operation_id=run.id)
         error = life.engine.call_verb(run, lambda p, c: p.decommission(c, request))
         if error is not None:
-            self.abandoned(run)
             return error
         leaked = life.resources.reclaim_all(instance)
         run.result["leaked"] = leaked
@@ -180,8 +180,13 @@ class _Decommission(Plan):
                 "platform reclaimed them",
                 leaked=leaked,
             )
-        life.repo.delete_instance(instance)
         return None
+
+    def settle(self, run: Run, error: OperationError | None) -> None:
+        if error is None:
+            self._l.repo.delete_instance(run.target)
+        else:
+            self.abandoned(run)
 
     def abandoned(self, run: Run) -> None:
         self._l.repo.update_instance(run.target, operation=None, status=InstanceStatus.FAILED)
@@ -386,6 +391,7 @@ class Lifecycle:
                         updated_at=now,
                     )
                 )
+                self.engine.start(run)
         return self.execute(run)
 
     # ------------------------------------------------------------------ changes
@@ -436,6 +442,7 @@ class Lifecycle:
                     extra={"spec": unstructure(new_spec), "previous": unstructure(current)},
                 )
                 self.repo.update_instance(name, spec=new_spec, status=status, operation=run.id)
+                self.engine.start(run)
         return self.execute(run)
 
     def configure(

@@ -121,6 +121,8 @@ class Run:
     def __init__(self, record: OperationRecord) -> None:
         self.record = record
         self.result: dict[str, Any] = dict(record.result)
+        #: What the plan's ``run`` hands to its ``settle`` (e.g. the health it evaluated).
+        self.carry: dict[str, Any] = {}
 
     @property
     def id(self) -> str:
@@ -147,8 +149,13 @@ class Plan(abc.ABC):
 
     @abc.abstractmethod
     def run(self, run: Run) -> OperationError | None:
-        """Do the work (provider call included) and leave the instance as success or failure
-        requires; None on success, or the error the operation fails with."""
+        """Do the work (provider calls included, outside any transaction); None on success,
+        or the error the operation fails with."""
+
+    @abc.abstractmethod
+    def settle(self, run: Run, error: OperationError | None) -> None:
+        """Leave the instance as success (``error`` None) or failure requires. Runs in the
+        transaction that concludes the operation: records only, no provider code."""
 
     @abc.abstractmethod
     def abandoned(self, run: Run) -> None:
@@ -242,54 +249,71 @@ class OperationEngine:
 
     # ------------------------------------------------------------------ driving
 
-    def drive(self, run: Run, plan: Plan) -> None:
-        """Drive the operation (pending or interrupted) to a terminal state, whatever happens.
+    def start(self, run: Run) -> None:
+        """Mark the operation running (owned by this platform, first attempt counted) and its
+        instance as the one it works on. Call inside the transaction that creates it."""
+        self.save(
+            run,
+            state=OperationState.RUNNING,
+            started_at=run.record.started_at or self._clock.now(),
+            owner=self.owner,
+            attempts=run.record.attempts + 1,
+        )
+        self._repo.update_instance(run.target, operation=run.id)
 
-        An exception that escapes the plan (a ``BaseException`` such as
-        ``KeyboardInterrupt``, or a bug) fails the operation, frees the instance through the
-        plan's ``abandoned`` and is re-raised: a live process never leaves one running."""
+    def drive(self, run: Run, plan: Plan) -> None:
+        """Drive the operation (just started, pending, or interrupted) to a terminal state,
+        whatever happens.
+
+        The plan's ``run`` does the work (provider code included, outside any transaction);
+        its ``settle`` and the operation's conclusion then commit together, so the instance
+        and its operation never disagree. An exception that escapes the plan (a
+        ``BaseException`` such as ``KeyboardInterrupt``, or a bug) fails the operation, frees
+        the instance through the plan's ``abandoned`` and is re-raised: a live process never
+        leaves one running."""
         try:
-            with self._repo.lock, self._repo.store.transaction():
-                self.save(
-                    run,
-                    state=OperationState.RUNNING,
-                    started_at=run.record.started_at or self._clock.now(),
-                    owner=self.owner,
-                )
-                self._repo.update_instance(run.target, operation=run.id)
+            if run.record.state is not OperationState.RUNNING or run.record.owner != self.owner:
+                with self._repo.lock, self._repo.store.transaction():
+                    self.start(run)
             error = plan.run(run)
+            self.conclude(run, error, plan=plan, audit=True)
         except BaseException as exc:
             if not run.record.state.terminal:
                 self.abandon(run, plan, exc)
             raise
-        self.conclude(run, error, audit=True)
 
-    def conclude(self, run: Run, error: OperationError | None, *, audit: bool) -> None:
-        """Save the operation as succeeded or failed with ``error`` (and audit it)."""
+    def conclude(
+        self, run: Run, error: OperationError | None, *, plan: Plan | None, audit: bool
+    ) -> None:
+        """In one transaction: the plan settles the instance, and the operation is saved as
+        succeeded or failed with ``error`` (and audited)."""
         with self._repo.lock, self._repo.store.transaction():
-            self._conclude(run, error, audit=audit)
-
-    def _conclude(self, run: Run, error: OperationError | None, *, audit: bool) -> None:
-        now = self._clock.now()
-        kind, target = run.record.kind, run.target
-        if error is None:
-            self.save(
-                run,
-                state=OperationState.SUCCEEDED,
-                progress=1.0,
-                finished_at=now,
-                result=run.result,
-            )
-            if audit:
-                self._journal.audit(f"instance.{kind}", target, "succeeded", run.id)
-        else:
-            self.save(
-                run, state=OperationState.FAILED, finished_at=now, error=error, result=run.result
-            )
-            if audit:
-                self._journal.audit(
-                    f"instance.{kind}", target, "failed", f"{error.type}: {error.message}"
+            if plan is not None:
+                plan.settle(run, error)
+            now = self._clock.now()
+            kind, target = run.record.kind, run.target
+            if error is None:
+                self.save(
+                    run,
+                    state=OperationState.SUCCEEDED,
+                    progress=1.0,
+                    finished_at=now,
+                    result=run.result,
                 )
+                if audit:
+                    self._journal.audit(f"instance.{kind}", target, "succeeded", run.id)
+            else:
+                self.save(
+                    run,
+                    state=OperationState.FAILED,
+                    finished_at=now,
+                    error=error,
+                    result=run.result,
+                )
+                if audit:
+                    self._journal.audit(
+                        f"instance.{kind}", target, "failed", f"{error.type}: {error.message}"
+                    )
 
     def abandon(self, run: Run, plan: Plan, exc: BaseException) -> None:
         """Fail the operation after an unexpected exception and free its instance."""
@@ -329,7 +353,8 @@ class OperationEngine:
             attempt += 1
             with self._repo.lock:
                 record = self._repo.instance(instance)
-                self.save(run, attempts=run.record.attempts + 1)
+                if attempt > 1:  # the first was counted when the operation started
+                    self.save(run, attempts=run.record.attempts + 1)
                 try:
                     provider = self._catalog.provider_of(record)
                 except Exception as exc:

@@ -72,7 +72,7 @@ class Recovery:
         if record.kind == "decommission" and self._repo.find_instance(record.target) is None:
             # The crash came after the instance was deleted: the work was done.
             run.result.update(leaked=[], recovered=True)
-            self._engine.conclude(run, None, audit=False)
+            self._engine.conclude(run, None, plan=None, audit=False)
             return
         try:
             if self._repo.find_instance(record.target) is None:

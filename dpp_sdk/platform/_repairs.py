@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dpp_sdk.contract import FailureEvent, FailureKind, OperationError, OperationState
+from dpp_sdk.contract import FailureEvent, FailureKind, OperationError, unstructure
 from dpp_sdk.platform._health import Health
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._operations import OperationEngine, Plan, Run
@@ -31,16 +31,15 @@ class _Repair(Plan):
     def run(self, run: Run) -> OperationError | None:
         event = self._event
         error = self._r.engine.call_verb(run, lambda p, c: p.on_failure(c, event))
-        with self._r.repo.lock:
-            self._r.repo.update_instance(run.target, operation=None)
-            if error is not None:
-                run.result["released"] = self._r.resources.release_created_by(run.target, run.id)
-                self._r.journal.event(
-                    "repair-failed",
-                    run.target,
-                    f"on_failure for {event.kind.value}: {error.message}",
-                )
+        if error is not None:
+            run.result["released"] = self._r.resources.release_created_by(run.target, run.id)
+            self._r.journal.event(
+                "repair-failed", run.target, f"on_failure for {event.kind.value}: {error.message}"
+            )
         return error
+
+    def settle(self, run: Run, error: OperationError | None) -> None:
+        self._r.repo.update_instance(run.target, operation=None)
 
     def abandoned(self, run: Run) -> None:
         self._r.repo.update_instance(run.target, operation=None)
@@ -72,16 +71,16 @@ class Repairs:
             if self.repo.is_busy(record):
                 self.repo.update_instance(instance, pending_events=(*record.pending_events, event))
                 return
-            run, _ = self.engine.new("repair", instance, {"event": _event_data(event)}, None)
-            self.engine.save(run, state=OperationState.RUNNING, started_at=self.repo.clock.now())
-            self.repo.update_instance(instance, operation=run.id)
+            with self.repo.store.transaction():
+                run, _ = self.engine.new("repair", instance, {"event": unstructure(event)}, None)
+                self.engine.start(run)
         plan = _Repair(self, event)
         try:
             error = plan.run(run)
         except BaseException as exc:
             self.engine.abandon(run, plan, exc)
             raise
-        self.engine.conclude(run, error, audit=False)
+        self.engine.conclude(run, error, plan=plan, audit=False)
         self._health.refresh(instance)
         self.deliver_pending(instance)
 
@@ -124,9 +123,3 @@ class Repairs:
                     instance,
                     self.journal.scrub(f"on_failure for {kind.value} could not run: {exc}"),
                 )
-
-
-def _event_data(event: FailureEvent) -> object:
-    from dpp_sdk.contract import unstructure
-
-    return unstructure(event)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -45,7 +44,7 @@ from dpp_sdk.platform._records import (
     ServiceRecord,
     VolumeRecord,
 )
-from dpp_sdk.platform._store import SCHEMA_VERSION, Store
+from dpp_sdk.platform._store import SCHEMA_VERSION, Store, StoreLock
 
 __all__ = ["Repository"]
 
@@ -61,14 +60,14 @@ class Repository:
         self.store = store
         self.journal = journal
         self.clock = clock
-        self.lock: threading.RLock = store.lock
+        self.lock: StoreLock = store.lock
         self._cache: tuple[tuple[int, int], str, Cluster] | None = None
         # Rows read or written by this process, valid until the data version changes.
         self._rows: dict[tuple[str, str, str], Any] = {}
         self._scopes: dict[tuple[str, str], list[str]] = {}
         self._rows_version: tuple[int, int] | None = None
         self._last_version: tuple[int, int] | None = None
-        self._version_serial = -1
+        self._version_mark = (-1, -1)
         self.config = self._init_config(config)
 
     # ------------------------------------------------------------------ configuration
@@ -186,15 +185,15 @@ class Repository:
     # ------------------------------------------------------------------ generic rows
 
     def _version(self) -> tuple[int, int]:
-        """The store's data version. Inside a transaction (which holds the database's write
-        lock, so no other process can commit) it is read once."""
+        """The store's data version, read once per transaction (which holds the database's
+        write lock) and once per hold of the platform lock outside transactions."""
         store = self.store
-        if store.in_transaction:
-            if self._version_serial == store.serial and self._last_version is not None:
-                return self._last_version
-            self._version_serial = store.serial
-        else:
-            self._version_serial = -1
+        # Inside a transaction no other process can commit; outside, the version is read once
+        # per hold of the lock (so the reads of one step see one state).
+        mark = (store.serial, -1) if store.in_transaction else (-1, self.lock.generation)
+        if mark == self._version_mark and self._last_version is not None:
+            return self._last_version
+        self._version_mark = mark
         self._last_version = store.data_version()
         return self._last_version
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store", "StoreLock"]
 
 SCHEMA_VERSION = 2
 
@@ -73,6 +73,38 @@ DB_NAME = "platform.db"
 _APPEND_ONLY = ("audit", "events")
 
 
+class StoreLock:
+    """The store's re-entrant lock, which also counts its outermost acquisitions.
+
+    ``generation`` changes each time a thread takes the lock when nobody held it, so a cache
+    can check the database's data version once per hold instead of once per read."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self.generation = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock (see :meth:`threading.RLock.acquire`)."""
+        taken = self._lock.acquire(blocking, timeout)
+        if taken:
+            self._depth += 1
+            if self._depth == 1:
+                self.generation += 1
+        return taken
+
+    def release(self) -> None:
+        """Give the lock back."""
+        self._depth -= 1
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def _dumps(body: Any) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
@@ -87,7 +119,7 @@ class Store:
         else:
             state_dir.mkdir(parents=True, exist_ok=True)
             target = str(state_dir / DB_NAME)
-        self._lock = threading.RLock()
+        self._lock = StoreLock()
         self._depth = 0
         #: Bumped on every rollback, so caches of what was read inside a rolled-back
         #: transaction can tell they are void (SQLite's data_version only counts others).
@@ -162,7 +194,7 @@ class Store:
         return int(row[0]), self.rollbacks
 
     @property
-    def lock(self) -> threading.RLock:
+    def lock(self) -> StoreLock:
         """The store's lock; hold it to make several reads and writes one step."""
         return self._lock
 
