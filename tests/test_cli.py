@@ -646,3 +646,22 @@ def test_the_docs_name_every_read_only_command() -> None:
 
 def _marked(command: click.Command) -> bool:
     return hasattr(command, READ_ONLY_ATTRIBUTE)
+
+
+def test_instance_list_shows_a_page_and_says_when_there_is_more(dpp_cli: Any) -> None:
+    """--limit cuts the listing and says so on stderr; --all lists everything; JSON stays a list."""
+    _ok(dpp_cli("service", "register", PROVIDER_REF))
+    for name in ("a", "b", "c"):
+        _ok(
+            dpp_cli(
+                "instance", "create", "--service", "tiny-kv", "--name", name, "--capacity-gb", "5"
+            )
+        )
+    cut = dpp_cli("instance", "list", "--limit", "2", "-o", "json")
+    assert [i["name"] for i in _json(cut)] == ["a", "b"]
+    assert "--all" in cut.stderr
+    everything = dpp_cli("instance", "list", "--all", "-o", "json")
+    assert [i["name"] for i in _json(everything)] == ["a", "b", "c"]
+    assert everything.stderr == ""
+    ops = _json(dpp_cli("operation", "list", "--limit", "1", "-o", "json"))
+    assert [o["kind"] for o in ops] == ["provision"]

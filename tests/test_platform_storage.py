@@ -1,0 +1,96 @@
+"""The storage layout: schema 2, migration from schema 1, caches shared by several processes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import dpp_sdk as dpp
+from dpp_sdk.platform import Platform
+from dpp_sdk.platform._store import SCHEMA_VERSION
+
+SCHEMA1 = Path(__file__).parent / "data" / "schema1.sql"
+
+
+def _schema1_state(tmp_path: Path) -> Path:
+    """A state directory as dpp-sdk 0.1 left it: two kv instances, esx-02 failed, a failed disk."""
+    db = sqlite3.connect(tmp_path / "platform.db")
+    db.executescript(SCHEMA1.read_text("utf-8"))
+    db.close()
+    return tmp_path
+
+
+def test_a_schema_1_state_directory_is_migrated_when_opened(tmp_path: Path) -> None:
+    """Instances, volumes, host and disk states and reservations survive the conversion."""
+    with Platform.open(_schema1_state(tmp_path)) as p:
+        assert [i.name for i in p.list_instances()] == ["k1", "k2"]
+        assert p.get_host("esx-02").state == "failed"
+        assert {d.name: d.state for d in p.get_host("esx-03").disks}["cap-1"] == "failed"
+        assert p.check_consistency() == []
+        reserved = p.resources().reserved_gb
+        assert reserved == pytest.approx(2.0 + 2 * 4 / 3, abs=1e-6)
+        p.clear_faults()
+        p.create_instance(service="kv", name="k3", capacity_gb=1)
+        p.remove_instance("k1")
+        assert p.check_consistency() == []
+    db = sqlite3.connect(tmp_path / "platform.db")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+    db.close()
+    assert "docs" not in tables
+    assert schema == str(SCHEMA_VERSION)
+
+
+def test_a_migrated_secret_is_still_redacted(tmp_path: Path) -> None:
+    """Secret values stored under schema 1 are known to the redactor after migration."""
+    with Platform.open(_schema1_state(tmp_path)) as p:
+        probe = p._resources.find_secret("k1", "password")
+        assert probe is not None
+        value = probe.reveal()
+        p._journal.log.info("leaking %s", value)
+        assert value not in (p.log_path or Path()).read_text("utf-8")
+
+
+def test_a_state_directory_from_a_newer_sdk_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A schema this SDK does not know is refused, naming the directory and the way out."""
+    with Platform.open(tmp_path):
+        pass
+    db = sqlite3.connect(tmp_path / "platform.db")
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(dpp.Conflict, match=r"schema 99.*upgrade dpp-sdk"):
+        Platform.open(tmp_path)
+
+
+def test_two_platforms_on_one_directory_see_each_others_changes(tmp_path: Path) -> None:
+    """Caches are dropped when another connection commits: creates, faults and removals show."""
+    with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
+        a.register_service("tests.providers:KVProvider")
+        a.create_instance(service="kv", name="one", capacity_gb=1)
+        assert [i.name for i in b.list_instances()] == ["one"]
+        b.inject_host_failure("esx-01")
+        assert a.get_host("esx-01").state == "failed"
+        b.clear_host_failure("esx-01")
+        b.create_instance(service="kv", name="two", capacity_gb=2)
+        assert a.resources().reserved_gb == pytest.approx(6.0)
+        a.remove_instance("two")
+        assert b.resources().reserved_gb == pytest.approx(2.0)
+        assert [i.name for i in b.list_instances()] == ["one"]
+        assert a.check_consistency() == []
+        assert b.check_consistency() == []
+
+
+def test_a_refused_placement_leaves_the_cached_accounting_equal_to_the_records() -> None:
+    """A mutation that raises halfway is rolled back in the database and in memory alike."""
+    config = dpp.ClusterConfig.uniform(hosts=4, capacity_disk_gb=100, direct_disks_per_host=0)
+    with Platform.open(config=config) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="a", capacity_gb=10)
+        before = p.resources().reserved_gb
+        with pytest.raises((dpp.OperationFailed, dpp.ValidationError, dpp.QuotaExceeded)):
+            p.create_instance(service="kv", name="b", capacity_gb=400)
+        assert p.resources().reserved_gb == pytest.approx(before)
+        assert p.check_consistency() == []
