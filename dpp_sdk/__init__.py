@@ -7,8 +7,8 @@ One import reaches everything public::
     class MyProvider(dpp.ServiceProvider):
         ...
 
-The contract (provider base class, models, errors, schemas) loads eagerly and is light. The
-mock platform loads on first use of one of its names, and the CLI only when run.
+The contract (provider base class, models, errors) loads eagerly and is light; JSON conversion
+and schema validation, the mock platform and the CLI load on first use of one of their names.
 """
 
 from __future__ import annotations
@@ -18,14 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from dpp_sdk import contract as _contract
 from dpp_sdk._version import __version__ as __version__
-from dpp_sdk.contract import *  # noqa: F403 - the contract's curated __all__, re-exported whole
 
 if TYPE_CHECKING:
+    from dpp_sdk.contract import *  # noqa: F403 - the contract's curated __all__, re-exported whole
     from dpp_sdk.platform import ClusterConfig as ClusterConfig
     from dpp_sdk.platform import Platform as Platform
 
-# Names that live in heavier layers, imported on first attribute access.
+globals().update(
+    {name: getattr(_contract, name) for name in _contract.__all__ if name not in _contract.LAZY}
+)
+
+# Names that live in heavier modules, imported on first attribute access.
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(_contract.LAZY, "dpp_sdk.contract"),
     "ClusterConfig": "dpp_sdk.platform",
     "Platform": "dpp_sdk.platform",
 }

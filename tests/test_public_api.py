@@ -29,12 +29,22 @@ def test_every_public_looking_attribute_is_in_all() -> None:
 
 
 def test_importing_dpp_sdk_does_not_load_the_cli_or_the_platform() -> None:
-    """import dpp_sdk stays light: click, jsonschema, the CLI and the platform load on demand."""
+    """import dpp_sdk stays light: click, cattrs, jsonschema, the CLI and the platform load on
+    demand."""
     code = (
         "import sys, dpp_sdk; "
-        "print(sorted(m for m in ('click', 'rich', 'jsonschema', 'dpp_sdk.cli', 'dpp_sdk.platform',"
-        " 'sqlite3')"
+        "print(sorted(m for m in ('click', 'rich', 'jsonschema', 'cattrs', 'logging',"
+        " 'dpp_sdk.cli', 'dpp_sdk.platform', 'dpp_sdk.contract._schemas', 'sqlite3')"
         " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lazily_loaded_names_resolve_to_the_same_objects() -> None:
+    """dpp.structure and dpp.validate_manifest load on first use and are the contract's own."""
+    from dpp_sdk.contract import _schemas, _serde
+
+    assert dpp.structure is _serde.structure
+    assert dpp.validate_manifest is _schemas.validate_manifest
+    assert dpp.contract.to_json is _serde.to_json

@@ -13,8 +13,11 @@ calls succeed when the object is already gone.
 from __future__ import annotations
 
 import abc
-import logging
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging
 
 from dpp_sdk.contract._models import (
     JSON,
