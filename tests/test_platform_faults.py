@@ -119,7 +119,7 @@ def test_a_redundant_volume_returns_every_byte_after_any_failure_it_tolerates(
     with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="kv1", capacity_gb=5, policy=policy)
-        p._resources.write_volume("kv1", "data", offset, payload)
+        p._resources.data.write("kv1", "data", offset, payload)
         comps = p.get_instance("kv1").volumes[0].components
         victims = data.draw(
             st.lists(st.sampled_from(comps), max_size=TOLERATED[policy], unique_by=lambda c: c.host)
@@ -130,7 +130,7 @@ def test_a_redundant_volume_returns_every_byte_after_any_failure_it_tolerates(
                 p.inject_disk_failure(victim.host, victim.disk)
             else:
                 p.inject_host_failure(victim.host)
-        assert p._resources.read_volume("kv1", "data", offset, len(payload)) == payload
+        assert p._resources.data.read("kv1", "data", offset, len(payload)) == payload
 
 
 @pytest.mark.parametrize("policy", sorted(TOLERATED))
@@ -139,13 +139,13 @@ def test_one_failure_more_than_tolerated_makes_a_volume_inaccessible(policy: str
     with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="kv1", capacity_gb=5, policy=policy)
-        p._resources.write_volume("kv1", "data", 0, b"abc")
+        p._resources.data.write("kv1", "data", 0, b"abc")
         comps = [c for c in p.get_instance("kv1").volumes[0].components if c.role != "witness"]
         for comp in comps[: TOLERATED[policy] + 1]:
             p.inject_host_failure(comp.host)
         assert p.get_instance("kv1").volumes[0].state == "inaccessible"
         with pytest.raises(dpp.DataUnavailable):
-            p._resources.read_volume("kv1", "data", 0, 3)
+            p._resources.data.read("kv1", "data", 0, 3)
 
 
 def test_raid1_loses_quorum_when_a_replica_and_the_witness_are_gone(platform: Platform) -> None:
@@ -160,7 +160,7 @@ def test_raid1_loses_quorum_when_a_replica_and_the_witness_are_gone(platform: Pl
 def test_maintenance_precheck_predicts_without_changing_anything(platform: Platform) -> None:
     """no-action reduces availability; evacuate-all rebuilds; the host stays connected."""
     platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    platform._resources.write_volume("kv1", "data", 0, b"z" * 10_000)
+    platform._resources.data.write("kv1", "data", 0, b"z" * 10_000)
     comps = platform.get_instance("kv1").volumes[0].components
     host = comps[1].host
     before = platform.get_instance("kv1")
@@ -188,14 +188,14 @@ def test_maintenance_of_an_sna_member_host_predicts_inaccessibility(platform: Pl
 def test_evacuate_all_moves_components_and_keeps_every_byte(platform: Platform) -> None:
     """After evacuation the host holds no component; data reads back; exit reconnects."""
     platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    platform._resources.write_volume("kv1", "data", 123, b"evacuate me")
+    platform._resources.data.write("kv1", "data", 123, b"evacuate me")
     host = platform.get_instance("kv1").volumes[0].components[1].host
     result = platform.enter_maintenance(host, "evacuate-all")
     assert result.consulted == ("kv1",)
     (volume,) = platform.get_instance("kv1").volumes
     assert host not in volume.hosts
     assert volume.state == "healthy"
-    assert platform._resources.read_volume("kv1", "data", 123, 11) == b"evacuate me"
+    assert platform._resources.data.read("kv1", "data", 123, 11) == b"evacuate me"
     assert {h.name: h.state for h in platform.list_hosts()}[host] == "maintenance"
     platform.exit_maintenance(host)
     assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
@@ -305,7 +305,7 @@ def test_disk_maintenance_asks_providers_about_the_disk_and_moves_its_components
     RecordingProvider.events.clear()
     platform.register_service("tests.providers:RecordingProvider")
     platform.create_instance(service="recording", name="r1", capacity_gb=5)
-    platform._resources.write_volume("r1", "data", 100, b"off the disk")
+    platform._resources.data.write("r1", "data", 100, b"off the disk")
     comp = platform.get_instance("r1").volumes[0].components[0]
     check = platform.maintenance_precheck(comp.host, "evacuate-all", disk=comp.disk)
     assert (check.disk, check.rebuild, check.vetoes) == (comp.disk, ("r1",), ())
@@ -315,7 +315,7 @@ def test_disk_maintenance_asks_providers_about_the_disk_and_moves_its_components
     assert (comp.host, comp.disk) not in {(c.host, c.disk) for c in volume.components}
     assert volume.state == "healthy"
     assert [m.state for m in platform.get_instance("r1").members] == ["running"]
-    assert platform._resources.read_volume("r1", "data", 100, 12) == b"off the disk"
+    assert platform._resources.data.read("r1", "data", 100, 12) == b"off the disk"
     disks = {(h.name, d.name): d.state for h in platform.list_hosts() for d in h.disks}
     assert disks[(comp.host, comp.disk)] == "maintenance"
     assert platform.cluster_health().checks[1].status is dpp.HealthStatus.YELLOW

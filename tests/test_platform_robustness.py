@@ -107,13 +107,13 @@ def test_a_failed_repair_keeps_the_volume_it_reattached() -> None:
     with Platform.open(config=ClusterConfig.uniform(hosts=5)) as p:
         p.register_service("tests.providers:RepairThenFailProvider")
         p.create_instance(service="repairfail", name="r1", capacity_gb=1)
-        p._resources.write_volume("r1", "data", 0, b"survivor")
+        p._resources.data.write("r1", "data", 0, b"survivor")
         host = p.get_instance("r1").members[0].host
         p.inject_host_failure(host)
         repair = next(o for o in p.list_operations() if o.kind == "repair")
         assert repair.state is dpp.OperationState.FAILED
         assert [v.name for v in p.get_instance("r1").volumes] == ["data"]
-        assert p._resources.read_volume("r1", "data", 0, 8) == b"survivor"
+        assert p._resources.data.read("r1", "data", 0, 8) == b"survivor"
         assert "endpoint/client-new" in repair.result["released"]
         assert p.check_consistency() == []
 
@@ -149,7 +149,7 @@ def test_wrongly_typed_arguments_are_validation_errors_naming_them(platform: Pla
         platform.create_instance(service="kv", name="a", parameters=[1])  # wrong type on purpose
     platform.create_instance(service="kv", name="a", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match=r"\$\.data"):
-        platform._resources.write_volume("a", "data", 0, "text")  # wrong type on purpose
+        platform._resources.data.write("a", "data", 0, "text")  # wrong type on purpose
     with pytest.raises(dpp.ValidationError, match="evacuate-all"):
         platform.maintenance_precheck("esx-01", "evacuate")
     with pytest.raises(dpp.ValidationError, match="finite"):
@@ -230,7 +230,7 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="k1", capacity_gb=1)
-        p._resources.write_volume("k1", "data", 0, b"keep me")
+        p._resources.data.write("k1", "data", 0, b"keep me")
         vol = p._repo.volume("k1", "data")
         lost = attrs.evolve(vol.components[0], state="lost")
         p._repo.put_volume(vol.with_components({0: lost}))
@@ -238,7 +238,7 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
         (volume,) = p.get_instance("k1").volumes
         assert volume.state == "healthy"
         p.inject_host_failure(volume.components[1].host)
-        assert p._resources.read_volume("k1", "data", 0, 7) == b"keep me"
+        assert p._resources.data.read("k1", "data", 0, 7) == b"keep me"
 
 
 def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:

@@ -38,12 +38,12 @@ def test_state_is_equal_after_close_and_reopen(tmp_path: Path) -> None:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="a", capacity_gb=10, policy="vsan-raid5")
         p.create_instance(service="kv", name="b", capacity_gb=3, policy="vsan-sna")
-        p._resources.write_volume("a", "data", 4096, b"persisted bytes")
+        p._resources.data.write("a", "data", 4096, b"persisted bytes")
         p.inject_host_failure("esx-05")
         before = _snapshot(p)
     with Platform.open(tmp_path) as p:
         assert _snapshot(p) == before
-        assert p._resources.read_volume("a", "data", 4096, 15) == b"persisted bytes"
+        assert p._resources.data.read("a", "data", 4096, 15) == b"persisted bytes"
         assert p.check_consistency() == []
 
 
@@ -106,7 +106,7 @@ def test_random_kills_during_concurrent_operations_leave_a_consistent_state(
                 try:
                     p.create_instance(service="kv", name=name, capacity_gb=1 + i % 5,
                                       policy=["vsan-default", "vsan-raid5", "vsan-sna"][i % 3])
-                    p._resources.write_volume(name, "data", 0, b"x" * 5000)
+                    p._resources.data.write(name, "data", 0, b"x" * 5000)
                     if i % 2:
                         p.remove_instance(name)
                 except Exception as exc:

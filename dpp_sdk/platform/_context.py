@@ -99,11 +99,11 @@ class _Volumes(Volumes):
     def write(self, name: str, offset: int, data: bytes) -> None:
         # Writing data is what a service does while running; monitor may not do it.
         self._g.check(mutating=True)
-        self._p.write_volume(self._g.instance, name, offset, data)
+        self._p.data.write(self._g.instance, name, offset, data)
 
     def read(self, name: str, offset: int, length: int) -> bytes:
         self._g.check(mutating=False)
-        return self._p.read_volume(self._g.instance, name, offset, length)
+        return self._p.data.read(self._g.instance, name, offset, length)
 
 
 class _Members(Members):

@@ -21,7 +21,6 @@ import attrs
 from dpp_sdk.contract import (
     AntiAffinity,
     Conflict,
-    DataUnavailable,
     EndpointInfo,
     InstanceSpec,
     MemberInfo,
@@ -41,6 +40,7 @@ from dpp_sdk.platform._checks import (
 )
 from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._cluster import Cluster
+from dpp_sdk.platform._data import VolumeData
 from dpp_sdk.platform._policies import POLICIES, Policy
 from dpp_sdk.platform._records import (
     JSON,
@@ -52,20 +52,16 @@ from dpp_sdk.platform._records import (
     VolumeRecord,
 )
 from dpp_sdk.platform._repository import Repository
-from dpp_sdk.platform._storage import DataUnavailable as StoreUnavailable
 from dpp_sdk.platform._storage import VolumeStore
 from dpp_sdk.platform._views import (
-    available,
     endpoint_info,
     member_info,
     placements,
-    scheme_for,
     volume_info,
 )
 
-__all__ = ["GIB", "MIN_SECRET_LENGTH", "InstanceResources"]
+__all__ = ["MIN_SECRET_LENGTH", "InstanceResources"]
 
-GIB = 1024**3
 MIN_SECRET_LENGTH = 6  # characters; shorter values could not be redacted reliably
 _PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 
@@ -76,6 +72,8 @@ class InstanceResources:
     def __init__(self, repo: Repository, volumes: VolumeStore, clock: Clock) -> None:
         self._repo = repo
         self.bytes = volumes
+        #: The data path (reads and writes of volume bytes).
+        self.data = VolumeData(repo, volumes)
         self._clock = clock
         self._lock = repo.lock
 
@@ -251,52 +249,6 @@ class InstanceResources:
             with self._repo.mutation() as cluster:
                 self.delete_volume_in(cluster, record)
             self.bytes.delete_volume(record.id)
-
-    def write_volume(self, instance: str, name: str, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset`` with the volume's redundancy."""
-        with self._lock:
-            record = self._repo.volume(instance, name)
-            if not isinstance(data, bytes | bytearray | memoryview):
-                raise ValidationError.single(
-                    "$.data", type(data).__name__, "must be bytes (encode text first)"
-                )
-            _check_range(record, offset, len(data))
-            scheme = scheme_for(POLICIES[record.policy])
-            up = available(self._repo.cluster(), record)
-            if not scheme.is_accessible(up):
-                raise DataUnavailable(
-                    f"volume {name!r} of {instance!r} is inaccessible: "
-                    f"{scheme.why_inaccessible(up)}"
-                )
-            # Record first what the write will miss and how far it reaches, then write: a
-            # crash in between leaves a component marked stale that is not, never the reverse.
-            missing = scheme.data_components - up
-            stale = {
-                c.index: attrs.evolve(c, state="stale")
-                for c in record.components
-                if c.index in missing and c.state == "active"
-            }
-            end = offset + len(data)
-            if stale or end > record.extent:
-                record = attrs.evolve(record.with_components(stale), extent=max(record.extent, end))
-                self._repo.put_volume(record)
-            try:
-                self.bytes.write(record.id, scheme, offset, bytes(data), up)
-            except StoreUnavailable as exc:
-                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
-
-    def read_volume(self, instance: str, name: str, offset: int, length: int) -> bytes:
-        """Read ``length`` bytes at ``offset`` from what is available."""
-        with self._lock:
-            record = self._repo.volume(instance, name)
-            _check_range(record, offset, length)
-            scheme = scheme_for(POLICIES[record.policy])
-            try:
-                return self.bytes.read(
-                    record.id, scheme, offset, length, available(self._repo.cluster(), record)
-                )
-            except StoreUnavailable as exc:
-                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
 
     # ------------------------------------------------------------------ members
 
@@ -619,17 +571,3 @@ class InstanceResources:
             for secret in self._repo.secrets(instance):
                 self._repo.delete_named("secret", instance, secret.name)
         return leftovers
-
-
-def _check_range(record: VolumeRecord, offset: int, length: int) -> None:
-    for path, value in (("$.offset", offset), ("$.length", length)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError.single(path, value, "must be an integer")
-    size = int(record.size_gb * GIB)
-    if offset < 0 or length < 0 or offset + length > size:
-        raise ValidationError.single(
-            "$.offset",
-            offset,
-            f"range [{offset}, {offset + length}) is outside volume {record.name!r} "
-            f"({record.size_gb} GB = {size} bytes)",
-        )

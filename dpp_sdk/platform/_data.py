@@ -1,0 +1,92 @@
+"""The data path: reading and writing a volume's bytes with its policy's redundancy.
+
+A write first records, in the volume's record, which components it will miss (they become
+``stale``) and how far the volume was written (``extent``), then writes the bytes to the
+available components: a crash in between leaves a component marked stale that is not, never
+the reverse. Reads use only the components that are active now.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dpp_sdk.contract import DataUnavailable, ValidationError
+from dpp_sdk.platform._policies import POLICIES
+from dpp_sdk.platform._records import VolumeRecord
+from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._storage import DataUnavailable as StoreUnavailable
+from dpp_sdk.platform._storage import VolumeStore
+from dpp_sdk.platform._views import available, scheme_for
+
+__all__ = ["GIB", "VolumeData"]
+
+GIB = 1024**3
+
+
+class VolumeData:
+    """Reads and writes of volume bytes, by instance and volume name."""
+
+    def __init__(self, repo: Repository, volumes: VolumeStore) -> None:
+        self._repo = repo
+        self.bytes = volumes
+        self._lock = repo.lock
+
+    def write(self, instance: str, name: str, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` with the volume's redundancy."""
+        with self._lock:
+            record = self._repo.volume(instance, name)
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise ValidationError.single(
+                    "$.data", type(data).__name__, "must be bytes (encode text first)"
+                )
+            _check_range(record, offset, len(data))
+            scheme = scheme_for(POLICIES[record.policy])
+            up = available(self._repo.cluster(), record)
+            if not scheme.is_accessible(up):
+                raise DataUnavailable(
+                    f"volume {name!r} of {instance!r} is inaccessible: "
+                    f"{scheme.why_inaccessible(up)}"
+                )
+            # Record first what the write will miss and how far it reaches, then write: a
+            # crash in between leaves a component marked stale that is not, never the reverse.
+            missing = scheme.data_components - up
+            stale = {
+                c.index: attrs.evolve(c, state="stale")
+                for c in record.components
+                if c.index in missing and c.state == "active"
+            }
+            end = offset + len(data)
+            if stale or end > record.extent:
+                record = attrs.evolve(record.with_components(stale), extent=max(record.extent, end))
+                self._repo.put_volume(record)
+            try:
+                self.bytes.write(record.id, scheme, offset, bytes(data), up)
+            except StoreUnavailable as exc:
+                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+
+    def read(self, instance: str, name: str, offset: int, length: int) -> bytes:
+        """Read ``length`` bytes at ``offset`` from what is available."""
+        with self._lock:
+            record = self._repo.volume(instance, name)
+            _check_range(record, offset, length)
+            scheme = scheme_for(POLICIES[record.policy])
+            try:
+                return self.bytes.read(
+                    record.id, scheme, offset, length, available(self._repo.cluster(), record)
+                )
+            except StoreUnavailable as exc:
+                raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+
+
+def _check_range(record: VolumeRecord, offset: int, length: int) -> None:
+    for path, value in (("$.offset", offset), ("$.length", length)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError.single(path, value, "must be an integer")
+    size = int(record.size_gb * GIB)
+    if offset < 0 or length < 0 or offset + length > size:
+        raise ValidationError.single(
+            "$.offset",
+            offset,
+            f"range [{offset}, {offset + length}) is outside volume {record.name!r} "
+            f"({record.size_gb} GB = {size} bytes)",
+        )
