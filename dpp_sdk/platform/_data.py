@@ -32,41 +32,50 @@ class VolumeData:
         self._lock = repo.lock
 
     def write(self, instance: str, name: str, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset`` with the volume's redundancy."""
-        with self._lock:
-            record = self._repo.volume(instance, name)
-            if not isinstance(data, bytes | bytearray | memoryview):
-                raise ValidationError.single(
-                    "$.data", type(data).__name__, "must be bytes (encode text first)"
-                )
-            _check_range(record, offset, len(data))
-            scheme = scheme_for(POLICIES[record.policy])
-            up = available(self._repo.cluster(), record)
-            if not scheme.is_accessible(up):
-                raise DataUnavailable(
-                    f"volume {name!r} of {instance!r} is inaccessible: "
-                    f"{scheme.why_inaccessible(up)}"
-                )
-            # Record first what the write will miss and how far it reaches, then write: a
-            # crash in between leaves a component marked stale that is not, never the reverse.
-            missing = scheme.data_components - up
-            stale = {
-                c.index: attrs.evolve(c, state="stale")
-                for c in record.components
-                if c.index in missing and c.state == "active"
-            }
-            end = offset + len(data)
-            if stale or end > record.extent:
-                record = attrs.evolve(record.with_components(stale), extent=max(record.extent, end))
-                self._repo.put_volume(record)
+        """Write ``data`` at ``offset`` with the volume's redundancy.
+
+        Under the store's data lock, so no other thread or process moves, rebuilds or
+        destroys this volume's components between the decision of which components the write
+        reaches (committed first) and the bytes landing there."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ValidationError.single(
+                "$.data", type(data).__name__, "must be bytes (encode text first)"
+            )
+        store = self._repo.store
+        with store.data_lock():
+            with self._lock, store.transaction():
+                record = self._repo.volume(instance, name)
+                _check_range(record, offset, len(data))
+                scheme = scheme_for(POLICIES[record.policy])
+                up = available(self._repo.cluster(), record)
+                if not scheme.is_accessible(up):
+                    raise DataUnavailable(
+                        f"volume {name!r} of {instance!r} is inaccessible: "
+                        f"{scheme.why_inaccessible(up)}"
+                    )
+                # Record first what the write will miss and how far it reaches, then write: a
+                # crash in between leaves a component marked stale that is not, never the
+                # reverse.
+                missing = scheme.data_components - up
+                stale = {
+                    c.index: attrs.evolve(c, state="stale")
+                    for c in record.components
+                    if c.index in missing and c.state == "active"
+                }
+                end = offset + len(data)
+                if stale or end > record.extent:
+                    record = attrs.evolve(
+                        record.with_components(stale), extent=max(record.extent, end)
+                    )
+                    self._repo.put_volume(record)
             try:
                 self.bytes.write(record.id, scheme, offset, bytes(data), up)
             except StoreUnavailable as exc:
                 raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
 
     def read(self, instance: str, name: str, offset: int, length: int) -> bytes:
-        """Read ``length`` bytes at ``offset`` from what is available."""
-        with self._lock:
+        """Read ``length`` bytes at ``offset`` from what is available (under the data lock)."""
+        with self._repo.store.data_lock(), self._lock:
             record = self._repo.volume(instance, name)
             _check_range(record, offset, length)
             scheme = scheme_for(POLICIES[record.policy])
@@ -76,6 +85,17 @@ class VolumeData:
                 )
             except StoreUnavailable as exc:
                 raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
+
+    def drop(self, volume_id: str) -> None:
+        """Delete a volume's bytes once the deletion of its record commits (under the data
+        lock, so no write of another process is half-way through them)."""
+        store = self._repo.store
+
+        def delete() -> None:
+            with store.data_lock():
+                self.bytes.delete_volume(volume_id)
+
+        store.after_commit_do(delete)
 
 
 def _check_range(record: VolumeRecord, offset: int, length: int) -> None:

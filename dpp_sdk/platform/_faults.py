@@ -46,7 +46,7 @@ class Faults:
 
     def inject_host_failure(self, host: str) -> None:
         """See :meth:`Platform.inject_host_failure`."""
-        with self._repo.lock:
+        with self._repo.store.data_lock(), self._repo.lock:
             with self._repo.mutation(states=True) as cluster:
                 check_host(cluster, host)
                 if cluster.host(host).state == "failed":
@@ -66,7 +66,7 @@ class Faults:
     def reconnect(self, host: str, leaving: str, action: str, event: str, verb: str) -> None:
         """Bring ``host`` back from state ``leaving`` (failed or maintenance): resync its stale
         components, then tell the providers of its members and volumes (HOST_RECOVERED)."""
-        with self._repo.lock:
+        with self._repo.store.data_lock(), self._repo.lock:
             with self._repo.mutation(states=True) as cluster:
                 check_host(cluster, host)
                 state = cluster.host(host).state
@@ -85,7 +85,7 @@ class Faults:
         """See :meth:`Platform.inject_disk_failure`."""
         lost_by_instance: dict[str, list[str]] = {}
         hardware = self._hardware
-        with self._repo.lock:
+        with self._repo.store.data_lock(), self._repo.lock:
             # Who to tell is decided before any component is rebuilt elsewhere.
             affected = hardware.affected(host, disk)
             # 1. Record the failure first: the disk failed, its components are lost. A crash
@@ -122,7 +122,7 @@ class Faults:
 
     def clear_disk_failure(self, host: str, disk: str) -> None:
         """See :meth:`Platform.clear_disk_failure`."""
-        with self._repo.lock:
+        with self._repo.store.data_lock(), self._repo.lock:
             with self._repo.mutation(states=True) as cluster:
                 check_disk(cluster, host, disk)
                 if cluster.disk(host, disk).state != "failed":

@@ -155,7 +155,7 @@ class Hardware:
     def remove_orphaned_bytes(self) -> None:
         """Finish what a crash interrupted in the byte store: delete bytes of volumes no record
         knows, destroy bytes of components recorded lost, and heal what can be healed."""
-        with self._repo.lock:
+        with self._repo.store.data_lock(), self._repo.lock:
             if self._repo.operations(
                 states=(OperationState.PENDING, OperationState.RUNNING), limit=1
             ):

@@ -228,7 +228,7 @@ class Maintenance:
         mode = maintenance_mode(mode)
         target = host if disk is None else f"{host}/{disk}"
         action = "host.maintenance.enter" if disk is None else "disk.maintenance.enter"
-        with self._repo.lock:
+        with self._repo.store.data_lock(), self._repo.lock:
             precheck = self.precheck(host, mode, disk)
             with self._journal.refusals(action, target):
                 if precheck.problems:
@@ -276,7 +276,7 @@ class Maintenance:
                 "left maintenance",
             )
             return
-        with self._repo.lock:
+        with self._repo.store.data_lock(), self._repo.lock:
             with self._repo.mutation(states=True) as cluster:
                 check_disk(cluster, host, disk)
                 state = cluster.disk(host, disk).state

@@ -248,7 +248,7 @@ class InstanceResources:
                 return
             with self._repo.mutation() as cluster:
                 self.delete_volume_in(cluster, record)
-            self.bytes.delete_volume(record.id)
+                self.data.drop(record.id)
 
     # ------------------------------------------------------------------ members
 
@@ -399,7 +399,6 @@ class InstanceResources:
             record = self._repo.find_member(instance, name)
             if record is None:
                 return
-            removed: list[str] = []
             with self._repo.mutation() as cluster:
                 for volume_name in record.volumes:
                     volume = self._repo.find_volume(instance, volume_name)
@@ -407,12 +406,10 @@ class InstanceResources:
                         continue
                     if delete_volumes:
                         self.delete_volume_in(cluster, volume)
-                        removed.append(volume.id)
+                        self.data.drop(volume.id)
                     else:
                         self._repo.put_volume(attrs.evolve(volume, member=None))
                 self._repo.delete_member(instance, name)
-            for volume_id in removed:
-                self.bytes.delete_volume(volume_id)
 
     # ------------------------------------------------------------------ endpoints
 

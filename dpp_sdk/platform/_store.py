@@ -30,7 +30,9 @@ migrated in place when opened; see :func:`migrate_v1`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -128,6 +130,9 @@ class Store:
         #: it to stop a process at a chosen commit, see ``dpp_sdk.testing`` crash points).
         self.after_commit: Callable[[int], None] | None = None
         self.commits = 0
+        self._after: list[Callable[[], None]] = []
+        self._data_fd: int | None = None
+        self._data_depth = 0
         #: Counts transactions begun, so a cache can tell it already checked this one.
         self.serial = 0
         self._db = sqlite3.connect(
@@ -170,6 +175,7 @@ class Store:
             try:
                 yield self
             except BaseException:
+                self._after.clear()
                 self._db.execute("ROLLBACK")
                 self.rollbacks += 1
                 raise
@@ -178,8 +184,51 @@ class Store:
             finally:
                 self._depth = 0
             self.commits += 1
+            actions, self._after = self._after, []
+            for action in actions:
+                action()
             if self.after_commit is not None:
                 self.after_commit(self.commits)
+
+    def after_commit_do(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the current transaction commits (now, outside one); dropped if
+        it rolls back. For what must follow a committed change and cannot be undone, such as
+        deleting a deleted volume's bytes."""
+        with self._lock:
+            if self._depth:
+                self._after.append(action)
+                return
+        action()
+
+    @contextlib.contextmanager
+    def data_lock(self) -> Iterator[None]:
+        """Exclusive access to volume bytes across threads and processes.
+
+        Held by the data path (reads, writes) and by every change that moves, rebuilds or
+        destroys bytes, across the records it commits and the bytes it touches, so that which
+        components a write reached and which ones a resync rebuilt are always decided in one
+        order. Taken before any transaction (never while holding one), so it cannot deadlock
+        with SQLite's write lock. A file lock (``data.lock``) in a state directory."""
+        with self._lock:
+            if self._depth:
+                raise RuntimeError("data_lock() must be taken before any transaction")
+            if self._data_depth == 0 and self.state_dir is not None:
+                fd = os.open(self.state_dir / "data.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._data_fd = fd
+            self._data_depth += 1
+            try:
+                yield
+            finally:
+                self._data_depth -= 1
+                if self._data_depth == 0 and self._data_fd is not None:
+                    fd, self._data_fd = self._data_fd, None
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
 
     @property
     def in_transaction(self) -> bool:
