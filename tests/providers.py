@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
+import attrs
+
 import dpp_sdk as dpp
 
 KV_MANIFEST = dpp.Manifest(
@@ -407,3 +411,45 @@ class IncompleteProvider(dpp.ServiceProvider):
 
     def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
         return _renamed("incomplete")
+
+
+TWO_KNOBS_MANIFEST = attrs.evolve(
+    KV_MANIFEST,
+    name="two-knobs",
+    parameters_schema={
+        "type": "object",
+        "properties": {
+            "cacheMb": {"type": "integer", "minimum": 16, "default": 64},
+            "threads": {"type": "integer", "minimum": 1, "default": 1},
+        },
+        "additionalProperties": False,
+    },
+)
+
+#: Set to make TwoKnobsProvider.validate wait (once) until ``RESUME`` is set, after setting
+#: ``PAUSED``: a test then changes the instance through another platform in that window.
+PAUSE_VALIDATE = threading.Event()
+PAUSED = threading.Event()
+RESUME = threading.Event()
+
+
+class TwoKnobsProvider(KVProvider):
+    """Two parameters, and a validate hook a test can hold open."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return TWO_KNOBS_MANIFEST
+
+    def validate(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        current: dpp.InstanceSpec | None = None,
+    ) -> list[dpp.Problem]:
+        if PAUSE_VALIDATE.is_set() and current is not None:
+            PAUSE_VALIDATE.clear()
+            PAUSED.set()
+            RESUME.wait(timeout=30)
+        return []
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        ctx.state.set("knobs", dict(request.parameters))

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -100,4 +101,30 @@ def test_a_configure_in_another_process_is_not_lost(tmp_path: Path) -> None:
         a.scale_instance("k", 3)
         with pytest.raises(dpp.ValidationError, match="cannot shrink"):
             b.scale_instance("k", 2)
+        assert a.check_consistency() == []
+
+
+def test_a_parameter_changed_by_another_platform_during_a_configure_is_kept(
+    tmp_path: Path,
+) -> None:
+    """A configure checked while another platform changes the instance is checked again on
+    the new state: both changes survive (no lost update)."""
+    from tests import providers
+
+    with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
+        a.register_service("tests.providers:TwoKnobsProvider")
+        a.create_instance(service="two-knobs", name="k", capacity_gb=1)
+        providers.PAUSE_VALIDATE.set()
+        result: list[object] = []
+        worker = threading.Thread(
+            target=lambda: result.append(a.configure_instance("k", {"cacheMb": 128}))
+        )
+        worker.start()
+        assert providers.PAUSED.wait(timeout=30)
+        b.configure_instance("k", {"threads": 8})
+        providers.RESUME.set()
+        worker.join(timeout=30)
+        assert result, "the first configure did not finish"
+        params = b.get_instance("k").spec.parameters
+        assert (params["cacheMb"], params["threads"]) == (128, 8)
         assert a.check_consistency() == []

@@ -66,6 +66,7 @@ from dpp_sdk.platform._resources import InstanceResources
 __all__ = ["Lifecycle"]
 
 Build = Callable[[InstanceRecord, Manifest], InstanceSpec]
+_CHANGE_TRIES = 20  # checks of a change redone because another process changed the instance
 
 
 class _Provision(Plan):
@@ -406,7 +407,37 @@ class Lifecycle:
         build: Build,
         status: InstanceStatus,
     ) -> Operation:
-        """Check and start a change of an existing instance (configure, scale, decommission)."""
+        """Check and start a change of an existing instance (configure, scale, decommission).
+
+        The new spec is built from the instance as read before the transaction (the
+        provider's ``validate`` runs outside it); inside, the instance is read again, and if
+        another process changed it meanwhile the whole check runs again on what it is now, so
+        no change is built on a stale spec."""
+        for _ in range(_CHANGE_TRIES):
+            started = self._try_change(
+                kind, name, request, idempotency_key=idempotency_key, build=build, status=status
+            )
+            if isinstance(started, Operation):
+                return started
+            if started is not None:
+                return self.execute(started)
+        raise Conflict(
+            f"instance {name!r} kept changing in other processes while this {kind} was being "
+            f"checked ({_CHANGE_TRIES} tries); ask again"
+        )
+
+    def _try_change(
+        self,
+        kind: str,
+        name: str,
+        request: Mapping[str, Any],
+        *,
+        idempotency_key: str | None,
+        build: Build,
+        status: InstanceStatus,
+    ) -> Operation | Run | None:
+        """The started run; the finished operation of a repeated key; or None when the
+        instance changed under the check (try again)."""
         with self.repo.lock:
             if self.engine.prior(idempotency_key) is not None:
                 run, _ = self.engine.new(kind, name, request, idempotency_key)
@@ -414,36 +445,43 @@ class Lifecycle:
             record = self.repo.instance(name)
             self._check_busy(record)
             with self.journal.refusals(f"instance.{kind}", name):
-                if kind != "decommission":
-                    self._check_enabled()
-                    if record.status is InstanceStatus.FAILED:
-                        raise Conflict(
-                            f"instance {name!r} is failed (its last decommission did not "
-                            "finish); it can only be removed"
-                        )
-                current = record.spec
-                new_spec = build(record, self.catalog.version_of(record).manifest)
-                if kind != "decommission":
-                    problems = self.catalog.validate(
-                        self.catalog.provider_of(record), new_spec, current
-                    )
-                    if problems:
-                        raise ValidationError(
-                            f"{kind} of {name!r} is invalid ({count(len(problems), 'problem')})",
-                            problems,
-                        )
+                new_spec = self._checked_spec(kind, record, build)
             with self.repo.store.transaction():
-                self._check_busy(self.repo.instance(name))  # another process may have begun
+                now = self.repo.instance(name)
+                self._check_busy(now)  # another process may have begun
+                if now != record:
+                    return None
                 run, _ = self.engine.new(
                     kind,
                     name,
                     request,
                     idempotency_key,
-                    extra={"spec": unstructure(new_spec), "previous": unstructure(current)},
+                    extra={"spec": unstructure(new_spec), "previous": unstructure(record.spec)},
                 )
                 self.repo.update_instance(name, spec=new_spec, status=status, operation=run.id)
                 self.engine.start(run)
-        return self.execute(run)
+        return run
+
+    def _checked_spec(self, kind: str, record: InstanceRecord, build: Build) -> InstanceSpec:
+        """The spec the change asks for, refused with every problem if it may not happen."""
+        name = record.name
+        if kind != "decommission":
+            self._check_enabled()
+            if record.status is InstanceStatus.FAILED:
+                raise Conflict(
+                    f"instance {name!r} is failed (its last decommission did not finish); it "
+                    "can only be removed"
+                )
+        new_spec = build(record, self.catalog.version_of(record).manifest)
+        if kind != "decommission":
+            problems = self.catalog.validate(
+                self.catalog.provider_of(record), new_spec, record.spec
+            )
+            if problems:
+                raise ValidationError(
+                    f"{kind} of {name!r} is invalid ({count(len(problems), 'problem')})", problems
+                )
+        return new_spec
 
     def configure(
         self, name: str, parameters: Mapping[str, Any], idempotency_key: str | None
