@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
+import time
+from typing import Any, ClassVar
 
 import attrs
 
@@ -321,14 +326,83 @@ class ThreadedProvider(KVProvider):
 
 
 class InterruptedProvider(KVProvider):
-    """Raises KeyboardInterrupt half-way through provision."""
+    """The user presses Ctrl-C half-way through provision (SIGINT reaches the main thread)."""
 
     def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
         return _renamed("interrupted")
 
     def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
         ctx.secrets.ensure("password")
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+
+
+class ExitingProvider(KVProvider):
+    """Calls sys.exit(0) in provision, as a buggy provider might."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("exiting")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        ctx.secrets.ensure("password")
+        sys.exit(0)
+
+
+#: Released by tests at their end, so hanging providers' threads finish.
+RELEASE_HANGING = threading.Event()
+
+
+class HangingProvider(KVProvider):
+    """Hangs in every call of the verbs and hooks listed in ``HANGS`` (a test sets it), until
+    RELEASE_HANGING is set."""
+
+    HANGS: ClassVar[set[str]] = set()
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("hanging")
+
+    def _maybe_hang(self, verb: str) -> None:
+        if verb in self.HANGS:
+            RELEASE_HANGING.wait(timeout=30)
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        super().provision(ctx, request)
+        self._maybe_hang("provision")
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        self._maybe_hang("monitor")
+        return super().monitor(ctx)
+
+    def on_maintenance(
+        self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest
+    ) -> dpp.MaintenanceDecision:
+        self._maybe_hang("on_maintenance")
+        return dpp.MaintenanceDecision.allow()
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        self._maybe_hang("decommission")
+        super().decommission(ctx, request)
+
+    def validate(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        current: dpp.InstanceSpec | None = None,
+    ) -> list[dpp.Problem]:
+        self._maybe_hang("validate")
+        return []
+
+
+class SloppyVetoProvider(KVProvider):
+    """on_maintenance returns something that is not a MaintenanceDecision."""
+
+    ANSWER: ClassVar[object] = None
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("sloppy")
+
+    def on_maintenance(self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest) -> Any:
+        return self.ANSWER
 
 
 class LeakyLoggerProvider(KVProvider):

@@ -23,6 +23,7 @@ from dpp_sdk.contract import (
     ValidationError,
     validate_manifest,
 )
+from dpp_sdk.platform._calls import Deadlines, call_provider
 from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._journal import Journal, first_line
 from dpp_sdk.platform._loading import load_provider_class, normalise_ref
@@ -37,7 +38,10 @@ __all__ = ["Catalog"]
 class Catalog:
     """Register, look up, enable, disable and activate services; load their providers."""
 
-    def __init__(self, repo: Repository, journal: Journal, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, journal: Journal, clock: Clock, deadlines: Deadlines
+    ) -> None:
+        self.deadlines = deadlines
         self._repo = repo
         self._journal = journal
         self._clock = clock
@@ -89,7 +93,11 @@ class Catalog:
         try:
             with self._repo.lock:
                 view = cluster_view(self._repo.cluster())
-            found = list(provider.validate(spec, view, current=current))
+            found = call_provider(
+                "validate",
+                self.deadlines["validate"],
+                lambda: list(provider.validate(spec, view, current=current)),
+            )
         except Exception as exc:
             return [
                 Problem(
@@ -125,7 +133,9 @@ class Catalog:
         try:
             with self._repo.lock:
                 view = cluster_view(self._repo.cluster())
-            manifest = provider.register(view)
+            manifest = call_provider(
+                "register", self.deadlines["register"], lambda: provider.register(view)
+            )
         except DppError:
             raise
         except Exception as exc:  # a bug in register(): reported, not a traceback

@@ -16,6 +16,7 @@ from dpp_sdk.contract import (
     unstructure,
     validate_document,
 )
+from dpp_sdk.platform._calls import call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._cluster import Cluster
 from dpp_sdk.platform._context import Contexts
@@ -129,7 +130,9 @@ class Health:
         """The provider's ``monitor`` in a read-only context; a failure is a red check."""
         with self._contexts.open(name, service, "monitor", read_only=True) as ctx:
             try:
-                report = provider.monitor(ctx)
+                report = call_provider(
+                    "monitor", self._catalog.deadlines["monitor"], lambda: provider.monitor(ctx)
+                )
                 if not isinstance(report, HealthReport):
                     raise TypeError(
                         f"monitor returned {type(report).__name__}, not a dpp_sdk.HealthReport"
@@ -217,14 +220,14 @@ class Health:
     def cluster_health(self) -> ClusterHealth:
         """Health of every idle instance plus the cluster's hosts, disks and capacity."""
         with self._repo.lock:
-            instances = tuple(
-                self.refresh(r.name) for r in self._repo.instances() if not r.busy_status
-            )
+            idle = [r.name for r in self._repo.instances() if not r.busy_status]
+        # Each provider's monitor runs with no platform lock held (it may use its context
+        # from worker threads).
+        instances = tuple(self.refresh(name) for name in idle)
+        with self._repo.lock:
             checks = _hardware_checks(self._repo.cluster())
-            status = HealthStatus.worst(
-                [*(c.status for c in checks), *(i.status for i in instances)]
-            )
-            return ClusterHealth(status=status, checks=tuple(checks), instances=instances)
+        status = HealthStatus.worst([*(c.status for c in checks), *(i.status for i in instances)])
+        return ClusterHealth(status=status, checks=tuple(checks), instances=instances)
 
     def status(self, state_dir: str | None) -> PlatformStatus:
         """Platform settings and a capacity summary."""

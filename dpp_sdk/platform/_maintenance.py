@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dpp_sdk.contract import (
     Conflict,
     FailureKind,
+    MaintenanceDecision,
     MaintenanceMode,
     MaintenanceRequest,
     Redundancy,
     VetoReason,
 )
+from dpp_sdk.platform._calls import call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import maintenance_mode
 from dpp_sdk.platform._cluster import Cluster
@@ -135,22 +137,12 @@ class Maintenance:
         return out, moves
 
     def _consult(self, host: str, mode: MaintenanceMode, disk: str | None) -> list[Veto]:
-        """Ask every affected provider's ``on_maintenance`` (read-only); collect vetoes."""
+        """Ask every affected provider's ``on_maintenance`` (read-only context, its deadline,
+        no platform lock held); collect vetoes. A provider that cannot be loaded, raises,
+        overruns its deadline or answers something other than a ``MaintenanceDecision``
+        vetoes with ``GenericFailure``, naming what went wrong."""
         vetoes: list[Veto] = []
-        scrub = self._journal.scrub
         for instance, (members, volumes) in sorted(self._hardware.affected(host, disk).items()):
-            record = self._repo.instance(instance)
-            try:
-                provider = self._catalog.provider_of(record)
-            except Exception as exc:
-                vetoes.append(
-                    Veto(
-                        instance=instance,
-                        reason=VetoReason.GENERIC_FAILURE,
-                        message=scrub(f"the provider cannot be loaded: {exc}"),
-                    )
-                )
-                continue
             request = MaintenanceRequest(
                 instance=instance,
                 host=host,
@@ -159,32 +151,44 @@ class Maintenance:
                 members=tuple(members),
                 volumes=tuple(volumes),
             )
-            with self._contexts.open(
-                instance, record.service, "on_maintenance", read_only=True
-            ) as ctx:
-                try:
-                    decision = provider.on_maintenance(ctx, request)
-                except Exception as exc:
-                    vetoes.append(
-                        Veto(
-                            instance=instance,
-                            reason=VetoReason.GENERIC_FAILURE,
-                            message=scrub(f"on_maintenance raised {type(exc).__name__}: {exc}"),
-                        )
-                    )
-                    continue
-            if not decision.allowed:
-                assert decision.reason is not None
-                vetoes.append(
-                    Veto(
-                        instance=instance,
-                        reason=decision.reason,
-                        message=self._journal.scrub_detecting(
-                            decision.message, instance, "a maintenance veto"
-                        ),
-                    )
-                )
+            veto = self._ask(instance, request)
+            if veto is not None:
+                vetoes.append(veto)
         return vetoes
+
+    def _ask(self, instance: str, request: MaintenanceRequest) -> Veto | None:
+        def failed(why: str) -> Veto:
+            return Veto(
+                instance=instance,
+                reason=VetoReason.GENERIC_FAILURE,
+                message=self._journal.scrub(why),
+            )
+
+        record = self._repo.instance(instance)
+        try:
+            provider = self._catalog.provider_of(record)
+        except Exception as exc:
+            return failed(f"the provider cannot be loaded: {exc}")
+        seconds = self._catalog.deadlines["on_maintenance"]
+        with self._contexts.open(instance, record.service, "on_maintenance", read_only=True) as ctx:
+            try:
+                decision: object = call_provider(
+                    "on_maintenance", seconds, lambda: provider.on_maintenance(ctx, request)
+                )
+            except Exception as exc:
+                return failed(f"on_maintenance raised {type(exc).__name__}: {exc}")
+        if not isinstance(decision, MaintenanceDecision):
+            return failed(
+                f"on_maintenance returned {decision!r} ({type(decision).__name__}), not a "
+                "dpp_sdk.MaintenanceDecision; use MaintenanceDecision.allow() or .veto(...)"
+            )
+        if decision.allowed:
+            return None
+        return Veto(
+            instance=instance,
+            reason=decision.reason or VetoReason.GENERIC_FAILURE,
+            message=self._journal.scrub_detecting(decision.message, instance, "a maintenance veto"),
+        )
 
     def precheck(
         self, host: str, mode: MaintenanceMode | str, disk: str | None
@@ -214,23 +218,30 @@ class Maintenance:
                     self._hardware.rehome(
                         trial, volume, moves[volume.id], copy=True, unplaced=problems
                     )
-            return MaintenancePrecheck.summarise(
-                host=host,
-                disk=disk,
-                mode=mode,
-                instances=tuple(impacts),
-                problems=tuple(problems),
-                vetoes=tuple(self._consult(host, mode, disk)),
-            )
+        # Providers are asked with no platform lock held: their code may use its context
+        # from any thread, and a slow one must not stop the platform.
+        vetoes = self._consult(host, mode, disk)
+        return MaintenancePrecheck.summarise(
+            host=host,
+            disk=disk,
+            mode=mode,
+            instances=tuple(impacts),
+            problems=tuple(problems),
+            vetoes=tuple(vetoes),
+        )
 
     def enter(self, host: str, mode: MaintenanceMode | str, disk: str | None) -> MaintenanceResult:
         """See :meth:`Platform.enter_maintenance`."""
         mode = maintenance_mode(mode)
         target = host if disk is None else f"{host}/{disk}"
         action = "host.maintenance.enter" if disk is None else "disk.maintenance.enter"
+        precheck = self.precheck(host, mode, disk)
         with self._repo.store.data_lock(), self._repo.lock:
-            precheck = self.precheck(host, mode, disk)
             with self._journal.refusals(action, target):
+                cluster = self._repo.cluster()
+                state = cluster.host(host).state if disk is None else cluster.disk(host, disk).state
+                if state not in ("connected", "healthy"):  # changed while providers were asked
+                    raise Conflict(f"{target!r} is {state} now; it cannot enter maintenance")
                 if precheck.problems:
                     raise Conflict(
                         f"{target!r} cannot enter maintenance ({mode.value}): "

@@ -40,6 +40,7 @@ from dpp_sdk.contract import (
     TemporaryError,
     ValidationError,
 )
+from dpp_sdk.platform._calls import call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._context import Contexts, PlatformContext
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 MIN_RETRY_DELAY = 0.1  # seconds; the shortest wait between two attempts of a verb
+_METHOD_OF = {"repair": "on_failure"}  # the provider method an operation kind calls
 
 # Platform objects alive in this process, by owner tag.
 _LIVE_OWNERS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
@@ -384,7 +386,8 @@ class OperationEngine:
         """One attempt: None on success, an error to fail with, or the delay before the next."""
         scrub = self._journal.scrub
         try:
-            call(provider, ctx)
+            verb = _METHOD_OF.get(run.record.kind, run.record.kind)
+            call_provider(verb, self._catalog.deadlines[verb], lambda: call(provider, ctx))
             return None
         except TemporaryError as exc:
             # A floor keeps retry_after=0 from spinning; the exponent is capped so the

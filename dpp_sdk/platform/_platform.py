@@ -23,6 +23,7 @@ from dpp_sdk.contract import (
     Operation,
     ServiceProvider,
 )
+from dpp_sdk.platform._calls import Deadlines, check_seconds
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import (
     DEFAULT_PAGE,
@@ -87,8 +88,11 @@ class Platform:
         principal: str = "admin",
         operation_timeout: float = 600.0,
         max_backoff: float = 60.0,
+        provider_deadlines: Mapping[str, float] | None = None,
         recover: bool = True,
     ) -> None:
+        operation_timeout = check_seconds("$.operation_timeout", operation_timeout)
+        max_backoff = check_seconds("$.max_backoff", max_backoff)
         self.state_dir = state_dir
         self.clock = clock or SystemClock()
         self.principal = principal
@@ -110,7 +114,7 @@ class Platform:
             raise
         repo, journal = self._repo, self._journal
         volumes = VolumeStore(None if state_dir is None else state_dir / "volumes")
-        self._catalog = Catalog(repo, journal, self.clock)
+        self._catalog = Catalog(repo, journal, self.clock, Deadlines(provider_deadlines))
         self._resources = InstanceResources(repo, volumes, self.clock)
         self._contexts = Contexts(self._resources, journal.instance_logger, self._cluster_view)
         self._hardware = Hardware(repo, journal, volumes)
@@ -162,6 +166,7 @@ class Platform:
         principal: str = "admin",
         operation_timeout: float = 600.0,
         max_backoff: float = 60.0,
+        provider_deadlines: Mapping[str, float] | None = None,
         recover: bool = True,
     ) -> Platform:
         """Open (creating if needed) a platform on ``state_dir``, or in memory when None.
@@ -172,6 +177,9 @@ class Platform:
         (see :meth:`recover`); a read-only tool may pass False and leave that to the next
         writer. ``operation_timeout`` bounds how long a verb is retried after temporary
         errors; ``max_backoff`` caps the wait between two attempts (seconds).
+        ``provider_deadlines`` maps provider methods (``provision``, ``monitor``,
+        ``on_maintenance``...) to the seconds one call may take before it fails with
+        :class:`~dpp_sdk.platform.ProviderTimeout` (defaults: ``DEFAULT_DEADLINES``).
         """
         path = None if state_dir is None else Path(state_dir)
         return cls(
@@ -181,6 +189,7 @@ class Platform:
             principal=principal,
             operation_timeout=operation_timeout,
             max_backoff=max_backoff,
+            provider_deadlines=provider_deadlines,
             recover=recover,
         )
 

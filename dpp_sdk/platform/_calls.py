@@ -1,0 +1,124 @@
+"""Calling provider code with a deadline.
+
+Every call into a provider (its verbs, ``validate``, ``register``, ``monitor``,
+``on_maintenance``, ``on_failure``) runs in a worker thread that the platform waits for at most
+the verb's deadline. A call that overruns it fails with :class:`ProviderTimeout`, naming the
+verb and the deadline; the platform closes the call's context, so the stray thread can no
+longer change anything, and carries on. Whatever the provider raises reaches the platform in
+the calling thread; a ``BaseException`` that is not an ``Exception`` (``SystemExit``, a
+``KeyboardInterrupt`` raised by the provider itself) becomes a :class:`ProviderCrashed`, so a
+provider can never end the platform's process or make it report success.
+
+Deadlines are real time, whatever clock the platform runs on.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from dpp_sdk.contract import DppError, ValidationError
+
+__all__ = [
+    "DEFAULT_DEADLINES",
+    "Deadlines",
+    "ProviderCrashed",
+    "ProviderTimeout",
+    "call_provider",
+    "check_seconds",
+]
+
+T = TypeVar("T")
+
+DEFAULT_DEADLINES: Mapping[str, float] = {
+    "register": 30.0,
+    "validate": 30.0,
+    "provision": 300.0,
+    "configure": 300.0,
+    "scale": 300.0,
+    "decommission": 300.0,
+    "monitor": 30.0,
+    "on_maintenance": 60.0,
+    "on_failure": 300.0,
+}
+"""Seconds each provider method may take by default (``Platform.open(provider_deadlines=...)``
+overrides them per method)."""
+
+
+class ProviderTimeout(DppError):
+    """A provider call did not return within its deadline. ``verb`` and ``seconds`` say which."""
+
+    def __init__(self, verb: str, seconds: float) -> None:
+        self.verb = verb
+        self.seconds = seconds
+        super().__init__(
+            f"the provider's {verb} did not return within its deadline of {seconds:g} s; the "
+            f"platform stopped waiting (raise the deadline with "
+            f"provider_deadlines={{{verb!r}: SECONDS}} if it needs longer)"
+        )
+
+
+class ProviderCrashed(DppError):
+    """Provider code raised ``SystemExit`` or another ``BaseException`` that is not an
+    ``Exception``; it counts as a provider failure (``__cause__`` is what it raised)."""
+
+
+def check_seconds(path: str, value: object) -> float:
+    """A positive, finite number of seconds, or a ValidationError naming ``path``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError.single(path, value, "must be a finite number of seconds > 0")
+    return float(value)
+
+
+class Deadlines:
+    """The deadline of each provider method."""
+
+    def __init__(self, overrides: Mapping[str, float] | None = None) -> None:
+        chosen = dict(DEFAULT_DEADLINES)
+        for verb, seconds in (overrides or {}).items():
+            if verb not in DEFAULT_DEADLINES:
+                raise ValidationError.single(
+                    "$.provider_deadlines",
+                    verb,
+                    f"not a provider method; one of {sorted(DEFAULT_DEADLINES)}",
+                )
+            chosen[verb] = check_seconds(f"$.provider_deadlines.{verb}", seconds)
+        self._seconds = chosen
+
+    def __getitem__(self, verb: str) -> float:
+        return self._seconds[verb]
+
+
+def call_provider(verb: str, seconds: float, fn: Callable[[], T]) -> T:
+    """Run ``fn`` (provider code) in a worker thread; its result, or what it raised, or
+    :class:`ProviderTimeout` after ``seconds``."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(fn())
+        except BaseException as exc:  # everything the provider raises is reported
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=f"dpp-provider-{verb}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise ProviderTimeout(verb, seconds)
+    if failure:
+        exc = failure[0]
+        if isinstance(exc, Exception):
+            raise exc
+        raise ProviderCrashed(
+            f"the provider's {verb} raised {type(exc).__name__}({exc}); a provider must not "
+            "end the process"
+        ) from exc
+    return outcome[0]

@@ -1,0 +1,156 @@
+"""Provider code is bounded: deadlines per method, SystemExit, odd answers (issue 8)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+import dpp_sdk as dpp
+from dpp_sdk.platform import Platform
+from dpp_sdk.platform._calls import DEFAULT_DEADLINES, ProviderTimeout, call_provider
+from tests import providers
+
+SHORT = dict.fromkeys(DEFAULT_DEADLINES, 0.3)
+
+
+@pytest.fixture
+def hanging() -> Iterator[type[providers.HangingProvider]]:
+    """The hanging provider, with nothing hanging; releases every hung call at the end."""
+    providers.RELEASE_HANGING.clear()
+    providers.HangingProvider.HANGS = set()
+    yield providers.HangingProvider
+    providers.HangingProvider.HANGS = set()
+    providers.RELEASE_HANGING.set()
+
+
+def test_a_hanging_provision_fails_naming_the_verb_and_the_deadline(
+    hanging: type[providers.HangingProvider],
+) -> None:
+    """The operation fails with ProviderTimeout; what the attempt made is released."""
+    hanging.HANGS = {"provision"}
+    with Platform.open(provider_deadlines=SHORT) as p:
+        p.register_service("tests.providers:HangingProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="hanging", name="h", capacity_gb=1)
+        error = info.value.operation.error
+        assert error is not None
+        assert error.type == "ProviderTimeout"
+        assert "provision" in error.message
+        assert "0.3 s" in error.message
+        assert p.list_instances() == []
+        assert p.check_consistency() == []
+
+
+def test_a_hanging_monitor_turns_one_instance_red_and_spares_the_others(
+    hanging: type[providers.HangingProvider],
+) -> None:
+    """cluster_health finishes; the hanging instance's check says monitor timed out."""
+    with Platform.open(provider_deadlines=SHORT) as p:
+        p.register_service("tests.providers:HangingProvider")
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="hanging", name="h", capacity_gb=1)
+        p.create_instance(service="kv", name="ok", capacity_gb=1)
+        hanging.HANGS = {"monitor"}
+        health = {i.instance: i for i in p.cluster_health().instances}
+        assert health["ok"].status is dpp.HealthStatus.GREEN
+        assert health["h"].status is dpp.HealthStatus.RED
+        assert "ProviderTimeout" in health["h"].checks[0].message
+
+
+def test_a_hanging_on_maintenance_is_a_generic_failure_veto(
+    hanging: type[providers.HangingProvider],
+) -> None:
+    """The pre-check returns; the veto names the deadline."""
+    with Platform.open(provider_deadlines=SHORT) as p:
+        p.register_service("tests.providers:HangingProvider")
+        p.create_instance(service="hanging", name="h", capacity_gb=1)
+        hanging.HANGS = {"on_maintenance"}
+        host = p.get_instance("h").members[0].host
+        (veto,) = p.maintenance_precheck(host, "ensure-accessibility").vetoes
+        assert veto.reason is dpp.VetoReason.GENERIC_FAILURE
+        assert "deadline" in veto.message
+
+
+def test_a_hanging_validate_is_a_problem_not_a_hang(
+    hanging: type[providers.HangingProvider],
+) -> None:
+    """create_instance is refused, naming the provider's validate."""
+    hanging.HANGS = {"validate"}
+    with Platform.open(provider_deadlines=SHORT) as p:
+        p.register_service("tests.providers:HangingProvider")
+        with pytest.raises(dpp.ValidationError, match="ProviderTimeout"):
+            p.create_instance(service="hanging", name="h", capacity_gb=1)
+
+
+def test_a_hanging_decommission_can_still_be_forced_away(
+    hanging: type[providers.HangingProvider],
+) -> None:
+    """The decommission times out (instance failed); --force reclaims everything."""
+    with Platform.open(provider_deadlines=SHORT) as p:
+        p.register_service("tests.providers:HangingProvider")
+        p.create_instance(service="hanging", name="h", capacity_gb=1)
+        hanging.HANGS = {"decommission"}
+        with pytest.raises(dpp.OperationFailed):
+            p.remove_instance("h")
+        assert p.get_instance("h").status is dpp.InstanceStatus.FAILED
+        op = p.remove_instance("h", force=True)
+        assert op.result["forced"] is True
+        assert p.list_instances() == []
+        assert p.resources().reserved_gb == 0
+        assert p.check_consistency() == []
+
+
+def test_a_provider_calling_sys_exit_fails_its_operation() -> None:
+    """SystemExit(0) from a provider is a provider failure, never a successful exit."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:ExitingProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="exiting", name="x", capacity_gb=1)
+        error = info.value.operation.error
+        assert error is not None
+        assert error.type == "ProviderCrashed"
+        assert "SystemExit" in error.message
+        assert p.list_instances() == []
+
+
+@pytest.mark.parametrize("answer", [None, True, "allow", 1])
+def test_an_answer_that_is_not_a_decision_is_a_veto_naming_the_instance(answer: object) -> None:
+    """on_maintenance returning None, True or "allow" vetoes with GenericFailure."""
+    providers.SloppyVetoProvider.ANSWER = answer
+    with Platform.open() as p:
+        p.register_service("tests.providers:SloppyVetoProvider")
+        p.create_instance(service="sloppy", name="s", capacity_gb=1)
+        host = p.get_instance("s").members[0].host
+        (veto,) = p.maintenance_precheck(host, "no-action").vetoes
+        assert veto.instance == "s"
+        assert veto.reason is dpp.VetoReason.GENERIC_FAILURE
+        assert "MaintenanceDecision" in veto.message
+        with pytest.raises(dpp.platform.MaintenanceVetoed):
+            p.enter_maintenance(host, "no-action")
+        assert p.get_host(host).state == "connected"
+
+
+def test_call_provider_returns_results_and_raises_what_the_provider_raised() -> None:
+    """The worker thread is invisible: values come back, exceptions keep their type."""
+    assert call_provider("monitor", 5, lambda: 42) == 42
+    with pytest.raises(ZeroDivisionError):
+        call_provider("monitor", 5, lambda: 1 // 0)
+    with pytest.raises(ProviderTimeout, match=r"monitor.*0\.05 s"):
+        call_provider("monitor", 0.05, lambda: threading.Event().wait(1))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0, -1, True, "10"])
+def test_deadlines_and_timeouts_must_be_finite_positive_seconds(bad: object) -> None:
+    """nan, inf, zero, negatives, booleans and strings are refused naming the field."""
+    with pytest.raises(dpp.ValidationError, match=r"\$\.provider_deadlines\.monitor"):
+        Platform.open(provider_deadlines={"monitor": bad})  # type: ignore[dict-item]
+    with pytest.raises(dpp.ValidationError, match=r"\$\.operation_timeout"):
+        Platform.open(operation_timeout=bad)  # type: ignore[arg-type]
+
+
+def test_an_unknown_provider_method_in_the_deadlines_is_refused() -> None:
+    """A typo in provider_deadlines names the known methods."""
+    with pytest.raises(dpp.ValidationError, match=r"on_maintenance.*got 'provison'"):
+        Platform.open(provider_deadlines={"provison": 5})
