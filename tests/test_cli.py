@@ -589,17 +589,34 @@ def _interrupted(state_dir: Path) -> list[str]:
         return [o.id for o in platform.interrupted_operations()]
 
 
-def test_read_only_commands_leave_interrupted_operations_to_the_next_writer(
+def test_a_writer_resumes_only_its_own_instance_and_platform_recover_the_rest(
     dpp_cli: Any, state_dir: Path, interrupted_operation: str
 ) -> None:
-    """instance list does not resume; the next create says it resumes, then does."""
+    """instance list resumes nothing; a create of another instance only points the
+    interrupted one out; dpp platform recover resumes it."""
     _ok(dpp_cli("instance", "list"))
     assert _interrupted(state_dir) == [interrupted_operation]
     result = _ok(dpp_cli("instance", "create", "--service", "suicidal", "--name", "s2"))
+    assert "resuming" not in result.stderr
+    assert "interrupted operations on s1" in result.stderr
+    assert "dpp platform recover" in result.stderr
+    assert _interrupted(state_dir) == [interrupted_operation]
+    recovered = _ok(dpp_cli("platform", "recover", "-o", "json"))
+    assert f"resuming operation {interrupted_operation}" in recovered.stderr
+    assert [(o["id"], o["state"]) for o in _json(recovered)] == [
+        (interrupted_operation, "succeeded")
+    ]
+    assert _interrupted(state_dir) == []
+
+
+def test_a_command_on_the_interrupted_instance_resumes_it_first(
+    dpp_cli: Any, state_dir: Path, interrupted_operation: str
+) -> None:
+    """Removing s1 resumes its interrupted provision, then removes it."""
+    result = _ok(dpp_cli("instance", "remove", "s1", "--yes"))
     assert f"resuming operation {interrupted_operation}" in result.stderr
     assert _interrupted(state_dir) == []
-    operation = _json(dpp_cli("operation", "show", interrupted_operation, "-o", "json"))
-    assert operation["state"] == "succeeded"
+    assert _json(dpp_cli("instance", "list", "-o", "json")) == []
 
 
 def test_every_read_only_command_runs_without_resuming_anything(
@@ -618,14 +635,13 @@ def test_every_read_only_command_runs_without_resuming_anything(
 def test_a_maintenance_precheck_is_read_only_and_entering_maintenance_is_not(
     dpp_cli: Any, state_dir: Path, interrupted_operation: str
 ) -> None:
-    """enter --precheck resumes nothing; the same command without it resumes, then enters."""
+    """enter --precheck says nothing of interrupted work; entering points it out, then enters."""
     enter = ("host", "maintenance", "enter", "esx-01", "--mode", "no-action")
     precheck = _ok(dpp_cli(*enter, "--precheck"))
-    assert "resuming" not in precheck.stderr
+    assert "interrupted" not in precheck.stderr
     assert _interrupted(state_dir) == [interrupted_operation]
     entered = _ok(dpp_cli(*enter))
-    assert f"resuming operation {interrupted_operation}" in entered.stderr
-    assert _interrupted(state_dir) == []
+    assert "interrupted operations on s1" in entered.stderr
     hosts = {h["name"]: h["state"] for h in _json(dpp_cli("host", "list", "-o", "json"))}
     assert hosts["esx-01"] == "maintenance"
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +19,7 @@ from dpp_sdk.platform._calls import DEFAULT_DEADLINES, ProviderTimeout, call_pro
 from tests import providers
 
 SHORT = dict.fromkeys(DEFAULT_DEADLINES, 0.3)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -154,3 +161,67 @@ def test_an_unknown_provider_method_in_the_deadlines_is_refused() -> None:
     """A typo in provider_deadlines names the known methods."""
     with pytest.raises(dpp.ValidationError, match=r"on_maintenance.*got 'provison'"):
         Platform.open(provider_deadlines={"provison": 5})
+
+
+def _in_subprocess(state: Path, code: str, crash: str | None = None) -> int:
+    """Run ``code`` (with ``p``, a Platform on ``state`` opened without recovery) in a child
+    process; its return code (-9 when the provider killed it)."""
+    script = (
+        "from dpp_sdk.platform import Platform\n"
+        f"p = Platform.open({str(state)!r}, recover=False)\n" + textwrap.dedent(code)
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DPP_TEST_CRASH", None)
+    if crash is not None:
+        env["DPP_TEST_CRASH"] = crash
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode
+
+
+def test_an_operation_that_kills_every_process_resuming_it_is_given_up(tmp_path: Path) -> None:
+    """Resumed twice, killed twice: the third recovery fails it and leaves the instance
+    failed, without running the provider again; --force then reclaims it."""
+    setup = 'p.register_service("tests.providers:SuicidalProvider")\n'
+    create = 'p.create_instance(service="suicidal", name="s1", capacity_gb=1)\n'
+    assert _in_subprocess(tmp_path, setup + create, crash="s1") == -signal.SIGKILL
+    assert _in_subprocess(tmp_path, "p.recover()\n", crash="s1") == -signal.SIGKILL
+    assert _in_subprocess(tmp_path, "p.recover()\n", crash="s1") == -signal.SIGKILL
+    with Platform.open(tmp_path, recover=False) as p:
+        (op,) = p.recover()
+        assert op.state is dpp.OperationState.FAILED
+        assert op.error is not None
+        assert op.error.type == "Interrupted"
+        assert "gave up after resuming it 2 times" in op.error.message
+        assert p.get_instance("s1").status is dpp.InstanceStatus.FAILED
+        p.remove_instance("s1", force=True)
+        assert p.list_instances() == []
+        assert p.check_consistency() == []
+
+
+def test_force_reclaims_an_instance_whose_operation_was_left_by_a_dead_process(
+    tmp_path: Path,
+) -> None:
+    """Without recovery, remove_instance(force=True) fails the orphaned operation
+    (Superseded) and reclaims everything."""
+    setup = 'p.register_service("tests.providers:SuicidalProvider")\n'
+    create = 'p.create_instance(service="suicidal", name="s1", capacity_gb=1)\n'
+    assert _in_subprocess(tmp_path, setup + create, crash="s1") == -signal.SIGKILL
+    with Platform.open(tmp_path, recover=False) as p:
+        (orphan,) = p.interrupted_operations()
+        op = p.remove_instance("s1", force=True)
+        assert op.result["forced"] is True
+        superseded = p.get_operation(orphan.id)
+        assert superseded.state is dpp.OperationState.FAILED
+        assert superseded.error is not None
+        assert superseded.error.type == "Superseded"
+        assert p.list_instances() == []
+        assert p.resources().reserved_gb == 0
+        assert p.interrupted_operations() == []
+        assert p.check_consistency() == []

@@ -114,17 +114,37 @@ class Session:
                 recover=False,
             )
             self._platform = platform
-            if not is_read_only(click.get_current_context(silent=True)):
-                # Operations a killed dpp left in flight are resumed (or failed) by the next
-                # command that changes something, and it says so before it waits on them.
-                for op in platform.interrupted_operations():
-                    click.echo(
-                        f"dpp: resuming operation {op.id} ({op.kind} {op.target}) left "
-                        "unfinished by a process that ended",
-                        err=True,
-                    )
-                platform.recover()
+            ctx = click.get_current_context(silent=True)
+            if not is_read_only(ctx):
+                self._resume(platform, ctx)
         return self._platform
+
+    @staticmethod
+    def _resume(platform: PlatformAPI, ctx: click.Context | None) -> None:
+        """Resume what a killed ``dpp`` left unfinished on the instance this command changes
+        (all of it for ``dpp platform recover``), saying so before waiting on it; others' are
+        only pointed out, so a broken provider elsewhere never holds this command hostage."""
+        everything = ctx is not None and ctx.command_path.endswith("platform recover")
+        target = None if ctx is None else ctx.params.get("name")
+        interrupted = platform.interrupted_operations()
+        mine = [op for op in interrupted if everything or op.target == target]
+        for op in mine:
+            click.echo(
+                f"dpp: resuming operation {op.id} ({op.kind} {op.target}) left unfinished by a "
+                "process that ended",
+                err=True,
+            )
+        if everything:
+            return  # the command itself recovers, and prints what it did
+        others = sorted({op.target for op in interrupted if op not in mine})
+        if others:
+            click.echo(
+                f"dpp: interrupted operations on {', '.join(others)} are left for "
+                "'dpp platform recover' (or the next command on that instance)",
+                err=True,
+            )
+        if mine or not others:
+            platform.recover(targets={op.target for op in mine})
 
     def close(self) -> None:
         """Close the platform if it was opened. Safe to call more than once."""

@@ -18,7 +18,7 @@ business), ``config``, ``provider_for``, ``data_probe``, ``ledger`` and ``check_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Protocol, Self
 
@@ -66,7 +66,7 @@ class PlatformAPI(Protocol):
         """Operations left pending or running by a process that is gone (changes nothing)."""
         ...
 
-    def recover(self) -> list[Operation]:
+    def recover(self, *, targets: Collection[str] | None = None) -> list[Operation]:
         """Resume or fail every interrupted operation; returns them as they ended."""
         ...
 

@@ -23,6 +23,7 @@ All four are resumed after a crash (the verbs are idempotent); see :mod:`._recov
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,6 +39,7 @@ from dpp_sdk.contract import (
     Manifest,
     Operation,
     OperationError,
+    OperationState,
     Problem,
     ProvisionRequest,
     QuotaExceeded,
@@ -56,7 +58,7 @@ from dpp_sdk.platform._checks import INSTANCE_NAME, check_request_types, placeme
 from dpp_sdk.platform._context import PlatformContext
 from dpp_sdk.platform._health import Health
 from dpp_sdk.platform._journal import Journal
-from dpp_sdk.platform._operations import OperationEngine, Plan, Run
+from dpp_sdk.platform._operations import OperationEngine, Plan, Run, owner_alive
 from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import InstanceRecord
 from dpp_sdk.platform._repairs import Repairs
@@ -559,6 +561,8 @@ class Lifecycle:
         def build(record: InstanceRecord, manifest: Manifest) -> InstanceSpec:
             return record.spec
 
+        if force and self.engine.prior(idempotency_key) is None:
+            self._take_over(name)
         return self.begin_change(
             "decommission",
             name,
@@ -567,6 +571,39 @@ class Lifecycle:
             build=build,
             status=InstanceStatus.DECOMMISSIONING,
         )
+
+    def _take_over(self, name: str) -> None:
+        """For a forced removal: fail the operation that holds the instance, unless it runs
+        in this very process (it ends by its deadlines), and leave the instance ``failed``."""
+        with self.repo.lock, self.repo.store.transaction():
+            record = self.repo.find_instance(name)
+            if record is None or not record.operation:
+                return
+            op = self.repo.find_operation(record.operation)
+            if op is not None and not op.state.terminal:
+                if owner_alive(op.owner) and op.owner.startswith(f"{os.getpid()}:"):
+                    raise Conflict(
+                        f"instance {name!r} is {record.status.value} by operation {op.id} in "
+                        "this process; wait for it to finish (its provider calls have deadlines)"
+                    )
+                run = Run(op)
+                self.engine.save(
+                    run,
+                    state=OperationState.FAILED,
+                    finished_at=self.repo.clock.now(),
+                    error=OperationError(
+                        type="Superseded",
+                        message=f"failed by a forced removal of {name!r}",
+                    ),
+                )
+                self.journal.event(
+                    "operation-failed", name, f"{op.id} ({op.kind}) failed by a forced removal"
+                )
+            self.repo.update_instance(
+                name,
+                operation=None,
+                status=InstanceStatus.FAILED if record.busy_status else record.status,
+            )
 
     def change(
         self,

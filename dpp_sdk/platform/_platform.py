@@ -11,7 +11,7 @@ the behaviour lives in the modules named in ``docs/design.md`` ("The platform pa
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -360,8 +360,10 @@ class Platform:
         platform reclaims (and reports as leaked) whatever is left.
 
         With ``force`` the provider is not called at all (for an instance whose provider can
-        no longer be loaded, or whose decommission keeps failing): the platform reclaims
-        everything and lists it in ``result["reclaimed"]``."""
+        no longer be loaded, or whose decommission keeps failing or hanging): an operation
+        still holding the instance (left by a dead or hung process) is failed as
+        ``Superseded``, and the platform reclaims everything and lists it in
+        ``result["reclaimed"]``."""
         return self._lifecycle.remove(name, force, idempotency_key)
 
     def ledger(self, instance_uid: str) -> list[dict[str, Any]]:
@@ -411,11 +413,16 @@ class Platform:
         """Operations left pending or running by a process that is gone."""
         return self._recovery.interrupted()
 
-    def recover(self) -> list[Operation]:
-        """Resume, or fail, every operation a dead process left pending or running, then
-        finish what the crash interrupted in the byte store. Returns the operations as they
-        ended. Called by :meth:`open` unless ``recover=False``."""
-        return self._recovery.recover()
+    def recover(self, *, targets: Collection[str] | None = None) -> list[Operation]:
+        """Resume, or fail, every operation a dead process left pending or running (only
+        those on the instances ``targets`` names, when given), then finish what the crash
+        interrupted in the byte store. Returns the operations as they ended. Called by
+        :meth:`open` unless ``recover=False``.
+
+        An operation is resumed at most twice: if its process died (or it hung) every time,
+        recovery gives up, fails it as ``Interrupted`` and leaves its instance ``failed``,
+        for ``remove_instance(name, force=True)``."""
+        return self._recovery.recover(targets)
 
     # ================================================================== health and reports
 

@@ -212,8 +212,8 @@ class LedgerEntry:
 @attrs.frozen(kw_only=True)
 class OperationRecord:
     """An operation as stored: the public :class:`~dpp_sdk.Operation` fields, plus the request
-    it runs (``request``), its idempotency ``fingerprint`` and its ``owner`` (the platform
-    object running it, ``pid:start:token``)."""
+    it runs (``request``), its idempotency ``fingerprint``, its ``owner`` (the platform
+    object running it, ``pid:start:token``) and how many times recovery ``resumes``d it."""
 
     id: str
     kind: str
@@ -230,6 +230,7 @@ class OperationRecord:
     fingerprint: str = ""
     request: Mapping[str, JSON] = attrs.field(factory=dict)
     owner: str = ""
+    resumes: int = 0
 
     @property
     def public(self) -> Operation:

@@ -4,6 +4,8 @@ interrupted in the byte store is finished."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from dpp_sdk.contract import (
     Conflict,
     InstanceStatus,
@@ -22,6 +24,9 @@ from dpp_sdk.platform._repository import Repository
 __all__ = ["Recovery"]
 
 _LIVE = (OperationState.PENDING, OperationState.RUNNING)
+MAX_RESUMES = 2
+"""How many times recovery runs an interrupted operation again before it gives up: a
+provider whose verb kills or hangs its process every time must not hold the platform."""
 
 
 class Recovery:
@@ -52,13 +57,16 @@ class Recovery:
         """Operations left pending or running by a process that is gone."""
         return [record.public for record in self._orphans()]
 
-    def recover(self) -> list[Operation]:
-        """Resume or fail every orphaned operation, then tidy the byte store."""
-        interrupted = [record.id for record in self._orphans()]
-        for record in self._orphans():
+    def recover(self, targets: Collection[str] | None = None) -> list[Operation]:
+        """Resume or fail every orphaned operation (only those on ``targets`` when given),
+        then tidy the byte store."""
+        chosen = [
+            record for record in self._orphans() if targets is None or record.target in targets
+        ]
+        for record in chosen:
             self._resume(record)
         self._hardware.remove_orphaned_bytes()
-        return [self._engine.get(op_id) for op_id in interrupted]
+        return [self._engine.get(record.id) for record in chosen]
 
     def _resume(self, record: OperationRecord) -> None:
         self._journal.log.warning(
@@ -69,6 +77,17 @@ class Recovery:
             extra={"target": record.target},
         )
         run = Run(record)
+        if record.resumes >= MAX_RESUMES:
+            self._fail(
+                run,
+                Conflict(
+                    f"gave up after resuming it {record.resumes} times: each time its process "
+                    f"ended or hung before the provider's {record.kind} returned. Fix the "
+                    f"provider, then remove the instance with force=True (dpp instance remove "
+                    f"{record.target} --force)"
+                ),
+            )
+            return
         if record.kind == "decommission" and self._repo.find_instance(record.target) is None:
             # The crash came after the instance was deleted: the work was done.
             run.result.update(leaked=[], recovered=True)
@@ -83,7 +102,9 @@ class Recovery:
                     f"a {record.kind} operation is not resumed; the next failure or "
                     "recovery event triggers a new one"
                 )
-            self._engine.save(run, owner=self._engine.owner)
+            # Counted (and committed) before the provider runs again, so a resumption that
+            # kills this process too still counts.
+            self._engine.save(run, resumes=record.resumes + 1)
             self._lifecycle.run(run)
         except Exception as exc:
             self._fail(run, exc)

@@ -29,3 +29,21 @@ def platform_status(session: Session) -> None:
       dpp platform status -o json
     """
     emit(session, session.platform().status(), _render.status_view)
+
+
+@platform_group.command("recover")
+@output_option
+@pass_session
+def platform_recover(session: Session) -> None:
+    """Resume, or fail, every operation a killed dpp left unfinished.
+
+    Other commands resume only what was left on the instance they change. An operation is
+    resumed at most twice: if its provider keeps ending or hanging the process, it is failed
+    and its instance left 'failed', for 'dpp instance remove NAME --force'.
+
+    \b
+    Example:
+      dpp platform recover
+    """
+    ended = session.platform().recover()
+    emit(session, ended, _render.operations_table)
