@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -527,3 +528,34 @@ class TwoKnobsProvider(KVProvider):
 
     def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
         ctx.state.set("knobs", dict(request.parameters))
+
+
+WEIRD_SECRET = "pa\"ss\\w'ord-é-ünïcode"
+"""A secret with a double quote, a backslash, a single quote and non-ASCII characters."""
+
+
+class BlabbingProvider(KVProvider):
+    """Stores WEIRD_SECRET, then quotes it everywhere it can: a member label, exception
+    messages (repr- and JSON-escaped), validate problems and the log."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("blabbing")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        ctx.secrets.ensure("password", value=WEIRD_SECRET)
+        claim = dpp.VolumeClaim(name="data", size_gb=request.spec.capacity_gb)
+        ctx.members.ensure("kv-0", volumes=[claim], labels={"token": WEIRD_SECRET})
+        ctx.log.info("connecting with %s", json.dumps({"password": WEIRD_SECRET}))
+
+    def validate(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        current: dpp.InstanceSpec | None = None,
+    ) -> list[dpp.Problem]:
+        if current is not None and spec.parameters.get("cacheMb") == 17:
+            return [dpp.Problem(path="$.cacheMb", value=WEIRD_SECRET, message=f"{WEIRD_SECRET}!")]
+        return []
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        raise ValueError({"password": WEIRD_SECRET})

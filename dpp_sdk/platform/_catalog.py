@@ -103,7 +103,9 @@ class Catalog:
                 Problem(
                     path="$",
                     value=None,
-                    message=f"the provider's validate raised {type(exc).__name__}: {exc}",
+                    message=self._journal.scrub(
+                        f"the provider's validate raised {type(exc).__name__}: {exc}"
+                    ),
                 )
             ]
         bad = [p for p in found if not isinstance(p, Problem)]
@@ -111,11 +113,20 @@ class Catalog:
             return [
                 Problem(
                     path="$",
-                    value=repr(bad[0]),
+                    value=self._journal.scrub(repr(bad[0])),
                     message="the provider's validate must return dpp_sdk.Problem objects",
                 )
             ]
-        return found
+        # A provider may quote what it checked, stored secrets included: never shown.
+        scrub = self._journal.scrub
+        return [
+            Problem(
+                path=scrub(str(p.path)),
+                value=scrub(p.value) if isinstance(p.value, str) else p.value,
+                message=scrub(p.message),
+            )
+            for p in found
+        ]
 
     # ------------------------------------------------------------------ registration
 

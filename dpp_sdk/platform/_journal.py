@@ -14,6 +14,7 @@ checks run inside ``with journal.refusals(action, target):`` and any
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import weakref
@@ -41,6 +42,21 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _escaped_forms(value: str) -> set[str]:
+    """``value`` as written raw, JSON-escaped (ASCII or not), and by ``repr``/``ascii``."""
+    return {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],
+        ascii(value)[1:-1],
+        # repr chooses double quotes for a value holding a single quote; inside a repr of a
+        # containing object the other quote may be the escaped one.
+        value.replace("\\", "\\\\").replace("'", "\\'"),
+        value.replace("\\", "\\\\").replace('"', '\\"'),
+    }
+
+
 class Redactor:
     """Replaces known secret values in text with asterisks, in time linear in the text."""
 
@@ -50,15 +66,20 @@ class Redactor:
         self._guard = threading.Lock()
 
     def add(self, values: Iterator[str] | list[str] | set[str]) -> None:
-        """Learn more secret values (shorter than the index prefix are ignored)."""
+        """Learn more secret values (shorter than the index prefix are ignored).
+
+        Each value is also known in the forms it takes when escaped for JSON or by ``repr``
+        (a secret with a quote, a backslash or a non-ASCII character looks different inside
+        an exception's message or a JSON document)."""
         with self._guard:
             for value in values:
-                if len(value) < _PREFIX or value in self._values:
-                    continue
-                self._values.add(value)
-                bucket = self._index.setdefault(value[:_PREFIX], [])
-                bucket.append(value)
-                bucket.sort(key=len, reverse=True)
+                for form in _escaped_forms(value):
+                    if len(form) < _PREFIX or form in self._values:
+                        continue
+                    self._values.add(form)
+                    bucket = self._index.setdefault(form[:_PREFIX], [])
+                    bucket.append(form)
+                    bucket.sort(key=len, reverse=True)
 
     def __contains__(self, value: object) -> bool:
         return value in self._values

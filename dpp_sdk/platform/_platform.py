@@ -115,7 +115,7 @@ class Platform:
         repo, journal = self._repo, self._journal
         volumes = VolumeStore(None if state_dir is None else state_dir / "volumes")
         self._catalog = Catalog(repo, journal, self.clock, Deadlines(provider_deadlines))
-        self._resources = InstanceResources(repo, volumes, self.clock)
+        self._resources = InstanceResources(repo, volumes, self.clock, journal)
         self._contexts = Contexts(self._resources, journal.instance_logger, self._cluster_view)
         self._hardware = Hardware(repo, journal, volumes)
         self._engine = OperationEngine(

@@ -41,6 +41,7 @@ from dpp_sdk.platform._checks import (
 from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._cluster import Cluster
 from dpp_sdk.platform._data import VolumeData
+from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._policies import POLICIES, Policy
 from dpp_sdk.platform._records import (
     JSON,
@@ -69,8 +70,11 @@ _PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 class InstanceResources:
     """Volumes, members, endpoints, secrets and provider state of instances."""
 
-    def __init__(self, repo: Repository, volumes: VolumeStore, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, volumes: VolumeStore, clock: Clock, journal: Journal
+    ) -> None:
         self._repo = repo
+        self._journal = journal
         self.bytes = volumes
         #: The data path (reads and writes of volume bytes).
         self.data = VolumeData(repo, volumes)
@@ -282,6 +286,7 @@ class InstanceResources:
         """Get or create member ``name`` with its claimed volumes."""
         check_resource_name("member", name)
         check_member_request(volumes, anti_affinity, labels)
+        labels = self._clean_labels(instance, labels)
         for claim in volumes:
             check_resource_name("volume", claim.name)
         with self._lock:
@@ -384,12 +389,18 @@ class InstanceResources:
                 instance, attrs.evolve(member, volumes=tuple(sorted(c.name for c in volumes)))
             )
 
+    def _clean_labels(self, instance: str, labels: dict[str, str]) -> dict[str, str]:
+        """Labels are shown to everyone: a secret value in one is stored redacted (and
+        reported as a ``secret-leak`` event)."""
+        detect = self._journal.scrub_detecting
+        return {key: detect(value, instance, "member labels") for key, value in labels.items()}
+
     def set_member_labels(self, instance: str, name: str, labels: dict[str, str]) -> MemberInfo:
         """Replace member ``name``'s labels."""
         with self._lock:
             record = self._repo.member(instance, name)
             check_member_request((), None, labels)
-            record = attrs.evolve(record, labels=dict(labels))
+            record = attrs.evolve(record, labels=self._clean_labels(instance, labels))
             self._repo.put_member(instance, record)
             return member_info(self._repo.cluster(), record)
 
