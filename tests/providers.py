@@ -559,3 +559,41 @@ class BlabbingProvider(KVProvider):
 
     def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
         raise ValueError({"password": WEIRD_SECRET})
+
+
+PASSWORD_MANIFEST = attrs.evolve(
+    KV_MANIFEST,
+    name="guarded",
+    parameters_schema={
+        "type": "object",
+        "properties": {
+            "cacheMb": {"type": "integer", "minimum": 16, "default": 64},
+            "password": {"type": "string", "minLength": 8, "writeOnly": True},
+            "pin": {"type": "integer", "format": "password", "default": 123456},
+        },
+        "required": ["password"],
+        "additionalProperties": False,
+    },
+)
+
+
+class PasswordProvider(KVProvider):
+    """Takes an admin password as a (writeOnly) parameter and keeps it as a secret; records
+    what each configure was told; refuses a password starting with 'bad'."""
+
+    SEEN: ClassVar[list[tuple[object, object, tuple[str, ...]]]] = []
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return PASSWORD_MANIFEST
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        super().provision(ctx, request)
+        assert ctx.spec.parameters["password"] == request.spec.parameters["password"]
+        ctx.secrets.ensure("admin", value=request.spec.parameters["password"])
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        self.SEEN.append(
+            (request.parameters["password"], request.previous["password"], request.changed)
+        )
+        if str(request.parameters["password"]).startswith("bad"):
+            raise dpp.PermanentError("that password is refused")

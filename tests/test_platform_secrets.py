@@ -74,3 +74,44 @@ def test_a_json_escaped_secret_in_a_provider_log_line_is_redacted(platform: Plat
     log = (platform.log_path or Path()).read_text("utf-8")
     assert "connecting with" in log
     assert _leaks(log) == []
+
+
+def test_a_write_only_parameter_reaches_the_provider_and_is_never_shown(tmp_path: Path) -> None:
+    """writeOnly / format: password parameters: the provider gets the value; the instance,
+    its operations, listings and the database rows show asterisks."""
+    from tests.providers import PasswordProvider
+
+    PasswordProvider.SEEN.clear()
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:PasswordProvider")
+        p.create_instance(
+            service="guarded", name="g", capacity_gb=1, parameters={"password": "first-pass-1"}
+        )
+        assert p._resources.find_secret("g", "admin") is not None
+        shown = p.get_instance("g").spec.parameters
+        assert (shown["password"], shown["pin"]) == ("********", "********")
+        p.configure_instance("g", {"password": "second-pass-2"})
+        assert PasswordProvider.SEEN[-1] == ("second-pass-2", "first-pass-1", ("password",))
+        with pytest.raises(dpp.OperationFailed):
+            p.configure_instance("g", {"password": "bad-password"})
+        p.configure_instance("g", {"cacheMb": 32})
+        assert PasswordProvider.SEEN[-1] == ("second-pass-2", "second-pass-2", ("cacheMb",))
+        everything = json.dumps(
+            [dpp.unstructure(i) for i in p.list_instances()]
+            + [dpp.unstructure(o) for o in p.list_operations(limit=None)]
+        )
+    for value in ("first-pass-1", "second-pass-2", "bad-password", "123456"):
+        assert value not in everything
+    db = sqlite3.connect(tmp_path / "platform.db")
+    rows = [
+        r[0]
+        for r in db.execute(
+            "SELECT body FROM records WHERE kind NOT IN ('secret', 'parameter') "
+            "UNION ALL SELECT body FROM operations UNION ALL SELECT body FROM audit "
+            "UNION ALL SELECT body FROM events"
+        )
+    ]
+    db.close()
+    for value in ("first-pass-1", "second-pass-2", "bad-password"):
+        assert not any(value in row for row in rows), value
+    assert "first-pass-1" not in (tmp_path / "datapersistence.log").read_text("utf-8")

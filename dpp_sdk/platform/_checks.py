@@ -28,6 +28,9 @@ from dpp_sdk.platform._cluster import PlacementError
 from dpp_sdk.platform._cluster import QuotaExceeded as QuotaShortfall
 
 __all__ = [
+    "MASK",
+    "mask_parameters",
+    "secret_parameter_names",
     "DEFAULT_PAGE",
     "check_limit",
     "decode_cursor",
@@ -42,6 +45,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+MASK = "********"  # what a secret parameter shows (the journal redacts to the same)
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
 RESOURCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -230,3 +234,26 @@ def check_limit(limit: object) -> int | None:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise ValidationError.single("$.limit", limit, f"must be an integer 1..{MAX_PAGE}")
     return limit
+
+
+def secret_parameter_names(schema: Mapping[str, object]) -> frozenset[str]:
+    """Top-level parameters a schema marks secret: ``"writeOnly": true`` or
+    ``"format": "password"``."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return frozenset()
+    return frozenset(
+        name
+        for name, sub in properties.items()
+        if isinstance(sub, Mapping)
+        and (sub.get("writeOnly") is True or sub.get("format") == "password")
+    )
+
+
+def mask_parameters(
+    parameters: Mapping[str, object], names: frozenset[str]
+) -> tuple[dict[str, object], dict[str, object]]:
+    """(``parameters`` with each secret one replaced by ``********``, the secret values)."""
+    masked = {k: (MASK if k in names else v) for k, v in parameters.items()}
+    secrets = {k: v for k, v in parameters.items() if k in names and v != MASK}
+    return masked, secrets

@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+
 from dpp_sdk.contract import (
     ConfigureRequest,
     Conflict,
@@ -54,7 +56,14 @@ from dpp_sdk.contract import (
 from dpp_sdk.contract._errors import count
 from dpp_sdk.platform import _placement
 from dpp_sdk.platform._catalog import Catalog
-from dpp_sdk.platform._checks import INSTANCE_NAME, check_request_types, placement_errors
+from dpp_sdk.platform._checks import (
+    INSTANCE_NAME,
+    MASK,
+    check_request_types,
+    mask_parameters,
+    placement_errors,
+    secret_parameter_names,
+)
 from dpp_sdk.platform._context import PlatformContext
 from dpp_sdk.platform._health import Health
 from dpp_sdk.platform._journal import Journal
@@ -83,7 +92,10 @@ class _Provision(Plan):
         record = life.repo.instance(run.target)
         run.result["instance_uid"] = record.uid
         request = ProvisionRequest(
-            instance=run.target, service=record.service, spec=record.spec, operation_id=run.id
+            instance=run.target,
+            service=record.service,
+            spec=life.repo.real_spec(record),
+            operation_id=run.id,
         )
         error = life.engine.call_verb(run, lambda p, c: p.provision(c, request))
         if error is None:
@@ -113,8 +125,11 @@ class _Change(Plan):
         self.kind = kind
 
     def _call(self, run: Run) -> Callable[[ServiceProvider, PlatformContext], object]:
-        spec = structure(run.request["spec"], InstanceSpec)
-        previous = structure(run.request["previous"], InstanceSpec)
+        life = self._l
+        current = life.repo.secret_parameters(run.target)
+        before = {**current, **life.previous_secrets(run.target)}
+        spec = _filled(structure(run.request["spec"], InstanceSpec), current)
+        previous = _filled(structure(run.request["previous"], InstanceSpec), before)
         if self.kind == "scale":
             scale = ScaleRequest(
                 instance=run.target,
@@ -146,10 +161,12 @@ class _Change(Plan):
             run.result["released"] = life.resources.release_created_by(run.target, run.id)
             previous = structure(run.request["previous"], InstanceSpec)
             life.repo.update_instance(run.target, spec=previous)
+            life.settle_secrets(run.target, failed=True)
         run.carry["health"] = life.health.evaluate(run.target)
         return error
 
     def settle(self, run: Run, error: OperationError | None) -> None:
+        self._l.settle_secrets(run.target, failed=False)
         self._l.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
         self._l.health.record(run.carry["health"])
 
@@ -273,6 +290,44 @@ class Lifecycle:
             return [Problem(path="$.capacity_gb", value=capacity_gb, message=str(exc))]
         return []
 
+    # ------------------------------------------------------------------ secret parameters
+
+    def _secret_names_of_service(self, service: str) -> frozenset[str]:
+        record = self.repo.find_service(service)
+        if record is None:
+            return frozenset()
+        return secret_parameter_names(record.active.manifest.parameters_schema)
+
+    def _secret_names_of(self, record: InstanceRecord) -> frozenset[str]:
+        try:
+            manifest = self.catalog.version_of(record).manifest
+        except DppError:
+            return frozenset()
+        return secret_parameter_names(manifest.parameters_schema)
+
+    def _stash_and_store(self, name: str, secrets: Mapping[str, Any]) -> None:
+        """Store a change's new secret values, keeping the ones they replace (``@previous``)
+        until the change ends, so a failed change can put them back."""
+        current = self.repo.secret_parameters(name)
+        self.repo.put_secret_parameters(
+            name, {f"{k}@previous": current[k] for k in secrets if k in current}
+        )
+        self.repo.put_secret_parameters(name, secrets)
+
+    def settle_secrets(self, name: str, *, failed: bool) -> None:
+        """A change ended: on failure put the replaced secret values back; forget them."""
+        stored = self.repo.secret_parameters(name)
+        previous = {k.removesuffix("@previous"): v for k, v in stored.items() if "@" in k}
+        if failed:
+            self.repo.put_secret_parameters(name, previous)
+        for key in previous:
+            self.repo.delete_secret_parameter(name, f"{key}@previous")
+
+    def previous_secrets(self, name: str) -> dict[str, Any]:
+        """The values a running change's secret parameters had before it."""
+        stored = self.repo.secret_parameters(name)
+        return {k.removesuffix("@previous"): v for k, v in stored.items() if "@" in k}
+
     # ------------------------------------------------------------------ create
 
     def _resolve_create(
@@ -354,10 +409,12 @@ class Lifecycle:
     ) -> Operation:
         """See :meth:`Platform.create_instance`."""
         check_request_types(capacity_gb=capacity_gb, parameters=parameters)
+        secret_names = self._secret_names_of_service(service)
+        shown, _ = mask_parameters(dict(parameters or {}), secret_names)
         request = {
             "service": service,
             "capacity_gb": capacity_gb,
-            "parameters": dict(parameters or {}),
+            "parameters": shown,
             "plan": plan,
             "policy": policy,
         }
@@ -380,13 +437,14 @@ class Lifecycle:
                     raise Conflict(f"instance {name!r} was created meanwhile by another process")
                 run, _ = self.engine.new("provision", name, request, idempotency_key)
                 now = self.repo.clock.now()
+                masked, secrets = mask_parameters(spec.parameters, secret_names)
                 self.repo.put_instance(
                     InstanceRecord(
                         name=name,
                         uid=uuid.uuid4().hex,
                         service=service,
                         service_version=version,
-                        spec=spec,
+                        spec=attrs.evolve(spec, parameters=masked),
                         status=InstanceStatus.PROVISIONING,
                         health=HealthStatus.GREEN,
                         operation=run.id,
@@ -394,6 +452,7 @@ class Lifecycle:
                         updated_at=now,
                     )
                 )
+                self.repo.put_secret_parameters(name, secrets)
                 self.engine.start(run)
         return self.execute(run)
 
@@ -441,13 +500,20 @@ class Lifecycle:
         """The started run; the finished operation of a repeated key; or None when the
         instance changed under the check (try again)."""
         with self.repo.lock:
+            record = self.repo.instance(name)
+            names = self._secret_names_of(record)
+            if "parameters" in request:
+                shown, _ = mask_parameters(request["parameters"], names)
+                request = {**request, "parameters": shown}
             if self.engine.prior(idempotency_key) is not None:
                 run, _ = self.engine.new(kind, name, request, idempotency_key)
                 return self.engine.finish(run)
-            record = self.repo.instance(name)
             self._check_busy(record)
+            real = attrs.evolve(record, spec=self.repo.real_spec(record))
             with self.journal.refusals(f"instance.{kind}", name):
-                new_spec = self._checked_spec(kind, record, build)
+                new_spec = self._checked_spec(kind, real, build)
+            masked, secrets = mask_parameters(new_spec.parameters, names)
+            new_spec = attrs.evolve(new_spec, parameters=masked)
             with self.repo.store.transaction():
                 now = self.repo.instance(name)
                 self._check_busy(now)  # another process may have begun
@@ -461,6 +527,7 @@ class Lifecycle:
                     extra={"spec": unstructure(new_spec), "previous": unstructure(record.spec)},
                 )
                 self.repo.update_instance(name, spec=new_spec, status=status, operation=run.id)
+                self._stash_and_store(name, secrets)
                 self.engine.start(run)
         return run
 
@@ -645,6 +712,16 @@ class Lifecycle:
                     )
                 raise
         return done
+
+
+def _filled(spec: InstanceSpec, secrets: Mapping[str, Any]) -> InstanceSpec:
+    """``spec`` with masked secret parameters replaced by their values."""
+    if not any(v == MASK for v in spec.parameters.values()):
+        return spec
+    return attrs.evolve(
+        spec,
+        parameters={k: secrets.get(k, v) if v == MASK else v for k, v in spec.parameters.items()},
+    )
 
 
 def _capability_problems(manifest: Manifest, current_gb: int, asked_gb: int) -> list[Problem]:

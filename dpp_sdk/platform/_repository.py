@@ -23,17 +23,24 @@ import bisect
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
 
-from dpp_sdk.contract import Conflict, NotFound, OperationState, structure, unstructure
+from dpp_sdk.contract import (
+    Conflict,
+    InstanceSpec,
+    NotFound,
+    OperationState,
+    structure,
+    unstructure,
+)
 from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._cluster import Cluster, Reservation
 from dpp_sdk.platform._config import ClusterConfig
 from dpp_sdk.platform._config_ini import parse_config
-from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._journal import MASK, Journal
 from dpp_sdk.platform._records import (
     EndpointRecord,
     InstanceRecord,
@@ -303,8 +310,42 @@ class Repository:
             return record
 
     def delete_instance(self, name: str) -> None:
-        """Delete an instance's record (its resources are deleted separately)."""
-        self._delete("instance", "", name)
+        """Delete an instance's record and its secret parameters (its resources are deleted
+        separately)."""
+        with self.lock, self.store.transaction():
+            for secret in self._all(SecretRecord, "parameter", name):
+                self._delete("parameter", name, secret.name)
+            self._delete("instance", "", name)
+
+    # -- secret parameters (``writeOnly`` / ``format: password`` in the parameter schema):
+    #    records and operations hold MASK in their place; the values are rows of their own.
+
+    def secret_parameters(self, instance: str) -> dict[str, Any]:
+        """Values of the instance's secret parameters, by name (``name@previous``: the value
+        before a change that is still running)."""
+        return {s.name: json.loads(s.value) for s in self._all(SecretRecord, "parameter", instance)}
+
+    def put_secret_parameters(self, instance: str, values: Mapping[str, Any]) -> None:
+        """Store secret parameter values (redacted everywhere from now on)."""
+        for name, value in values.items():
+            self.journal.remember_secret(value if isinstance(value, str) else json.dumps(value))
+            record = SecretRecord(name=name, value=json.dumps(value))
+            self._put("parameter", instance, name, record)
+
+    def delete_secret_parameter(self, instance: str, name: str) -> None:
+        """Forget one stored secret parameter value."""
+        self._delete("parameter", instance, name)
+
+    def real_spec(self, record: InstanceRecord) -> InstanceSpec:
+        """``record.spec`` with its masked secret parameters filled in (what providers get)."""
+        masked = [k for k, v in record.spec.parameters.items() if v == MASK]
+        if not masked:
+            return record.spec
+        values = self.secret_parameters(record.name)
+        return attrs.evolve(
+            record.spec,
+            parameters={k: values.get(k, v) for k, v in record.spec.parameters.items()},
+        )
 
     def instances_page(
         self, *, after: str | None, limit: int | None, service: str | None = None

@@ -84,8 +84,8 @@ class InstanceResources:
     # ------------------------------------------------------------------ instance facts
 
     def spec(self, instance: str) -> InstanceSpec:
-        """The instance's current spec."""
-        return self._repo.instance(instance).spec
+        """The instance's current spec (secret parameters filled in)."""
+        return self._repo.real_spec(self._repo.instance(instance))
 
     def _current_op(self, instance: str) -> str:
         return self._repo.instance(instance).operation or ""
