@@ -500,14 +500,15 @@ class Lifecycle:
         """The started run; the finished operation of a repeated key; or None when the
         instance changed under the check (try again)."""
         with self.repo.lock:
-            record = self.repo.instance(name)
-            names = self._secret_names_of(record)
+            found = self.repo.find_instance(name)
+            names = frozenset() if found is None else self._secret_names_of(found)
             if "parameters" in request:
                 shown, _ = mask_parameters(request["parameters"], names)
                 request = {**request, "parameters": shown}
             if self.engine.prior(idempotency_key) is not None:
                 run, _ = self.engine.new(kind, name, request, idempotency_key)
                 return self.engine.finish(run)
+            record = self.repo.instance(name)
             self._check_busy(record)
             real = attrs.evolve(record, spec=self.repo.real_spec(record))
             with self.journal.refusals(f"instance.{kind}", name):
