@@ -21,8 +21,7 @@ from dpp_sdk._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from dpp_sdk.contract import *  # noqa: F403 - the contract's curated __all__, re-exported whole
-    from dpp_sdk.platform import ClusterConfig as ClusterConfig
-    from dpp_sdk.platform import Platform as Platform
+    from dpp_sdk.platform import *  # noqa: F403 - the platform's curated __all__, loaded lazily
 
 globals().update(
     {name: getattr(_contract, name) for name in _contract.__all__ if name not in _contract.LAZY}
@@ -31,8 +30,41 @@ globals().update(
 # Names that live in heavier modules, imported on first attribute access.
 _LAZY: dict[str, str] = {
     **dict.fromkeys(_contract.LAZY, "dpp_sdk.contract"),
-    "ClusterConfig": "dpp_sdk.platform",
-    "Platform": "dpp_sdk.platform",
+    **dict.fromkeys(
+        (
+            "AuditRecord",
+            "Clock",
+            "ClusterConfig",
+            "ClusterHealth",
+            "ConfigError",
+            "DEFAULT_DEADLINES",
+            "DiskUsage",
+            "Event",
+            "InstanceHealth",
+            "InstanceImpact",
+            "InstanceUsage",
+            "MaintenancePrecheck",
+            "MaintenanceResult",
+            "MaintenanceVetoed",
+            "ManualClock",
+            "POLICIES",
+            "Page",
+            "Platform",
+            "PlatformAPI",
+            "PlatformStatus",
+            "Policy",
+            "ProviderCrashed",
+            "ProviderTimeout",
+            "ResourceReport",
+            "ServiceInfo",
+            "ServiceVersion",
+            "SystemClock",
+            "Veto",
+            "load_config",
+            "parse_config",
+        ),
+        "dpp_sdk.platform",
+    ),
 }
 
 __all__ = sorted([*_contract.__all__, *_LAZY, "__version__"])  # noqa: PLE0605 - kept sorted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -48,3 +49,17 @@ def test_lazily_loaded_names_resolve_to_the_same_objects() -> None:
     assert dpp.structure is _serde.structure
     assert dpp.validate_manifest is _schemas.validate_manifest
     assert dpp.contract.to_json is _serde.to_json
+
+
+def test_the_platform_namespace_is_curated_and_reachable_from_dpp() -> None:
+    """dpp_sdk.platform.__all__ is sorted, names only what it defines, and every name is also
+    dpp.NAME (one import for partners), loaded lazily."""
+    from dpp_sdk import platform
+
+    assert platform.__all__ == sorted(platform.__all__)
+    public = {n for n in vars(platform) if not n.startswith("_")}
+    modules = {n for n, v in vars(platform).items() if inspect.ismodule(v)}
+    assert public - modules == set(platform.__all__)
+    for name in platform.__all__:
+        assert getattr(dpp, name) is getattr(platform, name), name
+        assert name in dpp.__all__, name

@@ -8,6 +8,7 @@ Use :class:`Platform` (also reachable as ``dpp_sdk.Platform``)::
 """
 
 from dpp_sdk.platform._api import PlatformAPI
+from dpp_sdk.platform._calls import DEFAULT_DEADLINES, ProviderCrashed, ProviderTimeout
 from dpp_sdk.platform._clock import Clock, ManualClock, SystemClock
 from dpp_sdk.platform._config import ClusterConfig, ConfigError
 from dpp_sdk.platform._config_ini import load_config, parse_config
@@ -33,12 +34,12 @@ from dpp_sdk.platform._platform import Platform
 from dpp_sdk.platform._policies import POLICIES, Policy
 
 __all__ = [
-    "POLICIES",
     "AuditRecord",
     "Clock",
     "ClusterConfig",
     "ClusterHealth",
     "ConfigError",
+    "DEFAULT_DEADLINES",
     "DiskUsage",
     "Event",
     "InstanceHealth",
@@ -48,11 +49,14 @@ __all__ = [
     "MaintenanceResult",
     "MaintenanceVetoed",
     "ManualClock",
+    "POLICIES",
     "Page",
     "Platform",
     "PlatformAPI",
     "PlatformStatus",
     "Policy",
+    "ProviderCrashed",
+    "ProviderTimeout",
     "ResourceReport",
     "ServiceInfo",
     "ServiceVersion",
