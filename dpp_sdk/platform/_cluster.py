@@ -114,6 +114,7 @@ _UNIT_BITS = 1074
 _UNITS_PER_GB = 1 << _UNIT_BITS
 
 
+@functools.lru_cache(maxsize=1 << 12)  # disk and component sizes repeat
 def _units(gb: float) -> int:
     """``gb`` as an exact whole number of 2**-1074 GB units (every finite float is one)."""
     numerator, denominator = gb.as_integer_ratio()
@@ -125,6 +126,7 @@ def _gb(units: int) -> float:
     return units / _UNITS_PER_GB
 
 
+@functools.lru_cache(maxsize=1 << 14)  # host and disk names repeat, across disks and calls
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key that orders ``esx-2`` before ``esx-10`` and ``cap-2`` before ``cap-10``."""
     return tuple(
@@ -214,6 +216,10 @@ _KEY = operator.attrgetter("volume", "index")
 _SHAPE = attrs.setters.frozen
 """``on_setattr`` of the fields that make up a cluster's shape: they never change."""
 
+_assign = object.__setattr__
+"""Sets a derived field, skipping the ``on_setattr`` dispatch that attrs adds to every
+assignment once a class has a hook (hot paths and construction only)."""
+
 
 def _set_disk_state(disk: Disk, _: attrs.Attribute[DiskState], state: DiskState) -> DiskState:
     """``on_setattr`` of ``Disk.state``: check the value, tell the cluster (caches, journal)."""
@@ -253,12 +259,18 @@ class Disk:
     state: DiskState = attrs.field(default="healthy", on_setattr=_set_disk_state)
     reservations: list[Reservation] = attrs.field(factory=list, on_setattr=_SHAPE)
     # Derived, never compared or serialised: the exact reserved total, its float, the owner.
-    _reserved_units: int = attrs.field(init=False, default=0, eq=False, repr=False)
-    _reserved_gb: float = attrs.field(init=False, default=0.0, eq=False, repr=False)
-    _cluster: Cluster | None = attrs.field(init=False, default=None, eq=False, repr=False)
+    # Set in __attrs_post_init__ (no attrs default, which would assign through the hooks).
+    _reserved_units: int = attrs.field(init=False, eq=False, repr=False)
+    _reserved_gb: float = attrs.field(init=False, eq=False, repr=False)
+    _cluster: Cluster | None = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        self._recount()
+        _assign(self, "_cluster", None)
+        if self.reservations:
+            self._recount()
+        else:
+            _assign(self, "_reserved_units", 0)
+            _assign(self, "_reserved_gb", 0.0)
 
     def _recount(self) -> None:
         """Sort ``reservations`` and derive the totals from them (construction only)."""
@@ -270,13 +282,14 @@ class Disk:
                     f"{after.volume!r} twice"
                 )
         try:
-            self._reserved_units = sum(_units(r.size_gb) for r in self.reservations)
+            units = sum(_units(r.size_gb) for r in self.reservations)
         except (ValueError, OverflowError):
             sizes = [r.size_gb for r in self.reservations]
             raise ValueError(
                 f"disk {self.host}/{self.name}: reservation sizes must be finite, got {sizes}"
             ) from None
-        self._reserved_gb = _gb(self._reserved_units)
+        _assign(self, "_reserved_units", units)
+        _assign(self, "_reserved_gb", _gb(units))
 
     @property
     def reserved_gb(self) -> float:
@@ -462,8 +475,10 @@ class _Derived:
     def reserved_changed(self, disk: Disk, delta: int) -> None:
         """``disk``'s reservations grew by ``delta`` units (negative: shrank)."""
         before = disk._reserved_gb
-        disk._reserved_units += delta
-        disk._reserved_gb = after = _gb(disk._reserved_units)
+        units = disk._reserved_units + delta
+        after = _gb(units)
+        _assign(disk, "_reserved_units", units)
+        _assign(disk, "_reserved_gb", after)
         self.reserved_units[disk.kind] += delta
         if disk.kind != "capacity" or after == before:
             return
@@ -496,7 +511,7 @@ class ChangeJournal:
 
     While the block runs, and once it is over, ``hosts``, ``disks`` and ``volumes`` say what
     differs from the cluster before the block (as of the end of the block, once it is over).
-    ``len(journal)`` is the number of recorded changes.
+    ``len(journal)`` is the number of changes recorded and not undone.
     """
 
     __slots__ = ("_cluster", "_disks", "_final", "_hosts", "_undo", "_volumes")
@@ -556,9 +571,8 @@ class ChangeJournal:
         return MappingProxyType(hosts), MappingProxyType(disks), volumes
 
     def _close(self) -> None:
-        """The outermost block is over: fix the report, drop the inverses."""
+        """The outermost block is over: fix the report."""
         self._final = self._report()
-        self._undo.clear()
         self._cluster = None
 
 
@@ -609,11 +623,11 @@ class Cluster:
                     raise ValueError(
                         f"disk {disk.host}/{disk.name} is filed under {host.name}/{disk_key}"
                     )
-        self._derived = _Derived(self.hosts)
+        _assign(self, "_derived", _Derived(self.hosts))
         for host in self.hosts.values():
-            host._cluster = self
+            _assign(host, "_cluster", self)
             for disk in host.disks.values():
-                disk._cluster = self
+                _assign(disk, "_cluster", self)
 
     # -- construction and persistence ----------------------------------------------------------
 

@@ -18,6 +18,13 @@ Rules, all deterministic (least loaded first, ties broken by natural name order)
 * members: on a connected host that can hold their host-local and direct volumes, honouring
   host pinning and anti-affinity.
 
+Cost: no call walks the reservations. Candidates are ranked by the loads the cluster keeps
+up to date (:meth:`~dpp_sdk.platform._cluster.Cluster.domains_by_load`,
+:meth:`~dpp_sdk.platform._cluster.Cluster.hosts_by_load`), and whether a request fits is checked
+candidate by candidate in rank order until one does; only the fault domains a call narrows (by
+excluded disks or avoided hosts) have their load recomputed. A request that fails looks at
+every candidate, to say why each one cannot take it.
+
 Reasons: ``PolicyUnsatisfiable`` when the cluster's shape (as far as the caller lets it be
 used) cannot meet the policy (too few fault domains with capacity disks, no direct disk on the
 host); ``NotEnoughResources`` when the shape is there but free space, healthy disks or connected
@@ -789,6 +796,8 @@ def _member_shortage(
                 f"({have})"
             )
         free[best] -= size
+    if not direct:
+        return None
     spare = [disk for disk in disks if disk.kind == "direct" and cluster.free_on(disk) > 0]
     left = sorted(spare, key=lambda disk: (disk.size_gb, natural_key(disk.name)))
     for size in direct:
