@@ -248,7 +248,7 @@ asks = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 10_000)), min_s
 # -- derived data --------------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(config=configs(), changes=steps)
 def test_derived_totals_always_equal_a_recount_of_the_reservations(
     config: ClusterConfig, changes: list[Step]
@@ -261,7 +261,7 @@ def test_derived_totals_always_equal_a_recount_of_the_reservations(
         assert_derived_data_is_a_recount(cluster)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(config=configs(), changes=steps, undone=steps, asked=asks)
 def test_placement_on_a_cluster_equals_placement_on_its_snapshot(
     config: ClusterConfig, changes: list[Step], undone: list[Step], asked: list[tuple[int, int]]
@@ -336,7 +336,7 @@ def test_copies_and_pickles_keep_working_derived_data(
 # -- the undo journal ----------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(config=configs(), before=steps, inside=steps)
 def test_a_block_that_raises_leaves_the_cluster_as_it_was(
     config: ClusterConfig, before: list[Step], inside: list[Step]
@@ -352,7 +352,7 @@ def test_a_block_that_raises_leaves_the_cluster_as_it_was(
     assert_derived_data_is_a_recount(cluster)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(config=configs(), before=steps, kept=steps, undone=steps)
 def test_a_nested_block_that_raises_undoes_only_its_own_changes(
     config: ClusterConfig, before: list[Step], kept: list[Step], undone: list[Step]
@@ -375,7 +375,7 @@ def test_a_nested_block_that_raises_undoes_only_its_own_changes(
     assert_derived_data_is_a_recount(cluster)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(config=configs(), before=steps, inside=steps)
 def test_the_journal_reports_exactly_what_a_block_changed(
     config: ClusterConfig, before: list[Step], inside: list[Step]
@@ -442,7 +442,7 @@ def test_outside_a_block_nothing_is_recorded() -> None:
 # -- restore ---------------------------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(config=configs(), changes=steps, order=st.randoms(use_true_random=False))
 def test_restore_equals_the_cluster_built_by_reserving_the_same_things(
     config: ClusterConfig, changes: list[Step], order: Any

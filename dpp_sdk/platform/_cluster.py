@@ -600,10 +600,11 @@ class Cluster:
 
     Mutate states directly (``cluster.hosts["esx-01"].state = "maintenance"``,
     ``cluster.disk("esx-01", "cap-0").state = "failed"``); change reservations only with
-    :meth:`reserve` and :meth:`release`. The shape (which hosts and disks there are, their
-    sizes and fault domains) is fixed once built: do not add to or remove from ``hosts`` or a
-    host's ``disks``. A host belongs to one cluster. Not thread-safe: the platform serialises
-    access.
+    :meth:`reserve` and :meth:`release`. Make changes that must happen all together or not at
+    all inside ``with cluster.changes():`` (see :meth:`changes`). The shape (which hosts and
+    disks there are, their sizes and fault domains) is fixed once built: do not add to or
+    remove from ``hosts`` or a host's ``disks``. A host belongs to one cluster. Not
+    thread-safe: the platform serialises access.
     """
 
     hosts: dict[str, Host] = attrs.field(on_setattr=_SHAPE)
