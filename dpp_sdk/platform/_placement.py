@@ -18,6 +18,13 @@ Rules, all deterministic (least loaded first, ties broken by natural name order)
 * members: on a connected host that can hold their host-local and direct volumes, honouring
   host pinning and anti-affinity.
 
+Cost: no call walks the reservations. Candidates are ranked by the loads the cluster keeps
+up to date (:meth:`~dpp_sdk.platform._cluster.Cluster.domains_by_load`,
+:meth:`~dpp_sdk.platform._cluster.Cluster.hosts_by_load`), and whether a request fits is checked
+candidate by candidate in rank order until one does; only the fault domains a call narrows (by
+excluded disks or avoided hosts) have their load recomputed. A request that fails looks at
+every candidate, to say why each one cannot take it.
+
 Reasons: ``PolicyUnsatisfiable`` when the cluster's shape (as far as the caller lets it be
 used) cannot meet the policy (too few fault domains with capacity disks, no direct disk on the
 host); ``NotEnoughResources`` when the shape is there but free space, healthy disks or connected
@@ -27,8 +34,11 @@ every connected host, or the pinned one.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Literal, Protocol, TypeAlias
 
@@ -39,6 +49,8 @@ from dpp_sdk.platform._cluster import (
     Cluster,
     ComponentPlacement,
     Disk,
+    DiskKind,
+    LoadRank,
     PlacementError,
     QuotaExceeded,
     format_gb,
@@ -111,10 +123,6 @@ def _load(disks: Sequence[Disk]) -> float:
     """Fraction of the disks' size that is reserved (1.0 when they have no size)."""
     size = math.fsum(disk.size_gb for disk in disks)
     return math.fsum(disk.reserved_gb for disk in disks) / size if size > 0 else 1.0
-
-
-def _disk_rank(disk: Disk) -> tuple[float, tuple[object, ...], tuple[object, ...]]:
-    return (_load([disk]), natural_key(disk.host), natural_key(disk.name))
 
 
 def _unavailable(cluster: Cluster, host: str) -> str | None:
@@ -267,28 +275,38 @@ def _place_distributed(
     avoid_hosts: AbstractSet[str],
     what: str,
 ) -> list[ComponentPlacement]:
-    """Put each of ``wanted`` in its own fault domain, none of them in ``taken``."""
-    # The shape the caller lets us use: fault domains -> their capacity disks, any state.
-    shape: dict[str, list[Disk]] = {}
-    for domain, hosts in cluster.fault_domains().items():
-        if domain in avoid_fault_domains or domain in taken:
-            continue
-        disks = [
-            disk
-            for host in hosts
-            if host not in avoid_hosts
-            for disk in cluster.hosts[host].disks.values()
-            if disk.kind == "capacity" and (disk.host, disk.name) not in exclude_disks
-        ]
-        if disks:
-            shape[domain] = disks
+    """Put each of ``wanted`` in its own fault domain, none of them in ``taken``.
+
+    Fault domains come in rank order from the cluster's cached loads; only those the call
+    narrows (by excluded disks or avoided hosts) have their load recomputed, and only as many
+    domains are looked at as it takes to find homes.
+    """
+    skip = avoid_fault_domains | taken
+    # Domains with capacity disks that the caller narrows -> the ones (any state) left there.
+    narrowed = {
+        domain: _allowed_disks(cluster, domain, exclude_disks, avoid_hosts)
+        for domain in {
+            cluster.hosts[host].fault_domain
+            for host in itertools.chain((host for host, _ in exclude_disks), avoid_hosts)
+            if host in cluster.hosts
+        }
+        - skip
+        if cluster.domain_disks(domain)
+    }
+    usable_domains = (
+        len(cluster.domains_by_load())
+        - sum(1 for domain in skip if cluster.domain_disks(domain))
+        - sum(1 for disks in narrowed.values() if not disks)
+    )
     needed = len(wanted)
-    not_counting = []
-    if taken:
-        not_counting.append(f"{', '.join(sorted(taken, key=natural_key))} (other components)")
-    if avoid_fault_domains:
-        not_counting.append(f"{', '.join(sorted(avoid_fault_domains, key=natural_key))} (avoided)")
-    if len(shape) < needed:
+    if usable_domains < needed:
+        shape, _ = _shape(cluster, skip, exclude_disks, avoid_hosts)
+        not_counting = []
+        if taken:
+            not_counting.append(f"{', '.join(sorted(taken, key=natural_key))} (other components)")
+        if avoid_fault_domains:
+            avoided = ", ".join(sorted(avoid_fault_domains, key=natural_key))
+            not_counting.append(f"{avoided} (avoided)")
         found = ", ".join(shape) if shape else "none"
         qualifier = f", not counting {'; '.join(not_counting)}" if not_counting else ""
         raise PlacementError(
@@ -298,39 +316,99 @@ def _place_distributed(
             f"has {len(shape)}{qualifier}: {found}",
         )
 
-    usable = {
-        domain: [disk for disk in disks if cluster.disk_available(disk)]
-        for domain, disks in shape.items()
-    }
-    ranked = sorted(usable, key=lambda domain: (_load(usable[domain]), natural_key(domain)))
+    def disks_of(domain: str) -> Sequence[Disk]:
+        return narrowed[domain] if domain in narrowed else cluster.domain_disks(domain)
+
+    recomputed = skip | narrowed.keys()
+    ranked = heapq.merge(
+        (rank for rank in cluster.domains_by_load() if rank.name not in recomputed),
+        sorted(
+            LoadRank(
+                _load([disk for disk in disks if cluster.disk_available(disk)]),
+                cluster.domain_rank(domain).position,
+                domain,
+            )
+            for domain, disks in narrowed.items()
+            if disks
+        ),
+    )
+    seen: list[str] = []  # domains taken from ``ranked`` so far, in rank order
     chosen: dict[int, ComponentPlacement] = {}
     used: set[str] = set()
     # Largest first: data components take fault domains with room, witnesses any usable one.
     for item in sorted(wanted, key=lambda w: (-w.size_gb, w.index)):
-        for domain in ranked:
-            if domain in used:
-                continue
-            fits = [
-                disk
-                for disk in usable[domain]
-                if cluster.free_on(disk) + GB_TOLERANCE >= item.size_gb
-            ]
-            if fits:
-                disk = min(fits, key=_disk_rank)
-                used.add(domain)
-                chosen[item.index] = ComponentPlacement(
-                    index=item.index,
-                    role=item.role,
-                    host=disk.host,
-                    disk=disk.name,
-                    reserved_gb=item.size_gb,
-                )
-                break
-        else:
-            raise PlacementError(
-                "NotEnoughResources", _shortage(cluster, wanted, shape, usable, what)
-            )
+        home = None
+        for position in itertools.count():
+            if position == len(seen):
+                rank = next(ranked, None)
+                if rank is None:
+                    shape, usable = _shape(cluster, skip, exclude_disks, avoid_hosts)
+                    raise PlacementError(
+                        "NotEnoughResources", _shortage(cluster, wanted, shape, usable, what)
+                    )
+                seen.append(rank.name)
+            domain = seen[position]
+            if domain not in used:
+                home = _roomiest(cluster, disks_of(domain), item.size_gb)
+                if home is not None:
+                    break
+        assert home is not None
+        used.add(domain)
+        chosen[item.index] = ComponentPlacement(
+            index=item.index,
+            role=item.role,
+            host=home.host,
+            disk=home.name,
+            reserved_gb=item.size_gb,
+        )
     return [chosen[item.index] for item in wanted]
+
+
+def _allowed_disks(
+    cluster: Cluster,
+    domain: str,
+    exclude_disks: AbstractSet[DiskRef],
+    avoid_hosts: AbstractSet[str],
+) -> list[Disk]:
+    """The capacity disks of ``domain`` (any state) that the caller lets placement use."""
+    return [
+        disk
+        for disk in cluster.domain_disks(domain)
+        if disk.host not in avoid_hosts and (disk.host, disk.name) not in exclude_disks
+    ]
+
+
+def _shape(
+    cluster: Cluster,
+    skip: AbstractSet[str],
+    exclude_disks: AbstractSet[DiskRef],
+    avoid_hosts: AbstractSet[str],
+) -> tuple[dict[str, list[Disk]], dict[str, list[Disk]]]:
+    """The whole shape the caller lets us use: fault domains (not in ``skip``) -> their
+    capacity disks in any state, and -> those of them usable now. For error messages."""
+    shape: dict[str, list[Disk]] = {}
+    for domain in cluster.fault_domains():
+        if domain not in skip:
+            disks = _allowed_disks(cluster, domain, exclude_disks, avoid_hosts)
+            if disks:
+                shape[domain] = disks
+    usable = {
+        domain: [disk for disk in disks if cluster.disk_available(disk)]
+        for domain, disks in shape.items()
+    }
+    return shape, usable
+
+
+def _roomiest(cluster: Cluster, disks: Sequence[Disk], size_gb: float) -> Disk | None:
+    """The least loaded usable disk of ``disks`` with ``size_gb`` free (ties: the first)."""
+    best: Disk | None = None
+    best_load = math.inf
+    for disk in disks:
+        if cluster.disk_available(disk) and cluster.free_on(disk) + GB_TOLERANCE >= size_gb:
+            load = _load([disk])
+            if load < best_load:
+                best, best_load = disk, load
+    return best
 
 
 def _shortage(
@@ -389,7 +467,7 @@ def _place_on_host(
     avoid_hosts: AbstractSet[str],
 ) -> ComponentPlacement:
     """Place the one component of a ``host-local`` or ``direct`` volume on ``host``."""
-    kind = "direct" if policy.kind == "direct" else "capacity"
+    kind: DiskKind = "direct" if policy.kind == "direct" else "capacity"
     what = f"a {format_gb(item.size_gb)} {policy.name} volume"
     if host is None:
         raise PlacementError(
@@ -400,7 +478,7 @@ def _place_on_host(
         raise PlacementError(
             "NotEnoughResources",
             f"{what} was asked for on host {host!r}, which is not in the cluster; hosts: "
-            f"{', '.join(sorted(cluster.hosts, key=natural_key))}",
+            f"{', '.join(cluster.host_names())}",
         )
     domain = cluster.fault_domain_of(host)
     if host in avoid_hosts or domain in avoid_fault_domains:
@@ -409,14 +487,9 @@ def _place_on_host(
             f"{what} must go on host {host}, which is to be avoided"
             + (f" (fault domain {domain})" if domain in avoid_fault_domains else ""),
         )
-    disks = sorted(
-        (
-            disk
-            for disk in cluster.hosts[host].disks.values()
-            if disk.kind == kind and (host, disk.name) not in exclude_disks
-        ),
-        key=lambda disk: natural_key(disk.name),
-    )
+    disks = [
+        disk for disk in cluster.disks_of(host, kind) if (host, disk.name) not in exclude_disks
+    ]
     if not disks:
         raise PlacementError(
             "PolicyUnsatisfiable", f"{what} needs a {kind} disk on host {host}, which has none"
@@ -520,6 +593,26 @@ class _MemberRequest:
     anti_affinity: AntiAffinityRule | None
     local: list[float]
     direct: list[float]
+    # Counted once: members of the instance per host, and members of the anti-affinity group
+    # per host (or per fault domain, for that scope) among the cluster's hosts.
+    on_host: Counter[str] = attrs.field(init=False)
+    group_near: Counter[str] = attrs.field(init=False)
+
+    @on_host.default
+    def _count_on_host(self) -> Counter[str]:
+        return Counter(member.host for member in self.existing.values())
+
+    @group_near.default
+    def _count_group_near(self) -> Counter[str]:
+        rule = self.anti_affinity
+        if rule is None:
+            return Counter()
+        hosts = self.cluster.hosts
+        return Counter(
+            member.host if rule.scope == "host" else hosts[member.host].fault_domain
+            for member in self.existing.values()
+            if member.group == rule.group and member.host in hosts
+        )
 
     @property
     def required(self) -> bool:
@@ -564,13 +657,27 @@ class _MemberRequest:
             f"anti-affinity group {rule.group!r}"
         )
 
-    def rank(self, candidate: str) -> tuple[int, int, float, tuple[object, ...]]:
-        """Group members nearby, then instance members on the host, then load, then name."""
-        on_host = sum(1 for member in self.existing.values() if member.host == candidate)
-        disks = self.cluster.hosts[candidate].disks.values()
-        capacity = [disk for disk in disks if disk.kind == "capacity"]
-        load = _load(capacity) if capacity else 0.0
-        return (len(self.conflicts(candidate)), on_host, load, natural_key(candidate))
+    def crowding(self, candidate: str) -> tuple[int, int]:
+        """Members of the group near ``candidate`` (as :meth:`conflicts` counts them), then
+        members of the instance on it: what ranks a host before its load does."""
+        rule = self.anti_affinity
+        group = 0
+        if rule is not None:
+            near = candidate if rule.scope == "host" else self.cluster.fault_domain_of(candidate)
+            group = self.group_near[near]
+        return group, self.on_host[candidate]
+
+    def candidates(self) -> Iterator[str]:
+        """Every host in rank order: group members nearby, instance members on the host,
+        load, name (fewest, least, lowest first). Lazy, so the first fit ends the walk."""
+        crowded = []
+        for rank in self.cluster.hosts_by_load():
+            crowding = self.crowding(rank.name)
+            if crowding == (0, 0):
+                yield rank.name
+            else:
+                crowded.append((crowding, rank))
+        yield from (rank.name for _, rank in sorted(crowded))
 
     def pinned(self, host: str, *, avoided: bool) -> str:
         """Honour the pinned ``host`` or fail saying why."""
@@ -579,7 +686,7 @@ class _MemberRequest:
             raise PlacementError(
                 "NotEnoughResources",
                 f"{what} is pinned to host {host!r}, which is not in the cluster; hosts: "
-                f"{', '.join(sorted(self.cluster.hosts, key=natural_key))}",
+                f"{', '.join(self.cluster.host_names())}",
             )
         down = _unavailable(self.cluster, host) or (
             f"host {host} is to be avoided" if avoided else None
@@ -604,10 +711,22 @@ class _MemberRequest:
 
     def choose(self, avoid_hosts: AbstractSet[str]) -> str:
         """The best host for the member, or ``PlacementError`` listing why each host fails."""
+        for name in self.candidates():
+            if name in avoid_hosts or not self.cluster.hosts[name].connected:
+                continue
+            if self.required and self.crowding(name)[0]:
+                continue
+            if _member_shortage(self.cluster, name, self.local, self.direct) is None:
+                return name
+        raise self.failure(avoid_hosts)
+
+    def failure(self, avoid_hosts: AbstractSet[str]) -> PlacementError:
+        """Why no host can take the member: the first rule that rules out every host, with
+        what rules out each."""
         what = self.what
         notes: list[str] = []
         connected = []
-        for name in sorted(self.cluster.hosts, key=natural_key):
+        for name in self.cluster.host_names():
             if name in avoid_hosts:
                 continue
             down = _unavailable(self.cluster, name)
@@ -616,7 +735,7 @@ class _MemberRequest:
             else:
                 connected.append(name)
         if not connected:
-            raise PlacementError(
+            return PlacementError(
                 "NotEnoughResources",
                 f"{what} needs a connected host; there is none"
                 + (f" ({'; '.join(notes)})" if notes else ""),
@@ -633,24 +752,17 @@ class _MemberRequest:
             if not allowed:
                 assert self.anti_affinity is not None
                 scope = "host" if self.anti_affinity.scope == "host" else "fault domain"
-                raise PlacementError(
+                return PlacementError(
                     "AntiAffinityUnsatisfiable",
                     f"{what} must not share a {scope} with another member of anti-affinity "
                     f"group {self.anti_affinity.group!r}, and no connected host is free of "
                     f"them: {_by_host(notes)}",
                 )
-        fitting = []
         for name in allowed:
             lacking = _member_shortage(self.cluster, name, self.local, self.direct)
-            if lacking:
-                notes.append(f"{name}: {lacking}")
-            else:
-                fitting.append(name)
-        if not fitting:
-            raise PlacementError(
-                "NotEnoughResources", f"no host can take {what}: {_by_host(notes)}"
-            )
-        return min(fitting, key=self.rank)
+            assert lacking, f"{name} takes {what}, yet no host was chosen"
+            notes.append(f"{name}: {lacking}")
+        return PlacementError("NotEnoughResources", f"no host can take {what}: {_by_host(notes)}")
 
 
 def _by_host(notes: list[str]) -> str:
@@ -670,8 +782,10 @@ def _member_shortage(
     cluster: Cluster, host: str, local: Sequence[float], direct: Sequence[float]
 ) -> str | None:
     """Why ``host`` cannot hold a member's volumes (simulating their placement), or None."""
-    disks = sorted(cluster.hosts[host].disks.values(), key=lambda disk: natural_key(disk.name))
-    capacity = [disk for disk in disks if disk.kind == "capacity"]
+    if not local and not direct:
+        return None
+    disks = cluster.disks_of(host)
+    capacity = cluster.disks_of(host, "capacity")
     free = {disk.name: cluster.free_on(disk) for disk in capacity}
     for size in local:
         best = min(free, key=lambda name: (-free[name], natural_key(name)), default=None)
@@ -682,6 +796,8 @@ def _member_shortage(
                 f"({have})"
             )
         free[best] -= size
+    if not direct:
+        return None
     spare = [disk for disk in disks if disk.kind == "direct" and cluster.free_on(disk) > 0]
     left = sorted(spare, key=lambda disk: (disk.size_gb, natural_key(disk.name)))
     for size in direct:
