@@ -53,20 +53,38 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import math
-import operator
-import re
-from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, TypeAlias, get_args
+from typing import Any
 
 import attrs
 import cattrs
 
-from dpp_sdk.platform._config import ClusterConfig, capacity_disk_name, direct_disk_name
-from dpp_sdk.platform._policies import ComponentRole
+from dpp_sdk.platform._capacity import (
+    _SHAPE,
+    GB_TOLERANCE,
+    ComponentPlacement,
+    Disk,
+    DiskKind,
+    DiskState,
+    Host,
+    HostState,
+    PlacementError,
+    PlacementReason,
+    QuotaExceeded,
+    Reservation,
+    _assign,
+    _gb,
+    _units,
+    add_reservations,
+    build_hosts,
+    format_gb,
+    group_by_disk,
+    natural_key,
+)
+from dpp_sdk.platform._cluster_index import ChangeJournal, Derived, LoadRank
+from dpp_sdk.platform._config import ClusterConfig
 
 __all__ = [
     "GB_TOLERANCE",
@@ -86,495 +104,6 @@ __all__ = [
     "format_gb",
     "natural_key",
 ]
-
-DiskKind: TypeAlias = Literal["capacity", "direct"]
-"""A capacity disk feeds the shared datastore; a direct disk is given whole to one volume."""
-
-DiskState: TypeAlias = Literal["healthy", "maintenance", "failed"]
-"""Disk states; only ``healthy`` disks take new components."""
-
-HostState: TypeAlias = Literal["connected", "maintenance", "failed"]
-"""Host states; only ``connected`` hosts take new components and members."""
-
-PlacementReason: TypeAlias = Literal[
-    "NotEnoughResources", "AntiAffinityUnsatisfiable", "PolicyUnsatisfiable"
-]
-"""Why a placement failed (the reasons the real platform reports)."""
-
-_DISK_STATES: tuple[DiskState, ...] = get_args(DiskState)
-_HOST_STATES: tuple[HostState, ...] = get_args(HostState)
-_KINDS: tuple[DiskKind, ...] = get_args(DiskKind)
-
-_DIGITS = re.compile(r"(\d+)")
-
-GB_TOLERANCE = 1e-6
-"""Slack, in GB, when comparing sizes, so that float rounding never refuses an exact fit."""
-
-_UNIT_BITS = 1074
-_UNITS_PER_GB = 1 << _UNIT_BITS
-
-
-@functools.lru_cache(maxsize=1 << 12)  # disk and component sizes repeat
-def _units(gb: float) -> int:
-    """``gb`` as an exact whole number of 2**-1074 GB units (every finite float is one)."""
-    numerator, denominator = gb.as_integer_ratio()
-    return numerator << (_UNIT_BITS + 1 - denominator.bit_length())
-
-
-def _gb(units: int) -> float:
-    """The float nearest to ``units`` (so the sum of parts' units gives their ``math.fsum``)."""
-    return units / _UNITS_PER_GB
-
-
-@functools.lru_cache(maxsize=1 << 14)  # host and disk names repeat, across disks and calls
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders ``esx-2`` before ``esx-10`` and ``cap-2`` before ``cap-10``."""
-    return tuple(
-        (0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(name) if part
-    )
-
-
-def format_gb(value: float) -> str:
-    """``150.0 GB``, ``33.33 GB``, ``12,800.0 GB``: how sizes appear in messages."""
-    if abs(value - round(value, 1)) < 0.005:
-        return f"{value:,.1f} GB"
-    return f"{value:,.2f} GB"
-
-
-class PlacementError(Exception):
-    """Something cannot be placed on the cluster as asked; nothing was changed.
-
-    ``reason`` is ``PolicyUnsatisfiable`` when the cluster's shape cannot meet the request (too
-    few fault domains, no direct disk at all), ``NotEnoughResources`` when the shape is right
-    but free space, a healthy disk or a connected host is lacking, and
-    ``AntiAffinityUnsatisfiable`` when only anti-affinity stands in the way. ``message`` says
-    what was needed and what exists.
-    """
-
-    def __init__(self, reason: PlacementReason, message: str) -> None:
-        self.reason: PlacementReason = reason
-        self.message = message
-        super().__init__(f"{reason}: {message}")
-
-    def __reduce__(self) -> tuple[type[PlacementError], tuple[PlacementReason, str]]:
-        return (type(self), (self.reason, self.message))
-
-
-class QuotaExceeded(Exception):
-    """Reserving ``asked_gb`` more raw GB would pass the resource quota; nothing was changed.
-
-    ``used_gb`` is reserved now, ``quota_gb`` the quota, ``left_gb`` what may still be reserved.
-    """
-
-    def __init__(self, *, used_gb: float, asked_gb: float, quota_gb: float) -> None:
-        self.used_gb = used_gb
-        self.asked_gb = asked_gb
-        self.quota_gb = quota_gb
-        self.left_gb = max(0.0, quota_gb - used_gb)
-        self.message = (
-            f"resource quota exceeded: asked for {format_gb(asked_gb)} of raw capacity, "
-            f"{format_gb(used_gb)} is used of a {format_gb(quota_gb)} quota, "
-            f"only {format_gb(self.left_gb)} is left"
-        )
-        super().__init__(self.message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_quota_exceeded, (self.used_gb, self.asked_gb, self.quota_gb))
-
-
-def _quota_exceeded(used_gb: float, asked_gb: float, quota_gb: float) -> QuotaExceeded:
-    return QuotaExceeded(used_gb=used_gb, asked_gb=asked_gb, quota_gb=quota_gb)
-
-
-@attrs.frozen(kw_only=True)
-class ComponentPlacement:
-    """Where one component of a volume goes (or is): host, disk, and the raw GB it reserves.
-
-    ``index`` is the component's position in its policy's layout and ``role`` what it holds.
-    """
-
-    index: int
-    role: ComponentRole
-    host: str
-    disk: str
-    reserved_gb: float
-
-
-@attrs.frozen(kw_only=True)
-class Reservation:
-    """Raw capacity reserved on a disk by component ``index`` of ``volume``."""
-
-    volume: str
-    index: int
-    role: ComponentRole
-    size_gb: float
-
-
-_KEY = operator.attrgetter("volume", "index")
-"""A reservation's key on its disk: ``(volume, index)``; a disk's list is sorted by it."""
-
-_SHAPE = attrs.setters.frozen
-"""``on_setattr`` of the fields that make up a cluster's shape: they never change."""
-
-_assign = object.__setattr__
-"""Sets a derived field, skipping the ``on_setattr`` dispatch that attrs adds to every
-assignment once a class has a hook (hot paths and construction only)."""
-
-
-def _set_disk_state(disk: Disk, _: attrs.Attribute[DiskState], state: DiskState) -> DiskState:
-    """``on_setattr`` of ``Disk.state``: check the value, tell the cluster (caches, journal)."""
-    if state not in _DISK_STATES:
-        raise ValueError(
-            f"disk {disk.host}/{disk.name}: state must be one of {', '.join(_DISK_STATES)}, "
-            f"got {state!r}"
-        )
-    if disk._cluster is not None and state != disk.state:
-        disk._cluster._disk_state_changing(disk, state)
-    return state
-
-
-def _set_host_state(host: Host, _: attrs.Attribute[HostState], state: HostState) -> HostState:
-    """``on_setattr`` of ``Host.state``: check the value, tell the cluster (caches, journal)."""
-    if state not in _HOST_STATES:
-        raise ValueError(
-            f"host {host.name}: state must be one of {', '.join(_HOST_STATES)}, got {state!r}"
-        )
-    if host._cluster is not None and state != host.state:
-        host._cluster._host_state_changing(host, state)
-    return state
-
-
-@attrs.define(kw_only=True)
-class Disk:
-    """A disk of a host. ``reserved_gb`` and ``exclusive_owner`` derive from ``reservations``.
-
-    ``reservations`` is sorted by volume and component index; only :meth:`Cluster.reserve`
-    and :meth:`Cluster.release` change it. Everything but ``state`` is fixed once built.
-    """
-
-    host: str = attrs.field(on_setattr=_SHAPE)
-    name: str = attrs.field(on_setattr=_SHAPE)
-    kind: DiskKind = attrs.field(on_setattr=_SHAPE)
-    size_gb: float = attrs.field(on_setattr=_SHAPE)
-    state: DiskState = attrs.field(default="healthy", on_setattr=_set_disk_state)
-    reservations: list[Reservation] = attrs.field(factory=list, on_setattr=_SHAPE)
-    # Derived, never compared or serialised: the exact reserved total, its float, the owner.
-    # Set in __attrs_post_init__ (no attrs default, which would assign through the hooks).
-    _reserved_units: int = attrs.field(init=False, eq=False, repr=False)
-    _reserved_gb: float = attrs.field(init=False, eq=False, repr=False)
-    _cluster: Cluster | None = attrs.field(init=False, eq=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        _assign(self, "_cluster", None)
-        if self.reservations:
-            self._recount()
-        else:
-            _assign(self, "_reserved_units", 0)
-            _assign(self, "_reserved_gb", 0.0)
-
-    def _recount(self) -> None:
-        """Sort ``reservations`` and derive the totals from them (construction only)."""
-        self.reservations.sort(key=_KEY)
-        for before, after in itertools.pairwise(self.reservations):
-            if _KEY(before) == _KEY(after):
-                raise ValueError(
-                    f"disk {self.host}/{self.name} holds component {after.index} of volume "
-                    f"{after.volume!r} twice"
-                )
-        try:
-            units = sum(_units(r.size_gb) for r in self.reservations)
-        except (ValueError, OverflowError):
-            sizes = [r.size_gb for r in self.reservations]
-            raise ValueError(
-                f"disk {self.host}/{self.name}: reservation sizes must be finite, got {sizes}"
-            ) from None
-        _assign(self, "_reserved_units", units)
-        _assign(self, "_reserved_gb", _gb(units))
-
-    @property
-    def reserved_gb(self) -> float:
-        """Raw GB reserved on this disk by live components (``math.fsum`` of their sizes)."""
-        return self._reserved_gb
-
-    @property
-    def exclusive_owner(self) -> str | None:
-        """The volume that owns this direct disk, or None (always None for capacity disks)."""
-        if self.kind == "direct" and self.reservations:
-            return self.reservations[0].volume
-        return None
-
-    @property
-    def unreserved_gb(self) -> float:
-        """Size minus reservations, whatever the disk's or its host's state."""
-        return max(0.0, self.size_gb - self._reserved_gb)
-
-    def _find(self, volume: str, index: int) -> tuple[int, Reservation | None]:
-        """Where component ``index`` of ``volume`` is (or would go) in ``reservations``."""
-        items = self.reservations
-        at = bisect_left(items, (volume, index), key=_KEY)
-        if at < len(items) and _KEY(items[at]) == (volume, index):
-            return at, items[at]
-        return at, None
-
-
-@attrs.define(kw_only=True)
-class Host:
-    """A host of the cluster, its fault domain, state and disks (by disk name).
-
-    Everything but ``state`` is fixed once built.
-    """
-
-    name: str = attrs.field(on_setattr=_SHAPE)
-    fault_domain: str = attrs.field(on_setattr=_SHAPE)
-    state: HostState = attrs.field(default="connected", on_setattr=_set_host_state)
-    disks: dict[str, Disk] = attrs.field(factory=dict, on_setattr=_SHAPE)
-    _cluster: Cluster | None = attrs.field(init=False, default=None, eq=False, repr=False)
-
-    @property
-    def connected(self) -> bool:
-        """Whether the host can take new components and members."""
-        return self.state == "connected"
-
-
-class LoadRank(NamedTuple):
-    """How placement ranks a host or fault domain: least ``load`` first, then natural order.
-
-    ``position`` is the name's place in natural name order, ``name`` the host or domain.
-    """
-
-    load: float
-    position: int
-    name: str
-
-
-def _load(used_units: int, size_units: int) -> float:
-    """Reserved fraction of a size, as ``fsum(reserved) / fsum(sizes)`` (1.0 for no size)."""
-    return _gb(used_units) / _gb(size_units) if size_units > 0 else 1.0
-
-
-class _Derived:
-    """Everything a cluster derives from its hosts, kept up to date by the cluster.
-
-    The shape part (orders, sizes, fault domains) is computed once; the rest (reserved totals,
-    loads, the volume index) changes with every reservation and state change, through
-    :meth:`reserved_changed` and :meth:`usable_changed`.
-    """
-
-    __slots__ = (
-        "capacity_units",
-        "disks",
-        "domain_disks",
-        "domain_ranks",
-        "domain_size",
-        "domain_used",
-        "domains",
-        "host_disks",
-        "host_ranks",
-        "host_used",
-        "hosts",
-        "names",
-        "placed",
-        "ranks",
-        "raw_units",
-        "reserved_units",
-    )
-
-    def __init__(self, hosts: Mapping[str, Host]) -> None:
-        self.hosts = hosts
-        order = sorted(hosts.values(), key=lambda host: natural_key(host.name))
-        self.names = tuple(host.name for host in order)
-        # host -> its disks in natural order, and by kind
-        self.host_disks: dict[tuple[str, DiskKind | None], tuple[Disk, ...]] = {}
-        for host in order:
-            ordered = tuple(sorted(host.disks.values(), key=lambda disk: natural_key(disk.name)))
-            self.host_disks[host.name, None] = ordered
-            for kind in _KINDS:
-                self.host_disks[host.name, kind] = tuple(d for d in ordered if d.kind == kind)
-        every = [disk for host in order for disk in self.host_disks[host.name, None]]
-        self.disks: dict[DiskKind | None, tuple[Disk, ...]] = {None: tuple(every)}
-        for kind in _KINDS:
-            self.disks[kind] = tuple(disk for disk in every if disk.kind == kind)
-        members: dict[str, list[str]] = {}
-        for host in order:
-            members.setdefault(host.fault_domain, []).append(host.name)
-        self.domains = {name: tuple(members[name]) for name in sorted(members, key=natural_key)}
-        self.domain_disks = {
-            domain: tuple(d for host in names for d in self.host_disks[host, "capacity"])
-            for domain, names in self.domains.items()
-        }
-        self.raw_units = {kind: sum(_units(d.size_gb) for d in self.disks[kind]) for kind in _KINDS}
-        self.capacity_units = {
-            host.name: sum(_units(d.size_gb) for d in self.host_disks[host.name, "capacity"])
-            for host in order
-        }
-
-        # volume -> component index -> the disk holding it
-        self.placed: dict[str, dict[int, Disk]] = {}
-        for disk in every:
-            for r in disk.reservations:
-                where = self.placed.setdefault(r.volume, {})
-                other = where.setdefault(r.index, disk)
-                if other is not disk:
-                    raise ValueError(
-                        f"component {r.index} of volume {r.volume!r} is reserved on both "
-                        f"{other.host}/{other.name} and {disk.host}/{disk.name}"
-                    )
-        self.reserved_units = {
-            kind: sum(d._reserved_units for d in self.disks[kind]) for kind in _KINDS
-        }
-        # Loads sum each capacity disk's float total, as placement's fsum over disks does.
-        self.host_used = {
-            host.name: sum(_units(d.reserved_gb) for d in self.host_disks[host.name, "capacity"])
-            for host in order
-        }
-        self.domain_used = dict.fromkeys(self.domains, 0)
-        self.domain_size = dict.fromkeys(self.domains, 0)
-        for domain, disks in self.domain_disks.items():
-            for disk in disks:
-                if self.usable(disk):
-                    self.domain_used[domain] += _units(disk.reserved_gb)
-                    self.domain_size[domain] += _units(disk.size_gb)
-        # (kind of rank, name) -> its rank; the sorted lists of host and domain ranks
-        self.ranks: dict[tuple[str, str], LoadRank] = {}
-        for position, host in enumerate(order):
-            self.ranks["host", host.name] = LoadRank(self.host_load(host.name), position, host.name)
-        for position, domain in enumerate(self.domains):
-            self.ranks["domain", domain] = LoadRank(self.domain_load(domain), position, domain)
-        self.host_ranks = sorted(self.ranks["host", host.name] for host in order)
-        self.domain_ranks = sorted(
-            self.ranks["domain", domain] for domain, disks in self.domain_disks.items() if disks
-        )
-
-    def usable(self, disk: Disk) -> bool:
-        """Whether placement may put a new component on ``disk`` (its fault domain's load)."""
-        return disk.state == "healthy" and self.hosts[disk.host].state == "connected"
-
-    def host_load(self, host: str) -> float:
-        """Reserved fraction of ``host``'s capacity disks, any state (0.0 without any)."""
-        if not self.host_disks[host, "capacity"]:
-            return 0.0
-        return _load(self.host_used[host], self.capacity_units[host])
-
-    def domain_load(self, domain: str) -> float:
-        """Reserved fraction of ``domain``'s usable capacity disks (1.0 without any)."""
-        return _load(self.domain_used[domain], self.domain_size[domain])
-
-    def rerank(self, kind: Literal["host", "domain"], name: str) -> None:
-        """Move ``name``'s entry in the sorted ranks after its load changed."""
-        old = self.ranks[kind, name]
-        load = self.host_load(name) if kind == "host" else self.domain_load(name)
-        if load == old.load:
-            return
-        new = self.ranks[kind, name] = LoadRank(load, old.position, name)
-        ranks = self.host_ranks if kind == "host" else self.domain_ranks
-        at = bisect_left(ranks, old)
-        if at < len(ranks) and ranks[at] == old:  # domains without capacity disks are unranked
-            del ranks[at]
-            insort(ranks, new)
-
-    def reserved_changed(self, disk: Disk, delta: int) -> None:
-        """``disk``'s reservations grew by ``delta`` units (negative: shrank)."""
-        before = disk._reserved_gb
-        units = disk._reserved_units + delta
-        after = _gb(units)
-        _assign(disk, "_reserved_units", units)
-        _assign(disk, "_reserved_gb", after)
-        self.reserved_units[disk.kind] += delta
-        if disk.kind != "capacity" or after == before:
-            return
-        change = _units(after) - _units(before)
-        self.host_used[disk.host] += change
-        self.rerank("host", disk.host)
-        if self.usable(disk):
-            domain = self.hosts[disk.host].fault_domain
-            self.domain_used[domain] += change
-            self.rerank("domain", domain)
-
-    def usable_changed(self, disks: Iterable[Disk], usable: bool) -> None:
-        """Capacity ``disks`` (of one host) became usable (or stopped being usable)."""
-        sign = 1 if usable else -1
-        domains = set()
-        for disk in disks:
-            domain = self.hosts[disk.host].fault_domain
-            self.domain_used[domain] += sign * _units(disk.reserved_gb)
-            self.domain_size[domain] += sign * _units(disk.size_gb)
-            domains.add(domain)
-        for domain in domains:
-            self.rerank("domain", domain)
-
-
-_Undo: TypeAlias = Callable[[], object]
-
-
-class ChangeJournal:
-    """The changes made inside one :meth:`Cluster.changes` block, each with its inverse.
-
-    While the block runs, and once it is over, ``hosts``, ``disks`` and ``volumes`` say what
-    differs from the cluster before the block (as of the end of the block, once it is over).
-    ``len(journal)`` is the number of changes recorded and not undone.
-    """
-
-    __slots__ = ("_cluster", "_disks", "_final", "_hosts", "_undo", "_volumes")
-
-    def __init__(self, cluster: Cluster) -> None:
-        self._cluster: Cluster | None = cluster
-        self._undo: list[_Undo] = []
-        # what each touched thing was before its first change in the block
-        self._hosts: dict[str, HostState] = {}
-        self._disks: dict[tuple[str, str], DiskState] = {}
-        self._volumes: dict[str, list[ComponentPlacement]] = {}
-        self._final: (
-            tuple[Mapping[str, HostState], Mapping[tuple[str, str], DiskState], frozenset[str]]
-            | None
-        ) = None
-
-    def __len__(self) -> int:
-        return len(self._undo)
-
-    @property
-    def hosts(self) -> Mapping[str, HostState]:
-        """Host name -> its state now, for every host whose state changed."""
-        return self._report()[0]
-
-    @property
-    def disks(self) -> Mapping[tuple[str, str], DiskState]:
-        """``(host, disk)`` -> its state now, for every disk whose state changed."""
-        return self._report()[1]
-
-    @property
-    def volumes(self) -> frozenset[str]:
-        """Ids of the volumes whose reservations changed (added, resized, moved, released)."""
-        return self._report()[2]
-
-    def _report(
-        self,
-    ) -> tuple[Mapping[str, HostState], Mapping[tuple[str, str], DiskState], frozenset[str]]:
-        if self._final is not None:
-            return self._final
-        cluster = self._cluster
-        assert cluster is not None
-        hosts = {
-            name: cluster.hosts[name].state
-            for name, before in self._hosts.items()
-            if cluster.hosts[name].state != before
-        }
-        disks = {
-            (host, name): cluster.hosts[host].disks[name].state
-            for (host, name), before in self._disks.items()
-            if cluster.hosts[host].disks[name].state != before
-        }
-        volumes = frozenset(
-            volume
-            for volume, before in self._volumes.items()
-            if cluster.components(volume) != before
-        )
-        return MappingProxyType(hosts), MappingProxyType(disks), volumes
-
-    def _close(self) -> None:
-        """The outermost block is over: fix the report."""
-        self._final = self._report()
-        self._cluster = None
-
 
 _converter = cattrs.Converter()
 
@@ -610,7 +139,7 @@ class Cluster:
     hosts: dict[str, Host] = attrs.field(on_setattr=_SHAPE)
     resource_quota: int = 80
     capacity_warning_percent: int = 80
-    _derived: _Derived = attrs.field(init=False, eq=False, repr=False)
+    _derived: Derived = attrs.field(init=False, eq=False, repr=False)
     _journal: ChangeJournal | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -624,7 +153,7 @@ class Cluster:
                     raise ValueError(
                         f"disk {disk.host}/{disk.name} is filed under {host.name}/{disk_key}"
                     )
-        _assign(self, "_derived", _Derived(self.hosts))
+        _assign(self, "_derived", Derived(self.hosts))
         for host in self.hosts.values():
             _assign(host, "_cluster", self)
             for disk in host.disks.values():
@@ -655,51 +184,8 @@ class Cluster:
         not exist, a component on the wrong kind of disk or one reserved twice raises
         ``ValueError`` naming it.
         """
-        hosts: dict[str, Host] = {}
-        for spec in config.hosts:
-            disks = [
-                Disk(host=spec.name, name=capacity_disk_name(i), kind="capacity", size_gb=size)
-                for i, size in enumerate(spec.capacity_disks)
-            ] + [
-                Disk(host=spec.name, name=direct_disk_name(i), kind="direct", size_gb=size)
-                for i, size in enumerate(spec.direct_disks)
-            ]
-            hosts[spec.name] = Host(
-                name=spec.name,
-                fault_domain=spec.fault_domain,
-                disks={disk.name: disk for disk in disks},
-            )
-        for name, host_state in host_states.items():
-            if name not in hosts:
-                raise ValueError(f"host_states names host {name!r}, which is not in the cluster")
-            hosts[name].state = host_state
-        for (host_name, name), disk_state in disk_states.items():
-            owner = hosts.get(host_name)
-            if owner is None or name not in owner.disks:
-                raise ValueError(
-                    f"disk_states names disk {host_name}/{name}, which is not in the cluster"
-                )
-            owner.disks[name].state = disk_state
-        for volume, c in reservations:
-            host = hosts.get(c.host)
-            disk = None if host is None else host.disks.get(c.disk)
-            if disk is None:
-                raise ValueError(
-                    f"volume {volume!r} component {c.index} is reserved on {c.host}/{c.disk}, "
-                    "which is not in the cluster"
-                )
-            if (c.role == "direct") != (disk.kind == "direct"):
-                raise ValueError(
-                    f"volume {volume!r} component {c.index}: a {c.role!r} component cannot "
-                    f"live on {disk.kind} disk {disk.host}/{disk.name}"
-                )
-            disk.reservations.append(
-                Reservation(volume=volume, index=c.index, role=c.role, size_gb=c.reserved_gb)
-            )
-        for host in hosts.values():
-            for disk in host.disks.values():
-                if disk.reservations:
-                    disk._recount()
+        hosts = build_hosts(config, host_states, disk_states)
+        add_reservations(hosts, reservations)
         return cls(
             hosts=hosts,
             resource_quota=config.resource_quota,
@@ -877,21 +363,7 @@ class Cluster:
             raise ValueError(f"volume {volume!r}: component indices repeat: {indices}")
         replaced = set(indices)
         before = dict(self._derived.placed.get(volume, {}))
-        incoming: dict[tuple[str, str], list[ComponentPlacement]] = {}
-        for component in planned:
-            disk = self.disk(component.host, component.disk)
-            size = component.reserved_gb
-            if not math.isfinite(size) or size < 0:
-                raise ValueError(
-                    f"volume {volume!r} component {component.index}: reserved_gb must be a "
-                    f"finite number >= 0, got {size!r}"
-                )
-            if (component.role == "direct") != (disk.kind == "direct"):
-                raise ValueError(
-                    f"volume {volume!r} component {component.index}: a {component.role!r} "
-                    f"component cannot live on {disk.kind} disk {disk.host}/{disk.name}"
-                )
-            incoming.setdefault((disk.host, disk.name), []).append(component)
+        incoming = group_by_disk(volume, planned, self.disk)
         for (host, name), arriving in incoming.items():
             disk = self.disk(host, name)
             leaving = sum(

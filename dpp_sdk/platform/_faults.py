@@ -47,7 +47,7 @@ class Faults:
     def inject_host_failure(self, host: str) -> None:
         """See :meth:`Platform.inject_host_failure`."""
         with self._repo.store.data_lock(), self._repo.lock:
-            with self._repo.mutation(states=True) as cluster:
+            with self._repo.mutation() as cluster:
                 check_host(cluster, host)
                 if cluster.host(host).state == "failed":
                     raise Conflict(f"host {host!r} has already failed")
@@ -67,7 +67,7 @@ class Faults:
         """Bring ``host`` back from state ``leaving`` (failed or maintenance): resync its stale
         components, then tell the providers of its members and volumes (HOST_RECOVERED)."""
         with self._repo.store.data_lock(), self._repo.lock:
-            with self._repo.mutation(states=True) as cluster:
+            with self._repo.mutation() as cluster:
                 check_host(cluster, host)
                 state = cluster.host(host).state
                 if state != leaving:
@@ -90,7 +90,7 @@ class Faults:
             affected = hardware.affected(host, disk)
             # 1. Record the failure first: the disk failed, its components are lost. A crash
             #    after this commit can only leave bytes that recovery destroys too.
-            with self._repo.mutation(states=True) as cluster:
+            with self._repo.mutation() as cluster:
                 check_disk(cluster, host, disk)
                 if cluster.disk(host, disk).state == "failed":
                     raise Conflict(f"disk {host}/{disk} has already failed")
@@ -123,7 +123,7 @@ class Faults:
     def clear_disk_failure(self, host: str, disk: str) -> None:
         """See :meth:`Platform.clear_disk_failure`."""
         with self._repo.store.data_lock(), self._repo.lock:
-            with self._repo.mutation(states=True) as cluster:
+            with self._repo.mutation() as cluster:
                 check_disk(cluster, host, disk)
                 if cluster.disk(host, disk).state != "failed":
                     raise Conflict(f"disk {host}/{disk} has not failed")

@@ -207,17 +207,17 @@ class Maintenance:
                 if state != "healthy":
                     problems.append(f"disk {host}/{disk} is {state}, not healthy")
             impacts, moves = self._impacts(cluster, host, mode, disk)
-            # Check that every planned move has a home, on a copy of the cluster.
-            trial = Cluster.from_dict(cluster.to_dict())
-            if disk is None:
-                trial.host(host).state = "maintenance"
-            else:
-                trial.disk(host, disk).state = "maintenance"
-            for volume, _ in self._hardware.volumes_on(host, disk):
-                if volume.id in moves:
-                    self._hardware.rehome(
-                        trial, volume, moves[volume.id], copy=True, unplaced=problems
-                    )
+            # Check that every planned move has a home, in a trial undone afterwards.
+            with cluster.trial():
+                if disk is None:
+                    cluster.host(host).state = "maintenance"
+                else:
+                    cluster.disk(host, disk).state = "maintenance"
+                for volume, _ in self._hardware.volumes_on(host, disk):
+                    if volume.id in moves:
+                        self._hardware.rehome(
+                            cluster, volume, moves[volume.id], copy=True, unplaced=problems
+                        )
         # Providers are asked with no platform lock held: their code may use its context
         # from any thread, and a slow one must not stop the platform.
         vetoes = self._consult(host, mode, disk)
@@ -251,7 +251,7 @@ class Maintenance:
                     raise MaintenanceVetoed(target, precheck.vetoes)
             affected = self._hardware.affected(host, disk)
             _, moves = self._impacts(self._repo.cluster(), host, mode, disk)
-            with self._repo.mutation(states=True) as cluster:
+            with self._repo.mutation() as cluster:
                 # Marked first so placement looks elsewhere; the components still leave
                 # while their bytes are readable, so the bytes travel with them (copy).
                 if disk is None:
@@ -288,7 +288,7 @@ class Maintenance:
             )
             return
         with self._repo.store.data_lock(), self._repo.lock:
-            with self._repo.mutation(states=True) as cluster:
+            with self._repo.mutation() as cluster:
                 check_disk(cluster, host, disk)
                 state = cluster.disk(host, disk).state
                 if state != "maintenance":

@@ -37,7 +37,7 @@ from dpp_sdk.contract import (
     unstructure,
 )
 from dpp_sdk.platform._clock import Clock
-from dpp_sdk.platform._cluster import Cluster, Reservation
+from dpp_sdk.platform._cluster import ChangeJournal, Cluster, ComponentPlacement
 from dpp_sdk.platform._config import ClusterConfig
 from dpp_sdk.platform._config_ini import parse_config
 from dpp_sdk.platform._journal import MASK, Journal
@@ -56,6 +56,15 @@ from dpp_sdk.platform._store import SCHEMA_VERSION, Store, StoreLock
 __all__ = ["Repository"]
 
 R = TypeVar("R")
+
+
+def _placements(volume: VolumeRecord) -> list[ComponentPlacement]:
+    return [
+        ComponentPlacement(
+            index=c.index, role=c.role, host=c.host, disk=c.disk, reserved_gb=c.reserved_gb
+        )
+        for c in volume.components
+    ]
 
 
 class Repository:
@@ -125,50 +134,56 @@ class Repository:
             return cluster
 
     def _load_cluster(self) -> Cluster:
-        cluster = Cluster.from_config(self.config)
         states = json.loads(self.store.get_meta("cluster_states") or "{}")
-        for host, state in states.get("hosts", {}).items():
-            cluster.host(host).state = state
-        for key, state in states.get("disks", {}).items():
-            host, _, disk = key.partition("/")
-            cluster.disk(host, disk).state = state
-        for volume in self.all_volumes():
-            for c in volume.components:
-                cluster.disk(c.host, c.disk).reservations.append(
-                    Reservation(volume=volume.id, index=c.index, role=c.role, size_gb=c.reserved_gb)
-                )
-        return cluster
+        disk_states = {
+            (host, disk): state
+            for key, state in states.get("disks", {}).items()
+            for host, _, disk in [key.partition("/")]
+        }
+        return Cluster.restore(
+            self.config,
+            host_states=states.get("hosts", {}),
+            disk_states=disk_states,
+            reservations=(
+                (volume.id, placement)
+                for volume in self.all_volumes()
+                for placement in _placements(volume)
+            ),
+        )
 
-    def _save_states(self, cluster: Cluster) -> None:
-        states: dict[str, dict[str, str]] = {"hosts": {}, "disks": {}}
-        for host in cluster.hosts.values():
-            if host.state != "connected":
-                states["hosts"][host.name] = host.state
-            for disk in host.disks.values():
-                if disk.state != "healthy":
-                    states["disks"][f"{host.name}/{disk.name}"] = disk.state
+    def _save_states(self, journal: ChangeJournal, cluster: Cluster) -> None:
+        """Persist the host and disk states (only called when a mutation changed some)."""
+        states = json.loads(self.store.get_meta("cluster_states") or "{}")
+        hosts: dict[str, str] = states.setdefault("hosts", {})
+        disks: dict[str, str] = states.setdefault("disks", {})
+        for name, state in journal.hosts.items():
+            hosts.pop(name, None)
+            if state != "connected":
+                hosts[name] = state
+        for (host, name), disk_state in journal.disks.items():
+            disks.pop(f"{host}/{name}", None)
+            if disk_state != "healthy":
+                disks[f"{host}/{name}"] = disk_state
         self.store.set_meta("cluster_states", json.dumps(states, sort_keys=True))
 
     @contextlib.contextmanager
-    def mutation(self, *, states: bool = False) -> Iterator[Cluster]:
+    def mutation(self) -> Iterator[Cluster]:
         """One atomic change of the cluster and records; yields the cluster to change.
 
-        Pass ``states=True`` when the block changes host or disk states, so they are saved.
-        On an exception the transaction rolls back and the cached cluster is dropped."""
+        The cluster records every change it undergoes (:meth:`Cluster.changes`): if the block
+        (or the commit) raises, the transaction rolls back and the cluster is restored change
+        by change, so memory never keeps what the database did not. Host and disk states that
+        changed are saved; a new ``cluster_version`` tells other processes to reload."""
         with self.lock:
-            try:
-                with self.store.transaction():
-                    cluster = self.cluster()
-                    yield cluster
-                    if states:
-                        self._save_states(cluster)
-                    token = uuid.uuid4().hex
-                    self.store.set_meta("cluster_version", token)
-                    self._cache = (self._version(), token, cluster)
-                    self._capacity_warning(cluster)
-            except BaseException:
-                self._cache = None
-                raise
+            cluster = self.cluster()
+            with cluster.changes() as journal, self.store.transaction():
+                yield cluster
+                if journal.hosts or journal.disks:
+                    self._save_states(journal, cluster)
+                token = uuid.uuid4().hex
+                self.store.set_meta("cluster_version", token)
+                self._cache = (self._version(), token, cluster)
+                self._capacity_warning(cluster)
             # An outer transaction may still roll back; the store then bumps its rollback
             # count, the data version no longer matches and the token is read again.
 
