@@ -15,6 +15,7 @@ Deadlines are real time, whatever clock the platform runs on.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -96,29 +97,65 @@ class Deadlines:
         return self._seconds[verb]
 
 
+class _Worker:
+    """A thread that runs the provider calls of one calling thread, one at a time.
+
+    Reused from call to call (starting a thread per call costs more than the call); a call
+    that overruns its deadline leaves its worker behind, still running the provider's code,
+    and the next call gets a new one."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], _Job]] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._serve, name="dpp-provider", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        _local.inside = True
+        while True:
+            fn, job = self._jobs.get()
+            try:
+                job.value = fn()
+            except BaseException as exc:  # everything the provider raises is reported
+                job.error = exc
+            job.done.set()
+
+    def submit(self, fn: Callable[[], object]) -> _Job:
+        job = _Job()
+        self._jobs.put((fn, job))
+        return job
+
+
+class _Job:
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: object = None
+        self.error: BaseException | None = None
+
+
+_local = threading.local()
+
+
 def call_provider(verb: str, seconds: float, fn: Callable[[], T]) -> T:
     """Run ``fn`` (provider code) in a worker thread; its result, or what it raised, or
-    :class:`ProviderTimeout` after ``seconds``."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            outcome.append(fn())
-        except BaseException as exc:  # everything the provider raises is reported
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name=f"dpp-provider-{verb}", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
+    :class:`ProviderTimeout` after ``seconds``. Called from provider code itself (a provider
+    driving the platform), it runs inline under the outer call's deadline."""
+    if getattr(_local, "inside", False):
+        return fn()
+    worker: _Worker | None = getattr(_local, "worker", None)
+    if worker is None:
+        worker = _local.worker = _Worker()
+    job = worker.submit(fn)
+    if not job.done.wait(seconds):
+        _local.worker = None  # that worker is busy with the stray call for good
         raise ProviderTimeout(verb, seconds)
-    if failure:
-        exc = failure[0]
-        if isinstance(exc, Exception):
-            raise exc
-        raise ProviderCrashed(
-            f"the provider's {verb} raised {type(exc).__name__}({exc}); a provider must not "
-            "end the process"
-        ) from exc
-    return outcome[0]
+    exc = job.error
+    if exc is None:
+        return job.value  # type: ignore[return-value]
+    if isinstance(exc, Exception):
+        raise exc
+    raise ProviderCrashed(
+        f"the provider's {verb} raised {type(exc).__name__}({exc}); a provider must not end "
+        "the process"
+    ) from exc
