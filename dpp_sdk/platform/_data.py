@@ -47,7 +47,7 @@ class VolumeData:
                 record = self._repo.volume(instance, name)
                 _check_range(record, offset, len(data))
                 scheme = scheme_for(POLICIES[record.policy])
-                up = available(self._repo.cluster(), record)
+                up = available(self._repo.states(), record)
                 if not scheme.is_accessible(up):
                     raise DataUnavailable(
                         f"volume {name!r} of {instance!r} is inaccessible: "
@@ -81,7 +81,7 @@ class VolumeData:
             scheme = scheme_for(POLICIES[record.policy])
             try:
                 return self.bytes.read(
-                    record.id, scheme, offset, length, available(self._repo.cluster(), record)
+                    record.id, scheme, offset, length, available(self._repo.states(), record)
                 )
             except StoreUnavailable as exc:
                 raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc

@@ -172,7 +172,7 @@ class Health:
         context, outside any transaction) plus the platform's checks. Changes nothing."""
         with self._repo.lock:
             record = self._repo.instance(name)
-            info = instance_info(self._repo, record, self._repo.cluster())
+            info = instance_info(self._repo, record, self._repo.states())
             try:
                 version = self._catalog.version_of(record)
                 provider: ServiceProvider | None = self._catalog.provider(version.provider)

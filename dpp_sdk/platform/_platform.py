@@ -263,7 +263,7 @@ class Platform:
     def get_instance(self, name: str) -> InstanceInfo:
         """The instance document of ``name``."""
         with self._repo.lock:
-            return instance_info(self._repo, self._repo.instance(name), self._repo.cluster())
+            return instance_info(self._repo, self._repo.instance(name), self._repo.states())
 
     def list_instances(
         self,
@@ -282,7 +282,7 @@ class Platform:
             )
             more = size is not None and len(records) > size
             records = records[:size] if size is not None else records
-            cluster = self._repo.cluster()
+            cluster = self._repo.states()
             items = [instance_info(self._repo, r, cluster) for r in records]
         return Page(items, encode_cursor("instances", records[-1].name) if more else None)
 

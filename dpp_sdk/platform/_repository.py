@@ -78,6 +78,7 @@ class Repository:
         self.clock = clock
         self.lock: StoreLock = store.lock
         self._cache: tuple[tuple[int, int], str, Cluster] | None = None
+        self._light: tuple[str, Cluster] | None = None  # (states_version, states-only cluster)
         # Rows read or written by this process, valid until the data version changes.
         self._rows: dict[tuple[str, str, str], Any] = {}
         self._scopes: dict[tuple[str, str], list[str]] = {}
@@ -133,7 +134,27 @@ class Repository:
             self._cache = (version, token, cluster)
             return cluster
 
-    def _load_cluster(self) -> Cluster:
+    def states(self) -> Cluster:
+        """The cluster for reading host and disk states only (views: what is up, what is
+        absent): the full cluster when this process has it, else one built from the states
+        alone, without reading every volume. Never use it for capacity or placement."""
+        with self.lock:
+            version = self._version()
+            cached = self._cache
+            if cached is not None and cached[0] == version:
+                return cached[2]
+            token = self.store.get_meta("states_version") or ""
+            light = self._light
+            if light is not None and light[0] == token:
+                return light[1]
+            if cached is not None and cached[1] == (self.store.get_meta("cluster_version") or ""):
+                self._cache = (version, cached[1], cached[2])
+                return cached[2]
+            cluster = self._load_cluster(reservations=False)
+            self._light = (token, cluster)
+            return cluster
+
+    def _load_cluster(self, *, reservations: bool = True) -> Cluster:
         states = json.loads(self.store.get_meta("cluster_states") or "{}")
         disk_states = {
             (host, disk): state
@@ -146,7 +167,7 @@ class Repository:
             disk_states=disk_states,
             reservations=(
                 (volume.id, placement)
-                for volume in self.all_volumes()
+                for volume in (self.all_volumes() if reservations else ())
                 for placement in _placements(volume)
             ),
         )
@@ -180,6 +201,8 @@ class Repository:
                 yield cluster
                 if journal.hosts or journal.disks:
                     self._save_states(journal, cluster)
+                    self.store.set_meta("states_version", uuid.uuid4().hex)
+                    self._light = None
                 token = uuid.uuid4().hex
                 self.store.set_meta("cluster_version", token)
                 self._cache = (self._version(), token, cluster)

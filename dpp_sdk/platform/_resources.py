@@ -181,23 +181,23 @@ class InstanceResources:
                         instance,
                         attrs.evolve(owner, volumes=tuple(sorted({*owner.volumes, name}))),
                     )
-            return volume_info(self._repo.cluster(), record)
+            return volume_info(self._repo.states(), record)
 
     def find_volume(self, instance: str, name: str) -> VolumeInfo | None:
         """Volume ``name``, or None."""
         with self._lock:
             record = self._repo.find_volume(instance, name)
-            return None if record is None else volume_info(self._repo.cluster(), record)
+            return None if record is None else volume_info(self._repo.states(), record)
 
     def get_volume(self, instance: str, name: str) -> VolumeInfo:
         """Volume ``name``; NotFound if there is none."""
         with self._lock:
-            return volume_info(self._repo.cluster(), self._repo.volume(instance, name))
+            return volume_info(self._repo.states(), self._repo.volume(instance, name))
 
     def list_volumes(self, instance: str) -> list[VolumeInfo]:
         """The instance's volumes."""
         with self._lock:
-            cluster = self._repo.cluster()
+            cluster = self._repo.states()
             return [volume_info(cluster, v) for v in self._repo.volumes(instance)]
 
     def expand_volume(self, instance: str, name: str, size_gb: float) -> VolumeInfo:
@@ -212,7 +212,7 @@ class InstanceResources:
                     f"volume {name!r} is {record.size_gb} GB; volumes expand, they never shrink",
                 )
             if size_gb == record.size_gb:
-                return volume_info(self._repo.cluster(), record)
+                return volume_info(self._repo.states(), record)
             policy = POLICIES[record.policy]
             sizes = policy.component_sizes_gb(size_gb)
             with self._repo.mutation() as cluster:
@@ -228,7 +228,7 @@ class InstanceResources:
                     ),
                 )
                 self._repo.put_volume(record)
-            return volume_info(self._repo.cluster(), record)
+            return volume_info(self._repo.states(), record)
 
     def delete_volume_in(self, cluster: Cluster, record: VolumeRecord) -> None:
         """Release and forget a volume inside an open mutation (its bytes are deleted after)."""
@@ -260,17 +260,17 @@ class InstanceResources:
         """Member ``name``, or None."""
         with self._lock:
             record = self._repo.find_member(instance, name)
-            return None if record is None else member_info(self._repo.cluster(), record)
+            return None if record is None else member_info(self._repo.states(), record)
 
     def get_member(self, instance: str, name: str) -> MemberInfo:
         """Member ``name``; NotFound if there is none."""
         with self._lock:
-            return member_info(self._repo.cluster(), self._repo.member(instance, name))
+            return member_info(self._repo.states(), self._repo.member(instance, name))
 
     def list_members(self, instance: str) -> list[MemberInfo]:
         """The instance's members."""
         with self._lock:
-            cluster = self._repo.cluster()
+            cluster = self._repo.states()
             return [member_info(cluster, m) for m in self._repo.members(instance)]
 
     def ensure_member(
@@ -402,7 +402,7 @@ class InstanceResources:
             check_member_request((), None, labels)
             record = attrs.evolve(record, labels=self._clean_labels(instance, labels))
             self._repo.put_member(instance, record)
-            return member_info(self._repo.cluster(), record)
+            return member_info(self._repo.states(), record)
 
     def delete_member(self, instance: str, name: str, *, delete_volumes: bool) -> None:
         """Delete member ``name``, with or without its volumes (no-op if absent)."""
