@@ -125,7 +125,10 @@ class Session:
         (all of it for ``dpp platform recover``), saying so before waiting on it; others' are
         only pointed out, so a broken provider elsewhere never holds this command hostage."""
         everything = ctx is not None and ctx.command_path.endswith("platform recover")
-        target = None if ctx is None else ctx.params.get("name")
+        # A forced removal takes the instance over; resuming its operation first would run
+        # the very provider code it is meant to get around.
+        forced = ctx is not None and bool(ctx.params.get("force"))
+        target = None if ctx is None or forced else ctx.params.get("name")
         interrupted = platform.interrupted_operations()
         mine = [op for op in interrupted if everything or op.target == target]
         for op in mine:

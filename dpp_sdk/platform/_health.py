@@ -11,6 +11,7 @@ from dpp_sdk.contract import (
     HealthReport,
     HealthStatus,
     InstanceInfo,
+    NotFound,
     Redundancy,
     ServiceProvider,
     unstructure,
@@ -223,11 +224,21 @@ class Health:
             idle = [r.name for r in self._repo.instances() if not r.busy_status]
         # Each provider's monitor runs with no platform lock held (it may use its context
         # from worker threads).
-        instances = tuple(self.refresh(name) for name in idle)
+        instances = tuple(h for h in (self._refresh_if_there(name) for name in idle) if h)
         with self._repo.lock:
             checks = _hardware_checks(self._repo.cluster())
         status = HealthStatus.worst([*(c.status for c in checks), *(i.status for i in instances)])
         return ClusterHealth(status=status, checks=tuple(checks), instances=instances)
+
+    def _refresh_if_there(self, name: str) -> InstanceHealth | None:
+        """Health of ``name``, or None if it was removed meanwhile (another thread or
+        process)."""
+        try:
+            return self.refresh(name)
+        except NotFound:
+            if self._repo.find_instance(name) is None:
+                return None
+            raise
 
     def status(self, state_dir: str | None) -> PlatformStatus:
         """Platform settings and a capacity summary."""

@@ -68,7 +68,26 @@ class Recovery:
         self._hardware.remove_orphaned_bytes()
         return [self._engine.get(record.id) for record in chosen]
 
+    def _claim(self, record: OperationRecord) -> Run | None:
+        """Take over an orphaned operation, atomically: re-read it inside a transaction and
+        make this platform its owner (counting the resumption), unless another process
+        claimed it first or it ended meanwhile. None when it is not ours to resume."""
+        with self._repo.lock, self._repo.store.transaction():
+            now = self._repo.find_operation(record.id)
+            if now is None or now.state.terminal or owner_alive(now.owner):
+                return None
+            run = Run(now)
+            # Counted (and committed) before the provider runs again, so a resumption that
+            # kills this process too still counts.
+            self._engine.save(run, owner=self._engine.owner, resumes=now.resumes + 1)
+            return run
+
     def _resume(self, record: OperationRecord) -> None:
+        claimed = self._claim(record)
+        if claimed is None:
+            return
+        run = claimed
+        record = run.record
         self._journal.log.warning(
             "resuming operation %s (%s %s) interrupted by a crash",
             record.id,
@@ -76,12 +95,11 @@ class Recovery:
             record.target,
             extra={"target": record.target},
         )
-        run = Run(record)
-        if record.resumes >= MAX_RESUMES:
+        if record.resumes > MAX_RESUMES:
             self._fail(
                 run,
                 Conflict(
-                    f"gave up after resuming it {record.resumes} times: each time its process "
+                    f"gave up after resuming it {record.resumes - 1} times: each time its process "
                     f"ended or hung before the provider's {record.kind} returned. Fix the "
                     f"provider, then remove the instance with force=True (dpp instance remove "
                     f"{record.target} --force)"
@@ -102,9 +120,6 @@ class Recovery:
                     f"a {record.kind} operation is not resumed; the next failure or "
                     "recovery event triggers a new one"
                 )
-            # Counted (and committed) before the provider runs again, so a resumption that
-            # kills this process too still counts.
-            self._engine.save(run, resumes=record.resumes + 1)
             self._lifecycle.run(run)
         except Exception as exc:
             self._fail(run, exc)
