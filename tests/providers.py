@@ -296,6 +296,35 @@ class ImpatientProvider(KVProvider):
         super().provision(ctx, request)
 
 
+class NanRetryProvider(KVProvider):
+    """Asks to be retried after nan seconds, which TemporaryError refuses."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("nanretry")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        raise dpp.TemporaryError("again", retry_after=float("nan"))
+
+
+class TamperedRetryProvider(KVProvider):
+    """Fails temporarily once with ``retry_after`` changed to ``DELAY`` (a test sets it) after
+    the error was made, where the constructor cannot refuse it; then succeeds."""
+
+    DELAY: ClassVar[float] = float("nan")
+    calls = 0
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("tampered")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        type(self).calls += 1
+        if type(self).calls == 1:
+            error = dpp.TemporaryError("again")
+            error.retry_after = self.DELAY
+            raise error
+        super().provision(ctx, request)
+
+
 class BadSecretProvider(KVProvider):
     """Stores a PIN that is a number, not a string."""
 

@@ -11,7 +11,7 @@ import pytest
 
 import dpp_sdk as dpp
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
-from dpp_sdk.platform._operations import _process_start
+from dpp_sdk.platform._operations import MIN_RETRY_DELAY, _process_start
 from dpp_sdk.platform._operations import owner_alive as _owner_alive
 from tests import providers
 
@@ -43,6 +43,35 @@ def test_an_immediate_retry_request_still_waits_a_little_and_succeeds() -> None:
         op = p.create_instance(service="impatient", name="i1", capacity_gb=1)
         assert op.attempts == 4
         assert clock.slept == pytest.approx([0.1, 0.2, 0.4])
+
+
+def test_a_temporary_error_with_a_nan_delay_fails_its_call_with_a_clear_value_error() -> None:
+    """The provider's TemporaryError(retry_after=nan) is a ValueError naming retry_after."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:NanRetryProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="nanretry", name="n1", capacity_gb=1)
+        error = info.value.operation.error
+        assert error is not None
+        assert error.type == "ValueError"
+        assert error.message.startswith("provider raised ValueError: retry_after")
+        assert "nan" in error.message
+        assert p.list_instances() == []
+
+
+@pytest.mark.parametrize("delay", [float("nan"), float("inf")])
+def test_a_non_finite_retry_delay_set_after_the_error_was_made_waits_the_minimum(
+    delay: float,
+) -> None:
+    """The engine does not trust retry_after: a non-finite one waits MIN_RETRY_DELAY."""
+    clock = ManualClock()
+    providers.TamperedRetryProvider.calls = 0
+    providers.TamperedRetryProvider.DELAY = delay
+    with Platform.open(clock=clock) as p:
+        p.register_service("tests.providers:TamperedRetryProvider")
+        op = p.create_instance(service="tampered", name="t1", capacity_gb=1)
+        assert op.attempts == 2
+        assert clock.slept == [MIN_RETRY_DELAY]
 
 
 def test_a_secret_that_is_not_a_string_is_refused_and_the_platform_stays_usable(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import math
 import os
 import traceback
 import uuid
@@ -391,8 +392,13 @@ class OperationEngine:
             return None
         except TemporaryError as exc:
             # A floor keeps retry_after=0 from spinning; the exponent is capped so the
-            # delay never overflows before the deadline stops the retries.
-            base = max(exc.retry_after, MIN_RETRY_DELAY)
+            # delay never overflows before the deadline stops the retries. TemporaryError
+            # refuses a non-finite retry_after, but the attribute can be changed after: such
+            # a value (nan, inf, not a number) gets the floor too, never a crashed sleep.
+            wanted = exc.retry_after
+            base = MIN_RETRY_DELAY
+            if isinstance(wanted, int | float) and math.isfinite(wanted):
+                base = max(wanted, MIN_RETRY_DELAY)
             delay = min(base * 2 ** min(attempt - 1, 32), self.max_backoff)
             if self._clock.monotonic() + delay > deadline:
                 return OperationError(
