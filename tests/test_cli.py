@@ -456,6 +456,58 @@ def test_usage_errors_are_one_line_pointing_to_help(
     assert "dpp instance set --help" in err
 
 
+@pytest.mark.parametrize("source", ["option", "environment"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_an_operation_timeout_that_is_not_finite_is_a_usage_error_naming_it(
+    state_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    value: str,
+) -> None:
+    """--operation-timeout nan (or DPP_OPERATION_TIMEOUT=inf) is refused before opening."""
+    args = ["--state-dir", str(state_dir)]
+    if source == "option":
+        args += ["--operation-timeout", value]
+    else:
+        monkeypatch.setenv("DPP_OPERATION_TIMEOUT", value)
+    status = _app.run([*args, "platform", "status"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.startswith("dpp: error: Invalid value for '--operation-timeout'")
+    assert f"'{value}' is not a finite number of seconds" in err
+    assert not state_dir.exists()
+
+
+@pytest.mark.parametrize("source", ["option", "environment"])
+def test_an_empty_state_directory_is_a_usage_error_not_the_working_directory(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    """--state-dir '' (or DPP_STATE_DIR='') is refused; nothing is created where dpp runs
+    (nor in the default state directory)."""
+    workdir, data_home = tmp_path / "workdir", tmp_path / "data-home"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    if source == "option":
+        args = ["--state-dir", ""]
+    else:
+        monkeypatch.setenv("DPP_STATE_DIR", "")
+        args = []
+    status = _app.run([*args, "platform", "status"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.startswith("dpp: error: Invalid value for '--state-dir'")
+    assert "empty" in err
+    assert list(workdir.iterdir()) == []
+    assert not data_home.exists()
+
+
 def test_an_unexpected_provider_bug_is_one_line_not_a_traceback(dpp_cli: Any) -> None:
     """A register() that raises a plain exception is reported in one line naming it."""
     result = dpp_cli("service", "register", "tests.test_cli:BrokenRegisterProvider")
