@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -280,6 +281,35 @@ def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _state_of(pid: int) -> str:
+    """The process state letter in /proc/PID/stat (``Z`` for a zombie)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_an_operation_whose_owner_is_a_zombie_is_interrupted_and_recovered(
+    tmp_path: Path,
+) -> None:
+    """A process that ended but is not reaped yet (state Z) owns nothing: its operation is
+    listed as interrupted and the next open resumes it."""
+    zombie = subprocess.Popen(["true"])  # held, never waited for until the end: a zombie
+    try:
+        deadline = time.monotonic() + 10
+        while _state_of(zombie.pid) != "Z":
+            assert time.monotonic() < deadline, "the child did not end"
+            time.sleep(0.01)
+        owner = f"{zombie.pid}:{_process_start(zombie.pid)}:token"
+        assert not _owner_alive(owner)
+        with Platform.open(tmp_path) as p:
+            p.register_service("tests.providers:KVProvider")
+            run, _ = p._engine.new("decommission", "vanished", {}, None)
+            p._engine.save(run, state="running", owner=owner)
+            assert [op.id for op in p.interrupted_operations()] == [run.id]
+        with Platform.open(tmp_path) as p:
+            assert p.get_operation(run.id).state is dpp.OperationState.SUCCEEDED
+    finally:
+        zombie.wait()
 
 
 def test_a_decommission_finished_before_a_crash_counts_as_succeeded(tmp_path: Path) -> None:

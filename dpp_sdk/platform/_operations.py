@@ -12,7 +12,8 @@ Owners
     An operation records its owner: ``pid:start:token`` of the platform object running it.
     :func:`owner_alive` tells whether that owner may still be running it, so recovery never
     steals an operation from a live process (or a live sibling platform in this one), and a
-    pid reused by a later process is not mistaken for the dead one.
+    pid reused by a later process is not mistaken for the dead one. A zombie (a process that
+    ended but that its parent has not reaped yet) counts as dead.
 """
 
 from __future__ import annotations
@@ -66,17 +67,23 @@ _METHOD_OF = {"repair": "on_failure"}  # the provider method an operation kind c
 _LIVE_OWNERS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
+def _process_stat(pid: int) -> list[str]:
+    """Fields 3 onwards of ``/proc/<pid>/stat`` (state, ppid, ...), or [] if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # The command name in field 2 may contain spaces and parentheses.
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _process_start(pid: int) -> str:
     """When process ``pid`` started (clock ticks since boot, from /proc), or "" if unknown.
 
     With the pid it names a process uniquely: a pid reused by a later process has another
     start time, so an operation of the dead one is not mistaken for a live one."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            # Field 22 (starttime); the command name in field 2 may contain spaces.
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = _process_stat(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22, starttime
 
 
 def owner_tag() -> str:
@@ -112,6 +119,8 @@ def owner_alive(owner: str) -> bool:
         return False
     except PermissionError:
         pass
+    if _process_stat(pid)[:1] in (["Z"], ["X"]):
+        return False  # a zombie (killed, not yet reaped by its parent) runs nothing
     # Alive, unless the pid now belongs to a process that started later.
     now = _process_start(pid)
     return not (start and now and now != start)
