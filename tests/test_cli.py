@@ -214,6 +214,23 @@ def test_an_invalid_cluster_config_is_one_error_line(tmp_path: Path) -> None:
     assert "many" in line
 
 
+def test_an_empty_or_unreadable_state_database_is_one_error_line_naming_it(
+    dpp_cli: Any, state_dir: Path
+) -> None:
+    """A truncated platform.db, or one that is not SQLite, is refused on one line saying what
+    to do; the file is left as it was."""
+    _ok(dpp_cli("platform", "status"))
+    database = state_dir / "platform.db"
+    for leftover in ("platform.db-wal", "platform.db-shm"):
+        (state_dir / leftover).unlink(missing_ok=True)
+    for content in (b"", b"not a database\n" * 300):
+        database.write_bytes(content)
+        line = _error_line(dpp_cli("platform", "status"))
+        assert str(database) in line
+        assert "restore it from a backup, or delete it" in line
+        assert database.read_bytes() == content
+
+
 # --------------------------------------------------------------------------- end to end
 
 
