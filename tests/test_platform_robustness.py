@@ -271,6 +271,23 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
         assert p._resources.data.read("k1", "data", 0, 7) == b"keep me"
 
 
+def test_an_empty_volume_directory_left_by_a_crash_is_removed_on_reopen(tmp_path: Path) -> None:
+    """An unknown volume's directory with no component in it is orphaned too; known volumes'
+    bytes stay."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="k1", capacity_gb=1)
+        p._resources.data.write("k1", "data", 0, b"keep me")
+    volumes = tmp_path / "volumes"
+    (volumes / "vol-crashed").mkdir()
+    (volumes / "vol-half-deleted").mkdir()
+    (volumes / "vol-half-deleted" / "leftover.tmp").write_bytes(b"x")
+    with Platform.open(tmp_path) as p:
+        assert not (volumes / "vol-crashed").exists()
+        assert not (volumes / "vol-half-deleted").exists()
+        assert p._resources.data.read("k1", "data", 0, 7) == b"keep me"
+
+
 def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:
     """The same pid with another start time is a different, later process."""
     proc = subprocess.Popen(["sleep", "5"])
