@@ -626,3 +626,28 @@ class PasswordProvider(KVProvider):
         )
         if str(request.parameters["password"]).startswith("bad"):
             raise dpp.PermanentError("that password is refused")
+
+
+NOISY_TEXT = "line one\nline two \x1b[31mred\x1b[0m " + "x" * 200_000
+"""200 kB of text (a hundred times what the platform keeps) with a newline and terminal escapes,
+as a misbehaving provider might produce."""
+
+
+class NoisyProvider(KVProvider):
+    """Puts NOISY_TEXT in everything it reports: its health check's name and message, a veto,
+    and the exception its configure raises."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("noisy")
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        raise RuntimeError(NOISY_TEXT)
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        check = dpp.HealthCheck(name=NOISY_TEXT, status=dpp.HealthStatus.GREEN, message=NOISY_TEXT)
+        return dpp.HealthReport.from_checks([check])
+
+    def on_maintenance(
+        self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest
+    ) -> dpp.MaintenanceDecision:
+        return dpp.MaintenanceDecision.veto(dpp.VetoReason.GENERIC_FAILURE, NOISY_TEXT)

@@ -534,6 +534,20 @@ def test_an_unexpected_provider_bug_is_one_line_not_a_traceback(dpp_cli: Any) ->
     assert "Traceback" not in result.stderr
 
 
+def test_provider_text_cannot_break_or_recolour_an_error_line_or_a_table(dpp_cli: Any) -> None:
+    """A provider's 200 kB message with a newline and escapes is one short line; its health
+    check's name and message are printed escaped."""
+    _ok(dpp_cli("service", "register", "tests.providers:NoisyProvider"))
+    _ok(dpp_cli("instance", "create", "--service", "noisy", "--name", "n1"))
+    line = _error_line(dpp_cli("instance", "set", "n1", "--param", "cacheMb=128"))
+    assert "RuntimeError: line one\\nline two \\x1b[31mred" in line
+    assert line.isprintable()
+    assert len(line) < 3_000
+    health = _ok(dpp_cli("health", "n1")).stdout
+    assert "\x1b" not in health
+    assert "\\x1b[31mred" in health
+
+
 def test_params_are_typed_by_the_services_schema(dpp_cli: Any, tmp_path: Path) -> None:
     """A string parameter written as 7.0 stays the string '7.0'; 3.0 for an integer is 3."""
     sample = str(Path(__file__).resolve().parent.parent / "samples" / "mongodb")

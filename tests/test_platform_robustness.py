@@ -11,6 +11,7 @@ import attrs
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk.contract._text import MESSAGE_LIMIT, TRACEBACK_LIMIT
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
 from dpp_sdk.platform._operations import MIN_RETRY_DELAY, _process_start
 from dpp_sdk.platform._operations import owner_alive as _owner_alive
@@ -130,6 +131,30 @@ def test_secrets_in_tracebacks_and_vetoes_are_redacted(tmp_path: Path) -> None:
         log = p.log_path.read_text()
         assert "Traceback" in log
         assert secret.reveal() not in log
+
+
+def test_provider_text_is_kept_escaped_and_capped_in_errors_health_and_vetoes() -> None:
+    """Newlines and terminal escapes are shown as \\n and \\x1b; of a 200 kB message the
+    first MESSAGE_LIMIT characters are kept, saying how many more there were."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:NoisyProvider")
+        p.create_instance(service="noisy", name="n1", capacity_gb=1)
+        check = p.instance_health("n1").checks[0]
+        host = p.get_instance("n1").members[0].host
+        (veto,) = p.maintenance_precheck(host, "no-action").vetoes
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.configure_instance("n1", {"cacheMb": 128})
+        error = info.value.operation.error
+        assert error is not None
+        for text in (check.name, check.message, veto.message, error.message):
+            assert "line one\\nline two \\x1b[31mred\\x1b[0m" in text
+            assert text.isprintable()
+            assert len(text) < MESSAGE_LIMIT + 40
+            assert text.endswith(" more characters)")
+        assert error.message.startswith("provider raised RuntimeError: line one\\n")
+        assert error.traceback is not None
+        assert error.traceback.startswith("Traceback (most recent call last):\n")
+        assert len(error.traceback) < TRACEBACK_LIMIT + 40
 
 
 def test_a_failed_repair_keeps_the_volume_it_reattached() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from dpp_sdk._version import __version__
-from dpp_sdk.cli._errors import EXIT_ERROR, CliError, format_error, one_line
+from dpp_sdk.cli._errors import EXIT_ERROR, CliError, error_line, format_error
 from dpp_sdk.cli._options import OUTPUT_CHOICE
 from dpp_sdk.cli._session import Session
 from dpp_sdk.cli.commands import hardware, instance, observe, platform, service
@@ -179,7 +179,7 @@ def run(args: Sequence[str] | None = None) -> int:
         cli.main(args=args, prog_name="dpp", standalone_mode=False)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        click.echo(f"dpp: error: {one_line(exc.format_message())}{hint}", err=True)
+        click.echo(f"dpp: error: {error_line(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()

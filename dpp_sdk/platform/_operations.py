@@ -42,6 +42,7 @@ from dpp_sdk.contract import (
     TemporaryError,
     ValidationError,
 )
+from dpp_sdk.contract._text import TRACEBACK_LIMIT, printable
 from dpp_sdk.platform._calls import call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._clock import Clock
@@ -339,15 +340,23 @@ class OperationEngine:
                 finished_at=self._clock.now(),
                 error=OperationError(
                     type=type(exc).__name__,
-                    message=self._journal.scrub(
-                        f"operation abandoned: {type(exc).__name__}: {exc}"
-                    ),
-                    traceback=self._journal.scrub(traceback.format_exc()),
+                    message=self._kept(f"operation abandoned: {type(exc).__name__}: {exc}"),
+                    traceback=self._kept_traceback(),
                 ),
             )
             self._journal.audit(
                 f"instance.{run.record.kind}", run.target, "failed", type(exc).__name__
             )
+
+    def _kept(self, text: str) -> str:
+        """What an operation keeps of a message built from provider text: secrets redacted,
+        control characters escaped, at most ``MESSAGE_LIMIT`` characters."""
+        return printable(self._journal.scrub(text))
+
+    def _kept_traceback(self) -> str:
+        """The traceback being handled, redacted, escaped (but for its newlines) and cut at
+        ``TRACEBACK_LIMIT`` characters."""
+        return printable(self._journal.scrub(traceback.format_exc()), TRACEBACK_LIMIT, keep="\n")
 
     def call_verb(
         self, run: Run, call: Callable[[ServiceProvider, PlatformContext], object]
@@ -372,7 +381,9 @@ class OperationEngine:
                 except Exception as exc:
                     return OperationError(
                         type="ProviderUnavailable",
-                        message=f"the provider of {record.service!r} cannot be loaded: {exc}",
+                        message=self._kept(
+                            f"the provider of {record.service!r} cannot be loaded: {exc}"
+                        ),
                     )
             with self._contexts.open(instance, record.service, run.record.kind) as ctx:
                 outcome = self._attempt(
@@ -394,7 +405,7 @@ class OperationEngine:
         deadline: float,
     ) -> OperationError | float | None:
         """One attempt: None on success, an error to fail with, or the delay before the next."""
-        scrub = self._journal.scrub
+        kept = self._kept
         try:
             verb = _METHOD_OF.get(run.record.kind, run.record.kind)
             call_provider(verb, self._catalog.deadlines[verb], lambda: call(provider, ctx))
@@ -414,7 +425,7 @@ class OperationEngine:
                     type="DeadlineExceeded",
                     message=(
                         f"{run.record.kind} still failing temporarily after {attempt} attempts "
-                        f"and {self.timeout:.0f}s: {scrub(str(exc))}"
+                        f"and {self.timeout:.0f}s: {kept(str(exc))}"
                     ),
                 )
             self._journal.log.info(
@@ -422,21 +433,21 @@ class OperationEngine:
                 run.record.kind,
                 attempt,
                 delay,
-                scrub(str(exc)),
+                kept(str(exc)),
                 extra={"target": run.target},
             )
             return float(delay)
         except ValidationError as exc:
             return OperationError(
                 type=type(exc).__name__,
-                message=scrub(exc.summary),
-                problems=tuple(scrub(str(p)) for p in exc.problems),
+                message=kept(exc.summary),
+                problems=tuple(kept(str(p)) for p in exc.problems),
             )
         except (PermanentError, DppError) as exc:
-            return OperationError(type=type(exc).__name__, message=scrub(str(exc)))
+            return OperationError(type=type(exc).__name__, message=kept(str(exc)))
         except Exception as exc:
             return OperationError(
                 type=type(exc).__name__,
-                message=scrub(f"provider raised {type(exc).__name__}: {exc}"),
-                traceback=scrub(traceback.format_exc()),
+                message=kept(f"provider raised {type(exc).__name__}: {exc}"),
+                traceback=self._kept_traceback(),
             )
