@@ -548,6 +548,62 @@ def test_provider_text_cannot_break_or_recolour_an_error_line_or_a_table(dpp_cli
     assert "\\x1b[31mred" in health
 
 
+CHATTY_PROVIDER = """
+import sys
+
+from tests.providers import KVProvider, _renamed
+
+print("chatty: imported")
+
+
+class ChattyProvider(KVProvider):
+    def register(self, cluster):
+        print("chatty: register")
+        return _renamed("chatty")
+
+    def provision(self, ctx, request):
+        sys.stdout.write("chatty: provision\\n")
+        super().provision(ctx, request)
+
+    def monitor(self, ctx):
+        print("chatty: monitor")
+        return super().monitor(ctx)
+"""
+
+
+def test_what_a_provider_prints_goes_to_stderr_and_json_output_stays_pure(
+    tmp_path: Path,
+) -> None:
+    """A provider printing at import and in its verbs cannot pollute dpp ... -o json."""
+    (tmp_path / "chatty_provider.py").write_text(CHATTY_PROVIDER, encoding="utf-8")
+    state = tmp_path / "state"
+
+    def dpp_json(*args: str) -> tuple[Any, str]:
+        done = subprocess.run(
+            [sys.executable, "-c", "from dpp_sdk.cli import main; main()", *args],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout), done.stderr
+
+    base = ("--state-dir", str(state), "-o", "json")
+    service, err = dpp_json(*base, "service", "register", "chatty_provider:ChattyProvider")
+    assert service["name"] == "chatty"
+    assert "chatty: imported" in err
+    assert "chatty: register" in err
+    operation, err = dpp_json(*base, "instance", "create", "--service", "chatty", "--name", "c1")
+    assert operation["state"] == "succeeded"
+    assert "chatty: provision" in err
+    health, err = dpp_json(*base, "health", "c1")
+    assert health["instance"] == "c1"
+    assert "chatty: monitor" in err
+
+
 def test_params_are_typed_by_the_services_schema(dpp_cli: Any, tmp_path: Path) -> None:
     """A string parameter written as 7.0 stays the string '7.0'; 3.0 for an integer is 3."""
     sample = str(Path(__file__).resolve().parent.parent / "samples" / "mongodb")
