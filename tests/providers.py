@@ -296,6 +296,35 @@ class ImpatientProvider(KVProvider):
         super().provision(ctx, request)
 
 
+class NanRetryProvider(KVProvider):
+    """Asks to be retried after nan seconds, which TemporaryError refuses."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("nanretry")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        raise dpp.TemporaryError("again", retry_after=float("nan"))
+
+
+class TamperedRetryProvider(KVProvider):
+    """Fails temporarily once with ``retry_after`` changed to ``DELAY`` (a test sets it) after
+    the error was made, where the constructor cannot refuse it; then succeeds."""
+
+    DELAY: ClassVar[float] = float("nan")
+    calls = 0
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("tampered")
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        type(self).calls += 1
+        if type(self).calls == 1:
+            error = dpp.TemporaryError("again")
+            error.retry_after = self.DELAY
+            raise error
+        super().provision(ctx, request)
+
+
 class BadSecretProvider(KVProvider):
     """Stores a PIN that is a number, not a string."""
 
@@ -597,3 +626,28 @@ class PasswordProvider(KVProvider):
         )
         if str(request.parameters["password"]).startswith("bad"):
             raise dpp.PermanentError("that password is refused")
+
+
+NOISY_TEXT = "line one\nline two \x1b[31mred\x1b[0m " + "x" * 200_000
+"""200 kB of text (a hundred times what the platform keeps) with a newline and terminal escapes,
+as a misbehaving provider might produce."""
+
+
+class NoisyProvider(KVProvider):
+    """Puts NOISY_TEXT in everything it reports: its health check's name and message, a veto,
+    and the exception its configure raises."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("noisy")
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        raise RuntimeError(NOISY_TEXT)
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        check = dpp.HealthCheck(name=NOISY_TEXT, status=dpp.HealthStatus.GREEN, message=NOISY_TEXT)
+        return dpp.HealthReport.from_checks([check])
+
+    def on_maintenance(
+        self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest
+    ) -> dpp.MaintenanceDecision:
+        return dpp.MaintenanceDecision.veto(dpp.VetoReason.GENERIC_FAILURE, NOISY_TEXT)

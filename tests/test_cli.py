@@ -214,6 +214,23 @@ def test_an_invalid_cluster_config_is_one_error_line(tmp_path: Path) -> None:
     assert "many" in line
 
 
+def test_an_empty_or_unreadable_state_database_is_one_error_line_naming_it(
+    dpp_cli: Any, state_dir: Path
+) -> None:
+    """A truncated platform.db, or one that is not SQLite, is refused on one line saying what
+    to do; the file is left as it was."""
+    _ok(dpp_cli("platform", "status"))
+    database = state_dir / "platform.db"
+    for leftover in ("platform.db-wal", "platform.db-shm"):
+        (state_dir / leftover).unlink(missing_ok=True)
+    for content in (b"", b"not a database\n" * 300):
+        database.write_bytes(content)
+        line = _error_line(dpp_cli("platform", "status"))
+        assert str(database) in line
+        assert "restore it from a backup, or delete it" in line
+        assert database.read_bytes() == content
+
+
 # --------------------------------------------------------------------------- end to end
 
 
@@ -456,6 +473,58 @@ def test_usage_errors_are_one_line_pointing_to_help(
     assert "dpp instance set --help" in err
 
 
+@pytest.mark.parametrize("source", ["option", "environment"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_an_operation_timeout_that_is_not_finite_is_a_usage_error_naming_it(
+    state_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    value: str,
+) -> None:
+    """--operation-timeout nan (or DPP_OPERATION_TIMEOUT=inf) is refused before opening."""
+    args = ["--state-dir", str(state_dir)]
+    if source == "option":
+        args += ["--operation-timeout", value]
+    else:
+        monkeypatch.setenv("DPP_OPERATION_TIMEOUT", value)
+    status = _app.run([*args, "platform", "status"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.startswith("dpp: error: Invalid value for '--operation-timeout'")
+    assert f"'{value}' is not a finite number of seconds" in err
+    assert not state_dir.exists()
+
+
+@pytest.mark.parametrize("source", ["option", "environment"])
+def test_an_empty_state_directory_is_a_usage_error_not_the_working_directory(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    """--state-dir '' (or DPP_STATE_DIR='') is refused; nothing is created where dpp runs
+    (nor in the default state directory)."""
+    workdir, data_home = tmp_path / "workdir", tmp_path / "data-home"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    if source == "option":
+        args = ["--state-dir", ""]
+    else:
+        monkeypatch.setenv("DPP_STATE_DIR", "")
+        args = []
+    status = _app.run([*args, "platform", "status"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.startswith("dpp: error: Invalid value for '--state-dir'")
+    assert "empty" in err
+    assert list(workdir.iterdir()) == []
+    assert not data_home.exists()
+
+
 def test_an_unexpected_provider_bug_is_one_line_not_a_traceback(dpp_cli: Any) -> None:
     """A register() that raises a plain exception is reported in one line naming it."""
     result = dpp_cli("service", "register", "tests.test_cli:BrokenRegisterProvider")
@@ -463,6 +532,76 @@ def test_an_unexpected_provider_bug_is_one_line_not_a_traceback(dpp_cli: Any) ->
     line = _error_line(result)
     assert "register() raised ZeroDivisionError" in line
     assert "Traceback" not in result.stderr
+
+
+def test_provider_text_cannot_break_or_recolour_an_error_line_or_a_table(dpp_cli: Any) -> None:
+    """A provider's 200 kB message with a newline and escapes is one short line; its health
+    check's name and message are printed escaped."""
+    _ok(dpp_cli("service", "register", "tests.providers:NoisyProvider"))
+    _ok(dpp_cli("instance", "create", "--service", "noisy", "--name", "n1"))
+    line = _error_line(dpp_cli("instance", "set", "n1", "--param", "cacheMb=128"))
+    assert "RuntimeError: line one\\nline two \\x1b[31mred" in line
+    assert line.isprintable()
+    assert len(line) < 3_000
+    health = _ok(dpp_cli("health", "n1")).stdout
+    assert "\x1b" not in health
+    assert "\\x1b[31mred" in health
+
+
+CHATTY_PROVIDER = """
+import sys
+
+from tests.providers import KVProvider, _renamed
+
+print("chatty: imported")
+
+
+class ChattyProvider(KVProvider):
+    def register(self, cluster):
+        print("chatty: register")
+        return _renamed("chatty")
+
+    def provision(self, ctx, request):
+        sys.stdout.write("chatty: provision\\n")
+        super().provision(ctx, request)
+
+    def monitor(self, ctx):
+        print("chatty: monitor")
+        return super().monitor(ctx)
+"""
+
+
+def test_what_a_provider_prints_goes_to_stderr_and_json_output_stays_pure(
+    tmp_path: Path,
+) -> None:
+    """A provider printing at import and in its verbs cannot pollute dpp ... -o json."""
+    (tmp_path / "chatty_provider.py").write_text(CHATTY_PROVIDER, encoding="utf-8")
+    state = tmp_path / "state"
+
+    def dpp_json(*args: str) -> tuple[Any, str]:
+        done = subprocess.run(
+            [sys.executable, "-c", "from dpp_sdk.cli import main; main()", *args],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout), done.stderr
+
+    base = ("--state-dir", str(state), "-o", "json")
+    service, err = dpp_json(*base, "service", "register", "chatty_provider:ChattyProvider")
+    assert service["name"] == "chatty"
+    assert "chatty: imported" in err
+    assert "chatty: register" in err
+    operation, err = dpp_json(*base, "instance", "create", "--service", "chatty", "--name", "c1")
+    assert operation["state"] == "succeeded"
+    assert "chatty: provision" in err
+    health, err = dpp_json(*base, "health", "c1")
+    assert health["instance"] == "c1"
+    assert "chatty: monitor" in err
 
 
 def test_params_are_typed_by_the_services_schema(dpp_cli: Any, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import dpp_sdk as dpp
-from dpp_sdk.cli._errors import CliError, format_error, one_line
+from dpp_sdk.cli._errors import LINE_LIMIT, CliError, format_error, one_line
 from dpp_sdk.cli._logs import follow, tail
 from dpp_sdk.cli._params import ParamError, parse_param_value, parse_params
 
@@ -115,6 +115,16 @@ def test_a_cli_error_prints_one_prefixed_line_on_stderr(capsys: pytest.CaptureFi
     assert captured.out == ""
     assert captured.err == "dpp: error: it broke: here\n"
     assert error.exit_code == 1
+
+
+def test_a_huge_error_line_is_capped_and_its_control_characters_escaped() -> None:
+    """A 2 MB message becomes at most LINE_LIMIT characters, saying how many more there were;
+    an escape sequence is shown as \\x1b, not sent to the terminal."""
+    line = CliError("boom \x1b[2J" + "x" * 2_000_000).format_message()
+    assert line.startswith("boom \\x1b[2Jxxx")
+    assert line.endswith(" more characters)")
+    assert len(line) < LINE_LIMIT + 40
+    assert line.isprintable()
 
 
 # --------------------------------------------------------------------------- logs

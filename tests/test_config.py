@@ -150,6 +150,58 @@ def test_load_config_names_the_file_in_its_error(tmp_path: pathlib.Path) -> None
     assert str(path) in str(caught.value)
 
 
+INTEGER_KEYS = [
+    ("vsan-datapersistence", "max_services"),
+    ("vsan-datapersistence", "resource_quota"),
+    ("cluster", "hosts"),
+    ("cluster", "capacity_disks_per_host"),
+    ("cluster", "direct_disks_per_host"),
+    ("cluster", "capacity_warning_percent"),
+]
+SIZE_KEYS = [
+    ("cluster", "capacity_disk_gb"),
+    ("cluster", "direct_disk_gb"),
+    ("host esx-01", "capacity_disks"),
+    ("host esx-01", "direct_disks"),
+]
+# Ten as Python's int() and float() also read it: with an underscore, in Arabic-Indic digits,
+# in full-width digits.
+NOT_DECIMAL = ["1_0", "\u0661\u0660", "\uff11\uff10"]
+
+
+@pytest.mark.parametrize("raw", NOT_DECIMAL)
+@pytest.mark.parametrize(("section", "key"), INTEGER_KEYS + SIZE_KEYS)
+def test_integers_and_sizes_accept_only_ascii_decimal_digits(
+    section: str, key: str, raw: str
+) -> None:
+    """1_0 and non-ASCII digits are a problem naming the section, the key and the value."""
+    (problem,) = problems_of(f"[{section}]\n{key} = {raw}\n")
+    assert problem.location == f"[{section}] {key}"
+    assert problem.value == raw
+
+
+def test_a_config_file_that_is_not_utf8_names_the_file_line_and_byte_offset(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A Latin-1 byte is a ConfigError (not a UnicodeDecodeError) saying where it is."""
+    path = tmp_path / "latin1.ini"
+    path.write_bytes(b"[cluster]\nhosts = 3\n# caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.source == str(path)
+    (problem,) = caught.value.problems
+    assert problem.location == "line 3"
+    assert "byte 0xe9 at offset 25" in problem.message
+    assert str(path) in str(caught.value)
+
+
+def test_a_utf8_config_file_with_a_byte_order_mark_is_read(tmp_path: pathlib.Path) -> None:
+    """The BOM some editors write is not part of the first section header."""
+    path = tmp_path / "bom.ini"
+    path.write_bytes(b"\xef\xbb\xbf[cluster]\nhosts = 3\n")
+    assert len(load_config(path).hosts) == 3
+
+
 # -- every problem at once ---------------------------------------------------------------------
 
 # Independent problems: (section header, line, location reported). None line: the section alone.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import attrs
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk.contract._text import MESSAGE_LIMIT, TRACEBACK_LIMIT
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
-from dpp_sdk.platform._operations import _process_start
+from dpp_sdk.platform._operations import MIN_RETRY_DELAY, _process_start
 from dpp_sdk.platform._operations import owner_alive as _owner_alive
 from tests import providers
 
@@ -43,6 +45,35 @@ def test_an_immediate_retry_request_still_waits_a_little_and_succeeds() -> None:
         op = p.create_instance(service="impatient", name="i1", capacity_gb=1)
         assert op.attempts == 4
         assert clock.slept == pytest.approx([0.1, 0.2, 0.4])
+
+
+def test_a_temporary_error_with_a_nan_delay_fails_its_call_with_a_clear_value_error() -> None:
+    """The provider's TemporaryError(retry_after=nan) is a ValueError naming retry_after."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:NanRetryProvider")
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.create_instance(service="nanretry", name="n1", capacity_gb=1)
+        error = info.value.operation.error
+        assert error is not None
+        assert error.type == "ValueError"
+        assert error.message.startswith("provider raised ValueError: retry_after")
+        assert "nan" in error.message
+        assert p.list_instances() == []
+
+
+@pytest.mark.parametrize("delay", [float("nan"), float("inf")])
+def test_a_non_finite_retry_delay_set_after_the_error_was_made_waits_the_minimum(
+    delay: float,
+) -> None:
+    """The engine does not trust retry_after: a non-finite one waits MIN_RETRY_DELAY."""
+    clock = ManualClock()
+    providers.TamperedRetryProvider.calls = 0
+    providers.TamperedRetryProvider.DELAY = delay
+    with Platform.open(clock=clock) as p:
+        p.register_service("tests.providers:TamperedRetryProvider")
+        op = p.create_instance(service="tampered", name="t1", capacity_gb=1)
+        assert op.attempts == 2
+        assert clock.slept == [MIN_RETRY_DELAY]
 
 
 def test_a_secret_that_is_not_a_string_is_refused_and_the_platform_stays_usable(
@@ -100,6 +131,30 @@ def test_secrets_in_tracebacks_and_vetoes_are_redacted(tmp_path: Path) -> None:
         log = p.log_path.read_text()
         assert "Traceback" in log
         assert secret.reveal() not in log
+
+
+def test_provider_text_is_kept_escaped_and_capped_in_errors_health_and_vetoes() -> None:
+    """Newlines and terminal escapes are shown as \\n and \\x1b; of a 200 kB message the
+    first MESSAGE_LIMIT characters are kept, saying how many more there were."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:NoisyProvider")
+        p.create_instance(service="noisy", name="n1", capacity_gb=1)
+        check = p.instance_health("n1").checks[0]
+        host = p.get_instance("n1").members[0].host
+        (veto,) = p.maintenance_precheck(host, "no-action").vetoes
+        with pytest.raises(dpp.OperationFailed) as info:
+            p.configure_instance("n1", {"cacheMb": 128})
+        error = info.value.operation.error
+        assert error is not None
+        for text in (check.name, check.message, veto.message, error.message):
+            assert "line one\\nline two \\x1b[31mred\\x1b[0m" in text
+            assert text.isprintable()
+            assert len(text) < MESSAGE_LIMIT + 40
+            assert text.endswith(" more characters)")
+        assert error.message.startswith("provider raised RuntimeError: line one\\n")
+        assert error.traceback is not None
+        assert error.traceback.startswith("Traceback (most recent call last):\n")
+        assert len(error.traceback) < TRACEBACK_LIMIT + 40
 
 
 def test_a_failed_repair_keeps_the_volume_it_reattached() -> None:
@@ -241,6 +296,23 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
         assert p._resources.data.read("k1", "data", 0, 7) == b"keep me"
 
 
+def test_an_empty_volume_directory_left_by_a_crash_is_removed_on_reopen(tmp_path: Path) -> None:
+    """An unknown volume's directory with no component in it is orphaned too; known volumes'
+    bytes stay."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="k1", capacity_gb=1)
+        p._resources.data.write("k1", "data", 0, b"keep me")
+    volumes = tmp_path / "volumes"
+    (volumes / "vol-crashed").mkdir()
+    (volumes / "vol-half-deleted").mkdir()
+    (volumes / "vol-half-deleted" / "leftover.tmp").write_bytes(b"x")
+    with Platform.open(tmp_path) as p:
+        assert not (volumes / "vol-crashed").exists()
+        assert not (volumes / "vol-half-deleted").exists()
+        assert p._resources.data.read("k1", "data", 0, 7) == b"keep me"
+
+
 def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:
     """The same pid with another start time is a different, later process."""
     proc = subprocess.Popen(["sleep", "5"])
@@ -251,6 +323,35 @@ def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _state_of(pid: int) -> str:
+    """The process state letter in /proc/PID/stat (``Z`` for a zombie)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_an_operation_whose_owner_is_a_zombie_is_interrupted_and_recovered(
+    tmp_path: Path,
+) -> None:
+    """A process that ended but is not reaped yet (state Z) owns nothing: its operation is
+    listed as interrupted and the next open resumes it."""
+    zombie = subprocess.Popen(["true"])  # held, never waited for until the end: a zombie
+    try:
+        deadline = time.monotonic() + 10
+        while _state_of(zombie.pid) != "Z":
+            assert time.monotonic() < deadline, "the child did not end"
+            time.sleep(0.01)
+        owner = f"{zombie.pid}:{_process_start(zombie.pid)}:token"
+        assert not _owner_alive(owner)
+        with Platform.open(tmp_path) as p:
+            p.register_service("tests.providers:KVProvider")
+            run, _ = p._engine.new("decommission", "vanished", {}, None)
+            p._engine.save(run, state="running", owner=owner)
+            assert [op.id for op in p.interrupted_operations()] == [run.id]
+        with Platform.open(tmp_path) as p:
+            assert p.get_operation(run.id).state is dpp.OperationState.SUCCEEDED
+    finally:
+        zombie.wait()
 
 
 def test_a_decommission_finished_before_a_crash_counts_as_succeeded(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,62 @@ def test_a_refused_placement_leaves_the_cached_accounting_equal_to_the_records()
             p.create_instance(service="kv", name="b", capacity_gb=400)
         assert p.resources().reserved_gb == pytest.approx(before)
         assert p.check_consistency() == []
+
+
+def test_a_zero_byte_database_is_refused_naming_it_and_what_to_do(tmp_path: Path) -> None:
+    """An empty platform.db (a truncated one) is not silently started afresh."""
+    with Platform.open(tmp_path) as p:
+        p.register_service("tests.providers:KVProvider")
+    (tmp_path / "platform.db").write_bytes(b"")
+    for leftover in ("platform.db-wal", "platform.db-shm"):
+        (tmp_path / leftover).unlink(missing_ok=True)
+    with pytest.raises(dpp.Conflict) as info:
+        Platform.open(tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "platform.db") in message
+    assert "empty" in message
+    assert "restore it from a backup, or delete it to start afresh" in message
+    assert (tmp_path / "platform.db").stat().st_size == 0
+
+
+def _damaged(path: Path) -> None:
+    """Overwrite page 1 of the database at ``path`` after its header: the schema is lost."""
+    data = bytearray(path.read_bytes())
+    data[100:4096] = bytes(range(256)) * 15 + bytes(range(156))
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind", ["not sqlite", "damaged"])
+def test_an_unreadable_database_is_a_dpp_error_naming_it_and_what_to_do(
+    tmp_path: Path, kind: str
+) -> None:
+    """A file that is not SQLite, or a damaged one, is a Conflict, not a raw sqlite3 error."""
+    database = tmp_path / "platform.db"
+    if kind == "not sqlite":
+        database.write_text("these are not the bytes of a database\n" * 200)
+    else:
+        with Platform.open(tmp_path) as p:
+            p.register_service("tests.providers:KVProvider")
+        _damaged(database)
+    with pytest.raises(dpp.Conflict) as info:
+        Platform.open(tmp_path)
+    message = str(info.value)
+    assert str(database) in message
+    assert "restore it from a backup, or delete it" in message
+    assert isinstance(info.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_concurrent_opens_of_a_new_state_directory_all_succeed(tmp_path: Path) -> None:
+    """Processes creating the database at once never see it empty, so none is refused."""
+    script = (
+        "import sys; from dpp_sdk.platform import Platform; "
+        "Platform.open(sys.argv[1], recover=False).close()"
+    )
+    for trial in range(3):
+        state = tmp_path / f"s{trial}"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", script, str(state)], stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        errors = [proc.communicate(timeout=60)[1].decode() for proc in procs]
+        assert [proc.returncode for proc in procs] == [0] * 4, errors

@@ -80,6 +80,14 @@ def test_temporary_error_keeps_its_retry_delay_and_refuses_a_negative_one() -> N
         dpp.TemporaryError("busy", retry_after=-1)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), -0.5])
+def test_temporary_error_refuses_a_retry_after_that_is_not_finite_seconds(bad: float) -> None:
+    """nan, infinities and negative delays are a ValueError naming retry_after and the value."""
+    with pytest.raises(ValueError, match="retry_after") as info:
+        dpp.TemporaryError("busy", retry_after=bad)
+    assert repr(bad) in str(info.value)
+
+
 def test_errors_are_grouped_under_one_root_and_inherit_builtins() -> None:
     """Every error is a DppError; validation is a ValueError, not-found a LookupError."""
     assert issubclass(dpp.ValidationError, ValueError)

@@ -548,6 +548,21 @@ def test_volume_ids_lists_exactly_the_volumes_with_stored_components(store: Volu
     assert store.volume_ids() == set()
 
 
+def test_volume_ids_also_lists_a_volume_directory_without_components(
+    tmp_path: pathlib.Path,
+) -> None:
+    """An empty or component-less directory is listed (for orphan cleanup) and deleted."""
+    store = VolumeStore(tmp_path)
+    store.write("kept", SINGLE, 0, b"1", {0})
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "notes.txt").write_text("not a component")
+    assert store.volume_ids() == {"kept", "empty", "odd"}
+    store.delete_volume("empty")
+    store.delete_volume("odd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
 def test_zero_length_reads_and_writes_return_nothing(store: VolumeStore) -> None:
     """Length 0 is valid: a read returns b"" and a write misses nothing."""
     assert store.read("vol", RAID6, 123, 0, everything(RAID6)) == b""

@@ -11,6 +11,7 @@ usage errors exit 2. See ``docs/cli.md``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +20,42 @@ from typing import Any
 import click
 
 from dpp_sdk._version import __version__
-from dpp_sdk.cli._errors import EXIT_ERROR, CliError, format_error, one_line
+from dpp_sdk.cli._errors import EXIT_ERROR, CliError, error_line, format_error
 from dpp_sdk.cli._options import OUTPUT_CHOICE
 from dpp_sdk.cli._session import Session
 from dpp_sdk.cli.commands import hardware, instance, observe, platform, service
 from dpp_sdk.contract import DppError
 
 __all__ = ["cli", "run"]
+
+
+class _Seconds(click.FloatRange):
+    """A finite number of seconds within the range: ``nan`` and ``inf``, which
+    ``click.FloatRange`` lets through, are refused as usage errors."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
+        return seconds
+
+
+def _state_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--state-dir`` as a Path; an empty one is refused rather than taken for ``.``."""
+    if value == "":
+        raise click.BadParameter(
+            "an empty path is not a state directory (it would be the working directory); "
+            "give a directory, or leave the option out for the default",
+            ctx=ctx,
+            param=param,
+        )
+    if value is None and os.environ.get("DPP_STATE_DIR") == "":
+        raise click.BadParameter(
+            "DPP_STATE_DIR is set but empty; set it to a directory, or unset it for the default",
+            ctx=ctx,
+            param=param,
+        )
+    return None if value is None else Path(value)
 
 
 class _DppGroup(click.Group):
@@ -60,7 +90,8 @@ class _DppGroup(click.Group):
 @click.version_option(__version__, prog_name="dpp")
 @click.option(
     "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
+    callback=_state_dir,
     envvar="DPP_STATE_DIR",
     show_envvar=True,
     default=None,
@@ -78,7 +109,7 @@ class _DppGroup(click.Group):
 )
 @click.option(
     "--operation-timeout",
-    type=click.FloatRange(min=1.0),
+    type=_Seconds(min=1.0),
     envvar="DPP_OPERATION_TIMEOUT",
     show_envvar=True,
     default=600.0,
@@ -148,7 +179,7 @@ def run(args: Sequence[str] | None = None) -> int:
         cli.main(args=args, prog_name="dpp", standalone_mode=False)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        click.echo(f"dpp: error: {one_line(exc.format_message())}{hint}", err=True)
+        click.echo(f"dpp: error: {error_line(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()

@@ -7,10 +7,17 @@ from typing import IO, Any
 
 import click
 
-__all__ = ["EXIT_ERROR", "CliError", "format_error", "one_line"]
+from dpp_sdk.contract._text import printable
+
+__all__ = ["EXIT_ERROR", "LINE_LIMIT", "CliError", "error_line", "format_error", "one_line"]
 
 EXIT_ERROR = 1
 """Exit status of a command that failed (click's usage errors exit with 2)."""
+
+LINE_LIMIT = 10_000
+"""Characters of a ``dpp: error:`` line's message, after which it is cut with
+``... (N more characters)``. Messages from provider code are already cut at 2,000 by the
+platform; this bounds the line whatever it holds (every problem of a request, notes)."""
 
 
 class CliError(click.ClickException):
@@ -19,7 +26,7 @@ class CliError(click.ClickException):
     exit_code = EXIT_ERROR
 
     def __init__(self, message: str) -> None:
-        super().__init__(one_line(message))
+        super().__init__(error_line(message))
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"dpp: error: {self.format_message()}", file=file, err=file is None)
@@ -41,6 +48,12 @@ def one_line(text: str) -> str:
         else:
             out = f"{out}; {part}"
     return out
+
+
+def error_line(text: str) -> str:
+    """``text`` as the message of a ``dpp: error:`` line: on one line (:func:`one_line`),
+    control characters escaped (``\\x1b``), at most :data:`LINE_LIMIT` characters."""
+    return printable(one_line(text), LINE_LIMIT)
 
 
 def _problems_of(exc: BaseException) -> Sequence[object]:

@@ -130,18 +130,19 @@ def idempotency_option(
 
 
 def emit(session: Session, document: T, view: Callable[[T], list[RenderableType]]) -> None:
-    """Print ``document`` as JSON (``-o json``) or as the tables ``view`` makes of it."""
+    """Print ``document`` as JSON (``-o json``) or as the tables ``view`` makes of it, on the
+    session's stdout (what provider code prints meanwhile goes to stderr)."""
     if session.json:
         validate_model(document)  # documents with a shipped schema must match it
-        click.echo(to_json(document, indent=2))
+        click.echo(to_json(document, indent=2), file=session.stdout)
     else:
-        _render.print_renderables(view(document))
+        _render.print_renderables(view(document), file=session.stdout)
 
 
 def note(session: Session, message: str) -> None:
     """A sentence for people before a table; JSON output stays pure."""
     if not session.json:
-        click.echo(message)
+        click.echo(message, file=session.stdout)
 
 
 # --------------------------------------------------------------------------- pages

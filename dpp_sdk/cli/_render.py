@@ -18,7 +18,7 @@ import datetime as _dt
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
 from rich import box
@@ -100,21 +100,22 @@ _STYLES = {
 }
 
 
-def make_console() -> Console:
-    """A console on stdout; wide enough when not a terminal that tables are not squeezed."""
-    console = Console(highlight=False, soft_wrap=False)
+def make_console(file: IO[str] | None = None) -> Console:
+    """A console on ``file`` (default: stdout); wide enough when not a terminal that tables are
+    not squeezed."""
+    console = Console(file=file, highlight=False, soft_wrap=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 200
     return console
 
 
-def print_renderables(renderables: Iterable[RenderableType]) -> None:
-    """Print ``renderables`` to stdout, separated by blank lines.
+def print_renderables(renderables: Iterable[RenderableType], file: IO[str] | None = None) -> None:
+    """Print ``renderables`` to ``file`` (default: stdout), separated by blank lines.
 
     When stdout is not a terminal, trailing spaces (rich pads every cell) are removed so
     that the output greps and diffs cleanly.
     """
-    console = make_console()
+    console = make_console(file)
     items = list(renderables)
     if console.is_terminal:
         for index, renderable in enumerate(items):

@@ -4,6 +4,11 @@ The platform is opened lazily, on the first command that needs it, so ``dpp --he
 usage error) never opens or creates a state directory. Opening it for a command that changes
 something first resumes the operations a killed ``dpp`` left unfinished; a command marked
 read-only where it is declared (:func:`dpp_sdk.cli._options.read_only`) leaves them alone.
+
+From the moment the platform opens until the session closes, stdout belongs to the command:
+whatever other code (a provider, at import or in its verbs) prints to ``sys.stdout`` goes to
+stderr, and the command prints its result to :attr:`Session.stdout`, the real one, so
+``-o json`` output always parses.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -83,11 +88,23 @@ class Session:
         self.operation_timeout = operation_timeout
         self.output: OutputFormat = output
         self._platform: PlatformAPI | None = None
+        self._stdout: TextIO | None = None  # the real stdout while other code's is diverted
 
     @property
     def json(self) -> bool:
         """True when results are printed as JSON."""
         return self.output == "json"
+
+    @property
+    def stdout(self) -> TextIO:
+        """Where the command prints its result: the real stdout, also while what other code
+        prints to ``sys.stdout`` goes to stderr."""
+        return self._stdout if self._stdout is not None else sys.stdout
+
+    def _divert_stdout(self) -> None:
+        """Until :meth:`close`, send what other code prints to ``sys.stdout`` to stderr."""
+        if self._stdout is None:
+            self._stdout, sys.stdout = sys.stdout, sys.stderr
 
     def platform(self) -> PlatformAPI:
         """The platform on the state directory, opened on first use.
@@ -96,6 +113,7 @@ class Session:
         (``--url``) will be another :class:`~dpp_sdk.platform._api.PlatformAPI`.
         """
         if self._platform is None:
+            self._divert_stdout()  # provider modules may print when imported
             from dpp_sdk.platform import ConfigError, Platform, load_config
 
             config = None
@@ -150,7 +168,12 @@ class Session:
             platform.recover(targets={op.target for op in mine})
 
     def close(self) -> None:
-        """Close the platform if it was opened. Safe to call more than once."""
+        """Close the platform if it was opened, and give stdout back. Safe to call more than
+        once."""
         platform, self._platform = self._platform, None
-        if platform is not None:
-            platform.close()
+        try:
+            if platform is not None:
+                platform.close()
+        finally:
+            if self._stdout is not None:
+                sys.stdout, self._stdout = self._stdout, None

@@ -22,6 +22,7 @@ Every error carries structured fields besides its message, so scripts need not p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -165,11 +166,17 @@ class TemporaryError(ProviderError):
     seconds (with back-off), until the operation's deadline passes.
 
     ``TemporaryError("replica set still electing", retry_after=5)``
+
+    ``retry_after`` must be a finite number of seconds >= 0; anything else (``nan``, ``inf``,
+    a negative number) raises ``ValueError`` naming ``retry_after`` and the value, so a
+    provider raising it fails its call with that ``ValueError`` instead.
     """
 
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
-        if retry_after < 0:
-            raise ValueError(f"retry_after must be >= 0 seconds, got {retry_after!r}")
+        if not math.isfinite(retry_after) or retry_after < 0:
+            raise ValueError(
+                f"retry_after must be a finite number of seconds >= 0, got {retry_after!r}"
+            )
         self.retry_after = float(retry_after)
         super().__init__(message)
 

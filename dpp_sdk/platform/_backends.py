@@ -149,15 +149,15 @@ class FileBackend:
             shutil.rmtree(directory)
 
     def volume_ids(self) -> set[str]:
+        # Every volume directory, also an empty one (a crash between its mkdir and the first
+        # write, or during a delete, leaves one), so that orphan cleanup removes it too.
         if not self.root.is_dir():
             return set()
-        found: set[str] = set()
-        for directory in self.root.iterdir():
-            if not directory.is_dir() or not VOLUME_ID.fullmatch(directory.name):
-                continue
-            if any(_COMPONENT_FILE.fullmatch(f.name) for f in directory.iterdir()):
-                found.add(directory.name)
-        return found
+        return {
+            directory.name
+            for directory in self.root.iterdir()
+            if directory.is_dir() and VOLUME_ID.fullmatch(directory.name)
+        }
 
     def data_ranges(self, volume_id: str, index: int) -> list[tuple[int, int]]:
         try:

@@ -6,6 +6,7 @@ once in one :class:`~dpp_sdk.platform.ConfigError`; the reader carries on past e
 
 from __future__ import annotations
 
+import codecs
 import configparser
 import os
 import re
@@ -48,6 +49,9 @@ _CLUSTER_KEYS = (
     "direct_disk_gb",
     "capacity_warning_percent",
 )
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+"""A decimal integer in ASCII digits; ``int()`` also takes ``1_0`` and other scripts' digits.
+A sign is allowed so that a negative value is reported by the range check."""
 # Sections and keys renamed by the reader after a duplicate start with this marker; they have
 # already been reported and are otherwise ignored.
 _DUPLICATE = "\x00duplicate"
@@ -57,13 +61,38 @@ _DUPLICATE = "\x00duplicate"
 
 
 def load_config(path: str | os.PathLike[str]) -> ClusterConfig:
-    """Read the INI file at ``path`` (UTF-8); ``ConfigError`` lists every problem in it.
+    """Read the INI file at ``path`` (UTF-8, with or without a byte-order mark);
+    ``ConfigError`` lists every problem in it.
 
-    A missing or unreadable file raises the usual ``OSError``.
+    A file that is not UTF-8 is a ``ConfigError`` naming the file, the line and the byte
+    offset of the first byte that cannot be decoded. A missing or unreadable file raises the
+    usual ``OSError``.
     """
-    with open(path, encoding="utf-8") as stream:
-        text = stream.read()
-    return parse_config(text, source=os.fspath(path))
+    with open(path, "rb") as stream:
+        data = stream.read()
+    source = os.fspath(path)
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError([_not_utf8(data, bom + error.start)], source=source) from None
+    return parse_config(text, source=source)
+
+
+def _not_utf8(data: bytes, offset: int) -> ConfigProblem:
+    """The problem of a file whose byte at ``offset`` is not UTF-8."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    end = data.find(b"\n", offset)
+    line = data[start : None if end < 0 else end].rstrip(b"\r")
+    number = data.count(b"\n", 0, offset) + 1
+    return ConfigProblem(
+        location=f"line {number}",
+        value=line.decode("utf-8", errors="backslashreplace"),
+        message=(
+            f"not UTF-8: byte 0x{data[offset]:02x} at offset {offset} of the file cannot be "
+            "decoded; save the file as UTF-8"
+        ),
+    )
 
 
 def parse_config(text: str, source: str = "<string>") -> ClusterConfig:
@@ -147,6 +176,15 @@ def _read(text: str, problems: list[ConfigProblem]) -> configparser.ConfigParser
                     )
                 )
         return parser
+
+
+def _number(raw: str) -> float:
+    """``raw`` as a decimal number written in ASCII (digits 0-9, an optional fraction and
+    exponent); ValueError otherwise, also for what ``float()`` takes besides: ``1_0``, other
+    scripts' digits."""
+    if not raw.isascii() or "_" in raw:
+        raise ValueError(f"not a decimal number: {raw!r}")
+    return float(raw)
 
 
 @attrs.define
@@ -321,11 +359,10 @@ class _Reader:
             return default
         raw = values[key]
         location = f"[{section}] {key}"
-        try:
-            value = int(raw, 10)
-        except ValueError:
-            self.problem(location, raw, "not an integer")
+        if not _INTEGER.fullmatch(raw):
+            self.problem(location, raw, "not an integer (decimal digits 0-9)")
             return None
+        value = int(raw)
         if self.add(_range_problem(location, raw, value, minimum, maximum)):
             return value
         return None
@@ -336,7 +373,7 @@ class _Reader:
         not_numbers: list[str] = []
         for item in items:
             try:
-                sizes.append(float(item))
+                sizes.append(_number(item))
             except ValueError:
                 not_numbers.append(repr(item))
         if not_numbers:
@@ -359,7 +396,7 @@ class _Reader:
         raw = values[key]
         location = f"[{section}] {key}"
         try:
-            value = float(raw)
+            value = _number(raw)
         except ValueError:
             self.problem(location, raw, "not a number of GB")
             return None

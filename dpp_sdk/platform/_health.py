@@ -17,6 +17,7 @@ from dpp_sdk.contract import (
     unstructure,
     validate_document,
 )
+from dpp_sdk.contract._text import printable
 from dpp_sdk.platform._calls import call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._cluster import Cluster
@@ -145,15 +146,19 @@ class Health:
                     HealthCheck(
                         name="provider/monitor",
                         status=HealthStatus.RED,
-                        message=self._journal.scrub(f"monitor failed: {type(exc).__name__}: {exc}"),
+                        message=printable(
+                            self._journal.scrub(f"monitor failed: {type(exc).__name__}: {exc}")
+                        ),
                     )
                 ]
+        # Names and messages are shown in tables and on one line: secrets redacted, control
+        # characters escaped, length capped.
         detect = self._journal.scrub_detecting
         checks = [
             attrs.evolve(
                 c,
-                name=detect(c.name, name, "health check names"),
-                message=detect(c.message, name, "health messages"),
+                name=printable(detect(c.name, name, "health check names")),
+                message=printable(detect(c.message, name, "health messages")),
             )
             for c in report.checks
         ]
@@ -185,7 +190,9 @@ class Health:
                 HealthCheck(
                     name="provider/unavailable",
                     status=HealthStatus.RED,
-                    message=self._journal.scrub(f"the provider cannot be loaded: {load_error}"),
+                    message=printable(
+                        self._journal.scrub(f"the provider cannot be loaded: {load_error}")
+                    ),
                 )
             ]
         else:

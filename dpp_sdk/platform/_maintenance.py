@@ -20,6 +20,7 @@ from dpp_sdk.contract import (
     Redundancy,
     VetoReason,
 )
+from dpp_sdk.contract._text import printable
 from dpp_sdk.platform._calls import call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import maintenance_mode
@@ -161,7 +162,7 @@ class Maintenance:
             return Veto(
                 instance=instance,
                 reason=VetoReason.GENERIC_FAILURE,
-                message=self._journal.scrub(why),
+                message=printable(self._journal.scrub(why)),
             )
 
         record = self._repo.instance(instance)
@@ -187,7 +188,9 @@ class Maintenance:
         return Veto(
             instance=instance,
             reason=decision.reason or VetoReason.GENERIC_FAILURE,
-            message=self._journal.scrub_detecting(decision.message, instance, "a maintenance veto"),
+            message=printable(
+                self._journal.scrub_detecting(decision.message, instance, "a maintenance veto")
+            ),
         )
 
     def precheck(

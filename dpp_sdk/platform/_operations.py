@@ -12,7 +12,8 @@ Owners
     An operation records its owner: ``pid:start:token`` of the platform object running it.
     :func:`owner_alive` tells whether that owner may still be running it, so recovery never
     steals an operation from a live process (or a live sibling platform in this one), and a
-    pid reused by a later process is not mistaken for the dead one.
+    pid reused by a later process is not mistaken for the dead one. A zombie (a process that
+    ended but that its parent has not reaped yet) counts as dead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import math
 import os
 import traceback
 import uuid
@@ -40,6 +42,7 @@ from dpp_sdk.contract import (
     TemporaryError,
     ValidationError,
 )
+from dpp_sdk.contract._text import TRACEBACK_LIMIT, printable
 from dpp_sdk.platform._calls import call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._clock import Clock
@@ -65,17 +68,23 @@ _METHOD_OF = {"repair": "on_failure"}  # the provider method an operation kind c
 _LIVE_OWNERS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
+def _process_stat(pid: int) -> list[str]:
+    """Fields 3 onwards of ``/proc/<pid>/stat`` (state, ppid, ...), or [] if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # The command name in field 2 may contain spaces and parentheses.
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _process_start(pid: int) -> str:
     """When process ``pid`` started (clock ticks since boot, from /proc), or "" if unknown.
 
     With the pid it names a process uniquely: a pid reused by a later process has another
     start time, so an operation of the dead one is not mistaken for a live one."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            # Field 22 (starttime); the command name in field 2 may contain spaces.
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = _process_stat(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22, starttime
 
 
 def owner_tag() -> str:
@@ -111,6 +120,8 @@ def owner_alive(owner: str) -> bool:
         return False
     except PermissionError:
         pass
+    if _process_stat(pid)[:1] in (["Z"], ["X"]):
+        return False  # a zombie (killed, not yet reaped by its parent) runs nothing
     # Alive, unless the pid now belongs to a process that started later.
     now = _process_start(pid)
     return not (start and now and now != start)
@@ -329,15 +340,23 @@ class OperationEngine:
                 finished_at=self._clock.now(),
                 error=OperationError(
                     type=type(exc).__name__,
-                    message=self._journal.scrub(
-                        f"operation abandoned: {type(exc).__name__}: {exc}"
-                    ),
-                    traceback=self._journal.scrub(traceback.format_exc()),
+                    message=self._kept(f"operation abandoned: {type(exc).__name__}: {exc}"),
+                    traceback=self._kept_traceback(),
                 ),
             )
             self._journal.audit(
                 f"instance.{run.record.kind}", run.target, "failed", type(exc).__name__
             )
+
+    def _kept(self, text: str) -> str:
+        """What an operation keeps of a message built from provider text: secrets redacted,
+        control characters escaped, at most ``MESSAGE_LIMIT`` characters."""
+        return printable(self._journal.scrub(text))
+
+    def _kept_traceback(self) -> str:
+        """The traceback being handled, redacted, escaped (but for its newlines) and cut at
+        ``TRACEBACK_LIMIT`` characters."""
+        return printable(self._journal.scrub(traceback.format_exc()), TRACEBACK_LIMIT, keep="\n")
 
     def call_verb(
         self, run: Run, call: Callable[[ServiceProvider, PlatformContext], object]
@@ -362,7 +381,9 @@ class OperationEngine:
                 except Exception as exc:
                     return OperationError(
                         type="ProviderUnavailable",
-                        message=f"the provider of {record.service!r} cannot be loaded: {exc}",
+                        message=self._kept(
+                            f"the provider of {record.service!r} cannot be loaded: {exc}"
+                        ),
                     )
             with self._contexts.open(instance, record.service, run.record.kind) as ctx:
                 outcome = self._attempt(
@@ -384,22 +405,27 @@ class OperationEngine:
         deadline: float,
     ) -> OperationError | float | None:
         """One attempt: None on success, an error to fail with, or the delay before the next."""
-        scrub = self._journal.scrub
+        kept = self._kept
         try:
             verb = _METHOD_OF.get(run.record.kind, run.record.kind)
             call_provider(verb, self._catalog.deadlines[verb], lambda: call(provider, ctx))
             return None
         except TemporaryError as exc:
             # A floor keeps retry_after=0 from spinning; the exponent is capped so the
-            # delay never overflows before the deadline stops the retries.
-            base = max(exc.retry_after, MIN_RETRY_DELAY)
+            # delay never overflows before the deadline stops the retries. TemporaryError
+            # refuses a non-finite retry_after, but the attribute can be changed after: such
+            # a value (nan, inf, not a number) gets the floor too, never a crashed sleep.
+            wanted = exc.retry_after
+            base = MIN_RETRY_DELAY
+            if isinstance(wanted, int | float) and math.isfinite(wanted):
+                base = max(wanted, MIN_RETRY_DELAY)
             delay = min(base * 2 ** min(attempt - 1, 32), self.max_backoff)
             if self._clock.monotonic() + delay > deadline:
                 return OperationError(
                     type="DeadlineExceeded",
                     message=(
                         f"{run.record.kind} still failing temporarily after {attempt} attempts "
-                        f"and {self.timeout:.0f}s: {scrub(str(exc))}"
+                        f"and {self.timeout:.0f}s: {kept(str(exc))}"
                     ),
                 )
             self._journal.log.info(
@@ -407,21 +433,21 @@ class OperationEngine:
                 run.record.kind,
                 attempt,
                 delay,
-                scrub(str(exc)),
+                kept(str(exc)),
                 extra={"target": run.target},
             )
             return float(delay)
         except ValidationError as exc:
             return OperationError(
                 type=type(exc).__name__,
-                message=scrub(exc.summary),
-                problems=tuple(scrub(str(p)) for p in exc.problems),
+                message=kept(exc.summary),
+                problems=tuple(kept(str(p)) for p in exc.problems),
             )
         except (PermanentError, DppError) as exc:
-            return OperationError(type=type(exc).__name__, message=scrub(str(exc)))
+            return OperationError(type=type(exc).__name__, message=kept(str(exc)))
         except Exception as exc:
             return OperationError(
                 type=type(exc).__name__,
-                message=scrub(f"provider raised {type(exc).__name__}: {exc}"),
-                traceback=scrub(traceback.format_exc()),
+                message=kept(f"provider raised {type(exc).__name__}: {exc}"),
+                traceback=self._kept_traceback(),
             )

@@ -245,7 +245,8 @@ class VolumeStore:
             self._backend.delete_volume(volume_id)
 
     def volume_ids(self) -> set[str]:
-        """Volumes with at least one stored component (for orphan cleanup)."""
+        """Volumes with stored bytes, or with a directory left (even an empty one), for
+        orphan cleanup."""
         return self._backend.volume_ids()
 
     def bytes_stored(self, volume_id: str) -> int:

@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dpp_sdk.contract import Conflict
+
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "Store", "StoreLock"]
 
 SCHEMA_VERSION = 2
@@ -107,6 +109,49 @@ class StoreLock:
         self.release()
 
 
+def _check_database(path: Path) -> None:
+    """Create the database at ``path`` if missing; refuse one that is empty or unreadable.
+
+    A new database is made under another name and linked into place, so ``platform.db`` is
+    never empty while another process creates it: an empty one was truncated, and opening it
+    would silently start an empty platform over the instances (and volume bytes) it recorded.
+    A file that is not an SQLite database, or whose header or schema is damaged, is refused
+    too. Both are a :class:`~dpp_sdk.Conflict` naming the file and what to do."""
+    if not path.exists():
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        try:
+            fresh = sqlite3.connect(temp)
+            try:
+                fresh.execute("PRAGMA journal_mode=WAL")  # writes the file's header
+            finally:
+                fresh.close()
+            # FileExistsError: another process created it meanwhile, so use theirs. Another
+            # OSError (no hard links here): SQLite creates the file itself, as it always did.
+            with contextlib.suppress(OSError):
+                os.link(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+    if path.exists() and path.stat().st_size == 0:
+        raise Conflict(
+            f"state database {path} is empty (0 bytes): it was probably truncated, and opening "
+            "it would start an empty platform; restore it from a backup, or delete it to start "
+            "afresh"
+        )
+    try:
+        probe = sqlite3.connect(path, timeout=30.0)
+        try:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.OperationalError:
+        raise  # busy or locked, not damaged: the usual error
+    except sqlite3.DatabaseError as exc:
+        raise Conflict(
+            f"state database {path} cannot be read ({exc}); restore it from a backup, or "
+            f"delete it (and any {path.name}-wal and {path.name}-shm beside it) to start afresh"
+        ) from exc
+
+
 def _dumps(body: Any) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
@@ -121,6 +166,7 @@ class Store:
         else:
             state_dir.mkdir(parents=True, exist_ok=True)
             target = str(state_dir / DB_NAME)
+            _check_database(state_dir / DB_NAME)
         self._lock = StoreLock()
         self._depth = 0
         #: Bumped on every rollback, so caches of what was read inside a rolled-back
