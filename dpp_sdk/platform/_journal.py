@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Iterator
@@ -57,6 +58,11 @@ def _escaped_forms(value: str) -> set[str]:
     }
 
 
+_REGEX_LIMIT = 256
+"""Up to this many known forms, one compiled regular expression finds them (at C speed);
+beyond, a prefix index keeps the cost linear in the text whatever the number of secrets."""
+
+
 class Redactor:
     """Replaces known secret values in text with asterisks, in time linear in the text."""
 
@@ -64,6 +70,7 @@ class Redactor:
         self._index: dict[str, list[str]] = {}
         self._values: set[str] = set()
         self._guard = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
 
     def add(self, values: Iterator[str] | list[str] | set[str]) -> None:
         """Learn more secret values (shorter than the index prefix are ignored).
@@ -80,6 +87,12 @@ class Redactor:
                     bucket = self._index.setdefault(form[:_PREFIX], [])
                     bucket.append(form)
                     bucket.sort(key=len, reverse=True)
+            forms = sorted(self._values, key=len, reverse=True)  # longest first: whole secrets
+            self._pattern = (
+                re.compile("|".join(map(re.escape, forms)))
+                if 0 < len(forms) <= _REGEX_LIMIT
+                else None
+            )
 
     def __contains__(self, value: object) -> bool:
         return value in self._values
@@ -89,6 +102,9 @@ class Redactor:
         index = self._index
         if not index or len(text) < _PREFIX:
             return text
+        pattern = self._pattern
+        if pattern is not None:
+            return pattern.sub(MASK, text)
         pieces: list[str] = []
         start = i = 0
         end = len(text) - _PREFIX
