@@ -115,3 +115,26 @@ def test_a_write_only_parameter_reaches_the_provider_and_is_never_shown(tmp_path
     for value in ("first-pass-1", "second-pass-2", "bad-password"):
         assert not any(value in row for row in rows), value
     assert "first-pass-1" not in (tmp_path / "datapersistence.log").read_text("utf-8")
+
+
+def test_a_refused_secret_parameter_is_not_quoted_by_the_refusal() -> None:
+    """A writeOnly parameter that breaks its schema (too short) is refused without showing
+    the value, in create and in configure."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:PasswordProvider")
+        with pytest.raises(dpp.ValidationError) as info:
+            p.create_instance(
+                service="guarded", name="g", capacity_gb=1, parameters={"password": "shorty7"}
+            )
+        text = str(info.value) + repr(info.value.problems)
+        assert "$.parameters.password" in text
+        assert "shorty7" not in text
+        p.create_instance(
+            service="guarded", name="g", capacity_gb=1, parameters={"password": "long-enough-1"}
+        )
+        with pytest.raises(dpp.ValidationError) as info:
+            p.configure_instance("g", {"password": "tiny-pw"})
+        text = str(info.value) + repr(info.value.problems)
+        assert "tiny-pw" not in text
+        assert "long-enough-1" not in text
+        assert all("tiny-pw" not in r.detail for r in p.audit(limit=None))

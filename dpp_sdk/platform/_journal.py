@@ -43,10 +43,9 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _escaped_forms(value: str) -> set[str]:
-    """``value`` as written raw, JSON-escaped (ASCII or not), and by ``repr``/``ascii``."""
+def _escaped_once(value: str) -> set[str]:
+    """``value`` JSON-escaped (ASCII or not) and as ``repr``/``ascii`` write it."""
     return {
-        value,
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
         repr(value)[1:-1],
@@ -56,6 +55,14 @@ def _escaped_forms(value: str) -> set[str]:
         value.replace("\\", "\\\\").replace("'", "\\'"),
         value.replace("\\", "\\\\").replace('"', '\\"'),
     }
+
+
+def _escaped_forms(value: str) -> set[str]:
+    """``value`` as written raw, escaped once, and escaped twice (a JSON document quoting an
+    exception's message, a repr of a JSON text...)."""
+    once = _escaped_once(value)
+    twice = {form for one in once for form in _escaped_once(one)}
+    return {value, *once, *twice}
 
 
 _REGEX_LIMIT = 256

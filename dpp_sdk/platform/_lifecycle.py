@@ -23,9 +23,11 @@ All four are resumed after a crash (the verbs are idempotent); see :mod:`._recov
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -66,7 +68,7 @@ from dpp_sdk.platform._checks import (
 )
 from dpp_sdk.platform._context import PlatformContext
 from dpp_sdk.platform._health import Health
-from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._journal import Journal, Redactor
 from dpp_sdk.platform._operations import OperationEngine, Plan, Run, owner_alive
 from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import InstanceRecord
@@ -422,7 +424,11 @@ class Lifecycle:
             if self.engine.prior(idempotency_key) is not None:
                 run, _ = self.engine.new("provision", name, request, idempotency_key)
                 return self.engine.finish(run)
-            with self.journal.refusals("instance.provision", str(name)):
+            _, submitted = mask_parameters(dict(parameters or {}), secret_names)
+            with (
+                self.journal.refusals("instance.provision", str(name)),
+                _hiding(submitted.values()),
+            ):
                 self._check_enabled()
                 spec, version = self._resolve_create(
                     service=service,
@@ -502,8 +508,9 @@ class Lifecycle:
         with self.repo.lock:
             found = self.repo.find_instance(name)
             names = frozenset() if found is None else self._secret_names_of(found)
+            submitted: dict[str, object] = {}
             if "parameters" in request:
-                shown, _ = mask_parameters(request["parameters"], names)
+                shown, submitted = mask_parameters(request["parameters"], names)
                 request = {**request, "parameters": shown}
             if self.engine.prior(idempotency_key) is not None:
                 run, _ = self.engine.new(kind, name, request, idempotency_key)
@@ -511,7 +518,11 @@ class Lifecycle:
             record = self.repo.instance(name)
             self._check_busy(record)
             real = attrs.evolve(record, spec=self.repo.real_spec(record))
-            with self.journal.refusals(f"instance.{kind}", name):
+            hidden = [
+                *submitted.values(),
+                *mask_parameters(real.spec.parameters, names)[1].values(),
+            ]
+            with self.journal.refusals(f"instance.{kind}", name), _hiding(hidden):
                 new_spec = self._checked_spec(kind, real, build)
             masked, secrets = mask_parameters(new_spec.parameters, names)
             new_spec = attrs.evolve(new_spec, parameters=masked)
@@ -713,6 +724,34 @@ class Lifecycle:
                     )
                 raise
         return done
+
+
+@contextlib.contextmanager
+def _hiding(values: Iterable[object]) -> Iterator[None]:
+    """A request refused while it carries secret parameter values: the problems never show
+    them (a schema message quotes the value it refuses), in any escaped form."""
+    texts = [v if isinstance(v, str) else json.dumps(v) for v in values]
+    try:
+        yield
+    except ValidationError as exc:
+        if not texts:
+            raise
+        redactor = Redactor()
+        redactor.add(texts)
+        scrub = redactor.scrub
+        raise ValidationError(
+            scrub(exc.summary),
+            [
+                Problem(
+                    path=p.path,
+                    value=MASK
+                    if isinstance(p.value, str) and scrub(p.value) != p.value
+                    else p.value,
+                    message=scrub(p.message),
+                )
+                for p in exc.problems
+            ],
+        ) from None
 
 
 def _filled(spec: InstanceSpec, secrets: Mapping[str, Any]) -> InstanceSpec:
