@@ -651,3 +651,15 @@ class NoisyProvider(KVProvider):
         self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest
     ) -> dpp.MaintenanceDecision:
         return dpp.MaintenanceDecision.veto(dpp.VetoReason.GENERIC_FAILURE, NOISY_TEXT)
+
+
+class KillingMonitorProvider(KVProvider):
+    """Its monitor kills its own process when DPP_TEST_CRASH names the instance."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("killing-monitor")
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        if os.environ.get("DPP_TEST_CRASH") == ctx.instance:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().monitor(ctx)

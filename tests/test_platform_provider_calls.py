@@ -225,3 +225,27 @@ def test_force_reclaims_an_instance_whose_operation_was_left_by_a_dead_process(
         assert p.resources().reserved_gb == 0
         assert p.interrupted_operations() == []
         assert p.check_consistency() == []
+
+
+def test_a_monitor_that_kills_its_process_twice_is_no_longer_called(tmp_path: Path) -> None:
+    """Two health calls die with the provider; the third reports it red without calling it,
+    other instances stay healthy, and --force reclaims the instance."""
+    setup = (
+        'p.register_service("tests.providers:KillingMonitorProvider")\n'
+        'p.register_service("tests.providers:KVProvider")\n'
+        'p.create_instance(service="killing-monitor", name="km", capacity_gb=1)\n'
+        'p.create_instance(service="kv", name="ok", capacity_gb=1)\n'
+    )
+    assert _in_subprocess(tmp_path, setup) == 0
+    health = 'p.instance_health("km")\n'
+    assert _in_subprocess(tmp_path, health, crash="km") == -signal.SIGKILL
+    assert _in_subprocess(tmp_path, health, crash="km") == -signal.SIGKILL
+    assert _in_subprocess(tmp_path, "p.cluster_health()\n", crash="km") == 0
+    with Platform.open(tmp_path) as p:
+        checks = {i.instance: i for i in p.cluster_health().instances}
+        assert checks["ok"].status is dpp.HealthStatus.GREEN
+        assert checks["km"].status is dpp.HealthStatus.RED
+        assert "ended its process 2 times" in checks["km"].checks[0].message
+        p.remove_instance("km", force=True)
+        assert [i.name for i in p.list_instances()] == ["ok"]
+        assert p.check_consistency() == []

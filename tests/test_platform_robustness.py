@@ -13,8 +13,9 @@ import pytest
 import dpp_sdk as dpp
 from dpp_sdk.contract._text import MESSAGE_LIMIT, TRACEBACK_LIMIT
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
-from dpp_sdk.platform._operations import MIN_RETRY_DELAY, _process_start
-from dpp_sdk.platform._operations import owner_alive as _owner_alive
+from dpp_sdk.platform._operations import MIN_RETRY_DELAY
+from dpp_sdk.platform._owners import _process_start
+from dpp_sdk.platform._owners import owner_alive as _owner_alive
 from tests import providers
 
 

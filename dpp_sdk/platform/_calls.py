@@ -23,6 +23,7 @@ from typing import TypeVar
 from dpp_sdk.contract import DppError, ValidationError
 
 __all__ = [
+    "MAX_KILLS",
     "DEFAULT_DEADLINES",
     "Deadlines",
     "ProviderCrashed",
@@ -59,6 +60,11 @@ class ProviderTimeout(DppError):
             f"platform stopped waiting (raise the deadline with "
             f"provider_deadlines={{{verb!r}: SECONDS}} if it needs longer)"
         )
+
+
+MAX_KILLS = 2
+"""Calls of one provider hook for one instance that may end their process in a row before
+the platform stops making them (operations have their own bound, see recovery)."""
 
 
 class ProviderCrashed(DppError):

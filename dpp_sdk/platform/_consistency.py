@@ -12,7 +12,7 @@ import attrs
 
 from dpp_sdk.contract import OperationState
 from dpp_sdk.platform._cluster import Cluster
-from dpp_sdk.platform._operations import owner_alive
+from dpp_sdk.platform._owners import owner_alive
 from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import InstanceRecord, MemberRecord, OperationRecord, VolumeRecord
 from dpp_sdk.platform._repository import Repository

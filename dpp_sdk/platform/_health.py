@@ -18,7 +18,7 @@ from dpp_sdk.contract import (
     validate_document,
 )
 from dpp_sdk.contract._text import printable
-from dpp_sdk.platform._calls import call_provider
+from dpp_sdk.platform._calls import MAX_KILLS, call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._cluster import Cluster
 from dpp_sdk.platform._context import Contexts
@@ -119,8 +119,14 @@ class Health:
     """Instance and cluster health, platform status, capacity report."""
 
     def __init__(
-        self, repo: Repository, journal: Journal, catalog: Catalog, contexts: Contexts
+        self,
+        repo: Repository,
+        journal: Journal,
+        catalog: Catalog,
+        contexts: Contexts,
+        owner: str,
     ) -> None:
+        self._owner = owner
         self._repo = repo
         self._journal = journal
         self._catalog = catalog
@@ -129,7 +135,27 @@ class Health:
     def _provider_checks(
         self, name: str, service: str, provider: ServiceProvider
     ) -> list[HealthCheck]:
-        """The provider's ``monitor`` in a read-only context; a failure is a red check."""
+        """The provider's ``monitor`` in a read-only context; a failure is a red check.
+
+        A monitor that ended its process twice in a row (the call was in flight when the
+        process died) is not called again for this instance: its check says so."""
+        kills = self._repo.call_starting(name, "monitor", self._owner, limit=MAX_KILLS)
+        if kills >= MAX_KILLS:
+            return [
+                HealthCheck(
+                    name="provider/monitor",
+                    status=HealthStatus.RED,
+                    message=f"the provider's monitor ended its process {kills} times in a row; "
+                    "it is no longer called for this instance (remove it with --force, or "
+                    "register a fixed provider and remove it)",
+                )
+            ]
+        try:
+            return self._monitor(name, service, provider)
+        finally:
+            self._repo.call_finished(name, "monitor")
+
+    def _monitor(self, name: str, service: str, provider: ServiceProvider) -> list[HealthCheck]:
         with self._contexts.open(name, service, "monitor", read_only=True) as ctx:
             try:
                 report = call_provider(

@@ -69,7 +69,8 @@ from dpp_sdk.platform._checks import (
 from dpp_sdk.platform._context import PlatformContext
 from dpp_sdk.platform._health import Health
 from dpp_sdk.platform._journal import Journal, Redactor
-from dpp_sdk.platform._operations import OperationEngine, Plan, Run, owner_alive
+from dpp_sdk.platform._operations import OperationEngine, Plan, Run
+from dpp_sdk.platform._owners import owner_alive
 from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import InstanceRecord
 from dpp_sdk.platform._repairs import Repairs

@@ -21,7 +21,7 @@ from dpp_sdk.contract import (
     VetoReason,
 )
 from dpp_sdk.contract._text import printable
-from dpp_sdk.platform._calls import call_provider
+from dpp_sdk.platform._calls import MAX_KILLS, call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import maintenance_mode
 from dpp_sdk.platform._cluster import Cluster
@@ -72,7 +72,9 @@ class Maintenance:
         hardware: Hardware,
         faults: Faults,
         repairs: Repairs,
+        owner: str,
     ) -> None:
+        self._owner = owner
         self._repo = repo
         self._journal = journal
         self._catalog = catalog
@@ -171,13 +173,24 @@ class Maintenance:
         except Exception as exc:
             return failed(f"the provider cannot be loaded: {exc}")
         seconds = self._catalog.deadlines["on_maintenance"]
-        with self._contexts.open(instance, record.service, "on_maintenance", read_only=True) as ctx:
-            try:
-                decision: object = call_provider(
-                    "on_maintenance", seconds, lambda: provider.on_maintenance(ctx, request)
-                )
-            except Exception as exc:
-                return failed(f"on_maintenance raised {type(exc).__name__}: {exc}")
+        kills = self._repo.call_starting(instance, "on_maintenance", self._owner, limit=MAX_KILLS)
+        if kills >= MAX_KILLS:
+            return failed(
+                f"the provider's on_maintenance ended its process {kills} times in a row; it "
+                "is no longer called for this instance"
+            )
+        try:
+            with self._contexts.open(
+                instance, record.service, "on_maintenance", read_only=True
+            ) as ctx:
+                try:
+                    decision: object = call_provider(
+                        "on_maintenance", seconds, lambda: provider.on_maintenance(ctx, request)
+                    )
+                except Exception as exc:
+                    return failed(f"on_maintenance raised {type(exc).__name__}: {exc}")
+        finally:
+            self._repo.call_finished(instance, "on_maintenance")
         if not isinstance(decision, MaintenanceDecision):
             return failed(
                 f"on_maintenance returned {decision!r} ({type(decision).__name__}), not a "

@@ -53,7 +53,8 @@ from dpp_sdk.platform._models import (
     ResourceReport,
     ServiceInfo,
 )
-from dpp_sdk.platform._operations import OperationEngine, owner_tag, register_owner
+from dpp_sdk.platform._operations import OperationEngine
+from dpp_sdk.platform._owners import owner_tag, register_owner
 from dpp_sdk.platform._recovery import Recovery
 from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
@@ -128,7 +129,7 @@ class Platform:
             timeout=operation_timeout,
             max_backoff=max_backoff,
         )
-        self._health = Health(repo, journal, self._catalog, self._contexts)
+        self._health = Health(repo, journal, self._catalog, self._contexts, self._owner)
         self._repairs = Repairs(repo, journal, self._engine, self._resources, self._health)
         self._lifecycle = Lifecycle(
             repo=repo,
@@ -148,6 +149,7 @@ class Platform:
             hardware=self._hardware,
             faults=self._faults,
             repairs=self._repairs,
+            owner=self._owner,
         )
         self._recovery = Recovery(repo, journal, self._engine, self._lifecycle, self._hardware)
         register_owner(self._owner, self)

@@ -17,7 +17,8 @@ from dpp_sdk.contract import (
 from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._lifecycle import Lifecycle
-from dpp_sdk.platform._operations import OperationEngine, Run, owner_alive
+from dpp_sdk.platform._operations import OperationEngine, Run
+from dpp_sdk.platform._owners import owner_alive
 from dpp_sdk.platform._records import OperationRecord
 from dpp_sdk.platform._repository import Repository
 

@@ -41,6 +41,7 @@ from dpp_sdk.platform._cluster import ChangeJournal, Cluster, ComponentPlacement
 from dpp_sdk.platform._config import ClusterConfig
 from dpp_sdk.platform._config_ini import parse_config
 from dpp_sdk.platform._journal import MASK, Journal
+from dpp_sdk.platform._owners import owner_alive as _owner_alive
 from dpp_sdk.platform._records import (
     EndpointRecord,
     InstanceRecord,
@@ -353,7 +354,35 @@ class Repository:
         with self.lock, self.store.transaction():
             for secret in self._all(SecretRecord, "parameter", name):
                 self._delete("parameter", name, secret.name)
+            for verb in ("monitor", "on_maintenance"):
+                self.store.delete("call", name, verb)
             self._delete("instance", "", name)
+
+    # -- calls into provider code that no operation records (monitor, on_maintenance): a
+    #    call in flight is a row; one left by a dead process means that call ended it.
+
+    def call_starting(self, instance: str, verb: str, owner: str, *, limit: int) -> int:
+        """Note that ``verb`` of ``instance``'s provider is about to run in ``owner``; returns
+        how many calls of it in a row ended their process. Once that reaches ``limit`` the
+        call is not to be made (and nothing is noted). Always 0 in memory, where a dead
+        process leaves nothing behind."""
+        if self.store.state_dir is None:
+            return 0
+        with self.lock, self.store.transaction():
+            found = self.store.get("call", instance, verb) or {}
+            kills = int(found.get("kills", 0))
+            if found and not found.get("stopped") and not _owner_alive(str(found["owner"])):
+                kills += 1
+            if kills >= limit:
+                self.store.put("call", instance, verb, {"kills": kills, "stopped": True})
+            else:
+                self.store.put("call", instance, verb, {"owner": owner, "kills": kills})
+        return kills
+
+    def call_finished(self, instance: str, verb: str) -> None:
+        """The call returned (whatever it returned): its process survived it."""
+        if self.store.state_dir is not None:
+            self.store.delete("call", instance, verb)
 
     # -- secret parameters (``writeOnly`` / ``format: password`` in the parameter schema):
     #    records and operations hold MASK in their place; the values are rows of their own.
