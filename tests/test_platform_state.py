@@ -1,6 +1,7 @@
-"""Durable state: reopen, crash recovery, concurrency and capacity accounting.
+"""Durable state: reopen, crash recovery and concurrency.
 
-Crashes at every commit are tested in ``tests/test_crash_points.py`` (replayable crash points).
+Crashes at every commit are tested in ``tests/test_crash_points.py`` (replayable crash points);
+capacity accounting in ``tests/test_lifecycle_machine.py`` (a state machine with a model).
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import dpp_sdk as dpp
-from dpp_sdk.platform import POLICIES, ClusterConfig, Platform
+from dpp_sdk.platform import ClusterConfig, Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,49 +117,6 @@ def test_concurrent_threads_never_lose_an_update(tmp_path: Path) -> None:
         assert p.resources().reserved_gb == pytest.approx(32 * 4.0)
         assert all(i.spec.parameters["cacheMb"] >= 32 for i in p.list_instances())
         assert p.check_consistency() == []
-
-
-actions = st.lists(
-    st.tuples(
-        st.sampled_from(["create", "scale", "remove"]),
-        st.integers(0, 5),
-        st.sampled_from(sorted(p for p in POLICIES if p != "vsan-direct")),
-        st.integers(1, 400),
-    ),
-    max_size=25,
-)
-
-
-@settings(max_examples=30, deadline=None)
-@given(actions)
-def test_capacity_accounting_equals_the_sum_over_live_volumes_and_respects_the_quota(
-    steps: list[tuple[str, int, str, int]],
-) -> None:
-    """After any sequence of create/expand/delete, reserved == sum of live components <= quota."""
-    config = ClusterConfig.uniform(hosts=6, capacity_disk_gb=500, direct_disks_per_host=0)
-    with Platform.open(config=config) as p:
-        p.register_service("tests.providers:KVProvider")
-        for action, index, policy, size in steps:
-            name = f"i{index}"
-            try:
-                if action == "create":
-                    p.create_instance(service="kv", name=name, capacity_gb=size, policy=policy)
-                elif action == "scale":
-                    current = p.get_instance(name).spec.capacity_gb
-                    p.scale_instance(name, current + size)
-                else:
-                    p.remove_instance(name)
-            except (dpp.ValidationError, dpp.NotFound, dpp.QuotaExceeded, dpp.OperationFailed):
-                pass
-            report = p.resources()
-            live = sum(
-                POLICIES[v.policy].raw_gb(v.size_gb)
-                for info in p.list_instances()
-                for v in info.volumes
-            )
-            assert report.reserved_gb == pytest.approx(live, abs=1e-6)
-            assert report.reserved_gb <= report.quota_gb + 1e-6
-            assert p.check_consistency() == []
 
 
 def test_recovery_fails_an_interrupted_repair_and_frees_the_instance(tmp_path: Path) -> None:
