@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import string
 
+import attrs
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
@@ -157,3 +158,141 @@ instances = st.builds(
     created_at=datetimes,
     updated_at=datetimes,
 )
+
+
+# ------------------------------------------------------------------ platform scenarios
+#
+# Steps of a scenario run against a platform (tests/test_crash_points.py). Each is a small
+# frozen value whose repr reads as what the step does, so a failing example printed by
+# Hypothesis is the script that replays it. Instances are named by slot: ``i0``, ``i1``, ...
+
+SCENARIO_HOSTS = 5
+"""Hosts of the cluster scenarios run on (``esx-01``...); each has capacity disks cap-0/1."""
+
+SCENARIO_POLICIES = ("vsan-default", "vsan-raid5", "vsan-sna")
+
+SCENARIO_PROVIDERS = (
+    "tests.providers:KVProvider",
+    "tests.providers:FailingProvider",
+    "tests.providers:FlakyProvider",
+    "tests.providers:LeakyProvider",
+    "tests.providers:RepairThenFailProvider",
+)
+"""Providers a scenario may run: correct, failing provision, retrying, leaking on
+decommission, and a repair that re-creates its member then fails."""
+
+
+@attrs.frozen
+class Create:
+    """Create instance ``i<slot>`` with ``policy`` and ``capacity_gb``."""
+
+    slot: int
+    policy: str
+    capacity_gb: int
+
+
+@attrs.frozen
+class Write:
+    """Write ``length`` bytes of pattern ``seed`` at ``offset`` of the instance's ``data``."""
+
+    slot: int
+    offset: int
+    length: int
+    seed: int
+
+    @property
+    def data(self) -> bytes:
+        """The bytes written: a ramp starting at ``seed``."""
+        return bytes((self.seed + i) % 251 for i in range(self.length))
+
+
+@attrs.frozen
+class Configure:
+    """Set the instance's ``cacheMb`` parameter (below 16 is refused)."""
+
+    slot: int
+    cache_mb: int
+
+
+@attrs.frozen
+class Scale:
+    """Grow the instance by ``grow_gb``."""
+
+    slot: int
+    grow_gb: int
+
+
+@attrs.frozen
+class Remove:
+    """Remove the instance, with ``force`` or through its provider."""
+
+    slot: int
+    force: bool
+
+
+@attrs.frozen
+class FailHost:
+    """Inject a failure of host ``esx-0<host>``."""
+
+    host: int
+
+
+@attrs.frozen
+class ClearHost:
+    """Recover host ``esx-0<host>``."""
+
+    host: int
+
+
+@attrs.frozen
+class FailDisk:
+    """Inject a failure of disk ``cap-<disk>`` of host ``esx-0<host>``."""
+
+    host: int
+    disk: int
+
+
+@attrs.frozen
+class ClearDisk:
+    """Replace failed disk ``cap-<disk>`` of host ``esx-0<host>``."""
+
+    host: int
+    disk: int
+
+
+Step = Create | Write | Configure | Scale | Remove | FailHost | ClearHost | FailDisk | ClearDisk
+
+slots = st.integers(0, 2)
+scenario_hosts = st.integers(1, SCENARIO_HOSTS)
+scenario_disks = st.integers(0, 1)
+
+
+def scenarios(policies: tuple[str, ...] = SCENARIO_POLICIES) -> st.SearchStrategy[list[Step]]:
+    """Short scenarios (at most ten steps) that begin by creating an instance; every
+    instance is created with one of ``policies``."""
+    creates = st.builds(
+        Create,
+        slot=slots,
+        policy=st.sampled_from(policies),
+        capacity_gb=st.integers(1, 40),
+    )
+    steps: st.SearchStrategy[Step] = st.one_of(
+        creates,
+        st.builds(
+            Write,
+            slot=slots,
+            offset=st.integers(0, 100_000),
+            length=st.integers(1, 20_000),
+            seed=st.integers(0, 250),
+        ),
+        st.builds(Configure, slot=slots, cache_mb=st.integers(8, 256)),
+        st.builds(Scale, slot=slots, grow_gb=st.integers(1, 30)),
+        st.builds(Remove, slot=slots, force=st.booleans()),
+        st.builds(FailHost, host=scenario_hosts),
+        st.builds(ClearHost, host=scenario_hosts),
+        st.builds(FailDisk, host=scenario_hosts, disk=scenario_disks),
+        st.builds(ClearDisk, host=scenario_hosts, disk=scenario_disks),
+    )
+    return st.tuples(creates, st.lists(steps, max_size=9)).map(
+        lambda first_and_rest: [first_and_rest[0], *first_and_rest[1]]
+    )

@@ -14,10 +14,13 @@ from collections.abc import Iterator
 
 from dpp_sdk.platform._schemes import CHUNK
 
-__all__ = ["VOLUME_ID", "FileBackend", "MemoryBackend", "merge_ranges"]
+__all__ = ["JOURNAL", "VOLUME_ID", "FileBackend", "MemoryBackend", "merge_ranges"]
 
 _PAGE = 16 * CHUNK
 """Page size of the in-memory backend (pages are allocated on first write)."""
+
+JOURNAL = "journal.bin"
+"""A volume's write-ahead journal of the stripes a write is changing (erasure coding)."""
 
 VOLUME_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}")
 """What a volume id may look like (it names a directory)."""
@@ -31,6 +34,19 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._volumes: dict[str, dict[int, dict[int, bytearray]]] = {}
         self._guard = threading.Lock()  # guards self._volumes itself, not the pages
+        self._journals: dict[str, bytes] = {}
+
+    def put_journal(self, volume_id: str, blob: bytes) -> None:
+        """Keep ``blob`` as the volume's write-ahead journal (replacing any)."""
+        self._journals[volume_id] = blob
+
+    def get_journal(self, volume_id: str) -> bytes | None:
+        """The volume's journal, or None."""
+        return self._journals.get(volume_id)
+
+    def clear_journal(self, volume_id: str) -> None:
+        """Forget the volume's journal."""
+        self._journals.pop(volume_id, None)
 
     def read(self, volume_id: str, index: int, offset: int, length: int) -> bytes:
         out = bytearray(length)
@@ -102,6 +118,27 @@ class FileBackend:
 
     def _path(self, volume_id: str, index: int) -> pathlib.Path:
         return self.root / volume_id / f"{index}.bin"
+
+    def put_journal(self, volume_id: str, blob: bytes) -> None:
+        """Keep ``blob`` as the volume's write-ahead journal, atomically (a crash leaves the
+        old journal or the new one, never a part)."""
+        directory = self.root / volume_id
+        directory.mkdir(parents=True, exist_ok=True)
+        temporary = directory / "journal.tmp"
+        temporary.write_bytes(blob)
+        os.replace(temporary, directory / JOURNAL)
+
+    def get_journal(self, volume_id: str) -> bytes | None:
+        """The volume's journal, or None."""
+        try:
+            return (self.root / volume_id / JOURNAL).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def clear_journal(self, volume_id: str) -> None:
+        """Forget the volume's journal."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / volume_id / JOURNAL).unlink()
 
     def read(self, volume_id: str, index: int, offset: int, length: int) -> bytes:
         try:

@@ -156,6 +156,8 @@ class Hardware:
         """Finish what a crash interrupted in the byte store: delete bytes of volumes no record
         knows, destroy bytes of components recorded lost, and heal what can be healed."""
         with self._repo.store.data_lock(), self._repo.lock:
+            # Under the data lock no stripe write is under way: a journal left is a crash's.
+            self._bytes.replay_journals()
             if self._repo.operations(
                 states=(OperationState.PENDING, OperationState.RUNNING), limit=1
             ):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import struct
 import threading
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -135,6 +136,7 @@ class VolumeStore:
         payload = bytes(data)
         _check_range(offset, len(payload))
         with self._lock(volume_id):
+            self._replay(volume_id)
             self._require_accessible(
                 volume_id,
                 scheme=scheme,
@@ -169,6 +171,7 @@ class VolumeStore:
         present = _check_available(scheme, available)
         _check_range(offset, length)
         with self._lock(volume_id):
+            self._replay(volume_id)
             self._require_accessible(
                 volume_id,
                 scheme=scheme,
@@ -337,8 +340,33 @@ class VolumeStore:
             buffer[lo - base : hi - base] = view[lo - offset : hi - offset]
             data_shards = _split_stripes(buffer, k)
             shards = data_shards + _encode_parity(data_shards, k, n)
-            for index in sorted(present):
-                self._backend.write(volume_id, index, batch * CHUNK, shards[index])
+            entries = [(index, batch * CHUNK, shards[index]) for index in sorted(present)]
+            # Journal the whole stripe first: a crash between two shard writes would leave
+            # data and parity disagreeing, and a later reconstruction would return wrong bytes
+            # (the RAID-5 "write hole"); the journal is replayed before the volume is used.
+            self._backend.put_journal(volume_id, _encode_journal(entries))
+            for index, at, shard in entries:
+                self._backend.write(volume_id, index, at, shard)
+            self._backend.clear_journal(volume_id)
+
+    def _replay(self, volume_id: str) -> None:
+        """Finish the stripe write a crash interrupted, if any (call with the volume's lock)."""
+        blob = self._backend.get_journal(volume_id)
+        if blob is None:
+            return
+        for index, at, shard in _decode_journal(blob):
+            self._backend.write(volume_id, index, at, shard)
+        self._backend.clear_journal(volume_id)
+
+    def replay_journals(self) -> list[str]:
+        """Finish every stripe write a crash interrupted; returns the volumes repaired."""
+        repaired = []
+        for volume_id in sorted(self.volume_ids()):
+            with self._lock(volume_id):
+                if self._backend.get_journal(volume_id) is not None:
+                    self._replay(volume_id)
+                    repaired.append(volume_id)
+        return repaired
 
     def _rebuild(
         self, volume_id: str, scheme: Scheme, index: int, present: frozenset[int], extent: int
@@ -434,3 +462,25 @@ def _check_available(scheme: Scheme, available: Collection[int]) -> frozenset[in
 def _check_range(offset: int, length: int) -> None:
     if offset < 0 or length < 0:
         raise ValueError(f"offset and length must be >= 0, got offset={offset} length={length}")
+
+
+def _encode_journal(entries: Sequence[tuple[int, int, bytes]]) -> bytes:
+    """``(component, offset, bytes)`` entries as one blob: a count, then each entry's index,
+    offset and length followed by its bytes."""
+    parts = [struct.pack("<I", len(entries))]
+    for index, at, shard in entries:
+        parts.append(struct.pack("<IQI", index, at, len(shard)))
+        parts.append(shard)
+    return b"".join(parts)
+
+
+def _decode_journal(blob: bytes) -> list[tuple[int, int, bytes]]:
+    (count,) = struct.unpack_from("<I", blob, 0)
+    position = 4
+    entries = []
+    for _ in range(count):
+        index, at, length = struct.unpack_from("<IQI", blob, position)
+        position += struct.calcsize("<IQI")
+        entries.append((index, at, blob[position : position + length]))
+        position += length
+    return entries

@@ -172,8 +172,12 @@ class Store:
         #: Bumped on every rollback, so caches of what was read inside a rolled-back
         #: transaction can tell they are void (SQLite's data_version only counts others).
         self.rollbacks = 0
-        #: Called after every outermost commit with the number of commits so far (tests use
-        #: it to stop a process at a chosen commit, see ``dpp_sdk.testing`` crash points).
+        #: Crash-point hooks for tests (``tests/crash.py`` stops a process at a chosen commit
+        #: with them). ``before_begin`` is called before every outermost transaction begins;
+        #: if it raises, the transaction never starts and nothing reaches the database.
+        #: ``after_commit`` is called after every outermost commit with ``commits``, the
+        #: number of commits so far.
+        self.before_begin: Callable[[], None] | None = None
         self.after_commit: Callable[[int], None] | None = None
         self.commits = 0
         self._after: list[Callable[[], None]] = []
@@ -215,6 +219,8 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
+            if self.before_begin is not None:
+                self.before_begin()
             self._db.execute("BEGIN IMMEDIATE")
             self.serial += 1
             self._depth = 1
