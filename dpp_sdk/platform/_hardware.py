@@ -177,4 +177,8 @@ class Hardware:
                         self._bytes.destroy_component(volume.id, c.index)
             with self._repo.mutation() as cluster:
                 for volume in damaged:
-                    self.heal(cluster, volume)
+                    # Read again inside the transaction: a concurrent change (a scale) must
+                    # not be undone by healing an older copy of the record.
+                    fresh = self._repo.find_volume(volume.instance, volume.name)
+                    if fresh is not None:
+                        self.heal(cluster, fresh)

@@ -551,8 +551,8 @@ class Lifecycle:
             self._check_enabled()
             if record.status is InstanceStatus.FAILED:
                 raise Conflict(
-                    f"instance {name!r} is failed (its last decommission did not finish); it "
-                    "can only be removed"
+                    f"instance {name!r} is failed (an operation on it did not finish: see "
+                    f"'dpp operation list --target {name}'); it can only be removed"
                 )
         new_spec = build(record, self.catalog.version_of(record).manifest)
         if kind != "decommission":

@@ -8,11 +8,13 @@ from collections.abc import Collection
 
 from dpp_sdk.contract import (
     Conflict,
+    InstanceSpec,
     InstanceStatus,
     NotFound,
     Operation,
     OperationError,
     OperationState,
+    structure,
 )
 from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._journal import Journal
@@ -128,11 +130,15 @@ class Recovery:
     def _fail(self, run: Run, exc: Exception) -> None:
         current = self._repo.find_instance(run.target)
         if current is not None and current.operation == run.id:
-            self._repo.update_instance(
-                run.target,
-                operation=None,
-                status=InstanceStatus.FAILED if current.busy_status else current.status,
-            )
+            changes: dict[str, object] = {
+                "operation": None,
+                "status": InstanceStatus.FAILED if current.busy_status else current.status,
+            }
+            previous = run.request.get("previous")
+            if run.record.kind in ("configure", "scale") and previous is not None:
+                # The change did not happen: the instance keeps the spec it had.
+                changes["spec"] = structure(previous, InstanceSpec)
+            self._repo.update_instance(run.target, **changes)
         if not run.record.state.terminal:
             self._engine.save(
                 run,

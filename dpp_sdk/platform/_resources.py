@@ -216,6 +216,11 @@ class InstanceResources:
             policy = POLICIES[record.policy]
             sizes = policy.component_sizes_gb(size_gb)
             with self._repo.mutation() as cluster:
+                # Read again inside the transaction: another process may have changed the
+                # record meanwhile (a degraded write marking components stale).
+                record = self._repo.volume(instance, name)
+                if size_gb <= record.size_gb:
+                    return volume_info(self._repo.states(), record)
                 extra = policy.raw_gb(size_gb) - policy.raw_gb(record.size_gb)
                 with placement_errors(f"expanding volume {name!r} to {size_gb} GB"):
                     _placement.check_quota(cluster, extra)
@@ -384,7 +389,8 @@ class InstanceResources:
                     member=member,
                 )
             for volume in kept.values():
-                self._repo.put_volume(attrs.evolve(volume, member=name))
+                now = self._repo.find_volume(instance, volume.name) or volume
+                self._repo.put_volume(attrs.evolve(now, member=name))
             self._repo.put_member(
                 instance, attrs.evolve(member, volumes=tuple(sorted(c.name for c in volumes)))
             )
