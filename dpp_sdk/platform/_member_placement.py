@@ -1,0 +1,353 @@
+"""Where a new member goes: host pinning, anti-affinity (required or preferred, by host or by
+fault domain), and room for its host-local and direct volumes. See :mod:`._placement` for
+the rules of both halves of placement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Literal, Protocol, TypeAlias
+
+import attrs
+
+from dpp_sdk.platform._cluster import (
+    GB_TOLERANCE,
+    Cluster,
+    PlacementError,
+    format_gb,
+    natural_key,
+)
+from dpp_sdk.platform._placement_common import (
+    _NONE,
+    _disk_status,
+    _unavailable,
+)
+
+__all__ = [
+    "AntiAffinity",
+    "AntiAffinityRule",
+    "AntiAffinityScope",
+    "MemberPlacementInfo",
+    "place_member",
+]
+
+AntiAffinityScope: TypeAlias = Literal["host", "fault-domain"]
+"""What members of an anti-affinity group must not share: a host, or a whole fault domain."""
+
+
+@attrs.frozen(kw_only=True)
+class AntiAffinity:
+    """Keep members of ``group`` apart across hosts or fault domains (``scope``).
+
+    ``required=True`` fails placement rather than co-locate; ``required=False`` prefers to
+    spread and falls back to the host with the fewest members of the group.
+    """
+
+    group: str
+    required: bool = True
+    scope: AntiAffinityScope = "host"
+
+
+class AntiAffinityRule(Protocol):
+    """What :func:`place_member` reads from an anti-affinity rule (any object with these)."""
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def required(self) -> bool: ...
+
+    @property
+    def scope(self) -> AntiAffinityScope: ...
+
+
+@attrs.frozen(kw_only=True)
+class MemberPlacementInfo:
+    """Another member of the same instance: its host and its anti-affinity group, if any."""
+
+    host: str
+    group: str | None = None
+
+
+# -- members ---------------------------------------------------------------------------------
+
+
+def place_member(
+    cluster: Cluster,
+    *,
+    existing: Mapping[str, MemberPlacementInfo],
+    host: str | None = None,
+    anti_affinity: AntiAffinityRule | None = None,
+    local_volume_gb: float | Sequence[float] = 0.0,
+    direct_volumes_gb: Sequence[float] = (),
+    avoid_hosts: AbstractSet[str] = _NONE,
+) -> str:
+    """Choose the host of a new member; return its name.
+
+    ``existing`` maps the instance's other members to their host and anti-affinity group.
+    ``local_volume_gb`` is the size of the member's host-local (``vsan-sna``) volume, or a
+    sequence of sizes when it has several: each must fit on some healthy capacity disk of the
+    host, as :func:`place_volume` would put them, in order. ``direct_volumes_gb`` are its
+    ``vsan-direct`` volumes: each needs its own free direct disk of sufficient size.
+
+    A pinned ``host`` is honoured or the call fails; otherwise the connected host that meets
+    every rule and has the fewest members of the group (when preferred anti-affinity cannot be
+    met), then the fewest members of the instance, then the least reserved capacity, wins;
+    ties go to the lowest name. Raises ``PlacementError``: ``AntiAffinityUnsatisfiable`` when
+    required anti-affinity excludes every connected host (or the pinned one),
+    ``NotEnoughResources`` otherwise.
+    """
+    local = (
+        [float(local_volume_gb)]
+        if isinstance(local_volume_gb, int | float)
+        else [float(size) for size in local_volume_gb]
+    )
+    direct = [float(size) for size in direct_volumes_gb]
+    for size in [*local, *direct]:
+        if not math.isfinite(size) or size < 0:
+            raise ValueError(f"volume sizes must be finite numbers of GB >= 0, got {size!r}")
+    request = _MemberRequest(
+        cluster=cluster,
+        existing=existing,
+        anti_affinity=anti_affinity,
+        local=[size for size in local if size > 0],
+        direct=direct,
+    )
+    if host is not None:
+        return request.pinned(host, avoided=host in avoid_hosts)
+    return request.choose(avoid_hosts)
+
+
+@attrs.frozen(kw_only=True)
+class _MemberRequest:
+    """One ``place_member`` call: the rules, and how each host measures up to them."""
+
+    cluster: Cluster
+    existing: Mapping[str, MemberPlacementInfo]
+    anti_affinity: AntiAffinityRule | None
+    local: list[float]
+    direct: list[float]
+    # Counted once: members of the instance per host, and members of the anti-affinity group
+    # per host (or per fault domain, for that scope) among the cluster's hosts.
+    on_host: Counter[str] = attrs.field(init=False)
+    group_near: Counter[str] = attrs.field(init=False)
+
+    @on_host.default
+    def _count_on_host(self) -> Counter[str]:
+        return Counter(member.host for member in self.existing.values())
+
+    @group_near.default
+    def _count_group_near(self) -> Counter[str]:
+        rule = self.anti_affinity
+        if rule is None:
+            return Counter()
+        hosts = self.cluster.hosts
+        return Counter(
+            member.host if rule.scope == "host" else hosts[member.host].fault_domain
+            for member in self.existing.values()
+            if member.group == rule.group and member.host in hosts
+        )
+
+    @property
+    def required(self) -> bool:
+        return self.anti_affinity is not None and self.anti_affinity.required
+
+    @property
+    def what(self) -> str:
+        return _member_what(self.local, self.direct)
+
+    def conflicts(self, candidate: str) -> list[str]:
+        """Members of the anti-affinity group on ``candidate`` (or in its fault domain)."""
+        rule = self.anti_affinity
+        if rule is None:
+            return []
+        domain = self.cluster.fault_domain_of(candidate)
+        found = [
+            name
+            for name, member in self.existing.items()
+            if member.group == rule.group
+            and (
+                member.host == candidate
+                or (
+                    rule.scope == "fault-domain"
+                    and member.host in self.cluster.hosts
+                    and self.cluster.fault_domain_of(member.host) == domain
+                )
+            )
+        ]
+        return sorted(found, key=natural_key)
+
+    def conflict_note(self, candidate: str, members: list[str]) -> str:
+        rule = self.anti_affinity
+        assert rule is not None
+        where = (
+            f"host {candidate}"
+            if rule.scope == "host"
+            else f"fault domain {self.cluster.fault_domain_of(candidate)}"
+        )
+        names = ", ".join(repr(m) for m in members)
+        return (
+            f"{where} already has member{'s' if len(members) > 1 else ''} {names} of "
+            f"anti-affinity group {rule.group!r}"
+        )
+
+    def crowding(self, candidate: str) -> tuple[int, int]:
+        """Members of the group near ``candidate`` (as :meth:`conflicts` counts them), then
+        members of the instance on it: what ranks a host before its load does."""
+        rule = self.anti_affinity
+        group = 0
+        if rule is not None:
+            near = candidate if rule.scope == "host" else self.cluster.fault_domain_of(candidate)
+            group = self.group_near[near]
+        return group, self.on_host[candidate]
+
+    def candidates(self) -> Iterator[str]:
+        """Every host in rank order: group members nearby, instance members on the host,
+        load, name (fewest, least, lowest first). Lazy, so the first fit ends the walk."""
+        crowded = []
+        for rank in self.cluster.hosts_by_load():
+            crowding = self.crowding(rank.name)
+            if crowding == (0, 0):
+                yield rank.name
+            else:
+                crowded.append((crowding, rank))
+        yield from (rank.name for _, rank in sorted(crowded))
+
+    def pinned(self, host: str, *, avoided: bool) -> str:
+        """Honour the pinned ``host`` or fail saying why."""
+        what = self.what
+        if host not in self.cluster.hosts:
+            raise PlacementError(
+                "NotEnoughResources",
+                f"{what} is pinned to host {host!r}, which is not in the cluster; hosts: "
+                f"{', '.join(self.cluster.host_names())}",
+            )
+        down = _unavailable(self.cluster, host) or (
+            f"host {host} is to be avoided" if avoided else None
+        )
+        if down:
+            raise PlacementError(
+                "NotEnoughResources", f"{what} is pinned to host {host}, but {down}"
+            )
+        blocking = self.conflicts(host)
+        if self.required and blocking:
+            raise PlacementError(
+                "AntiAffinityUnsatisfiable",
+                f"{what} is pinned to host {host}, but {self.conflict_note(host, blocking)} and "
+                "the anti-affinity is required",
+            )
+        lacking = _member_shortage(self.cluster, host, self.local, self.direct)
+        if lacking:
+            raise PlacementError(
+                "NotEnoughResources", f"{what} is pinned to host {host}, but {lacking}"
+            )
+        return host
+
+    def choose(self, avoid_hosts: AbstractSet[str]) -> str:
+        """The best host for the member, or ``PlacementError`` listing why each host fails."""
+        for name in self.candidates():
+            if name in avoid_hosts or not self.cluster.hosts[name].connected:
+                continue
+            if self.required and self.crowding(name)[0]:
+                continue
+            if _member_shortage(self.cluster, name, self.local, self.direct) is None:
+                return name
+        raise self.failure(avoid_hosts)
+
+    def failure(self, avoid_hosts: AbstractSet[str]) -> PlacementError:
+        """Why no host can take the member: the first rule that rules out every host, with
+        what rules out each."""
+        what = self.what
+        notes: list[str] = []
+        connected = []
+        for name in self.cluster.host_names():
+            if name in avoid_hosts:
+                continue
+            down = _unavailable(self.cluster, name)
+            if down:
+                notes.append(f"{name}: {down.removeprefix(f'host {name} ')}")
+            else:
+                connected.append(name)
+        if not connected:
+            return PlacementError(
+                "NotEnoughResources",
+                f"{what} needs a connected host; there is none"
+                + (f" ({'; '.join(notes)})" if notes else ""),
+            )
+        allowed = connected
+        if self.required:
+            allowed = []
+            for name in connected:
+                blocking = self.conflicts(name)
+                if blocking:
+                    notes.append(f"{name}: {self.conflict_note(name, blocking)}")
+                else:
+                    allowed.append(name)
+            if not allowed:
+                assert self.anti_affinity is not None
+                scope = "host" if self.anti_affinity.scope == "host" else "fault domain"
+                return PlacementError(
+                    "AntiAffinityUnsatisfiable",
+                    f"{what} must not share a {scope} with another member of anti-affinity "
+                    f"group {self.anti_affinity.group!r}, and no connected host is free of "
+                    f"them: {_by_host(notes)}",
+                )
+        for name in allowed:
+            lacking = _member_shortage(self.cluster, name, self.local, self.direct)
+            assert lacking, f"{name} takes {what}, yet no host was chosen"
+            notes.append(f"{name}: {lacking}")
+        return PlacementError("NotEnoughResources", f"no host can take {what}: {_by_host(notes)}")
+
+
+def _by_host(notes: list[str]) -> str:
+    """``host: why`` notes, joined in host order."""
+    return "; ".join(sorted(notes, key=lambda note: natural_key(note.split(":")[0])))
+
+
+def _member_what(local: Sequence[float], direct: Sequence[float]) -> str:
+    needs = [f"{format_gb(size)} host-local" for size in local]
+    needs += [f"{format_gb(size)} direct" for size in direct]
+    if not needs:
+        return "the member"
+    return f"the member (with {', '.join(needs)} volume{'s' if len(needs) > 1 else ''})"
+
+
+def _member_shortage(
+    cluster: Cluster, host: str, local: Sequence[float], direct: Sequence[float]
+) -> str | None:
+    """Why ``host`` cannot hold a member's volumes (simulating their placement), or None."""
+    if not local and not direct:
+        return None
+    disks = cluster.disks_of(host)
+    capacity = cluster.disks_of(host, "capacity")
+    free = {disk.name: cluster.free_on(disk) for disk in capacity}
+    for size in local:
+        best = min(free, key=lambda name: (-free[name], natural_key(name)), default=None)
+        if best is None or free[best] + GB_TOLERANCE < size:
+            have = ", ".join(_disk_status(cluster, disk) for disk in capacity) or "none"
+            return (
+                f"its host-local volumes ({_sizes(local)}) do not fit on its capacity disks "
+                f"({have})"
+            )
+        free[best] -= size
+    if not direct:
+        return None
+    spare = [disk for disk in disks if disk.kind == "direct" and cluster.free_on(disk) > 0]
+    left = sorted(spare, key=lambda disk: (disk.size_gb, natural_key(disk.name)))
+    for size in direct:
+        pick = next((d for d in left if d.size_gb + GB_TOLERANCE >= size), None)
+        if pick is None:
+            have = ", ".join(f"{d.name} ({format_gb(d.size_gb)})" for d in spare) or "none"
+            return (
+                f"its direct volumes ({_sizes(direct)}) need a free healthy direct disk each; "
+                f"free ones: {have}"
+            )
+        left.remove(pick)
+    return None
+
+
+def _sizes(sizes: Sequence[float]) -> str:
+    return ", ".join(format_gb(size) for size in sizes)
