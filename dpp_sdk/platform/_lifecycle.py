@@ -23,19 +23,15 @@ All four are resumed after a crash (the verbs are idempotent); see :mod:`._recov
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from dpp_sdk.contract import (
-    ConfigureRequest,
     Conflict,
-    DecommissionRequest,
     DppError,
     HealthStatus,
     InstanceSpec,
@@ -45,14 +41,10 @@ from dpp_sdk.contract import (
     OperationError,
     OperationState,
     Problem,
-    ProvisionRequest,
     QuotaExceeded,
     Redundancy,
-    ScaleRequest,
-    ServiceProvider,
     ValidationError,
     resolve_instance_spec,
-    structure,
     unstructure,
 )
 from dpp_sdk.contract._errors import count
@@ -60,159 +52,26 @@ from dpp_sdk.platform import _placement
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import (
     INSTANCE_NAME,
-    MASK,
     check_request_types,
     mask_parameters,
     placement_errors,
-    secret_parameter_names,
 )
-from dpp_sdk.platform._context import PlatformContext
 from dpp_sdk.platform._health import Health
-from dpp_sdk.platform._journal import Journal, Redactor
+from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._operations import OperationEngine, Plan, Run
 from dpp_sdk.platform._owners import owner_alive
+from dpp_sdk.platform._plans import Change, Decommission, Provision
 from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import InstanceRecord
 from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._resources import InstanceResources
+from dpp_sdk.platform._secret_params import SecretParameters, hiding
 
 __all__ = ["Lifecycle"]
 
 Build = Callable[[InstanceRecord, Manifest], InstanceSpec]
 _CHANGE_TRIES = 20  # checks of a change redone because another process changed the instance
-
-
-class _Provision(Plan):
-    kind = "provision"
-    resumable = True
-
-    def __init__(self, life: Lifecycle) -> None:
-        self._l = life
-
-    def run(self, run: Run) -> OperationError | None:
-        life = self._l
-        record = life.repo.instance(run.target)
-        run.result["instance_uid"] = record.uid
-        request = ProvisionRequest(
-            instance=run.target,
-            service=record.service,
-            spec=life.repo.real_spec(record),
-            operation_id=run.id,
-        )
-        error = life.engine.call_verb(run, lambda p, c: p.provision(c, request))
-        if error is None:
-            run.carry["health"] = life.health.evaluate(run.target)
-        return error
-
-    def settle(self, run: Run, error: OperationError | None) -> None:
-        if error is not None:
-            self.abandoned(run)
-            return
-        self._l.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
-        self._l.health.record(run.carry["health"])
-
-    def abandoned(self, run: Run) -> None:
-        run.result["released"] = self._l.resources.reclaim_all(run.target)
-        self._l.repo.delete_instance(run.target)
-
-
-class _Change(Plan):
-    """Configure or scale: on failure, release what the attempt made and restore the previous
-    spec. Either way the instance is ready again and its health refreshed."""
-
-    resumable = True
-
-    def __init__(self, life: Lifecycle, kind: str) -> None:
-        self._l = life
-        self.kind = kind
-
-    def _call(self, run: Run) -> Callable[[ServiceProvider, PlatformContext], object]:
-        life = self._l
-        current = life.repo.secret_parameters(run.target)
-        before = {**current, **life.previous_secrets(run.target)}
-        spec = _filled(structure(run.request["spec"], InstanceSpec), current)
-        previous = _filled(structure(run.request["previous"], InstanceSpec), before)
-        if self.kind == "scale":
-            scale = ScaleRequest(
-                instance=run.target,
-                capacity_gb=spec.capacity_gb,
-                previous_capacity_gb=previous.capacity_gb,
-                operation_id=run.id,
-            )
-            return lambda p, c: p.scale(c, scale)
-        changed = tuple(
-            sorted(
-                k
-                for k in {*previous.parameters, *spec.parameters}
-                if previous.parameters.get(k) != spec.parameters.get(k)
-            )
-        )
-        configure = ConfigureRequest(
-            instance=run.target,
-            parameters=spec.parameters,
-            previous=previous.parameters,
-            changed=changed,
-            operation_id=run.id,
-        )
-        return lambda p, c: p.configure(c, configure)
-
-    def run(self, run: Run) -> OperationError | None:
-        life = self._l
-        error = life.engine.call_verb(run, self._call(run))
-        if error is not None:
-            run.result["released"] = life.resources.release_created_by(run.target, run.id)
-            previous = structure(run.request["previous"], InstanceSpec)
-            life.repo.update_instance(run.target, spec=previous)
-            life.settle_secrets(run.target, failed=True)
-        run.carry["health"] = life.health.evaluate(run.target)
-        return error
-
-    def settle(self, run: Run, error: OperationError | None) -> None:
-        self._l.settle_secrets(run.target, failed=False)
-        self._l.repo.update_instance(run.target, status=InstanceStatus.READY, operation=None)
-        self._l.health.record(run.carry["health"])
-
-    def abandoned(self, run: Run) -> None:
-        self._l.repo.update_instance(run.target, operation=None, status=InstanceStatus.READY)
-
-
-class _Decommission(Plan):
-    kind = "decommission"
-    resumable = True
-
-    def __init__(self, life: Lifecycle) -> None:
-        self._l = life
-
-    def run(self, run: Run) -> OperationError | None:
-        life, instance = self._l, run.target
-        if run.request.get("force"):
-            run.result.update(forced=True, reclaimed=life.resources.reclaim_all(instance))
-            return None
-        request = DecommissionRequest(instance=instance, operation_id=run.id)
-        error = life.engine.call_verb(run, lambda p, c: p.decommission(c, request))
-        if error is not None:
-            return error
-        leaked = life.resources.reclaim_all(instance)
-        run.result["leaked"] = leaked
-        if leaked:
-            life.journal.event(
-                "leak",
-                instance,
-                f"decommission of {instance!r} left {', '.join(leaked)} behind; the "
-                "platform reclaimed them",
-                leaked=leaked,
-            )
-        return None
-
-    def settle(self, run: Run, error: OperationError | None) -> None:
-        if error is None:
-            self._l.repo.delete_instance(run.target)
-        else:
-            self.abandoned(run)
-
-    def abandoned(self, run: Run) -> None:
-        self._l.repo.update_instance(run.target, operation=None, status=InstanceStatus.FAILED)
 
 
 class Lifecycle:
@@ -236,11 +95,12 @@ class Lifecycle:
         self.resources = resources
         self.health = health
         self.repairs = repairs
+        self.secrets = SecretParameters(repo, catalog)
         self.plans: dict[str, Plan] = {
-            "provision": _Provision(self),
-            "configure": _Change(self, "configure"),
-            "scale": _Change(self, "scale"),
-            "decommission": _Decommission(self),
+            "provision": Provision(self),
+            "configure": Change(self, "configure"),
+            "scale": Change(self, "scale"),
+            "decommission": Decommission(self),
         }
 
     # ------------------------------------------------------------------ running
@@ -292,44 +152,6 @@ class Lifecycle:
         except QuotaExceeded as exc:
             return [Problem(path="$.capacity_gb", value=capacity_gb, message=str(exc))]
         return []
-
-    # ------------------------------------------------------------------ secret parameters
-
-    def _secret_names_of_service(self, service: str) -> frozenset[str]:
-        record = self.repo.find_service(service)
-        if record is None:
-            return frozenset()
-        return secret_parameter_names(record.active.manifest.parameters_schema)
-
-    def _secret_names_of(self, record: InstanceRecord) -> frozenset[str]:
-        try:
-            manifest = self.catalog.version_of(record).manifest
-        except DppError:
-            return frozenset()
-        return secret_parameter_names(manifest.parameters_schema)
-
-    def _stash_and_store(self, name: str, secrets: Mapping[str, Any]) -> None:
-        """Store a change's new secret values, keeping the ones they replace (``@previous``)
-        until the change ends, so a failed change can put them back."""
-        current = self.repo.secret_parameters(name)
-        self.repo.put_secret_parameters(
-            name, {f"{k}@previous": current[k] for k in secrets if k in current}
-        )
-        self.repo.put_secret_parameters(name, secrets)
-
-    def settle_secrets(self, name: str, *, failed: bool) -> None:
-        """A change ended: on failure put the replaced secret values back; forget them."""
-        stored = self.repo.secret_parameters(name)
-        previous = {k.removesuffix("@previous"): v for k, v in stored.items() if "@" in k}
-        if failed:
-            self.repo.put_secret_parameters(name, previous)
-        for key in previous:
-            self.repo.delete_secret_parameter(name, f"{key}@previous")
-
-    def previous_secrets(self, name: str) -> dict[str, Any]:
-        """The values a running change's secret parameters had before it."""
-        stored = self.repo.secret_parameters(name)
-        return {k.removesuffix("@previous"): v for k, v in stored.items() if "@" in k}
 
     # ------------------------------------------------------------------ create
 
@@ -412,7 +234,7 @@ class Lifecycle:
     ) -> Operation:
         """See :meth:`Platform.create_instance`."""
         check_request_types(capacity_gb=capacity_gb, parameters=parameters)
-        secret_names = self._secret_names_of_service(service)
+        secret_names = self.secrets.names_of_service(service)
         shown, _ = mask_parameters(dict(parameters or {}), secret_names)
         request = {
             "service": service,
@@ -428,7 +250,7 @@ class Lifecycle:
             _, submitted = mask_parameters(dict(parameters or {}), secret_names)
             with (
                 self.journal.refusals("instance.provision", str(name)),
-                _hiding(submitted.values()),
+                hiding(submitted.values()),
             ):
                 self._check_enabled()
                 spec, version = self._resolve_create(
@@ -508,7 +330,7 @@ class Lifecycle:
         instance changed under the check (try again)."""
         with self.repo.lock:
             found = self.repo.find_instance(name)
-            names = frozenset() if found is None else self._secret_names_of(found)
+            names = frozenset() if found is None else self.secrets.names_of(found)
             submitted: dict[str, object] = {}
             if "parameters" in request:
                 shown, submitted = mask_parameters(request["parameters"], names)
@@ -523,7 +345,7 @@ class Lifecycle:
                 *submitted.values(),
                 *mask_parameters(real.spec.parameters, names)[1].values(),
             ]
-            with self.journal.refusals(f"instance.{kind}", name), _hiding(hidden):
+            with self.journal.refusals(f"instance.{kind}", name), hiding(hidden):
                 new_spec = self._checked_spec(kind, real, build)
             masked, secrets = mask_parameters(new_spec.parameters, names)
             new_spec = attrs.evolve(new_spec, parameters=masked)
@@ -540,7 +362,7 @@ class Lifecycle:
                     extra={"spec": unstructure(new_spec), "previous": unstructure(record.spec)},
                 )
                 self.repo.update_instance(name, spec=new_spec, status=status, operation=run.id)
-                self._stash_and_store(name, secrets)
+                self.secrets.stash_and_store(name, secrets)
                 self.engine.start(run)
         return run
 
@@ -725,44 +547,6 @@ class Lifecycle:
                     )
                 raise
         return done
-
-
-@contextlib.contextmanager
-def _hiding(values: Iterable[object]) -> Iterator[None]:
-    """A request refused while it carries secret parameter values: the problems never show
-    them (a schema message quotes the value it refuses), in any escaped form."""
-    texts = [v if isinstance(v, str) else json.dumps(v) for v in values]
-    try:
-        yield
-    except ValidationError as exc:
-        if not texts:
-            raise
-        redactor = Redactor()
-        redactor.add(texts)
-        scrub = redactor.scrub
-        raise ValidationError(
-            scrub(exc.summary),
-            [
-                Problem(
-                    path=p.path,
-                    value=MASK
-                    if isinstance(p.value, str) and scrub(p.value) != p.value
-                    else p.value,
-                    message=scrub(p.message),
-                )
-                for p in exc.problems
-            ],
-        ) from None
-
-
-def _filled(spec: InstanceSpec, secrets: Mapping[str, Any]) -> InstanceSpec:
-    """``spec`` with masked secret parameters replaced by their values."""
-    if not any(v == MASK for v in spec.parameters.values()):
-        return spec
-    return attrs.evolve(
-        spec,
-        parameters={k: secrets.get(k, v) if v == MASK else v for k, v in spec.parameters.items()},
-    )
 
 
 def _capability_problems(manifest: Manifest, current_gb: int, asked_gb: int) -> list[Problem]:
