@@ -65,8 +65,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         cells = " ".join(
             f"{row[c]:>15}" for c in (*columns, "recovery_kills", "violations", "seconds")
         )
-        terminalreporter.write_line(f"{row['nodeid'].split('::')[-1][:60]:<60} {cells}")
+        terminalreporter.write_line(f"{_label(row['nodeid']):<60} {cells}")
     path = os.environ.get(REPORT_ENV)
     if path:
         with open(path, "w", encoding="utf-8") as out:
             json.dump({"scale": settings.scale, "tests": rows}, out, indent=2)
+
+
+def _label(nodeid: str) -> str:
+    """A test's name cut to 60 characters, keeping its parameters."""
+    name, _, params = nodeid.rsplit("::", maxsplit=1)[-1].partition("[")
+    params = f"[{params}" if params else ""
+    return name[: 60 - len(params)] + params

@@ -274,3 +274,20 @@ class SecretPlantingProvider(KVProvider):
         super().decommission(ctx, request)
         for name in ("stored", "generated", "state"):
             ctx.secrets.delete(name)
+
+
+class RacingMonitorProvider(KVProvider):
+    """KV whose ``monitor`` runs ``DURING_MONITOR`` (once, then forgets it): a test removes
+    another instance there, through another Platform object, as another process would."""
+
+    DURING_MONITOR: ClassVar[list[object]] = []
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return attrs.evolve(KV_MANIFEST, name="racing", display_name="Racing")
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        while self.DURING_MONITOR:
+            action = self.DURING_MONITOR.pop()
+            assert callable(action)
+            action()
+        return super().monitor(ctx)

@@ -8,6 +8,9 @@ import multiprocessing.process
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import dpp_sdk as dpp
 from dpp_sdk.platform import Platform
 from tests.stress import workers
 from tests.stress._harness import (
@@ -106,3 +109,27 @@ def test_mixed_workers_and_faults_on_one_state_directory_lose_no_acknowledged_wr
     for seed in stress.seeds(base=1000):
         run_trial(tmp_path / f"trial-{seed}", seed, outcome)
     outcome.check()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=dpp.NotFound,
+    reason="defect: cluster_health lists the idle instances, then refreshes them one by one "
+    "(_health.Health.cluster_health); an instance another process removes in between makes "
+    "the whole call (and 'dpp health') fail with NotFound. Seen in the stress run above.",
+)
+def test_cluster_health_answers_while_another_process_removes_an_instance(
+    tmp_path: Path,
+) -> None:
+    """An instance removed by another platform while cluster_health runs is left out of the
+    report instead of failing it."""
+    from tests.stress.providers import RacingMonitorProvider
+
+    with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
+        a.register_service(RacingMonitorProvider)
+        for name in ("a", "b"):
+            a.create_instance(service="racing", name=name, capacity_gb=1)
+        RacingMonitorProvider.DURING_MONITOR[:] = [lambda: b.remove_instance("b")]
+        health = a.cluster_health()
+        assert [i.instance for i in health.instances] == ["a"]
+        assert a.check_consistency() == []

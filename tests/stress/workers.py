@@ -388,19 +388,23 @@ def _trigger(cfg: dict[str, Any], conn: Connection) -> None:
         p.create_instance(service="misbehaving", name="good", capacity_gb=1)
         if verb != "provision":
             os.environ[providers.MISBEHAVE_ENV] = ""
-            p.create_instance(service="misbehaving", name="bad", capacity_gb=1)
+            p.create_instance(
+                service="misbehaving", name="bad", capacity_gb=1, policy=cfg["policy"]
+            )
             os.environ[providers.MISBEHAVE_ENV] = cfg["misbehave"]
         conn.send(("trigger", verb))
-        trigger_call(p, verb)
+        trigger_call(p, verb, cfg["policy"])
 
 
-def trigger_call(p: Platform, verb: str) -> Any:
+def trigger_call(p: Platform, verb: str, policy: str) -> Any:
     """The platform call that reaches the bad instance's ``verb``."""
     host = None
     if verb in ("on_maintenance", "on_failure"):
         host = p.get_instance("bad").members[0].host
     calls: dict[str, Callable[[], Any]] = {
-        "provision": lambda: p.create_instance(service="misbehaving", name="bad", capacity_gb=1),
+        "provision": lambda: p.create_instance(
+            service="misbehaving", name="bad", capacity_gb=1, policy=policy
+        ),
         "configure": lambda: p.configure_instance("bad", {"cacheMb": 128}),
         "scale": lambda: p.scale_instance("bad", 2),
         "decommission": lambda: p.remove_instance("bad"),
@@ -437,6 +441,28 @@ def _use_and_reclaim_with_cli(cfg: dict[str, Any], conn: Connection) -> None:
     _cli(conn, state, "fault", "clear")
 
 
+def _use_and_reclaim_with_api(cfg: dict[str, Any], conn: Connection) -> None:
+    """The same through the API, on a platform opened without recovery."""
+    with Platform.open(cfg["state"], provider_deadlines=cfg["deadlines"], recover=False) as p:
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("create_instance other", partial(_create_other, p)),
+            ("remove_instance other", partial(p.remove_instance, "other")),
+            ("cluster_health", p.cluster_health),
+            ("remove_instance bad force", partial(p.remove_instance, "bad", force=True)),
+            ("clear_faults", p.clear_faults),
+        ]
+        for what, call in steps:
+            conn.send(("cli", what))
+            try:
+                call()
+            except dpp.DppError as exc:
+                conn.send(("cli-exit", [1, f"{what}: {type(exc).__name__}: {exc}"]))
+
+
+def _create_other(p: Platform) -> None:
+    p.create_instance(service="misbehaving", name="other", capacity_gb=1)
+
+
 def _recover(cfg: dict[str, Any], conn: Connection) -> None:
     """Open the platform with recovery, as the next process on the directory does."""
     with Platform.open(cfg["state"], provider_deadlines=cfg.get("deadlines")) as p:
@@ -446,6 +472,7 @@ def _recover(cfg: dict[str, Any], conn: Connection) -> None:
 PHASES: dict[str, Callable[[dict[str, Any], Connection], None]] = {
     "trigger": _trigger,
     "cli": _use_and_reclaim_with_cli,
+    "api": _use_and_reclaim_with_api,
     "recover": _recover,
 }
 
