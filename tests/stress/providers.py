@@ -150,6 +150,9 @@ SWEEP_SECRETS_ENV = "DPP_STRESS_SECRETS"
 secret it stores) and ``state`` (a value it keeps in ``ctx.state`` and also stores as a
 secret). The secret parameter's value comes with each request."""
 
+PASSWORD_MAX_LENGTH = 80
+"""A longer ``password`` is refused by the schema (whose problem must not quote it)."""
+
 PLANTING_MANIFEST = attrs.evolve(
     KV_MANIFEST,
     name="planting",
@@ -158,7 +161,12 @@ PLANTING_MANIFEST = attrs.evolve(
         "type": "object",
         "properties": {
             "cacheMb": {"type": "integer", "minimum": 16, "default": 64},
-            "password": {"type": "string", "minLength": 6, "writeOnly": True},
+            "password": {
+                "type": "string",
+                "minLength": 6,
+                "maxLength": PASSWORD_MAX_LENGTH,
+                "writeOnly": True,
+            },
         },
         "required": ["password"],
         "additionalProperties": False,
@@ -170,6 +178,7 @@ FAIL_PROVISION = 21
 FAIL_CONFIGURE = 22
 FAIL_VALIDATE = 23
 FAIL_TEMPORARY = 24
+FAIL_NESTED = 25
 
 
 def planted_secrets() -> dict[str, str]:
@@ -228,7 +237,9 @@ class SecretPlantingProvider(KVProvider):
     def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
         cache = request.parameters["cacheMb"]
         if cache == FAIL_CONFIGURE:
-            raise ValueError({"secrets": self._all(ctx), "text": quoted(self._all(ctx)[0])})
+            raise ValueError({"secrets": self._all(ctx), "first": self._all(ctx)[0]})
+        if cache == FAIL_NESTED:  # the message quotes the secret, and str() quotes the message
+            raise ValueError({"detail": quoted(self._all(ctx)[0])})
         if cache == FAIL_TEMPORARY:
             raise dpp.TemporaryError(quoted(self._all(ctx)[-1]), retry_after=1)
         ctx.state.set("cacheMb", cache)
