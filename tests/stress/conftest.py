@@ -29,6 +29,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "DPP_STRESS_SCALE).",
     )
     group.addoption(
+        "--stress-known-defects",
+        action="store_true",
+        default=None,
+        help="Also run the interleavings that hit defects pinned by xfail tests "
+        "(env DPP_STRESS_KNOWN_DEFECTS=1).",
+    )
+    group.addoption(
         "--stress-seed",
         type=int,
         default=None,
@@ -43,9 +50,9 @@ def stress(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture
-def outcome(request: pytest.FixtureRequest) -> Outcome:
+def outcome(request: pytest.FixtureRequest, stress: Settings) -> Outcome:
     """The counts and violations of this test, reported at the end of the run."""
-    result = Outcome(nodeid=request.node.nodeid)
+    result = Outcome(nodeid=request.node.nodeid, known=stress.known)
     request.config.stash.setdefault(_OUTCOMES, []).append(result)
     return result
 
@@ -57,7 +64,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     settings = settings_from(terminalreporter.config)
     rows = [o.figures() for o in outcomes]
-    terminalreporter.section(f"dpp stress figures (scale {settings.scale})")
+    known = ", with known defects" if settings.known else ""
+    terminalreporter.section(f"dpp stress figures (scale {settings.scale}{known})")
     columns = ("trials", "operations", "acked_writes", "verified_writes", "kills")
     header = " ".join(f"{c:>15}" for c in (*columns, "recovery_kills", "violations", "seconds"))
     terminalreporter.write_line(f"{'test':<60} {header}")
@@ -69,7 +77,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     path = os.environ.get(REPORT_ENV)
     if path:
         with open(path, "w", encoding="utf-8") as out:
-            json.dump({"scale": settings.scale, "tests": rows}, out, indent=2)
+            report = {"scale": settings.scale, "known_defects": settings.known, "tests": rows}
+            json.dump(report, out, indent=2)
 
 
 def _label(nodeid: str) -> str:

@@ -135,7 +135,7 @@ def test_a_provider_hanging_in_a_verb_or_hook_leaves_the_platform_usable(
     """The call overruns its 0.3 s deadline and says so; other instances come and go;
     cluster_health returns; --force reclaims the instance; the released call changes
     nothing."""
-    for seed in stress.seeds(base=3000):
+    for seed in stress.seeds(base=3000, every=4):
         providers.RELEASE.clear()
         found = hang_trial(tmp_path / f"trial-{seed}", verb, seed)
         outcome.trials += 1
@@ -202,7 +202,6 @@ def kill_trial(state: Path, verb: str, first: str, seed: int, outcome: Outcome) 
     if code != 0:
         last = [v for k, v in said if k == "cli"]
         found.append(f"the process using the platform died ({code}) in '{last[-1]}'")
-        outcome.recovery_kills += code == -9
     with Platform.open(state, recover=False) as p:
         if any(i.name == "bad" for i in p.list_instances(limit=None)):
             found.append("the broken instance is still there")
@@ -247,7 +246,7 @@ def test_a_provider_killing_its_process_in_a_verb_or_hook_cannot_hold_the_platfo
     """After the SIGKILL (and, first, recoveries that may die the same way, at most twice),
     dpp commands create and remove another instance, show health, and --force reclaims the
     broken instance; the state is consistent."""
-    for seed in stress.seeds(base=4000):
+    for seed in stress.seeds(base=4000, every=4):
         found = kill_trial(tmp_path / f"trial-{seed}", verb, first, seed, outcome)
         outcome.trials += 1
         outcome.operations += 8

@@ -5,6 +5,8 @@ directory while another process fails and recovers hosts and disks (through the 
 from __future__ import annotations
 
 import multiprocessing.process
+import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,10 @@ from tests.stress._harness import (
 
 SHARED = {"s-default": "vsan-default", "s-raid5": "vsan-raid5", "s-sna": "vsan-sna"}
 WORKERS = 2
-STEPS = 80
+STEPS = 120
 
 
-def run_trial(state: Path, seed: int, outcome: Outcome) -> None:
+def run_trial(state: Path, seed: int, outcome: Outcome, known: bool) -> None:
     """One trial: shared instances, WORKERS mixed workers and one fault worker, then checks."""
     state.mkdir(parents=True)
     with Platform.open(state) as p:
@@ -42,9 +44,11 @@ def run_trial(state: Path, seed: int, outcome: Outcome) -> None:
     ctx = processes()
     logs = [state / f"worker-{w}.jsonl" for w in range(WORKERS + 1)]
     base = {"state": str(state), "seed": seed, "workers": WORKERS, "service": "kv"}
+    base["known"] = known
     children: list[multiprocessing.process.BaseProcess] = []
     for w in range(WORKERS):
         mixed = {"worker": w, "log": str(logs[w]), "steps": STEPS, "shared": shared}
+        mixed["foreign"] = True  # also write to, configure and scale others' instances
         mixed["prefix"] = f"w{w}-"
         children.append(ctx.Process(target=workers.mixed_worker, args=(base | mixed,)))
     stop = ctx.Event()
@@ -81,7 +85,7 @@ def run_trial(state: Path, seed: int, outcome: Outcome) -> None:
 def update_violations(platform: Platform, records: list[dict[str, Any]]) -> list[str]:
     """No acknowledged change is lost: an instance's capacity is the largest scale that
     succeeded (scales only grow here); its cache size is the last configure that succeeded
-    when one worker owns it, or one of those that succeeded when several share it."""
+    when one worker alone configured it, or one of those that succeeded when several did."""
     found = []
     for info in platform.list_instances(limit=None):
         did = [r for r in records if r["kind"] == "did" and r.get("instance") == info.name]
@@ -93,9 +97,10 @@ def update_violations(platform: Platform, records: list[dict[str, Any]]) -> list
             )
         caches = [r["cacheMb"] for r in did if r["what"] == "configure"]
         cache = info.spec.parameters["cacheMb"]
-        if caches and info.name in SHARED and cache not in caches:
+        configurers = {r["worker"] for r in did if r["what"] == "configure"}
+        if caches and len(configurers) > 1 and cache not in caches:
             found.append(f"{info.name}: cacheMb {cache} was never configured ({caches})")
-        elif caches and info.name not in SHARED and cache != caches[-1]:
+        elif caches and len(configurers) == 1 and cache != caches[-1]:
             found.append(f"{info.name}: cacheMb {cache}, last configured {caches[-1]}")
     return found
 
@@ -107,7 +112,7 @@ def test_mixed_workers_and_faults_on_one_state_directory_lose_no_acknowledged_wr
     while another fails hosts and disks one at a time: afterwards every acknowledged write
     reads back, accounting equals the live volumes, and the state is consistent."""
     for seed in stress.seeds(base=1000):
-        run_trial(tmp_path / f"trial-{seed}", seed, outcome)
+        run_trial(tmp_path / f"trial-{seed}", seed, outcome, stress.known)
     outcome.check()
 
 
@@ -116,7 +121,7 @@ def test_mixed_workers_and_faults_on_one_state_directory_lose_no_acknowledged_wr
     raises=dpp.NotFound,
     reason="defect: cluster_health lists the idle instances, then refreshes them one by one "
     "(_health.Health.cluster_health); an instance another process removes in between makes "
-    "the whole call (and 'dpp health') fail with NotFound. Seen in the stress run above.",
+    "the whole call (and 'dpp health') fail with NotFound. Seen in the mixed stress run.",
 )
 def test_cluster_health_answers_while_another_process_removes_an_instance(
     tmp_path: Path,
@@ -132,4 +137,55 @@ def test_cluster_health_answers_while_another_process_removes_an_instance(
         RacingMonitorProvider.DURING_MONITOR[:] = [lambda: b.remove_instance("b")]
         health = a.cluster_health()
         assert [i.instance for i in health.instances] == ["a"]
+        assert a.check_consistency() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect (issue 8 defect 1 by another road): Resources.expand_volume reads the "
+    "volume record before its transaction (Repository.mutation) and saves an evolved copy of "
+    "it, so a degraded write committed meanwhile by another process loses its 'stale' mark; "
+    "the component that missed the write becomes active without it, no resync runs, and the "
+    "acknowledged bytes read back wrong while the volume says healthy and check_consistency() "
+    "is empty. Seen in the stress run with DPP_STRESS_KNOWN_DEFECTS=1 (e.g. seed 1003).",
+)
+def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one host of a RAID-5 volume down, a write by another platform lands while a scale
+    of the same volume runs: after the host returns, the write reads back from every subset
+    of components."""
+    from dpp_sdk.platform import _resources
+
+    payload = random.Random(1003).randbytes(4 << 20)  # spans every data component
+    with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
+        a.register_service("tests.providers:KVProvider")
+        a.create_instance(service="kv", name="r5", capacity_gb=1, policy="vsan-raid5")
+        hosts = [c.host for c in a.get_instance("r5").volumes[0].components]
+        a.inject_host_failure(hosts[0])
+        check_size = _resources.check_size
+        armed = [True]
+
+        def write_meanwhile(path: str, value: object) -> float:
+            # Runs after expand_volume read the record, before it saves it (the window a
+            # process scheduled at the wrong moment falls into). In a thread, so a platform
+            # that holds its transaction by then only delays the write.
+            if armed and path == "$.volume.size_gb":
+                armed.clear()
+                writer = threading.Thread(
+                    target=b._resources.data.write, args=("r5", "data", 0, payload)
+                )
+                writer.start()
+                writer.join(2)
+            return check_size(path, value)
+
+        monkeypatch.setattr(_resources, "check_size", write_meanwhile)
+        a.scale_instance("r5", 2)
+        monkeypatch.undo()
+        a.clear_host_failure(hosts[0])
+        assert a._resources.data.read("r5", "data", 0, len(payload)) == payload
+        for host in hosts:
+            a.inject_host_failure(host)
+            assert a._resources.data.read("r5", "data", 0, len(payload)) == payload, host
+            a.clear_host_failure(host)
         assert a.check_consistency() == []

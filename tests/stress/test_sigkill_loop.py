@@ -104,7 +104,7 @@ def log_length(state: Path) -> int:
     return len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
 
 
-def run_trial(state: Path, seed: int, outcome: Outcome, rounds: int) -> None:
+def run_trial(state: Path, seed: int, outcome: Outcome, rounds: int, known: bool) -> None:
     """``rounds`` rounds of: run and kill a worker; sometimes kill the recovering worker; let
     one recover; check."""
     state.mkdir(parents=True)
@@ -139,11 +139,20 @@ def run_trial(state: Path, seed: int, outcome: Outcome, rounds: int) -> None:
                 outcome.kills += 1
             else:
                 outcome.recovery_kills += 1
-        # 3. One process recovers and ends cleanly.
-        survivor = Incarnation(cfg | {"first_step": next_step, "steps": 0})
-        code = survivor.finish()
-        if code != 0:
-            found.append(f"the recovering worker exited with {code}: {survivor.said[-3:]}")
+        # 3. One process recovers and ends cleanly (with known defects: sometimes two at once,
+        #    which both resume the same operation, see the xfail test below).
+        mark = log_length(state)
+        together = 2 if known and rng.random() < 0.3 else 1
+        survivors = [
+            Incarnation(cfg | {"first_step": next_step, "steps": 0}) for _ in range(together)
+        ]
+        for survivor in survivors:
+            code = survivor.finish()
+            if code != 0:
+                found.append(f"the recovering worker exited with {code}: {survivor.said[-3:]}")
+        found += [
+            f"{op} was resumed by two processes at once" for op in double_resumes(state, mark)
+        ]
         # 4. The state is consistent and every acknowledged write reads back.
         records = list(read_jsonl(log))
         found += [f"{r['what']}: {r['error']}" for r in records if r["kind"] == "violation"]
@@ -166,7 +175,7 @@ def test_a_worker_killed_at_random_points_and_its_recoverers_leave_a_consistent_
     after each round no operation is left in flight, accounting equals the live volumes,
     check_consistency() is clean, and every acknowledged write reads back."""
     for seed in stress.seeds(base=2000):
-        run_trial(tmp_path / f"trial-{seed}", seed, outcome, rounds=ROUNDS)
+        run_trial(tmp_path / f"trial-{seed}", seed, outcome, rounds=ROUNDS, known=stress.known)
     outcome.check()
 
 

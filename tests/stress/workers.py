@@ -77,15 +77,18 @@ class Journal:
     def log(self, kind: str, **fields: Any) -> None:
         append_jsonl(self.path, {"kind": kind, "worker": self.worker, "step": self.step, **fields})
 
-    def attempt(self, what: str, call: Callable[[], Any], *, ftt1: bool = False) -> Any:
+    def attempt(
+        self, what: str, call: Callable[[], Any], *, ftt1: bool = False, strict: bool = False
+    ) -> Any:
         """Run ``call``; log its refusal (a violation when it breaks a rule). ``ftt1`` says
         a DataUnavailable is itself a violation (one fault at a time never hides an FTT=1
-        volume). Returns the call's result, or None when it raised."""
+        volume); ``strict`` that any error is. Returns the call's result, or None when it
+        raised."""
         try:
             return call()
         except Exception as exc:
             label, bad = classify(exc)
-            if ftt1 and isinstance(exc, dpp.DataUnavailable):
+            if (ftt1 and isinstance(exc, dpp.DataUnavailable)) or strict:
                 bad = True
             if bad:
                 self.log(
@@ -164,11 +167,38 @@ class Mixer:
         return "health"
 
     def _target(self, *, shared_ok: bool = True) -> str | None:
-        names = sorted(self.own) + (sorted(self.shared) if shared_ok else [])
+        """One of the worker's instances, or (``shared_ok``) of the shared ones, or one that
+        another worker owns and may be removing at this moment."""
+        names = sorted(self.own)
+        if shared_ok:
+            names += sorted(self.shared)
+            if self.cfg.get("foreign") and self.rng.random() < 0.2:
+                names = self._foreign() or names
         return self.rng.choice(names) if names else None
 
-    def _uid(self, name: str) -> str:
-        return self.own.get(name) or self.shared[name]
+    def _open(self, name: str) -> bool:
+        """Whether other workers may write to the worker's instance ``name`` (the even ones).
+        Unless ``known`` is set, only the others, which no other process writes, are scaled:
+        a scale racing another process's degraded write loses the write (see
+        test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write)."""
+        return int(name.rsplit("-", 1)[1]) % 2 == 0
+
+    def _foreign(self) -> list[str]:
+        mine = {*self.own, *self.shared}
+        try:
+            listed = self.p.list_instances(limit=None)
+        except dpp.DppError:
+            return []
+        return [i.name for i in listed if i.name not in mine and self._open(i.name)]
+
+    def _scalable(self) -> str | None:
+        if self.cfg.get("known"):
+            return self._target()
+        private = [n for n in sorted(self.own) if not self._open(n)]
+        return self.rng.choice(private) if private else None
+
+    def _uid(self, name: str, platform: Platform) -> str | None:
+        return self.own.get(name) or self.shared.get(name) or instance_uid(platform, name)
 
     def create(self) -> None:
         if len(self.own) >= 3:
@@ -207,7 +237,7 @@ class Mixer:
         if done:
             ack = {
                 "instance": name,
-                "uid": self._uid(name),
+                "uid": self._uid(name, platform),
                 "volume": "data",
                 "offset": offset,
                 "data": data.hex(),
@@ -233,7 +263,7 @@ class Mixer:
             self.journal.log("did", what="configure", instance=name, cacheMb=cache)
 
     def scale(self) -> None:
-        name = self._target()
+        name = self._scalable() if self.cfg.get("foreign") else self._target()
         if name is None:
             return
         platform = self.p
@@ -280,7 +310,10 @@ class Mixer:
     def health(self) -> None:
         name = self._target()
         if self.rng.random() < 0.5 or name is None:
-            self.journal.attempt("cluster_health", self.p.cluster_health)
+            # Another process removing an instance meanwhile makes it fail with NotFound (see
+            # test_cluster_health_answers_while_another_process_removes_an_instance).
+            known = bool(self.cfg.get("known"))
+            self.journal.attempt("cluster_health", self.p.cluster_health, strict=known)
         else:
             self.journal.attempt(f"health {name}", lambda: self.p.instance_health(name))
 
