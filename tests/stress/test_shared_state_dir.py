@@ -30,8 +30,11 @@ WORKERS = 2
 STEPS = 120
 
 
-def run_trial(state: Path, seed: int, outcome: Outcome, known: bool) -> None:
-    """One trial: shared instances, WORKERS mixed workers and one fault worker, then checks."""
+def run_trial(
+    state: Path, seed: int, outcome: Outcome, *, known: bool, only_writes: bool = False
+) -> None:
+    """One trial: shared instances, WORKERS mixed workers (``only_writes``: writers) and one
+    fault worker, then the checks."""
     state.mkdir(parents=True)
     with Platform.open(state) as p:
         p.register_service("tests.providers:KVProvider")
@@ -47,12 +50,18 @@ def run_trial(state: Path, seed: int, outcome: Outcome, known: bool) -> None:
     base["known"] = known
     children: list[multiprocessing.process.BaseProcess] = []
     for w in range(WORKERS):
-        mixed = {"worker": w, "log": str(logs[w]), "steps": STEPS, "shared": shared}
+        steps = STEPS * 3 if only_writes else STEPS
+        mixed = {"worker": w, "log": str(logs[w]), "steps": steps, "shared": shared}
         mixed["foreign"] = True  # also write to, configure and scale others' instances
         mixed["prefix"] = f"w{w}-"
+        mixed["only_writes"] = only_writes
         children.append(ctx.Process(target=workers.mixed_worker, args=(base | mixed,)))
     stop = ctx.Event()
     injecting = {"worker": WORKERS, "log": str(logs[WORKERS]), "max_cycles": 400, "hold": 0.02}
+    # Every changing dpp command tidies the byte store first, which races a scale in another
+    # process (test_tidying_after_a_crash_racing_a_scale_in_another_process_keeps_the_new_size):
+    # with scales running, faults go through the CLI only when known defects are asked for.
+    injecting["cli_share"] = 1.0 if only_writes else 0.3 if known else 0.0
     faults = ctx.Process(target=workers.fault_worker, args=(base | injecting, stop))
     for child in [*children, faults]:
         child.start()
@@ -70,7 +79,7 @@ def run_trial(state: Path, seed: int, outcome: Outcome, known: bool) -> None:
     ]
     with Platform.open(state) as a, Platform.open(state) as b:
         a.clear_faults()
-        found += state_violations(a)
+        found += state_violations(a, known=known)
         acks = [r for r in records if r["kind"] == "ack"]
         checked, bad = ack_violations(b, acks)
         found += bad
@@ -112,7 +121,7 @@ def test_mixed_workers_and_faults_on_one_state_directory_lose_no_acknowledged_wr
     while another fails hosts and disks one at a time: afterwards every acknowledged write
     reads back, accounting equals the live volumes, and the state is consistent."""
     for seed in stress.seeds(base=1000):
-        run_trial(tmp_path / f"trial-{seed}", seed, outcome, stress.known)
+        run_trial(tmp_path / f"trial-{seed}", seed, outcome, known=stress.known)
     outcome.check()
 
 
@@ -189,3 +198,54 @@ def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
             assert a._resources.data.read("r5", "data", 0, len(payload)) == payload, host
             a.clear_host_failure(host)
         assert a.check_consistency() == []
+
+
+def test_faults_injected_by_dpp_commands_while_other_processes_write_lose_no_write(
+    tmp_path: Path, stress: Settings, outcome: Outcome
+) -> None:
+    """The reported scenario: processes write (and read back) while another fails and
+    recovers hosts and disks one at a time with dpp commands: every acknowledged write reads
+    back, and one fault never makes an FTT=1 volume unavailable."""
+    for seed in stress.seeds(base=1500):
+        run_trial(tmp_path / f"trial-{seed}", seed, outcome, known=stress.known, only_writes=True)
+    outcome.check()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: Hardware.remove_orphaned_bytes (run by every Platform.open that recovers "
+    "and by every changing dpp command, through recover()) reads every volume record before "
+    "its transaction and saves the healed copies in it, so a scale committed meanwhile by "
+    "another process is undone: the volume falls back below its capacity and its "
+    "reservations. Seen in the stress run with DPP_STRESS_KNOWN_DEFECTS=1 (seed 1013: "
+    "s-raid5 4 GB, capacity 5 GB).",
+)
+def test_tidying_after_a_crash_racing_a_scale_in_another_process_keeps_the_new_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scale committed by another platform while recovery tidies a degraded volume keeps
+    its size: the volume stays as large as the instance's capacity."""
+    with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
+        a.register_service("tests.providers:KVProvider")
+        a.create_instance(service="kv", name="r5", capacity_gb=1, policy="vsan-raid5")
+        hosts = [c.host for c in a.get_instance("r5").volumes[0].components]
+        a.inject_host_failure(hosts[0])
+        a._resources.data.write("r5", "data", 0, b"x" * 4096)  # a component goes stale
+        volume_ids = a._hardware._bytes.volume_ids
+        armed = [True]
+
+        def scale_meanwhile() -> set[str]:
+            # Runs after the volumes were read, before the healed ones are saved.
+            if armed:
+                armed.clear()
+                scaler = threading.Thread(target=b.scale_instance, args=("r5", 2))
+                scaler.start()
+                scaler.join(3)
+            return volume_ids()
+
+        monkeypatch.setattr(a._hardware._bytes, "volume_ids", scale_meanwhile)
+        a.recover(targets=set())
+        monkeypatch.undo()
+        info = a.get_instance("r5")
+        assert (info.spec.capacity_gb, info.volumes[0].size_gb) == (2, 2.0)
+        assert state_violations(a) == []

@@ -157,7 +157,7 @@ def run_trial(state: Path, seed: int, outcome: Outcome, rounds: int, known: bool
         records = list(read_jsonl(log))
         found += [f"{r['what']}: {r['error']}" for r in records if r["kind"] == "violation"]
         with Platform.open(state) as p:
-            found += state_violations(p)
+            found += state_violations(p, known=known)
             checked, bad = ack_violations(p, [r for r in records if r["kind"] == "ack"])
             found += bad
         outcome.violated(seed, f"round {round_} (kill after step {next_step - 1})", found)
@@ -184,7 +184,8 @@ def test_a_worker_killed_at_random_points_and_its_recoverers_leave_a_consistent_
     reason="defect: two processes that open a state directory at once both resume the same "
     "interrupted operation (Recovery.recover lists orphans, then _resume claims each without "
     "re-checking its owner in a transaction), so the provider's verb runs twice concurrently "
-    "and the operation is concluded and audited twice",
+    "and the operation is concluded and audited twice. In the SIGKILL loop with "
+    "DPP_STRESS_KNOWN_DEFECTS=1 it strikes in most trials (seeds 2001-2004, 2006-2014).",
 )
 def test_two_processes_recovering_at_once_resume_an_interrupted_operation_only_once(
     tmp_path: Path,

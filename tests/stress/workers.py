@@ -145,6 +145,8 @@ class Mixer:
     def step(self) -> str:
         """One seeded action; returns its name."""
         roll = self.rng.random()
+        if self.cfg.get("only_writes"):
+            roll = 0.15 + roll * 0.4 if roll < 0.8 else 0.85 + (roll - 0.8) * 0.4
         if roll < 0.15 or (not self.own and roll < 0.3):
             self.create()
             return "create"
@@ -348,7 +350,7 @@ def fault_worker(cfg: dict[str, Any], stop: Any) -> None:
             disk = rng.choice(DISKS) if rng.random() < 0.4 else None
             target = [host] if disk is None else [host, disk]
             kind = "host-failure" if disk is None else "disk-failure"
-            via_cli = rng.random() < 0.3
+            via_cli = rng.random() < cfg["cli_share"]
             for verb in ("inject", "clear"):
                 if via_cli:
                     args = ["--state-dir", state, "fault", verb, kind, *target]
