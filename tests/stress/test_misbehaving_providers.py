@@ -132,9 +132,7 @@ def _exit_maintenance(p: Platform) -> None:
 def test_a_provider_hanging_in_a_verb_or_hook_leaves_the_platform_usable(
     verb: str, tmp_path: Path, misbehaving: None, stress: Settings, outcome: Outcome
 ) -> None:
-    """The call overruns its 0.3 s deadline and says so; other instances come and go;
-    cluster_health returns; --force reclaims the instance; the released call changes
-    nothing."""
+    """The call overruns its deadline and says so; the platform stays usable; --force reclaims."""
     for seed in stress.seeds(base=3000, every=4):
         providers.RELEASE.clear()
         found = hang_trial(tmp_path / f"trial-{seed}", verb, seed)
@@ -243,9 +241,7 @@ def _kill_case(verb: str, first: str) -> Any:
 def test_a_provider_killing_its_process_in_a_verb_or_hook_cannot_hold_the_platform(
     verb: str, first: str, tmp_path: Path, stress: Settings, outcome: Outcome
 ) -> None:
-    """After the SIGKILL (and, first, recoveries that may die the same way, at most twice),
-    dpp commands create and remove another instance, show health, and --force reclaims the
-    broken instance; the state is consistent."""
+    """After the kill, later processes use the platform and --force reclaims the instance."""
     for seed in stress.seeds(base=4000, every=4):
         found = kill_trial(tmp_path / f"trial-{seed}", verb, first, seed, outcome)
         outcome.trials += 1
@@ -275,8 +271,7 @@ def _given_up(state: Path, verb: str) -> None:
 def test_a_scale_given_up_by_recovery_leaves_the_capacity_the_volume_has(
     tmp_path: Path,
 ) -> None:
-    """After the third recovery gives a twice-killed scale up, the instance's capacity is the
-    size of its volume."""
+    """A scale that recovery gives up leaves the capacity its volume really has."""
     _given_up(tmp_path, "scale")
     with Platform.open(tmp_path, recover=False) as p:
         info = p.get_instance("bad")
@@ -290,8 +285,7 @@ def test_a_scale_given_up_by_recovery_leaves_the_capacity_the_volume_has(
     "given up by recovery",
 )
 def test_the_refusal_of_a_change_to_a_failed_instance_names_what_failed(tmp_path: Path) -> None:
-    """A configure of an instance whose configure recovery gave up does not blame a
-    decommission."""
+    """A change refused because a configure was given up does not blame a decommission."""
     _given_up(tmp_path, "configure")
     with Platform.open(tmp_path, recover=False) as p:
         with pytest.raises(dpp.Conflict) as refused:

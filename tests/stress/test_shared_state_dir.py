@@ -117,9 +117,7 @@ def update_violations(platform: Platform, records: list[dict[str, Any]]) -> list
 def test_mixed_workers_and_faults_on_one_state_directory_lose_no_acknowledged_write(
     tmp_path: Path, stress: Settings, outcome: Outcome
 ) -> None:
-    """Processes with two Platform objects each create, configure, scale, remove and write
-    while another fails hosts and disks one at a time: afterwards every acknowledged write
-    reads back, accounting equals the live volumes, and the state is consistent."""
+    """Mixed operations of several processes amid faults lose no acknowledged write or update."""
     for seed in stress.seeds(base=1000):
         run_trial(tmp_path / f"trial-{seed}", seed, outcome, known=stress.known)
     outcome.check()
@@ -135,8 +133,7 @@ def test_mixed_workers_and_faults_on_one_state_directory_lose_no_acknowledged_wr
 def test_cluster_health_answers_while_another_process_removes_an_instance(
     tmp_path: Path,
 ) -> None:
-    """An instance removed by another platform while cluster_health runs is left out of the
-    report instead of failing it."""
+    """An instance removed by another platform during cluster_health is left out, not fatal."""
     from tests.stress.providers import RacingMonitorProvider
 
     with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
@@ -161,9 +158,7 @@ def test_cluster_health_answers_while_another_process_removes_an_instance(
 def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With one host of a RAID-5 volume down, a write by another platform lands while a scale
-    of the same volume runs: after the host returns, the write reads back from every subset
-    of components."""
+    """A degraded write of another platform during a scale reads back after the host returns."""
     from dpp_sdk.platform import _resources
 
     payload = random.Random(1003).randbytes(4 << 20)  # spans every data component
@@ -203,9 +198,7 @@ def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
 def test_faults_injected_by_dpp_commands_while_other_processes_write_lose_no_write(
     tmp_path: Path, stress: Settings, outcome: Outcome
 ) -> None:
-    """The reported scenario: processes write (and read back) while another fails and
-    recovers hosts and disks one at a time with dpp commands: every acknowledged write reads
-    back, and one fault never makes an FTT=1 volume unavailable."""
+    """Writers amid dpp fault commands lose no acknowledged write and see FTT=1 hold."""
     for seed in stress.seeds(base=1500):
         run_trial(tmp_path / f"trial-{seed}", seed, outcome, known=stress.known, only_writes=True)
     outcome.check()
@@ -223,8 +216,7 @@ def test_faults_injected_by_dpp_commands_while_other_processes_write_lose_no_wri
 def test_tidying_after_a_crash_racing_a_scale_in_another_process_keeps_the_new_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A scale committed by another platform while recovery tidies a degraded volume keeps
-    its size: the volume stays as large as the instance's capacity."""
+    """A scale by another platform during recovery's byte-store tidying keeps its new size."""
     with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
         a.register_service("tests.providers:KVProvider")
         a.create_instance(service="kv", name="r5", capacity_gb=1, policy="vsan-raid5")

@@ -171,9 +171,7 @@ def run_trial(state: Path, seed: int, outcome: Outcome, rounds: int, known: bool
 def test_a_worker_killed_at_random_points_and_its_recoverers_leave_a_consistent_state(
     tmp_path: Path, stress: Settings, outcome: Outcome
 ) -> None:
-    """SIGKILL after a seeded step count and delay, kills of the recovering process too:
-    after each round no operation is left in flight, accounting equals the live volumes,
-    check_consistency() is clean, and every acknowledged write reads back."""
+    """Seeded SIGKILLs of a worker and of its recoverers leave a consistent state each round."""
     for seed in stress.seeds(base=2000):
         run_trial(tmp_path / f"trial-{seed}", seed, outcome, rounds=ROUNDS, known=stress.known)
     outcome.check()
@@ -190,8 +188,7 @@ def test_a_worker_killed_at_random_points_and_its_recoverers_leave_a_consistent_
 def test_two_processes_recovering_at_once_resume_an_interrupted_operation_only_once(
     tmp_path: Path,
 ) -> None:
-    """A provision killed half-way is resumed by exactly one of two processes that open the
-    state directory at the same moment; the other leaves it alone."""
+    """Of two processes recovering at once, only one resumes an interrupted operation."""
     ctx = processes()
     crash = ctx.Process(target=workers.crash_in_provision, args=(str(tmp_path), "s1"))
     crash.start()
