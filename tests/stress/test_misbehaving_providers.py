@@ -76,6 +76,7 @@ def hang_trial(state: Path, verb: str, seed: int) -> list[str]:
     policy = rng.choice(workers.POLICIES)
     found: list[str] = []
     threads = set(threading.enumerate())
+    os.environ[providers.MISBEHAVE_ENV] = ""  # behaves while the instances are set up
     with Platform.open(state, provider_deadlines=DEADLINES) as p:
         p.register_service("tests.stress.providers:MisbehavingProvider")
         p.create_instance(service="misbehaving", name="good", capacity_gb=1)
