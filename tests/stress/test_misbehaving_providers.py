@@ -210,22 +210,12 @@ def kill_trial(state: Path, verb: str, first: str, seed: int, outcome: Outcome) 
     return found
 
 
-FORCE_RESUMES_FIRST = (
-    "defect: 'dpp instance remove bad --yes --force' first resumes the operation a killed "
-    "process left on 'bad' (cli/_session.py, Session._resume resumes the interrupted "
-    "operations of the instance a changing command names, --force included), so the "
-    "provider's {verb} kills the dpp process again; only the third --force (after the "
-    "resumption bound gives up) reclaims the instance. docs/cli.md says --force works on an "
-    "instance held by a dead process's operation."
-)
 MONITOR_KILLS_HEALTH = (
-    "defect: a provider whose monitor kills its process kills every 'dpp health' (every "
-    "cluster_health) for good: _health.Health.cluster_health calls each idle instance's "
-    "monitor in the caller's process and, unlike a verb, leaves no record that the last call "
-    "never returned, so nothing bounds it (no resumption count, no quarantine)"
+    "bounded, not gone: the platform stops calling a monitor once it ended two processes in "
+    "a row (Health._provider_checks, MAX_KILLS), but until then each 'dpp health' (each "
+    "cluster_health) dies with it; this trial expects the first call after the kill to survive"
 )
 KILL_DEFECTS = {
-    **{(v, "cli"): FORCE_RESUMES_FIRST.format(verb=v) for v in VERBS[:4]},
     ("monitor", "cli"): MONITOR_KILLS_HEALTH,
     ("monitor", "recover"): MONITOR_KILLS_HEALTH,
     ("monitor", "api"): MONITOR_KILLS_HEALTH,
@@ -262,13 +252,6 @@ def _given_up(state: Path, verb: str) -> None:
     assert run_phase(cfg | {"phase": "recover"})[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a scale that recovery gives up (Recovery._fail) leaves the instance failed "
-    "with the new capacity in its spec, though its volume was never expanded (a failed change "
-    "otherwise restores the previous spec); instance list shows a capacity it does not have. "
-    "Seen in the SIGKILL loop (seed 2012, k1: volume 2 GB, capacity 3 GB).",
-)
 def test_a_scale_given_up_by_recovery_leaves_the_capacity_the_volume_has(
     tmp_path: Path,
 ) -> None:
@@ -279,12 +262,6 @@ def test_a_scale_given_up_by_recovery_leaves_the_capacity_the_volume_has(
         assert info.spec.capacity_gb == info.volumes[0].size_gb
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: Lifecycle._checked_spec refuses every change of a failed instance with "
-    "'its last decommission did not finish', also when a provision, configure or scale was "
-    "given up by recovery",
-)
 def test_the_refusal_of_a_change_to_a_failed_instance_names_what_failed(tmp_path: Path) -> None:
     """A change refused because a configure was given up does not blame a decommission."""
     _given_up(tmp_path, "configure")

@@ -286,13 +286,6 @@ def _everywhere(sweep: Sweep, secret: Planted) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a secret escaped twice (the provider's exception message quotes it, with "
-    "!r or json.dumps, and str() of the exception's dict argument quotes that message again) "
-    "is not redacted: _journal's redaction knows the raw, repr- and JSON-escaped forms only. "
-    "It reaches the CLI error line, operation show, audit, the log and the database rows.",
-)
 def test_a_secret_quoted_inside_a_quoted_exception_message_is_redacted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,13 +296,6 @@ def test_a_secret_quoted_inside_a_quoted_exception_message_is_redacted(
     assert _everywhere(sweep, stored) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a writeOnly parameter refused by the parameter schema (here: too long) is "
-    "echoed, value and message ('... is too long (got ...)'), in the ValidationError and so "
-    "in the CLI error line: Lifecycle._resolve_create (and the configure path) raise the "
-    "schema problems as they are, and the value, never stored, is not a known secret",
-)
 def test_a_write_only_parameter_refused_by_the_schema_is_never_echoed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

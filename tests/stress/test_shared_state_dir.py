@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-import dpp_sdk as dpp
 from dpp_sdk.platform import Platform
 from tests.stress import workers
 from tests.stress._harness import (
@@ -123,13 +122,6 @@ def test_mixed_workers_and_faults_on_one_state_directory_lose_no_acknowledged_wr
     outcome.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=dpp.NotFound,
-    reason="defect: cluster_health lists the idle instances, then refreshes them one by one "
-    "(_health.Health.cluster_health); an instance another process removes in between makes "
-    "the whole call (and 'dpp health') fail with NotFound. Seen in the mixed stress run.",
-)
 def test_cluster_health_answers_while_another_process_removes_an_instance(
     tmp_path: Path,
 ) -> None:
@@ -146,15 +138,6 @@ def test_cluster_health_answers_while_another_process_removes_an_instance(
         assert a.check_consistency() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (issue 8 defect 1 by another road): Resources.expand_volume reads the "
-    "volume record before its transaction (Repository.mutation) and saves an evolved copy of "
-    "it, so a degraded write committed meanwhile by another process loses its 'stale' mark; "
-    "the component that missed the write becomes active without it, no resync runs, and the "
-    "acknowledged bytes read back wrong while the volume says healthy and check_consistency() "
-    "is empty. Seen in the stress run with DPP_STRESS_KNOWN_DEFECTS=1 (e.g. seed 1003).",
-)
 def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,15 +187,6 @@ def test_faults_injected_by_dpp_commands_while_other_processes_write_lose_no_wri
     outcome.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: Hardware.remove_orphaned_bytes (run by every Platform.open that recovers "
-    "and by every changing dpp command, through recover()) reads every volume record before "
-    "its transaction and saves the healed copies in it, so a scale committed meanwhile by "
-    "another process is undone: the volume falls back below its capacity and its "
-    "reservations. Seen in the stress run with DPP_STRESS_KNOWN_DEFECTS=1 (seed 1013: "
-    "s-raid5 4 GB, capacity 5 GB).",
-)
 def test_tidying_after_a_crash_racing_a_scale_in_another_process_keeps_the_new_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,8 +13,6 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from dpp_sdk.platform import Platform
 from tests.stress import workers
 from tests.stress._harness import (
@@ -177,14 +175,6 @@ def test_a_worker_killed_at_random_points_and_its_recoverers_leave_a_consistent_
     outcome.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: two processes that open a state directory at once both resume the same "
-    "interrupted operation (Recovery.recover lists orphans, then _resume claims each without "
-    "re-checking its owner in a transaction), so the provider's verb runs twice concurrently "
-    "and the operation is concluded and audited twice. In the SIGKILL loop with "
-    "DPP_STRESS_KNOWN_DEFECTS=1 it strikes in most trials (seeds 2001-2004, 2006-2014).",
-)
 def test_two_processes_recovering_at_once_resume_an_interrupted_operation_only_once(
     tmp_path: Path,
 ) -> None:
