@@ -663,3 +663,35 @@ class KillingMonitorProvider(KVProvider):
         if os.environ.get("DPP_TEST_CRASH") == ctx.instance:
             os.kill(os.getpid(), signal.SIGKILL)
         return super().monitor(ctx)
+
+
+PROBE_ENTERED = threading.Event()
+PROBE_RELEASE = threading.Event()
+
+
+class _HeldProbe(dpp.DataProbe):
+    def __init__(self, ctx: dpp.InstanceContext) -> None:
+        self._ctx = ctx
+
+    def write(self, key: str, data: bytes) -> None:
+        PROBE_ENTERED.set()
+        PROBE_RELEASE.wait(timeout=30)
+        self._ctx.volumes.write("data", 0, data)
+
+    def read(self, key: str) -> bytes:
+        return self._ctx.volumes.read("data", 0, 4)
+
+
+class HeldProbeProvider(KVProvider):
+    """A probe whose write waits for PROBE_RELEASE; records when configure runs."""
+
+    CALLS: ClassVar[list[str]] = []
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("held-probe")
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        self.CALLS.append("configure")
+
+    def data_probe(self, ctx: dpp.InstanceContext) -> dpp.DataProbe | None:
+        return _HeldProbe(ctx)

@@ -62,9 +62,12 @@ class ProviderTimeout(DppError):
         )
 
 
-MAX_KILLS = 2
-"""Calls of one provider hook for one instance that may end their process in a row before
-the platform stops making them (operations have their own bound, see recovery)."""
+MAX_KILLS = 1
+"""Calls of one provider hook (``monitor``, ``on_maintenance``) for one instance that may end
+their process before the platform stops making them, until an operation on the instance
+succeeds again (operations have their own bound, see recovery). One: a health or maintenance
+command must survive the first call after a kill, and a hook that ends its process is a bug
+the check that replaces it names."""
 
 
 class ProviderCrashed(DppError):

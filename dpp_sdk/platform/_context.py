@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dpp_sdk.contract import (
     AntiAffinity,
     ClusterView,
+    DataProbe,
     EndpointInfo,
     Endpoints,
     InstanceContext,
@@ -33,7 +34,7 @@ from dpp_sdk.contract import (
 from dpp_sdk.platform._records import JSON
 from dpp_sdk.platform._resources import InstanceResources
 
-__all__ = ["Contexts", "PlatformContext"]
+__all__ = ["Contexts", "GuardedProbe", "PlatformContext"]
 
 
 class _Guard:
@@ -330,3 +331,22 @@ class Contexts:
             yield ctx
         finally:
             ctx.close()
+
+
+class GuardedProbe(DataProbe):
+    """A provider's data probe whose calls hold the instance's lock, so they never run while
+    an operation (a repair, a scale) rearranges the instance, in this process or another."""
+
+    def __init__(
+        self, probe: DataProbe, lock: Callable[[], contextlib.AbstractContextManager[None]]
+    ):
+        self._probe = probe
+        self._lock = lock
+
+    def write(self, key: str, data: bytes) -> None:
+        with self._lock():
+            self._probe.write(key, data)
+
+    def read(self, key: str) -> bytes:
+        with self._lock():
+            return self._probe.read(key)

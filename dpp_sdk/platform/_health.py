@@ -145,9 +145,9 @@ class Health:
                 HealthCheck(
                     name="provider/monitor",
                     status=HealthStatus.RED,
-                    message=f"the provider's monitor ended its process {kills} times in a row; "
-                    "it is no longer called for this instance (remove it with --force, or "
-                    "register a fixed provider and remove it)",
+                    message=f"the provider's monitor ended its process ({kills} time(s) in a "
+                    "row); it is not called again for this instance until an operation on it "
+                    "succeeds (or remove it with --force)",
                 )
             ]
         try:

@@ -176,8 +176,8 @@ class Maintenance:
         kills = self._repo.call_starting(instance, "on_maintenance", self._owner, limit=MAX_KILLS)
         if kills >= MAX_KILLS:
             return failed(
-                f"the provider's on_maintenance ended its process {kills} times in a row; it "
-                "is no longer called for this instance"
+                f"the provider's on_maintenance ended its process ({kills} time(s) in a row); "
+                "it is not called again for this instance until an operation on it succeeds"
             )
         try:
             with self._contexts.open(

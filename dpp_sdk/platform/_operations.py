@@ -213,16 +213,17 @@ class OperationEngine:
         ``BaseException`` such as ``KeyboardInterrupt``, or a bug) fails the operation, frees
         the instance through the plan's ``abandoned`` and is re-raised: a live process never
         leaves one running."""
-        try:
-            if run.record.state is not OperationState.RUNNING or run.record.owner != self.owner:
-                with self._repo.lock, self._repo.store.transaction():
-                    self.start(run)
-            error = plan.run(run)
-            self.conclude(run, error, plan=plan, audit=True)
-        except BaseException as exc:
-            if not run.record.state.terminal:
-                self.abandon(run, plan, exc)
-            raise
+        with self._repo.store.instance_lock(run.target):
+            try:
+                if run.record.state is not OperationState.RUNNING or run.record.owner != self.owner:
+                    with self._repo.lock, self._repo.store.transaction():
+                        self.start(run)
+                error = plan.run(run)
+                self.conclude(run, error, plan=plan, audit=True)
+            except BaseException as exc:
+                if not run.record.state.terminal:
+                    self.abandon(run, plan, exc)
+                raise
 
     def conclude(
         self, run: Run, error: OperationError | None, *, plan: Plan | None, audit: bool
@@ -244,6 +245,9 @@ class OperationEngine:
                 )
                 if audit:
                     self._journal.audit(f"instance.{kind}", target, "succeeded", run.id)
+                # A provider whose hook ended a process gets called again once it works.
+                for verb in ("monitor", "on_maintenance"):
+                    self._repo.call_finished(target, verb)
             else:
                 self.save(
                     run,

@@ -34,7 +34,7 @@ from dpp_sdk.platform._checks import (
 from dpp_sdk.platform._clock import Clock, SystemClock
 from dpp_sdk.platform._config import ClusterConfig
 from dpp_sdk.platform._consistency import check_consistency
-from dpp_sdk.platform._context import Contexts
+from dpp_sdk.platform._context import Contexts, GuardedProbe
 from dpp_sdk.platform._faults import Faults, check_host
 from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._health import Health
@@ -379,10 +379,15 @@ class Platform:
         """The provider's data probe for ``instance`` bound to a fresh context, or None.
 
         Unlike a verb's context, this one stays valid for as long as the probe is used, so a
-        durability check can write a canary, inject a fault, and read the canary back."""
+        durability check can write a canary, inject a fault, and read the canary back. Each
+        call of the probe waits for any operation on the instance (a repair, a scale) to end,
+        and operations wait for it, in this process or another."""
         record = self._repo.instance(instance)
         provider = self._catalog.provider_of(record)
-        return provider.data_probe(self._contexts.new(instance, record.service, "data_probe"))
+        probe = provider.data_probe(self._contexts.new(instance, record.service, "data_probe"))
+        if probe is None:
+            return None
+        return GuardedProbe(probe, lambda: self._repo.store.instance_lock(instance))
 
     # ================================================================== operations
 

@@ -75,12 +75,13 @@ class Repairs:
                 run, _ = self.engine.new("repair", instance, {"event": unstructure(event)}, None)
                 self.engine.start(run)
         plan = _Repair(self, event)
-        try:
-            error = plan.run(run)
-        except BaseException as exc:
-            self.engine.abandon(run, plan, exc)
-            raise
-        self.engine.conclude(run, error, plan=plan, audit=False)
+        with self.repo.store.instance_lock(instance):  # no probe call meanwhile
+            try:
+                error = plan.run(run)
+            except BaseException as exc:
+                self.engine.abandon(run, plan, exc)
+                raise
+            self.engine.conclude(run, error, plan=plan, audit=False)
         self._health.refresh(instance)
         self.deliver_pending(instance)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -181,6 +182,8 @@ class Store:
         self.after_commit: Callable[[int], None] | None = None
         self.commits = 0
         self._after: list[Callable[[], None]] = []
+        self._instance_locks: dict[str, threading.RLock] = {}
+        self._instance_depth: dict[str, int] = {}
         self._data_fd: int | None = None
         self._data_depth = 0
         #: Counts transactions begun, so a cache can tell it already checked this one.
@@ -279,6 +282,36 @@ class Store:
                 self._data_depth -= 1
                 if self._data_depth == 0 and self._data_fd is not None:
                     fd, self._data_fd = self._data_fd, None
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    @contextlib.contextmanager
+    def instance_lock(self, instance: str) -> Iterator[None]:
+        """Exclusive use of one instance across threads and processes: held by every operation
+        on it while it runs, and by each call of its data probe, so a probe never reads or
+        writes while a repair (or any change) rearranges the instance. Re-entrant in a thread.
+        Never taken inside a transaction, so it cannot deadlock with SQLite's write lock."""
+        with self._lock:
+            lock = self._instance_locks.setdefault(instance, threading.RLock())
+        with lock:
+            depth = self._instance_depth.get(instance, 0)
+            fd = None
+            if depth == 0 and self.state_dir is not None:
+                directory = self.state_dir / "locks"
+                directory.mkdir(exist_ok=True)
+                name = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
+                fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+            self._instance_depth[instance] = depth + 1
+            try:
+                yield
+            finally:
+                self._instance_depth[instance] = depth
+                if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
 

@@ -297,7 +297,8 @@ class ReplicaSetProbe(dpp.DataProbe):
         for name in sorted(view.up, key=lambda n: n != primary):  # the primary first
             try:
                 ctx.volumes.write(volume_name(name), offset, data)
-            except dpp.DataUnavailable:
+            except (dpp.DataUnavailable, dpp.NotFound):
+                # A member being replaced has no data volume yet: it does not acknowledge.
                 continue
             acknowledged.append(name)
         if len(acknowledged) < view.majority:

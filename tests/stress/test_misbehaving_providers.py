@@ -210,16 +210,7 @@ def kill_trial(state: Path, verb: str, first: str, seed: int, outcome: Outcome) 
     return found
 
 
-MONITOR_KILLS_HEALTH = (
-    "bounded, not gone: the platform stops calling a monitor once it ended two processes in "
-    "a row (Health._provider_checks, MAX_KILLS), but until then each 'dpp health' (each "
-    "cluster_health) dies with it; this trial expects the first call after the kill to survive"
-)
-KILL_DEFECTS = {
-    ("monitor", "cli"): MONITOR_KILLS_HEALTH,
-    ("monitor", "recover"): MONITOR_KILLS_HEALTH,
-    ("monitor", "api"): MONITOR_KILLS_HEALTH,
-}
+KILL_DEFECTS: dict[tuple[str, str], str] = {}
 
 
 def _kill_case(verb: str, first: str) -> Any:
