@@ -481,3 +481,18 @@ def test_decommission_of_a_damaged_replica_set_leaves_nothing_behind(
     three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-1"))
     assert three_hosts.remove_instance("db1").result["leaked"] == []
     assert_nothing_left(three_hosts)
+
+
+def test_the_probe_counts_a_member_without_its_data_volume_as_not_acknowledging(
+    three_hosts: dpp.Platform,
+) -> None:
+    """A member whose volume is gone (being replaced) refuses the write: DataUnavailable or
+    a majority of the others, never NotFound from the platform."""
+    create(three_hosts, replicaCount=3)
+    probe = probe_of(three_hosts)
+    three_hosts._resources.delete_volume("db1", "data-mongodb-2")
+    probe.write("canary", b"two of three")
+    assert probe.read("canary") == b"two of three"
+    three_hosts._resources.delete_volume("db1", "data-mongodb-1")
+    with pytest.raises(dpp.DataUnavailable, match="write concern majority not satisfied"):
+        probe.write("more", b"one of three")
