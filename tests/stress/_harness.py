@@ -36,8 +36,8 @@ class Settings:
     scale: int = 1
     seed: int | None = None
     known: bool = False
-    """Also run the interleavings that hit defects pinned by xfail tests (off in CI, so the
-    stress tests stay green until those are fixed; on, they count how often they strike)."""
+    """Also run the interleavings that once hit now-fixed defects (on by default;
+    ``DPP_STRESS_KNOWN_DEFECTS=0`` leaves them out, to tell a new defect from an old one)."""
 
     def seeds(self, base: int, *, every: int = 1) -> list[int]:
         """The trial seeds of a test: one per ``every`` units of scale (at least one),

@@ -32,8 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--stress-known-defects",
         action="store_true",
         default=None,
-        help="Also run the interleavings that hit defects pinned by xfail tests "
-        "(env DPP_STRESS_KNOWN_DEFECTS=1).",
+        help="Run the interleavings that once hit now-fixed defects (the default; "
+        "DPP_STRESS_KNOWN_DEFECTS=0 leaves them out).",
     )
     group.addoption(
         "--stress-seed",

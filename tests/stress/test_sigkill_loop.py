@@ -137,8 +137,8 @@ def run_trial(state: Path, seed: int, outcome: Outcome, rounds: int, known: bool
                 outcome.kills += 1
             else:
                 outcome.recovery_kills += 1
-        # 3. One process recovers and ends cleanly (with known defects: sometimes two at once,
-        #    which both resume the same operation, see the xfail test below).
+        # 3. One process recovers and ends cleanly (sometimes two at once, which must not both
+        #    resume the same operation: see the test below).
         mark = log_length(state)
         together = 2 if known and rng.random() < 0.3 else 1
         survivors = [
