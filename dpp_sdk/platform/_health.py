@@ -139,7 +139,7 @@ class Health:
 
         A monitor that ended its process twice in a row (the call was in flight when the
         process died) is not called again for this instance: its check says so."""
-        kills = self._repo.call_starting(name, "monitor", self._owner, limit=MAX_KILLS)
+        kills = self._repo.calls.starting(name, "monitor", self._owner, limit=MAX_KILLS)
         if kills >= MAX_KILLS:
             return [
                 HealthCheck(
@@ -153,7 +153,7 @@ class Health:
         try:
             return self._monitor(name, service, provider)
         finally:
-            self._repo.call_finished(name, "monitor")
+            self._repo.calls.finished(name, "monitor")
 
     def _monitor(self, name: str, service: str, provider: ServiceProvider) -> list[HealthCheck]:
         with self._contexts.open(name, service, "monitor", read_only=True) as ctx:

@@ -173,7 +173,7 @@ class Maintenance:
         except Exception as exc:
             return failed(f"the provider cannot be loaded: {exc}")
         seconds = self._catalog.deadlines["on_maintenance"]
-        kills = self._repo.call_starting(instance, "on_maintenance", self._owner, limit=MAX_KILLS)
+        kills = self._repo.calls.starting(instance, "on_maintenance", self._owner, limit=MAX_KILLS)
         if kills >= MAX_KILLS:
             return failed(
                 f"the provider's on_maintenance ended its process ({kills} time(s) in a row); "
@@ -190,7 +190,7 @@ class Maintenance:
                 except Exception as exc:
                     return failed(f"on_maintenance raised {type(exc).__name__}: {exc}")
         finally:
-            self._repo.call_finished(instance, "on_maintenance")
+            self._repo.calls.finished(instance, "on_maintenance")
         if not isinstance(decision, MaintenanceDecision):
             return failed(
                 f"on_maintenance returned {decision!r} ({type(decision).__name__}), not a "

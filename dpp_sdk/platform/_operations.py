@@ -247,7 +247,7 @@ class OperationEngine:
                     self._journal.audit(f"instance.{kind}", target, "succeeded", run.id)
                 # A provider whose hook ended a process gets called again once it works.
                 for verb in ("monitor", "on_maintenance"):
-                    self._repo.call_finished(target, verb)
+                    self._repo.calls.finished(target, verb)
             else:
                 self.save(
                     run,

@@ -9,12 +9,15 @@ process (or a live sibling platform in this one).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import uuid
 import weakref
+from pathlib import Path
 from typing import Any
 
-__all__ = ["owner_alive", "owner_tag", "register_owner"]
+__all__ = ["CallMarks", "owner_alive", "owner_tag", "register_owner"]
 
 # Platform objects alive in this process, by owner tag.
 _LIVE_OWNERS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
@@ -77,3 +80,51 @@ def owner_alive(owner: str) -> bool:
     # Alive, unless the pid now belongs to a process that started later.
     now = _process_start(pid)
     return not (start and now and now != start)
+
+
+class CallMarks:
+    """Marks of provider calls in flight that no operation records (``monitor``,
+    ``on_maintenance``): a small file in ``calls/`` of the state directory while the call runs.
+    One left by a process that is gone means that call ended its process."""
+
+    def __init__(self, state_dir: Path | None) -> None:
+        self._state_dir = state_dir
+        self._calls_dir: str | None = None
+
+    def _marker(self, instance: str, verb: str) -> str | None:
+        if self._state_dir is None:
+            return None
+        if self._calls_dir is None:
+            directory = self._state_dir / "calls"
+            directory.mkdir(exist_ok=True)
+            self._calls_dir = str(directory)
+        digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
+        return f"{self._calls_dir}/{digest}-{verb}"
+
+    def starting(self, instance: str, verb: str, owner: str, *, limit: int) -> int:
+        """Note that ``verb`` of ``instance``'s provider is about to run in ``owner``; returns
+        how many calls of it in a row ended their process. Once that reaches ``limit`` the
+        call is not to be made (and nothing more is noted). Always 0 in memory, where a dead
+        process leaves nothing behind. The note is one line: ``kills owner`` (owner ``-`` once
+        the calls stopped)."""
+        marker = self._marker(instance, verb)
+        if marker is None:
+            return 0
+        try:
+            with open(marker, encoding="utf-8") as found:
+                kills_text, _, previous = found.read().partition(" ")
+            kills = int(kills_text)
+        except (FileNotFoundError, ValueError):
+            kills, previous = 0, None
+        if previous and previous != "-" and not owner_alive(previous):
+            kills += 1
+        with open(marker, "w", encoding="utf-8") as note:
+            note.write(f"{kills} {'-' if kills >= limit or previous == '-' else owner}")
+        return kills
+
+    def finished(self, instance: str, verb: str) -> None:
+        """The call returned (whatever it returned): its process survived it."""
+        marker = self._marker(instance, verb)
+        if marker is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)

@@ -41,7 +41,7 @@ from dpp_sdk.platform._cluster import ChangeJournal, Cluster, ComponentPlacement
 from dpp_sdk.platform._config import ClusterConfig
 from dpp_sdk.platform._config_ini import parse_config
 from dpp_sdk.platform._journal import MASK, Journal
-from dpp_sdk.platform._owners import owner_alive as _owner_alive
+from dpp_sdk.platform._owners import CallMarks
 from dpp_sdk.platform._records import (
     EndpointRecord,
     InstanceRecord,
@@ -80,6 +80,9 @@ class Repository:
         self.lock: StoreLock = store.lock
         self._cache: tuple[tuple[int, int], str, Cluster] | None = None
         self._light: tuple[str, Cluster] | None = None  # (states_version, states-only cluster)
+        self._warned: tuple[tuple[int, int], bool] | None = None  # what capacity_warned says
+        #: In-flight marks of provider calls that no operation records (see CallMarks).
+        self.calls = CallMarks(store.state_dir)
         # Rows read or written by this process, valid until the data version changes.
         self._rows: dict[tuple[str, str, str], Any] = {}
         self._scopes: dict[tuple[str, str], list[str]] = {}
@@ -212,8 +215,12 @@ class Repository:
             # count, the data version no longer matches and the token is read again.
 
     def _capacity_warning(self, cluster: Cluster) -> None:
-        warned = self.store.get_meta("capacity_warned") == "1"
         warning = cluster.capacity_warning()
+        version = self._version()
+        if self._warned is not None and self._warned[0] == version and self._warned[1] == warning:
+            return  # nothing to change, as far as this transaction can see
+        warned = self.store.get_meta("capacity_warned") == "1"
+        self._warned = (version, warning)  # what capacity_warned says once this returns
         if warning and not warned:
             self.store.set_meta("capacity_warned", "1")
             self.journal.event(
@@ -355,34 +362,8 @@ class Repository:
             for secret in self._all(SecretRecord, "parameter", name):
                 self._delete("parameter", name, secret.name)
             for verb in ("monitor", "on_maintenance"):
-                self.store.delete("call", name, verb)
+                self.calls.finished(name, verb)
             self._delete("instance", "", name)
-
-    # -- calls into provider code that no operation records (monitor, on_maintenance): a
-    #    call in flight is a row; one left by a dead process means that call ended it.
-
-    def call_starting(self, instance: str, verb: str, owner: str, *, limit: int) -> int:
-        """Note that ``verb`` of ``instance``'s provider is about to run in ``owner``; returns
-        how many calls of it in a row ended their process. Once that reaches ``limit`` the
-        call is not to be made (and nothing is noted). Always 0 in memory, where a dead
-        process leaves nothing behind."""
-        if self.store.state_dir is None:
-            return 0
-        with self.lock, self.store.transaction():
-            found = self.store.get("call", instance, verb) or {}
-            kills = int(found.get("kills", 0))
-            if found and not found.get("stopped") and not _owner_alive(str(found["owner"])):
-                kills += 1
-            if kills >= limit:
-                self.store.put("call", instance, verb, {"kills": kills, "stopped": True})
-            else:
-                self.store.put("call", instance, verb, {"owner": owner, "kills": kills})
-        return kills
-
-    def call_finished(self, instance: str, verb: str) -> None:
-        """The call returned (whatever it returned): its process survived it."""
-        if self.store.state_dir is not None:
-            self.store.delete("call", instance, verb)
 
     # -- secret parameters (``writeOnly`` / ``format: password`` in the parameter schema):
     #    records and operations hold MASK in their place; the values are rows of their own.
