@@ -184,6 +184,8 @@ class Store:
         self._after: list[Callable[[], None]] = []
         self._instance_locks: dict[str, threading.RLock] = {}
         self._instance_depth: dict[str, int] = {}
+        self._lock_paths: dict[str, str] = {}
+        self._instance_guard = threading.Lock()
         self._data_fd: int | None = None
         self._data_depth = 0
         #: Counts transactions begun, so a cache can tell it already checked this one.
@@ -291,16 +293,19 @@ class Store:
         on it while it runs, and by each call of its data probe, so a probe never reads or
         writes while a repair (or any change) rearranges the instance. Re-entrant in a thread.
         Never taken inside a transaction, so it cannot deadlock with SQLite's write lock."""
-        with self._lock:
+        with self._instance_guard:
             lock = self._instance_locks.setdefault(instance, threading.RLock())
         with lock:
             depth = self._instance_depth.get(instance, 0)
             fd = None
             if depth == 0 and self.state_dir is not None:
-                directory = self.state_dir / "locks"
-                directory.mkdir(exist_ok=True)
-                name = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
-                fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+                path = self._lock_paths.get(instance)
+                if path is None:
+                    directory = self.state_dir / "locks"
+                    directory.mkdir(exist_ok=True)
+                    digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
+                    path = self._lock_paths[instance] = str(directory / f"{digest}.lock")
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:
