@@ -274,3 +274,27 @@ def test_an_operation_waits_for_a_probe_call_on_its_instance(tmp_path: Path) -> 
         changer.join(timeout=30)
         assert providers.HeldProbeProvider.CALLS == ["configure"]
         assert probe.read("k") == b"abcd"
+
+
+def test_call_marks_count_calls_whose_process_died_and_leave_no_temporary_files(
+    tmp_path: Path,
+) -> None:
+    from dpp_sdk.platform._owners import CallMarks, owner_tag, register_owner
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead_owner = f"{gone.pid}::token"
+    live_owner = owner_tag()
+    marks = CallMarks(tmp_path)
+    register_owner(live_owner, marks)
+    try:
+        assert marks.starting("km", "monitor", dead_owner, limit=2) == 0
+        assert marks.starting("km", "monitor", dead_owner, limit=2) == 1
+        assert marks.starting("km", "monitor", live_owner, limit=2) == 2
+        assert marks.starting("km", "monitor", live_owner, limit=2) == 2  # stopped, still counted
+        assert not [f for f in os.listdir(tmp_path / "calls") if f.endswith(".tmp")]
+        marks.finished("km", "monitor")
+        assert os.listdir(tmp_path / "calls") == []
+        assert marks.starting("km", "monitor", live_owner, limit=2) == 0
+    finally:
+        register_owner(live_owner, None)

@@ -118,8 +118,12 @@ class CallMarks:
             kills, previous = 0, None
         if previous and previous != "-" and not owner_alive(previous):
             kills += 1
-        with open(marker, "w", encoding="utf-8") as note:
+        # Written aside and renamed over the marker, so a process killed mid-write leaves the
+        # old note or the new one, never an empty file (which would forget the kills counted).
+        temporary = f"{marker}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as note:
             note.write(f"{kills} {'-' if kills >= limit or previous == '-' else owner}")
+        os.replace(temporary, marker)
         return kills
 
     def finished(self, instance: str, verb: str) -> None:
