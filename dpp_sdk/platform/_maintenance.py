@@ -31,6 +31,7 @@ from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._models import InstanceImpact, MaintenancePrecheck, MaintenanceResult, Veto
 from dpp_sdk.platform._policies import POLICIES
+from dpp_sdk.platform._records import VolumeRecord
 from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._views import available, component_bytes, member_info, scheme_for
@@ -206,6 +207,30 @@ class Maintenance:
             ),
         )
 
+    def _evacuate(
+        self,
+        cluster: Cluster,
+        host: str,
+        disk: str | None,
+        moves: dict[str, list[int]],
+        *,
+        unplaced: list[str] | None = None,
+    ) -> list[VolumeRecord]:
+        """Put the host (or its disk) in maintenance in ``cluster`` and move the components
+        ``moves`` names off it; returns the volumes' new records. Marked first so placement
+        looks elsewhere; the components still leave while their bytes are readable, so the
+        bytes travel with them (copy). ``unplaced`` as in :meth:`Hardware.rehome`."""
+        if disk is None:
+            cluster.host(host).state = "maintenance"
+        else:
+            cluster.disk(host, disk).state = "maintenance"
+        rehome = self._hardware.rehome
+        return [
+            rehome(cluster, volume, moves[volume.id], copy=True, unplaced=unplaced)[0]
+            for volume, _ in self._hardware.volumes_on(host, disk)
+            if volume.id in moves
+        ]
+
     def precheck(
         self, host: str, mode: MaintenanceMode | str, disk: str | None
     ) -> MaintenancePrecheck:
@@ -225,15 +250,7 @@ class Maintenance:
             impacts, moves = self._impacts(cluster, host, mode, disk)
             # Check that every planned move has a home, in a trial undone afterwards.
             with cluster.trial():
-                if disk is None:
-                    cluster.host(host).state = "maintenance"
-                else:
-                    cluster.disk(host, disk).state = "maintenance"
-                for volume, _ in self._hardware.volumes_on(host, disk):
-                    if volume.id in moves:
-                        self._hardware.rehome(
-                            cluster, volume, moves[volume.id], copy=True, unplaced=problems
-                        )
+                self._evacuate(cluster, host, disk, moves, unplaced=problems)
         # Providers are asked with no platform lock held: their code may use its context
         # from any thread, and a slow one must not stop the platform.
         vetoes = self._consult(host, mode, disk)
@@ -268,18 +285,8 @@ class Maintenance:
             affected = self._hardware.affected(host, disk)
             _, moves = self._impacts(self._repo.cluster(), host, mode, disk)
             with self._repo.mutation() as cluster:
-                # Marked first so placement looks elsewhere; the components still leave
-                # while their bytes are readable, so the bytes travel with them (copy).
-                if disk is None:
-                    cluster.host(host).state = "maintenance"
-                else:
-                    cluster.disk(host, disk).state = "maintenance"
-                for volume, _ in self._hardware.volumes_on(host, disk):
-                    if volume.id in moves:
-                        moved, _ = self._hardware.rehome(
-                            cluster, volume, moves[volume.id], copy=True
-                        )
-                        self._repo.put_volume(moved)
+                for moved in self._evacuate(cluster, host, disk, moves):
+                    self._repo.put_volume(moved)
             self._journal.audit(action, target, "succeeded", mode.value)
             self._journal.event(
                 "maintenance-entered", target, f"{target} entered maintenance ({mode.value})"
