@@ -18,7 +18,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from dpp_sdk.contract import DppError, ValidationError
 
@@ -161,7 +161,7 @@ def call_provider(verb: str, seconds: float, fn: Callable[[], T]) -> T:
         raise ProviderTimeout(verb, seconds)
     exc = job.error
     if exc is None:
-        return job.value  # type: ignore[return-value]
+        return cast(T, job.value)
     if isinstance(exc, Exception):
         raise exc
     raise ProviderCrashed(

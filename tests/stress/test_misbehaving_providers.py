@@ -210,16 +210,10 @@ def kill_trial(state: Path, verb: str, first: str, seed: int, outcome: Outcome) 
     return found
 
 
-KILL_DEFECTS: dict[tuple[str, str], str] = {}
-
-
-def _kill_case(verb: str, first: str) -> Any:
-    reason = KILL_DEFECTS.get((verb, first))
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(verb, first, id=f"{verb}-{first}-first", marks=marks)
-
-
-@pytest.mark.parametrize(("verb", "first"), [_kill_case(v, f) for v in VERBS for f in PATHS])
+@pytest.mark.parametrize(
+    ("verb", "first"),
+    [pytest.param(v, f, id=f"{v}-{f}-first") for v in VERBS for f in PATHS],
+)
 def test_a_provider_killing_its_process_in_a_verb_or_hook_cannot_hold_the_platform(
     verb: str, first: str, tmp_path: Path, stress: Settings, outcome: Outcome
 ) -> None:
