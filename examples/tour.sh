@@ -18,6 +18,7 @@ step health store-1
 
 host=$(dpp instance show store-1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["members"][0]["host"])')
 step fault inject host-failure "$host"
+step clock show
 step health store-1
 step fault clear host-failure "$host"
 step health store-1

@@ -103,7 +103,7 @@ components = st.builds(
     role=st.sampled_from(["replica", "witness", "data", "parity", "local", "direct"]),
     host=names,
     disk=names,
-    state=st.sampled_from(["active", "absent", "stale", "lost"]),
+    state=st.sampled_from(["active", "absent", "degraded", "active-stale"]),
 )
 volumes = st.builds(
     dpp.VolumeInfo,
@@ -111,7 +111,9 @@ volumes = st.builds(
     size_gb=st.floats(0.001, 1e6),
     policy=policies,
     member=st.none() | names,
-    state=st.sampled_from(["healthy", "degraded", "inaccessible"]),
+    state=st.sampled_from(["healthy", "reduced-availability", "inaccessible"]),
+    health=st.sampled_from(dpp.ObjectHealth),
+    rebuild_at=st.none() | st.datetimes(timezones=st.just(dt.UTC)),
     components=st.lists(components, max_size=6).map(tuple),
 )
 anti_affinities = st.builds(

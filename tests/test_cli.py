@@ -693,6 +693,7 @@ READ_ONLY_CALLS: dict[str, tuple[str, ...]] = {
     "operation show": ("{op}",),
     "host list": (),
     "host maintenance enter": ("esx-01", "--precheck"),
+    "clock show": (),
 }
 
 

@@ -55,7 +55,7 @@ def test_a_replica_host_failure_degrades_the_volume_without_losing_access(
     _probe(platform, "kv1").write("canary", b"x" * 1000)
     platform.inject_host_failure(other)
     (volume,) = platform.get_instance("kv1").volumes
-    assert volume.state == "degraded"
+    assert volume.state == "reduced-availability"
     assert platform.instance_health("kv1").status is dpp.HealthStatus.YELLOW
     assert _probe(platform, "kv1").read("canary") == b"x" * 1000
 

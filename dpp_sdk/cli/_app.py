@@ -23,7 +23,7 @@ from dpp_sdk._version import __version__
 from dpp_sdk.cli._errors import EXIT_ERROR, CliError, error_line, format_error
 from dpp_sdk.cli._options import OUTPUT_CHOICE
 from dpp_sdk.cli._session import Session
-from dpp_sdk.cli.commands import hardware, instance, observe, platform, service
+from dpp_sdk.cli.commands import clock, hardware, instance, observe, platform, service
 from dpp_sdk.contract import DppError
 
 __all__ = ["cli", "run"]
@@ -165,6 +165,7 @@ for _command in (
     observe.events_command,
     hardware.host_group,
     hardware.fault_group,
+    clock.clock_group,
 ):
     cli.add_command(_command)
 

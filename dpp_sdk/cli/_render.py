@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     )
     from dpp_sdk.platform import (
         AuditRecord,
+        ClockStatus,
         ClusterHealth,
         DiskUsage,
         Event,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         MaintenancePrecheck,
         MaintenanceResult,
         PlatformStatus,
+        RepairTimerInfo,
         ResourceReport,
         ServiceInfo,
         ServiceVersion,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Column",
     "audit_table",
+    "clock_view",
     "cluster_health_view",
     "details",
     "events_table",
@@ -89,6 +92,9 @@ _STYLES = {
     "healthy": "green",
     "running": "green",
     "degraded": "yellow",
+    "reduced-availability": "yellow",
+    "absent": "yellow",
+    "active-stale": "yellow",
     "maintenance": "yellow",
     "stopped": "yellow",
     "pending": "yellow",
@@ -96,7 +102,6 @@ _STYLES = {
     "failed": "bold red",
     "unreachable": "bold red",
     "inaccessible": "bold red",
-    "lost": "bold red",
 }
 
 
@@ -289,6 +294,54 @@ def status_view(status: PlatformStatus) -> list[RenderableType]:
     return [details(STATUS_FIELDS, status, more=warnings)]
 
 
+CLOCK_FIELDS: tuple[Column[ClockStatus], ...] = (
+    Column("Now", lambda c: c.now),
+    Column("Clock", lambda c: c.kind),
+    Column(
+        "Ahead of real time",
+        lambda c: None if c.ahead_seconds is None else _duration(c.ahead_seconds),
+        optional=True,
+    ),
+    Column("Object repair timer", lambda c: f"{c.object_repair_timer_minutes} min"),
+)
+
+REPAIR_TIMER_COLUMNS: tuple[Column[RepairTimerInfo], ...] = (
+    Column("Host", lambda t: t.host),
+    Column("Cause", lambda t: t.cause),
+    Column("Started", lambda t: t.started_at),
+    Column("Due", lambda t: t.due_at),
+    Column("Remaining", lambda t: _duration(t.remaining_seconds)),
+)
+
+
+def _duration(seconds: float) -> str:
+    """``1h 01m 05s``-style text for people."""
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if days or hours:
+        parts.append(f"{hours}h")
+    if days or hours or minutes:
+        parts.append(f"{minutes:02d}m" if parts else f"{minutes}m")
+    parts.append(f"{secs:02d}s" if parts else f"{secs}s")
+    return " ".join(parts)
+
+
+def clock_view(status: ClockStatus) -> list[RenderableType]:
+    """``dpp clock show`` and ``dpp clock advance``."""
+    return [
+        details(CLOCK_FIELDS, status),
+        table(
+            REPAIR_TIMER_COLUMNS,
+            status.repair_timers,
+            title="Object repair timers",
+            empty="No repair timer is running.",
+        ),
+    ]
+
+
 SERVICE_COLUMNS: tuple[Column[ServiceInfo], ...] = (
     Column("Name", lambda s: s.name),
     Column("DisplayName", lambda s: s.display_name),
@@ -417,6 +470,8 @@ VOLUME_COLUMNS: tuple[Column[VolumeInfo], ...] = (
     Column("Policy", lambda v: v.policy),
     Column("Member", lambda v: v.member),
     Column("State", lambda v: v.state, "state"),
+    Column("Health", lambda v: "" if v.health == "healthy" else v.health.value),
+    Column("RebuildAt", lambda v: v.rebuild_at),
     Column("Hosts", lambda v: v.hosts, "list"),
 )
 

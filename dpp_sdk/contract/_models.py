@@ -38,6 +38,7 @@ __all__ = [
     "MaintenanceRequest",
     "Manifest",
     "MemberInfo",
+    "ObjectHealth",
     "Operation",
     "OperationError",
     "OperationState",
@@ -282,19 +283,46 @@ class ComponentInfo:
     role: Literal["replica", "witness", "data", "parity", "local", "direct"]
     host: str
     disk: str
-    state: Literal["active", "absent", "stale", "lost"]
+    state: Literal["active", "absent", "degraded", "active-stale"]
+    """vSAN's component states: ``active``; ``absent`` (its host is down or in maintenance,
+    or its disk in maintenance: it may come back, and is rebuilt elsewhere only when the
+    object repair timer expires); ``degraded`` (its disk failed or its data was declared
+    lost: it will not come back and is rebuilt elsewhere at once where possible);
+    ``active-stale`` (reachable but missed writes; being resynced from its peers)."""
+
+
+class ObjectHealth(enum.StrEnum):
+    """A volume's health in vSAN's object health categories (``VsanObjectHealthState``)."""
+
+    HEALTHY = "healthy"
+    #: Accessible without some components; vSAN waits for the object repair timer before
+    #: rebuilding them (their host may come back).
+    REDUCED_AVAILABILITY_DELAY_TIMER = "reduced-availability-with-no-rebuild-delay-timer"
+    #: Accessible without some components that vSAN cannot rebuild now (no home for them, or
+    #: the policy keeps the data on one host).
+    REDUCED_AVAILABILITY_NO_REBUILD = "reduced-availability-with-no-rebuild"
+    #: Accessible while missing components are being rebuilt or resynced.
+    REDUCED_AVAILABILITY_ACTIVE_REBUILD = "reduced-availability-with-active-rebuild"
+    INACCESSIBLE = "inaccessible"
 
 
 @attrs.frozen(kw_only=True)
 class VolumeInfo:
-    """A volume of an instance. ``state`` is ``healthy`` (all components active),
-    ``degraded`` (accessible with reduced redundancy) or ``inaccessible``."""
+    """A volume of an instance.
+
+    ``state`` summarises: ``healthy`` (all components active), ``reduced-availability``
+    (accessible without some) or ``inaccessible``. ``health`` says why, in vSAN's object
+    health categories; ``rebuild_at`` is when the object repair timer will rebuild absent
+    components (``health`` is then ``reduced-availability-with-no-rebuild-delay-timer``).
+    """
 
     name: str
     size_gb: float
     policy: str
     member: str | None = None
-    state: Literal["healthy", "degraded", "inaccessible"] = "healthy"
+    state: Literal["healthy", "reduced-availability", "inaccessible"] = "healthy"
+    health: ObjectHealth = ObjectHealth.HEALTHY
+    rebuild_at: _dt.datetime | None = None
     components: tuple[ComponentInfo, ...] = ()
 
     @property
@@ -310,12 +338,14 @@ class VolumeInfo:
 
 @attrs.frozen(kw_only=True)
 class MemberInfo:
-    """A process of the service (a pod). ``state``: ``running``, or ``unreachable`` when its
-    host failed, or ``stopped`` when its host is in maintenance."""
+    """A process of the service (a pod). ``state``: ``running``; ``unreachable`` when its
+    host failed (it may come back: wait); ``lost`` when its host is still down after the
+    object repair timer expired (the platform declared the data that lived only on that host
+    lost: re-create the member elsewhere); ``stopped`` when its host is in maintenance."""
 
     name: str
     host: str
-    state: Literal["running", "unreachable", "stopped"] = "running"
+    state: Literal["running", "unreachable", "lost", "stopped"] = "running"
     volumes: tuple[str, ...] = ()
     labels: Mapping[str, str] = attrs.field(factory=dict)
     anti_affinity: AntiAffinity | None = None
@@ -485,6 +515,11 @@ class FailureKind(enum.StrEnum):
     DISK_FAILURE = "disk-failure"
     DISK_REPLACED = "disk-replaced"
     DISK_RECOVERED = "disk-recovered"  # back from maintenance, its components resynced
+    #: A failed host stayed away past the object repair timer: its absent components were
+    #: rebuilt elsewhere where possible, and the data that lived only on it (``vsan-sna``,
+    #: ``vsan-direct`` volumes, in ``lost_volumes``) is declared lost. The time to re-create
+    #: the members that were on it.
+    REPAIR_TIMER_EXPIRED = "repair-timer-expired"
 
 
 @attrs.frozen(kw_only=True)

@@ -9,12 +9,19 @@ Use :class:`Platform` (also reachable as ``dpp_sdk.Platform``)::
 
 from dpp_sdk.platform._api import PlatformAPI
 from dpp_sdk.platform._calls import DEFAULT_DEADLINES, ProviderCrashed, ProviderTimeout
-from dpp_sdk.platform._clock import Clock, ManualClock, SystemClock
+from dpp_sdk.platform._clock import (
+    Clock,
+    ClockNotAdjustable,
+    ManualClock,
+    SimulatedClock,
+    SystemClock,
+)
 from dpp_sdk.platform._config import ClusterConfig, ConfigError
 from dpp_sdk.platform._config_ini import load_config, parse_config
 from dpp_sdk.platform._maintenance import MaintenanceVetoed
 from dpp_sdk.platform._models import (
     AuditRecord,
+    ClockStatus,
     ClusterHealth,
     DiskUsage,
     Event,
@@ -25,6 +32,7 @@ from dpp_sdk.platform._models import (
     MaintenanceResult,
     Page,
     PlatformStatus,
+    RepairTimerInfo,
     ResourceReport,
     ServiceInfo,
     ServiceVersion,
@@ -36,6 +44,8 @@ from dpp_sdk.platform._policies import POLICIES, Policy
 __all__ = [
     "AuditRecord",
     "Clock",
+    "ClockNotAdjustable",
+    "ClockStatus",
     "ClusterConfig",
     "ClusterHealth",
     "ConfigError",
@@ -57,9 +67,11 @@ __all__ = [
     "Policy",
     "ProviderCrashed",
     "ProviderTimeout",
+    "RepairTimerInfo",
     "ResourceReport",
     "ServiceInfo",
     "ServiceVersion",
+    "SimulatedClock",
     "SystemClock",
     "Veto",
     "load_config",

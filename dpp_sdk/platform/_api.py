@@ -26,6 +26,7 @@ from dpp_sdk.contract import HostInfo, InstanceInfo, MaintenanceMode, Operation
 from dpp_sdk.platform._checks import DEFAULT_PAGE
 from dpp_sdk.platform._models import (
     AuditRecord,
+    ClockStatus,
     ClusterHealth,
     Event,
     InstanceHealth,
@@ -218,7 +219,7 @@ class PlatformAPI(Protocol):
     # ------------------------------------------------------------------ faults
 
     def inject_host_failure(self, host: str) -> None:
-        """Fail ``host``: its members become unreachable and its components absent."""
+        """Fail ``host``: members unreachable, components absent, its repair timer starts."""
         ...
 
     def clear_host_failure(self, host: str) -> None:
@@ -235,6 +236,16 @@ class PlatformAPI(Protocol):
 
     def clear_faults(self) -> None:
         """Recover every failed host and replace every failed disk."""
+        ...
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, seconds: float) -> ClockStatus:
+        """Move the simulated clock forward and fire the timers that fall due."""
+        ...
+
+    def clock_status(self) -> ClockStatus:
+        """The clock's time and kind, and the running repair timers."""
         ...
 
     # ------------------------------------------------------------------ audit, events

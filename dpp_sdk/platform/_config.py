@@ -42,6 +42,7 @@ from dpp_sdk.platform._policies import DEFAULT_POLICY, POLICIES
 __all__ = [
     "MAX_DISKS_PER_HOST",
     "MAX_HOSTS",
+    "MAX_REPAIR_TIMER",
     "ClusterConfig",
     "ConfigError",
     "ConfigProblem",
@@ -56,6 +57,9 @@ MAX_HOSTS = 1000
 
 MAX_DISKS_PER_HOST = 64
 """Upper bound on the number of capacity disks, and of direct disks, on one host."""
+
+MAX_REPAIR_TIMER = 7 * 24 * 60
+"""Upper bound on ``[cluster] object_repair_timer`` in minutes (a week)."""
 
 _DEFAULT_HOSTS = 4
 _DEFAULT_CAPACITY_DISKS = 2
@@ -181,6 +185,9 @@ class ClusterConfig:
     max_services: int = 100
     resource_quota: int = 80
     capacity_warning_percent: int = 80
+    #: Minutes vSAN waits before rebuilding components made absent by a host failure or a
+    #: host in maintenance without evacuation (``VSAN.ClomRepairDelay``); 0 rebuilds at once.
+    object_repair_timer: int = 60
     hosts: tuple[HostSpec, ...] = attrs.field(factory=_default_hosts, converter=_host_tuple)
 
     def __attrs_post_init__(self) -> None:
@@ -245,6 +252,7 @@ class ClusterConfig:
             f"direct_disks_per_host = {len(direct)}",
             f"direct_disk_gb = {_format_size(direct[0] if direct else _DEFAULT_DIRECT_GB)}",
             f"capacity_warning_percent = {self.capacity_warning_percent}",
+            f"object_repair_timer = {self.object_repair_timer}",
         ]
         for spec in self.hosts:
             overrides = []
@@ -355,6 +363,13 @@ def _object_problems(config: ClusterConfig) -> list[ConfigProblem]:
             config.capacity_warning_percent,
             1,
             100,
+        ),
+        _range_problem(
+            f"[{_CLUSTER}] object_repair_timer",
+            str(config.object_repair_timer),
+            config.object_repair_timer,
+            0,
+            MAX_REPAIR_TIMER,
         ),
         _range_problem(
             f"[{_CLUSTER}] hosts", str(len(config.hosts)), len(config.hosts), 1, MAX_HOSTS

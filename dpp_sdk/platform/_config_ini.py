@@ -23,6 +23,7 @@ from dpp_sdk.platform._config import (
     _PLATFORM,
     MAX_DISKS_PER_HOST,
     MAX_HOSTS,
+    MAX_REPAIR_TIMER,
     ClusterConfig,
     ConfigError,
     ConfigProblem,
@@ -48,6 +49,7 @@ _CLUSTER_KEYS = (
     "direct_disks_per_host",
     "direct_disk_gb",
     "capacity_warning_percent",
+    "object_repair_timer",
 )
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 """A decimal integer in ASCII digits; ``int()`` also takes ``1_0`` and other scripts' digits.
@@ -261,6 +263,14 @@ class _Reader:
             default=defaults.capacity_warning_percent,
             maximum=100,
         )
+        repair_timer = self.integer(
+            cluster,
+            section=_CLUSTER,
+            key="object_repair_timer",
+            default=defaults.object_repair_timer,
+            minimum=0,
+            maximum=MAX_REPAIR_TIMER,
+        )
         hosts = self.integer(
             cluster, section=_CLUSTER, key="hosts", default=_DEFAULT_HOSTS, maximum=MAX_HOSTS
         )
@@ -299,6 +309,7 @@ class _Reader:
             or max_services is None
             or quota is None
             or warning is None
+            or repair_timer is None
             or hosts is None
             or capacity_count is None
             or capacity_gb is None
@@ -318,6 +329,7 @@ class _Reader:
             max_services=max_services,
             resource_quota=quota,
             capacity_warning_percent=warning,
+            object_repair_timer=repair_timer,
             hosts=specs,
         )
 

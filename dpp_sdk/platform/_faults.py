@@ -1,7 +1,9 @@
 """Injected faults: host and disk failures, and their recovery.
 
-A failed host's members become unreachable and its components absent; a failed disk's
-components lose their bytes and are rebuilt elsewhere at once where the cluster has room.
+A failed host's members become unreachable, its components absent, and its object repair
+timer starts (:mod:`._timers`; what happens when it expires is there); a host back before then
+only resyncs. A failed disk's components lose their bytes (vSAN's ``degraded``) and are rebuilt
+elsewhere at once where the cluster has room.
 Every change is audited, reported as an event, and then told to the affected providers
 through ``on_failure`` (:mod:`._repairs`).
 """
@@ -16,6 +18,7 @@ from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._timers import Timers
 
 __all__ = ["Faults", "check_disk", "check_host"]
 
@@ -37,21 +40,30 @@ class Faults:
     """Inject and clear host and disk failures."""
 
     def __init__(
-        self, repo: Repository, journal: Journal, hardware: Hardware, repairs: Repairs
+        self,
+        repo: Repository,
+        journal: Journal,
+        hardware: Hardware,
+        repairs: Repairs,
+        timers: Timers,
     ) -> None:
         self._repo = repo
         self._journal = journal
         self._hardware = hardware
         self._repairs = repairs
+        self._timers = timers
 
     def inject_host_failure(self, host: str) -> None:
         """See :meth:`Platform.inject_host_failure`."""
         with self._repo.store.data_lock(), self._repo.lock:
             with self._repo.mutation() as cluster:
                 check_host(cluster, host)
-                if cluster.host(host).state == "failed":
+                state = cluster.host(host).state
+                if state == "failed":
                     raise Conflict(f"host {host!r} has already failed")
                 cluster.host(host).state = "failed"
+                if state == "connected":  # in maintenance, its timer already runs
+                    self._timers.start(host, "host-failure")
             affected = self._hardware.affected(host)
             self._journal.audit("fault.inject.host-failure", host, "succeeded")
             self._journal.event(
@@ -73,6 +85,7 @@ class Faults:
                 if state != leaving:
                     raise Conflict(f"host {host!r} is not {leaving} (it is {state})")
                 cluster.host(host).state = "connected"
+                self._timers.cancel(host)
                 for volume, _ in self._hardware.volumes_on(host):
                     self._hardware.resync(cluster, volume)
             affected = self._hardware.affected(host)

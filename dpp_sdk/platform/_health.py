@@ -40,7 +40,9 @@ __all__ = ["Health"]
 def platform_checks(info: InstanceInfo, redundancy: Redundancy) -> list[HealthCheck]:
     """The platform's own checks of an instance: its volumes and its members."""
     bad = [v.name for v in info.volumes if v.state == "inaccessible"]
-    degraded = [v.name for v in info.volumes if v.state == "degraded"]
+    degraded = [
+        f"{v.name} ({v.health.value})" for v in info.volumes if v.state == "reduced-availability"
+    ]
     status, message = HealthStatus.GREEN, f"{len(info.volumes)} volumes accessible"
     if bad and redundancy is Redundancy.SERVICE:
         # The service keeps its own copies across members: an unreachable member volume
@@ -50,7 +52,7 @@ def platform_checks(info: InstanceInfo, redundancy: Redundancy) -> list[HealthCh
     elif bad:
         status, message = HealthStatus.RED, f"inaccessible: {', '.join(bad)}"
     elif degraded:
-        status, message = HealthStatus.YELLOW, f"reduced redundancy: {', '.join(degraded)}"
+        status, message = HealthStatus.YELLOW, f"reduced availability: {', '.join(degraded)}"
     checks = [HealthCheck(name="platform/volumes", status=status, message=message)]
     down = [f"{m.name} ({m.state} on {m.host})" for m in info.members if m.state != "running"]
     checks.append(

@@ -34,6 +34,7 @@ from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import VolumeRecord
 from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
+from dpp_sdk.platform._timers import Timers
 from dpp_sdk.platform._views import available, component_bytes, member_info, scheme_for
 
 __all__ = ["Maintenance", "MaintenanceVetoed"]
@@ -73,8 +74,10 @@ class Maintenance:
         hardware: Hardware,
         faults: Faults,
         repairs: Repairs,
+        timers: Timers,
         owner: str,
     ) -> None:
+        self._timers = timers
         self._owner = owner
         self._repo = repo
         self._journal = journal
@@ -287,6 +290,9 @@ class Maintenance:
             with self._repo.mutation() as cluster:
                 for moved in self._evacuate(cluster, host, disk, moves):
                     self._repo.put_volume(moved)
+                if disk is None and mode is not MaintenanceMode.EVACUATE_ALL:
+                    # What stays on the host is absent: vSAN's repair timer runs for it too.
+                    self._timers.start(host, "maintenance")
             self._journal.audit(action, target, "succeeded", mode.value)
             self._journal.event(
                 "maintenance-entered", target, f"{target} entered maintenance ({mode.value})"

@@ -19,6 +19,7 @@ from dpp_sdk.contract._serde import converter
 
 __all__ = [
     "AuditRecord",
+    "ClockStatus",
     "ClusterHealth",
     "DiskUsage",
     "Event",
@@ -29,6 +30,7 @@ __all__ = [
     "MaintenanceResult",
     "Page",
     "PlatformStatus",
+    "RepairTimerInfo",
     "ResourceReport",
     "ServiceInfo",
     "ServiceVersion",
@@ -289,3 +291,28 @@ def _unstructure_page(page: Page[Any]) -> list[Any]:
 converter.register_unstructure_hook_func(
     lambda cls: isinstance(cls, type) and issubclass(cls, Page), _unstructure_page
 )
+
+
+@attrs.frozen(kw_only=True)
+class RepairTimerInfo:
+    """A running object repair timer: the host whose components are absent, why, since
+    when, and when its absent components will be rebuilt elsewhere."""
+
+    host: str
+    cause: Literal["host-failure", "maintenance"]
+    started_at: _dt.datetime
+    due_at: _dt.datetime
+    remaining_seconds: float
+
+
+@attrs.frozen(kw_only=True)
+class ClockStatus:
+    """The platform's clock (``dpp clock show``): what time it is, which kind of clock
+    (``simulated``: real time plus ``ahead_seconds``; ``manual``; ``system``: real time,
+    cannot be advanced), the object repair timer setting and the timers running."""
+
+    now: _dt.datetime
+    kind: str
+    ahead_seconds: float | None
+    object_repair_timer_minutes: int
+    repair_timers: tuple[RepairTimerInfo, ...] = ()

@@ -31,7 +31,7 @@ from dpp_sdk.platform._checks import (
     decode_cursor,
     encode_cursor,
 )
-from dpp_sdk.platform._clock import Clock, SystemClock
+from dpp_sdk.platform._clock import Clock, SimulatedClock
 from dpp_sdk.platform._config import ClusterConfig
 from dpp_sdk.platform._consistency import check_consistency
 from dpp_sdk.platform._context import Contexts, GuardedProbe
@@ -43,6 +43,7 @@ from dpp_sdk.platform._lifecycle import Lifecycle
 from dpp_sdk.platform._maintenance import Maintenance
 from dpp_sdk.platform._models import (
     AuditRecord,
+    ClockStatus,
     ClusterHealth,
     Event,
     InstanceHealth,
@@ -61,6 +62,7 @@ from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._resources import InstanceResources
 from dpp_sdk.platform._storage import VolumeStore
 from dpp_sdk.platform._store import Store
+from dpp_sdk.platform._timers import Timers
 from dpp_sdk.platform._views import cluster_view, host_info, instance_info
 
 __all__ = ["Platform"]
@@ -95,7 +97,7 @@ class Platform:
         operation_timeout = check_seconds("$.operation_timeout", operation_timeout)
         max_backoff = check_seconds("$.max_backoff", max_backoff)
         self.state_dir = state_dir
-        self.clock = clock or SystemClock()
+        self.clock = clock or SimulatedClock()
         self.principal = principal
         self.operation_timeout = operation_timeout
         self.max_backoff = max_backoff
@@ -140,7 +142,8 @@ class Platform:
             health=self._health,
             repairs=self._repairs,
         )
-        self._faults = Faults(repo, journal, self._hardware, self._repairs)
+        self._timers = Timers(repo, journal, self._hardware, self._repairs, self.clock)
+        self._faults = Faults(repo, journal, self._hardware, self._repairs, self._timers)
         self._maintenance = Maintenance(
             repo=repo,
             journal=journal,
@@ -149,12 +152,15 @@ class Platform:
             hardware=self._hardware,
             faults=self._faults,
             repairs=self._repairs,
+            timers=self._timers,
             owner=self._owner,
         )
         self._recovery = Recovery(repo, journal, self._engine, self._lifecycle, self._hardware)
         register_owner(self._owner, self)
+        self._timers.catch_up()
         if recover:
             self.recover()
+            self._timers.fire_due()
 
     # ================================================================== opening and closing
 
@@ -306,6 +312,7 @@ class Platform:
         problem is reported at once. Returns the succeeded operation, or raises
         :class:`~dpp_sdk.OperationFailed` (everything the attempt allocated is released).
         """
+        self._timers.fire_due()
         return self._lifecycle.create(
             service=service,
             name=name,
@@ -325,6 +332,7 @@ class Platform:
     ) -> Operation:
         """Change parameters of instance ``name`` (merged into the current ones) via
         the provider's ``configure``. Invalid parameters are refused before anything runs."""
+        self._timers.fire_due()
         return self._lifecycle.configure(name, parameters, idempotency_key)
 
     def scale_instance(
@@ -335,6 +343,7 @@ class Platform:
         Checked against the plan's bounds, the quota, and the manifest's
         ``capacity_scale_down`` capability before anything runs.
         """
+        self._timers.fire_due()
         return self._lifecycle.scale(name, capacity_gb, idempotency_key)
 
     def change_instance(
@@ -351,6 +360,7 @@ class Platform:
         With an ``idempotency_key`` K the two operations use the keys ``K:configure`` and
         ``K:scale``, so a repeated request returns the same operations. If the configure
         fails, the scale is not attempted (:class:`~dpp_sdk.OperationFailed` is raised)."""
+        self._timers.fire_due()
         return self._lifecycle.change(
             name, parameters=parameters, capacity_gb=capacity_gb, idempotency_key=idempotency_key
         )
@@ -366,6 +376,7 @@ class Platform:
         still holding the instance (left by a dead or hung process) is failed as
         ``Superseded``, and the platform reclaims everything and lists it in
         ``result["reclaimed"]``."""
+        self._timers.fire_due()
         return self._lifecycle.remove(name, force, idempotency_key)
 
     def ledger(self, instance_uid: str) -> list[dict[str, Any]]:
@@ -431,14 +442,34 @@ class Platform:
         for ``remove_instance(name, force=True)``."""
         return self._recovery.recover(targets)
 
+    # ================================================================== time
+
+    def advance(self, seconds: float) -> ClockStatus:
+        """Move the platform's simulated clock forward by ``seconds`` and fire every timer
+        that falls due (such as a host's object repair timer); returns the clock's status.
+
+        Works on the default :class:`~dpp_sdk.platform.SimulatedClock` (real time plus an
+        offset, kept in the state directory, so every process on it agrees) and on a
+        :class:`~dpp_sdk.platform.ManualClock`; raises
+        :class:`~dpp_sdk.platform.ClockNotAdjustable` on a ``SystemClock``."""
+        seconds = check_seconds("$.seconds", seconds)
+        self._timers.advance(seconds)
+        return self.clock_status()
+
+    def clock_status(self) -> ClockStatus:
+        """The time on the platform's clock, its kind, and the running repair timers."""
+        return self._timers.status()
+
     # ================================================================== health and reports
 
     def instance_health(self, name: str) -> InstanceHealth:
         """Health of instance ``name``: the provider's ``monitor`` plus the platform's view."""
+        self._timers.fire_due()
         return self._health.refresh(name)
 
     def cluster_health(self) -> ClusterHealth:
         """Health of every instance plus the cluster's hosts, disks and capacity."""
+        self._timers.fire_due()
         return self._health.cluster_health()
 
     def status(self) -> PlatformStatus:
@@ -490,27 +521,36 @@ class Platform:
             return host_info(cluster, name)
 
     def inject_host_failure(self, host: str) -> None:
-        """Fail ``host``: its members become unreachable and its components absent. Affected
-        providers are told through ``on_failure``."""
+        """Fail ``host``: its members become unreachable, its components absent, and its
+        object repair timer starts. Affected providers are told through ``on_failure``
+        (``HOST_FAILURE``). If the host is still down when the timer expires, its absent
+        components are rebuilt elsewhere and its host-local data is declared lost
+        (``REPAIR_TIMER_EXPIRED``); see :meth:`advance`."""
+        self._timers.fire_due()
         self._faults.inject_host_failure(host)
 
     def clear_host_failure(self, host: str) -> None:
-        """Recover ``host``: it reconnects and stale components resync from their peers."""
+        """Recover ``host``: it reconnects, its repair timer stops, and stale components
+        resync from their peers."""
+        self._timers.fire_due()
         self._faults.clear_host_failure(host)
 
     def inject_disk_failure(self, host: str, disk: str) -> None:
         """Fail disk ``host``/``disk``: its components' bytes are destroyed. Volumes that can
         still be reconstructed are rebuilt elsewhere when the cluster has room; the others
         are reported lost to their providers."""
+        self._timers.fire_due()
         self._faults.inject_disk_failure(host, disk)
 
     def clear_disk_failure(self, host: str, disk: str) -> None:
         """Replace failed disk ``host``/``disk`` with a new empty one; components still homed
         there are rebuilt from their peers where possible (data of FTT=0 volumes stays lost)."""
+        self._timers.fire_due()
         self._faults.clear_disk_failure(host, disk)
 
     def clear_faults(self) -> None:
         """Recover every failed host and replace every failed disk."""
+        self._timers.fire_due()
         self._faults.clear_all()
 
     # ================================================================== maintenance
@@ -525,6 +565,7 @@ class Platform:
 
         With ``disk``, the prediction is for that one disk of the host: its components go (or
         move, per the mode) and no member stops."""
+        self._timers.fire_due()
         return self._maintenance.precheck(host, mode, disk)
 
     def enter_maintenance(
@@ -536,10 +577,12 @@ class Platform:
         ``on_maintenance`` (``request.disk`` names the disk); any veto refuses the whole
         request (:class:`MaintenanceVetoed`) and nothing changes. Otherwise components are
         moved per the mode, and for a host its members stop."""
+        self._timers.fire_due()
         return self._maintenance.enter(host, mode, disk)
 
     def exit_maintenance(self, host: str, *, disk: str | None = None) -> None:
         """Bring ``host`` (or just its ``disk``) back from maintenance; stale components
         resync and the providers of its members and volumes are told (``HOST_RECOVERED``,
         or ``DISK_RECOVERED`` for a disk)."""
+        self._timers.fire_due()
         self._maintenance.exit(host, disk)

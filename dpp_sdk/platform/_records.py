@@ -52,12 +52,14 @@ __all__ = [
     "BUSY",
     "JSON",
     "ComponentRecord",
+    "ClockPosition",
     "ComponentState",
     "EndpointRecord",
     "InstanceRecord",
     "LedgerEntry",
     "MemberRecord",
     "OperationRecord",
+    "RepairTimer",
     "SecretRecord",
     "ServiceRecord",
     "VolumeRecord",
@@ -261,6 +263,30 @@ class OperationRecord:
                     f"operation {self.id}: illegal move {self.state} -> {new_state}"
                 )
         return attrs.evolve(self, **changes)
+
+
+@attrs.frozen(kw_only=True)
+class RepairTimer:
+    """vSAN's object repair timer for one host whose components are absent: when it expires,
+    the absent components are rebuilt elsewhere and, for a failed host, the data that lives
+    only on it (``vsan-sna``, ``vsan-direct``) is declared lost. Cancelled when the host
+    returns first."""
+
+    host: str
+    cause: Literal["host-failure", "maintenance"]
+    started_at: dt.datetime
+    due_at: dt.datetime
+    #: Expired while the host was failed: kept until the host returns, so its members show
+    #: as ``lost`` rather than ``unreachable``.
+    expired: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ClockPosition:
+    """Where a simulated clock stood when last advanced (``Clock.saved``), by clock kind."""
+
+    kind: str
+    position: float
 
 
 def to_data(record: Any) -> Any:

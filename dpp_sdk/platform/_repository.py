@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator, Mapping
@@ -43,11 +44,13 @@ from dpp_sdk.platform._config_ini import parse_config
 from dpp_sdk.platform._journal import MASK, Journal
 from dpp_sdk.platform._owners import CallMarks
 from dpp_sdk.platform._records import (
+    ClockPosition,
     EndpointRecord,
     InstanceRecord,
     LedgerEntry,
     MemberRecord,
     OperationRecord,
+    RepairTimer,
     SecretRecord,
     ServiceRecord,
     VolumeRecord,
@@ -516,6 +519,36 @@ class Repository:
     def ledger(self, uid: str) -> list[dict[str, Any]]:
         """The ledger entries of instance ``uid`` as plain data."""
         return list(self.store.select("ledger", uid))
+
+    # ------------------------------------------------------------------ time
+
+    def repair_timers(self) -> list[RepairTimer]:
+        """The running object repair timers, by host name."""
+        return self._all(RepairTimer, "repair-timer", "")
+
+    def repair_due(self) -> dict[str, dt.datetime]:
+        """host -> when its object repair timer expires, for the hosts with one running."""
+        return {t.host: t.due_at for t in self.repair_timers() if not t.expired}
+
+    def lost_hosts(self) -> frozenset[str]:
+        """Failed hosts whose repair timer expired: the data only on them is declared lost."""
+        return frozenset(t.host for t in self.repair_timers() if t.expired)
+
+    def put_repair_timer(self, timer: RepairTimer) -> None:
+        """Start (or restart) the repair timer of ``timer.host``."""
+        self._put("repair-timer", "", timer.host, timer)
+
+    def delete_repair_timer(self, host: str) -> None:
+        """Stop the repair timer of ``host`` (no-op if none runs)."""
+        self._delete("repair-timer", "", host)
+
+    def clock_position(self) -> ClockPosition | None:
+        """Where the simulated clock was last advanced to, or None if it never was."""
+        return self._get(ClockPosition, "clock", "", "position")
+
+    def put_clock_position(self, position: ClockPosition) -> None:
+        """Save the simulated clock's position."""
+        self._put("clock", "", "position", position)
 
     # ------------------------------------------------------------------ operations
 

@@ -172,7 +172,7 @@ class InstanceResources:
             with self._repo.mutation() as cluster:
                 raced = self._repo.find_volume(instance, name)
                 if raced is not None:  # created meanwhile by another process
-                    return volume_info(cluster, raced)
+                    return volume_info(cluster, raced, self._repo.repair_due())
                 record = self.place_volume_in(
                     cluster, instance, name, size_gb=size_gb, policy=pol, member=owner
                 )
@@ -181,24 +181,30 @@ class InstanceResources:
                         instance,
                         attrs.evolve(owner, volumes=tuple(sorted({*owner.volumes, name}))),
                     )
-            return volume_info(self._repo.states(), record)
+            return volume_info(self._repo.states(), record, self._repo.repair_due())
 
     def find_volume(self, instance: str, name: str) -> VolumeInfo | None:
         """Volume ``name``, or None."""
         with self._lock:
             record = self._repo.find_volume(instance, name)
-            return None if record is None else volume_info(self._repo.states(), record)
+            return (
+                None
+                if record is None
+                else volume_info(self._repo.states(), record, self._repo.repair_due())
+            )
 
     def get_volume(self, instance: str, name: str) -> VolumeInfo:
         """Volume ``name``; NotFound if there is none."""
         with self._lock:
-            return volume_info(self._repo.states(), self._repo.volume(instance, name))
+            return volume_info(
+                self._repo.states(), self._repo.volume(instance, name), self._repo.repair_due()
+            )
 
     def list_volumes(self, instance: str) -> list[VolumeInfo]:
         """The instance's volumes."""
         with self._lock:
-            cluster = self._repo.states()
-            return [volume_info(cluster, v) for v in self._repo.volumes(instance)]
+            cluster, due = self._repo.states(), self._repo.repair_due()
+            return [volume_info(cluster, v, due) for v in self._repo.volumes(instance)]
 
     def expand_volume(self, instance: str, name: str, size_gb: float) -> VolumeInfo:
         """Grow volume ``name`` to ``size_gb`` (volumes never shrink)."""
@@ -212,7 +218,7 @@ class InstanceResources:
                     f"volume {name!r} is {record.size_gb} GB; volumes expand, they never shrink",
                 )
             if size_gb == record.size_gb:
-                return volume_info(self._repo.states(), record)
+                return volume_info(self._repo.states(), record, self._repo.repair_due())
             policy = POLICIES[record.policy]
             sizes = policy.component_sizes_gb(size_gb)
             with self._repo.mutation() as cluster:
@@ -220,7 +226,7 @@ class InstanceResources:
                 # record meanwhile (a degraded write marking components stale).
                 record = self._repo.volume(instance, name)
                 if size_gb <= record.size_gb:
-                    return volume_info(self._repo.states(), record)
+                    return volume_info(self._repo.states(), record, self._repo.repair_due())
                 extra = policy.raw_gb(size_gb) - policy.raw_gb(record.size_gb)
                 with placement_errors(f"expanding volume {name!r} to {size_gb} GB"):
                     _placement.check_quota(cluster, extra)
@@ -233,7 +239,7 @@ class InstanceResources:
                     ),
                 )
                 self._repo.put_volume(record)
-            return volume_info(self._repo.states(), record)
+            return volume_info(self._repo.states(), record, self._repo.repair_due())
 
     def delete_volume_in(self, cluster: Cluster, record: VolumeRecord) -> None:
         """Release and forget a volume inside an open mutation (its bytes are deleted after)."""
@@ -265,18 +271,24 @@ class InstanceResources:
         """Member ``name``, or None."""
         with self._lock:
             record = self._repo.find_member(instance, name)
-            return None if record is None else member_info(self._repo.states(), record)
+            return (
+                None
+                if record is None
+                else member_info(self._repo.states(), record, self._repo.lost_hosts())
+            )
 
     def get_member(self, instance: str, name: str) -> MemberInfo:
         """Member ``name``; NotFound if there is none."""
         with self._lock:
-            return member_info(self._repo.states(), self._repo.member(instance, name))
+            return member_info(
+                self._repo.states(), self._repo.member(instance, name), self._repo.lost_hosts()
+            )
 
     def list_members(self, instance: str) -> list[MemberInfo]:
         """The instance's members."""
         with self._lock:
-            cluster = self._repo.states()
-            return [member_info(cluster, m) for m in self._repo.members(instance)]
+            cluster, lost = self._repo.states(), self._repo.lost_hosts()
+            return [member_info(cluster, m, lost) for m in self._repo.members(instance)]
 
     def ensure_member(
         self,
@@ -408,7 +420,7 @@ class InstanceResources:
             check_member_request((), None, labels)
             record = attrs.evolve(record, labels=self._clean_labels(instance, labels))
             self._repo.put_member(instance, record)
-            return member_info(self._repo.states(), record)
+            return member_info(self._repo.states(), record, self._repo.lost_hosts())
 
     def delete_member(self, instance: str, name: str, *, delete_volumes: bool) -> None:
         """Delete member ``name``, with or without its volumes (no-op if absent)."""

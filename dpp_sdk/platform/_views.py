@@ -2,13 +2,17 @@
 
 A component's *effective* state combines its stored state with the hardware's: a component
 on a failed disk is ``lost``, one on a host that is not connected (or a disk in maintenance)
-is ``absent``. A volume is ``healthy`` with every component active, ``degraded`` while still
-accessible without some, ``inaccessible`` once its policy's quorum is gone.
+is ``absent``; users see these in vSAN's words (``lost`` is ``degraded``, ``stale`` is
+``active-stale``). A volume is ``healthy`` with every component active,
+``reduced-availability`` while still accessible without some, ``inaccessible`` once its
+policy's quorum is gone; its ``health`` gives vSAN's object health category.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Literal
 
 from dpp_sdk.contract import (
@@ -21,6 +25,7 @@ from dpp_sdk.contract import (
     InstanceInfo,
     InstanceStatus,
     MemberInfo,
+    ObjectHealth,
     SecretInfo,
     VolumeInfo,
 )
@@ -52,6 +57,10 @@ __all__ = [
 ]
 
 EffectiveState = Literal["active", "absent", "stale", "lost"]
+"""A component's state as stored and as the hardware makes it (``lost``: its bytes are gone;
+``stale``: it missed writes). Shown to users in vSAN's words (``_COMPONENT_WORDS``)."""
+
+ComponentWord = Literal["active", "absent", "degraded", "active-stale"]
 
 
 def scheme_for(policy: Policy) -> Scheme:
@@ -107,48 +116,74 @@ def available(cluster: Cluster, volume: VolumeRecord) -> frozenset[int]:
     return frozenset(c.index for c in volume.components if effective_state(cluster, c) == "active")
 
 
-def volume_info(cluster: Cluster, volume: VolumeRecord) -> VolumeInfo:
-    """The public view of a volume."""
+_COMPONENT_WORDS: dict[EffectiveState, ComponentWord] = {
+    "active": "active",
+    "absent": "absent",
+    "lost": "degraded",
+    "stale": "active-stale",
+}
+"""The platform's effective component states in vSAN's words."""
+
+
+def volume_info(
+    cluster: Cluster,
+    volume: VolumeRecord,
+    repair_due: Mapping[str, dt.datetime] | None = None,
+) -> VolumeInfo:
+    """The public view of a volume. ``repair_due`` maps hosts to when their object repair
+    timer expires (:meth:`Repository.repair_due`)."""
     scheme = scheme_for(POLICIES[volume.policy])
+    states = [effective_state(cluster, c) for c in volume.components]
     comps = tuple(
         ComponentInfo(
-            index=c.index,
-            role=c.role,
-            host=c.host,
-            disk=c.disk,
-            state=effective_state(cluster, c),
+            index=c.index, role=c.role, host=c.host, disk=c.disk, state=_COMPONENT_WORDS[state]
         )
-        for c in volume.components
+        for c, state in zip(volume.components, states, strict=True)
     )
-    up = frozenset(c.index for c in comps if c.state == "active")
-    state: Literal["healthy", "degraded", "inaccessible"]
+    up = frozenset(c.index for c, state in zip(comps, states, strict=True) if state == "active")
+    summary: Literal["healthy", "reduced-availability", "inaccessible"]
+    rebuild_at = None
     if not scheme.is_accessible(up):
-        state = "inaccessible"
-    elif len(up) < len(comps):
-        state = "degraded"
+        summary, health = "inaccessible", ObjectHealth.INACCESSIBLE
+    elif len(up) == len(comps):
+        summary, health = "healthy", ObjectHealth.HEALTHY
     else:
-        state = "healthy"
+        summary = "reduced-availability"
+        due = [
+            (repair_due or {})[c.host]
+            for c, state in zip(volume.components, states, strict=True)
+            if state == "absent" and c.host in (repair_due or {})
+        ]
+        if due:
+            health, rebuild_at = ObjectHealth.REDUCED_AVAILABILITY_DELAY_TIMER, min(due)
+        else:
+            health = ObjectHealth.REDUCED_AVAILABILITY_NO_REBUILD
     return VolumeInfo(
         name=volume.name,
         size_gb=volume.size_gb,
         policy=volume.policy,
         member=volume.member,
-        state=state,
+        state=summary,
+        health=health,
+        rebuild_at=rebuild_at,
         components=comps,
     )
 
 
-def member_info(cluster: Cluster, member: MemberRecord) -> MemberInfo:
+def member_info(
+    cluster: Cluster, member: MemberRecord, lost_hosts: AbstractSet[str] = frozenset()
+) -> MemberInfo:
     """The public view of a member: running on a connected host, unreachable on a failed
-    one, stopped on one in maintenance."""
+    one (``lost`` once its repair timer expired: ``lost_hosts``, from
+    :meth:`Repository.lost_hosts`), stopped on one in maintenance."""
     host_state = cluster.host(member.host).state
-    state: Literal["running", "unreachable", "stopped"] = (
-        "running"
-        if host_state == "connected"
-        else "unreachable"
-        if host_state == "failed"
-        else "stopped"
-    )
+    state: Literal["running", "unreachable", "lost", "stopped"]
+    if host_state == "connected":
+        state = "running"
+    elif host_state == "failed":
+        state = "lost" if member.host in lost_hosts else "unreachable"
+    else:
+        state = "stopped"
     return MemberInfo(
         name=member.name,
         host=member.host,
@@ -183,8 +218,8 @@ def instance_info(repo: Repository, record: InstanceRecord, cluster: Cluster) ->
         spec=record.spec,
         status=status,
         health=record.health,
-        volumes=tuple(volume_info(cluster, v) for v in repo.volumes(name)),
-        members=tuple(member_info(cluster, m) for m in repo.members(name)),
+        volumes=tuple(volume_info(cluster, v, repo.repair_due()) for v in repo.volumes(name)),
+        members=tuple(member_info(cluster, m, repo.lost_hosts()) for m in repo.members(name)),
         endpoints=tuple(endpoint_info(e) for e in repo.endpoints(name)),
         secrets=tuple(SecretInfo(name=s.name) for s in repo.secrets(name)),
         created_at=record.created_at,

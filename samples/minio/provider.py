@@ -947,9 +947,10 @@ class MinioProvider(dpp.ServiceProvider):
     # -- failures and healing
 
     def on_failure(self, ctx: dpp.InstanceContext, event: dpp.FailureEvent) -> None:
-        """Replace what is gone, then heal: re-create servers of failed hosts on healthy ones
-        (fresh drives), replace drives whose data was destroyed, and rebuild the missing
-        shards of every object from the surviving drives. What cannot be placed, or could
+        """Replace what is gone, then heal: re-create servers lost with their host (the
+        platform's repair timer expired; a server only unreachable is waited for) on healthy
+        hosts with fresh drives, replace drives whose data was destroyed, and rebuild the
+        missing shards of every object from the surviving drives. What cannot be placed, or could
         not be healed because its sets are below read quorum without it, stays degraded, and
         the log says so."""
         layout = _load_layout(ctx)
@@ -960,7 +961,7 @@ class MinioProvider(dpp.ServiceProvider):
         self._heal(ctx, layout, replaced)
 
     def _replace_servers(self, ctx: dpp.InstanceContext, layout: Layout) -> set[str]:
-        """Re-create unreachable (or missing) servers on healthy hosts; their new drives.
+        """Re-create lost (or missing) servers on healthy hosts; their new drives.
 
         A server is only replaced while the rest of each erasure set it serves can heal its
         fresh drives (see :func:`_replacement_blocker`); otherwise it waits for its host."""
@@ -971,7 +972,9 @@ class MinioProvider(dpp.ServiceProvider):
                 name = pool.server_name(server)
                 members = {m.name: m for m in ctx.members.list()}
                 member = members.get(name)
-                if member is not None and member.state != "unreachable":
+                # A server on a failed host waits for it (most outages are reboots) until the
+                # platform's repair timer declares it lost.
+                if member is not None and member.state != "lost":
                     continue
                 taken = {
                     m.host
@@ -1031,7 +1034,7 @@ class MinioProvider(dpp.ServiceProvider):
                 for d in range(pool.drives_per_server):
                     drive = pool.drive_name(server, d)
                     volume = snap.volumes.get(drive)
-                    lost = [c for c in volume.components if c.state == "lost"] if volume else []
+                    lost = [c for c in volume.components if c.state == "degraded"] if volume else []
                     if volume is not None and not lost:
                         continue
                     own_disk = lost[0].disk if lost else None

@@ -350,8 +350,9 @@ def test_probe_survives_parity_many_disk_failures_and_fails_beyond() -> None:
 # --------------------------------------------------------------------------- repair
 
 
-def test_a_failed_hosts_server_is_recreated_elsewhere_and_healed() -> None:
-    """With a spare host, on_failure moves the server there, heals its drives, and health is
+def test_a_failed_hosts_server_waits_for_the_repair_timer_then_moves_and_heals() -> None:
+    """With a spare host, the server of a failed host is waited for (yellow, still readable);
+    when the repair timer expires on_failure moves it there, heals its drives, and health is
     green again; a later host failure is survivable only because the shards were rebuilt."""
     with minio_platform(ClusterConfig.uniform(hosts=5)) as platform:
         platform.create_instance(service="minio", name="m1", capacity_gb=1000)
@@ -360,6 +361,11 @@ def test_a_failed_hosts_server_is_recreated_elsewhere_and_healed() -> None:
         probe.write("obj", payload(3))
         failed = host_of(platform, "m1", "pool0-server-1")
         platform.inject_host_failure(failed)
+        platform.advance(59 * 60)
+        assert host_of(platform, "m1", "pool0-server-1") == failed
+        assert platform.instance_health("m1").status is dpp.HealthStatus.YELLOW
+        assert probe.read("obj") == payload(3)
+        platform.advance(2 * 60)
         moved = host_of(platform, "m1", "pool0-server-1")
         assert moved not in {failed} | {
             m.host for m in platform.get_instance("m1").members if m.name != "pool0-server-1"
@@ -376,6 +382,7 @@ def test_a_server_with_nowhere_to_go_stays_degraded_and_the_log_says_why(tmp_pat
         platform.register_service(str(HERE))
         platform.create_instance(service="minio", name="m1", capacity_gb=1000)
         platform.inject_host_failure("esx-02")
+        platform.advance(61 * 60)  # the repair timer expires: the server is lost
         assert host_of(platform, "m1", "pool0-server-1") == "esx-02"
         assert set_check(platform, "m1").status is dpp.HealthStatus.YELLOW
         assert platform.log_path is not None
@@ -394,24 +401,20 @@ def test_a_server_is_not_replaced_while_the_rest_of_its_set_is_below_read_quorum
         probe = platform.data_probe("m1")
         assert probe is not None
         probe.write("obj", payload(11))
-        a, b, c = (host_of(platform, "m1", f"pool0-server-{s}") for s in range(3))
+        a, b = (host_of(platform, "m1", f"pool0-server-{s}") for s in range(2))
         platform.enter_maintenance(b, "ensure-accessibility")  # 12/16 online: allowed
         platform.inject_host_failure(a)  # 8/16 online without server-0: below read quorum 12
+        platform.advance(61 * 60)  # lost, but its set cannot heal fresh drives: it waits
         assert host_of(platform, "m1", "pool0-server-0") == a
         assert platform.log_path is not None
         log = platform.log_path.read_text("utf-8")
         assert "pool0-server-0 is on failed host" in log
         assert "below read quorum 12" in log
-        disk = next(
-            component.disk
-            for volume in platform.get_instance("m1").volumes
-            if volume.member == "pool0-server-2"
-            for component in volume.components
-        )
-        platform.inject_disk_failure(c, disk)  # destroys two more shards for good
-        assert host_of(platform, "m1", "pool0-server-0") == a
+        # The host returns with its drives declared lost; with server-1 back from maintenance
+        # 12 of 16 shards are readable, so the server gets fresh drives and heals.
         platform.clear_faults()
         platform.exit_maintenance(b)
+        assert host_of(platform, "m1", "pool0-server-0") == a
         assert probe.read("obj") == payload(11)
         assert platform.instance_health("m1").status is dpp.HealthStatus.GREEN
 

@@ -206,16 +206,22 @@ class ReplicaSetView:
             return f"{name} missing"
         if member.state == "unreachable":
             return f"{name} unreachable on failed host {member.host}"
+        if member.state == "lost":
+            return f"{name} lost with host {member.host} (repair timer expired)"
         if member.state == "stopped":
             return f"{name} stopped on {member.host} in maintenance"
         return f"{name} has lost its data volume on {member.host}"
 
     def needs_replacing(self, name: str) -> bool:
-        """Missing, on a failed host, or running without its data: rebuild it elsewhere.
+        """Missing, lost with its host, or running without its data: rebuild it elsewhere.
 
-        A member stopped by maintenance is not replaced: it comes back with its data."""
+        A member on a failed host (``unreachable``) is not replaced until the platform's
+        object repair timer declares it ``lost``: most outages are a reboot, and it comes
+        back with its data and catches up. One stopped by maintenance comes back too."""
         member = self.members.get(name)
-        return member is None or (member.state != "stopped" and not self.is_up(name))
+        if member is None or member.state == "lost":
+            return True
+        return member.state == "running" and not self.is_up(name)
 
     def elect(self, *, excluding: Iterable[str] = ()) -> str | None:
         """The primary MongoDB's election would settle on, or None without a majority.

@@ -422,21 +422,61 @@ def test_the_probe_survives_a_minority_failure_and_refuses_writes_without_a_majo
         probe.read("third")
 
 
+def test_a_member_on_a_failed_host_is_waited_for_until_the_repair_timer_expires(
+    platform: dpp.Platform,
+) -> None:
+    """A host failure elects a new primary but replaces nothing: the member is unreachable
+    and the instance yellow until the repair timer declares it lost."""
+    create(platform, replicaCount=3)
+    failed = host_of(platform, "mongodb-0")
+    platform.inject_host_failure(failed)
+    platform.advance(59 * 60)
+    info = platform.get_instance("db1")
+    assert host_of(platform, "mongodb-0") == failed
+    assert {m.name: m.state for m in info.members}["mongodb-0"] == "unreachable"
+    assert primaries(info) == ["mongodb-1"]
+    assert platform.instance_health("db1").status is dpp.HealthStatus.YELLOW
+
+
+def test_a_host_back_before_the_repair_timer_resumes_its_member_without_a_rebuild(
+    platform: dpp.Platform,
+) -> None:
+    """A reboot: the member comes back on its host with its data and catches up."""
+    create(platform, replicaCount=3)
+    probe = probe_of(platform)
+    failed = host_of(platform, "mongodb-0")
+    platform.inject_host_failure(failed)
+    probe.write("while-away", b"written by two")
+    platform.advance(30 * 60)
+    platform.clear_host_failure(failed)
+    platform.advance(60 * 60)  # nothing left to fire
+    assert host_of(platform, "mongodb-0") == failed
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    for member in ("mongodb-1", "mongodb-2"):
+        platform.inject_host_failure(host_of(platform, member))
+    assert probe.read("while-away") == b"written by two"
+
+
 def test_repair_returns_to_green_and_the_new_member_holds_the_data(
     platform: dpp.Platform,
 ) -> None:
-    """A lost member is rebuilt on the spare host by initial sync and serves reads alone."""
+    """Once the repair timer declares the member lost, it is rebuilt on the spare host by
+    initial sync and serves reads alone."""
     create(platform, replicaCount=3)
     probe = probe_of(platform)
     probe.write("canary", b"before the failure")
     lost = host_of(platform, "mongodb-0")
     platform.inject_host_failure(lost)
+    platform.advance(61 * 60)
     info = platform.get_instance("db1")
     assert host_of(platform, "mongodb-0") not in {lost, *(m.host for m in info.members[1:])}
     assert primaries(info) == ["mongodb-1"]
     assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
     repairs = [o for o in platform.list_operations(target="db1") if o.kind == "repair"]
-    assert [o.state for o in repairs] == [dpp.OperationState.SUCCEEDED]
+    assert [o.state for o in repairs] == [dpp.OperationState.SUCCEEDED] * 2
+    (expired,) = platform.events(kind="repair-timer-expired")
+    assert expired.target == lost
+    assert expired.data["lost"] == {"db1": ["data-mongodb-0"]}
     # Only the rebuilt member is left up: the document must come from its volume.
     platform.inject_host_failure(host_of(platform, "mongodb-1"))
     platform.inject_host_failure(host_of(platform, "mongodb-2"))
