@@ -497,7 +497,7 @@ class Outer:
 
 
 class DirectProvider(KVProvider):
-    """Keeps its data on a whole direct disk."""
+    """Keeps its data in a direct disk's storage pool."""
 
     def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
         import attrs
@@ -508,6 +508,56 @@ class DirectProvider(KVProvider):
             default_policy="vsan-direct",
             redundancy=dpp.Redundancy.SERVICE,
         )
+
+
+class PoolSpreadProvider(KVProvider):
+    """One member with ``drives`` direct volumes of ``capacity_gb`` each, all of storage-pool
+    anti-affinity group ``disks`` (``spread``: required, preferred or none)."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        import attrs
+
+        return attrs.evolve(
+            DirectProvider().register(cluster),
+            name="spread",
+            display_name="Spread",
+            capabilities=dpp.Capabilities(),
+            parameters_schema={
+                "type": "object",
+                "properties": {
+                    "drives": {"type": "integer", "minimum": 1, "default": 4},
+                    "spread": {"enum": ["required", "preferred", "none"], "default": "required"},
+                },
+                "additionalProperties": False,
+            },
+        )
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        spread = request.spec.parameters["spread"]
+        rule = None
+        if spread != "none":
+            rule = dpp.PoolAntiAffinity(group="disks", required=spread == "required")
+        claims = [
+            dpp.VolumeClaim(
+                name=f"drive-{n}", size_gb=request.spec.capacity_gb, pool_anti_affinity=rule
+            )
+            for n in range(int(str(request.spec.parameters["drives"])))
+        ]
+        ctx.members.ensure("node-0", volumes=claims)
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        pass
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        return dpp.HealthReport.from_checks(
+            [dpp.HealthCheck(name="node", status=dpp.HealthStatus.GREEN, message="up")]
+        )
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        ctx.members.delete("node-0", delete_volumes=True)
+
+    def data_probe(self, ctx: dpp.InstanceContext) -> dpp.DataProbe | None:
+        return None
 
 
 class IncompleteProvider(dpp.ServiceProvider):

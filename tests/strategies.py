@@ -105,6 +105,7 @@ components = st.builds(
     disk=names,
     state=st.sampled_from(["active", "absent", "degraded", "active-stale"]),
 )
+pool_anti_affinities = st.builds(dpp.PoolAntiAffinity, group=names, required=st.booleans())
 volumes = st.builds(
     dpp.VolumeInfo,
     name=names,
@@ -115,6 +116,7 @@ volumes = st.builds(
     health=st.sampled_from(dpp.ObjectHealth),
     rebuild_at=st.none() | st.datetimes(timezones=st.just(dt.UTC)),
     components=st.lists(components, max_size=6).map(tuple),
+    pool_anti_affinity=st.none() | pool_anti_affinities,
 )
 anti_affinities = st.builds(
     dpp.AntiAffinity,

@@ -222,7 +222,7 @@ def decisions(cluster: Cluster, asks: list[tuple[int, int]]) -> list[Any]:
                 existing=existing,
                 anti_affinity=rule,
                 local_volume_gb=size / 4,
-                direct_volumes_gb=[size / 8] * (b % 2),
+                direct_volumes=[size / 8] * (b % 2),
             ),
         ]
         volumes = cluster.volumes()

@@ -131,7 +131,7 @@ def test_a_cluster_from_the_default_config_has_named_hosts_and_disks() -> None:
         1000.0,
         "healthy",
     )
-    assert (disk.reserved_gb, disk.exclusive_owner) == (0.0, None)
+    assert disk.reserved_gb == 0.0
     assert cluster.raw_capacity_gb() == 4 * (2 * 2000 + 4 * 1000)
     assert cluster.raw_capacity_gb("capacity") == 16_000
     assert cluster.quota_gb() == 0.8 * 32_000
@@ -245,7 +245,7 @@ def test_cluster_state_round_trips_through_cattrs_and_json() -> None:
     data = json.loads(json.dumps(cluster.to_dict()))
     assert Cluster.from_dict(data) == cluster
     assert cattrs.structure(cattrs.unstructure(cluster), Cluster) == cluster
-    assert Cluster.from_dict(data).disk("esx-02", "direct-0").exclusive_owner == "b"
+    assert [c.disk for c in Cluster.from_dict(data).components("b")] == ["direct-0"]
 
 
 def test_a_snapshot_with_inconsistent_names_is_refused() -> None:
@@ -514,50 +514,58 @@ def test_host_bound_policies_need_a_connected_host(policy: Policy) -> None:
     assert "esx-01 is in maintenance" in caught.value.message
 
 
-def test_direct_volumes_take_whole_disks_exclusively() -> None:
-    """Each direct volume owns a distinct direct disk; when none is left, NotEnoughResources."""
+def test_direct_volumes_share_the_direct_disks_as_storage_pools() -> None:
+    """Direct volumes go to the pool with the most free space, several to a disk; a pool's
+    free space is its size minus its volumes, and a volume no pool has room for is refused."""
     cluster = uniform()
-    owners = {}
-    for n in range(4):
-        [placement] = place_volume(cluster, DIRECT, 100, host="esx-01")
-        cluster.reserve(f"d{n}", [placement])
-        owners[placement.disk] = f"d{n}"
-    assert owners == {f"direct-{n}": f"d{n}" for n in range(4)}
-    for disk, owner in owners.items():
-        assert cluster.disk("esx-01", disk).exclusive_owner == owner
-        assert cluster.disk_free_gb("esx-01", disk) == 0
+    for n in range(6):
+        cluster.reserve(f"d{n}", place_volume(cluster, DIRECT, 100, host="esx-01"))
+    on_disk = {n: cluster.components(f"d{n}")[0].disk for n in range(6)}
+    assert on_disk == {0: "direct-0", 1: "direct-1", 2: "direct-2", 3: "direct-3"} | {
+        4: "direct-0",
+        5: "direct-1",
+    }
+    assert cluster.disk_free_gb("esx-01", "direct-0") == 800
+    assert cluster.disk_free_gb("esx-01", "direct-2") == 900
+    assert cluster.host_free_gb("esx-01", "direct") == 3400
     with pytest.raises(PlacementError) as caught:
-        place_volume(cluster, DIRECT, 100, host="esx-01")
+        place_volume(cluster, DIRECT, 901, host="esx-01")
     assert caught.value.reason == "NotEnoughResources"
-    assert "owned by volume 'd0'" in caught.value.message
+    assert "needs 901.0 GB free on one healthy direct disk of host esx-01" in caught.value.message
+    assert "direct-0 800.0 GB free; direct-1 800.0 GB free; direct-2 900.0 GB free" in (
+        caught.value.message
+    )
     cluster.release("d2")
-    assert place_volume(cluster, DIRECT, 100, host="esx-01")[0].disk == "direct-2"
+    assert place_volume(cluster, DIRECT, 901, host="esx-01")[0].disk == "direct-2"
 
 
-def test_a_reservation_on_a_direct_disk_owned_by_another_volume_is_refused() -> None:
-    """reserve itself enforces exclusivity, whatever placement said."""
+def test_a_direct_disk_holds_reservations_of_several_volumes_up_to_its_size() -> None:
+    """reserve lets volumes share a direct disk and refuses only what passes its size."""
     cluster = uniform()
     slot = ComponentPlacement(
         index=0, role="direct", host="esx-01", disk="direct-0", reserved_gb=10
     )
     cluster.reserve("mine", [slot])
-    with pytest.raises(PlacementError, match="exclusively owned by volume 'mine'"):
-        cluster.reserve("theirs", [slot])
-    cluster.reserve("mine", [attrs.evolve(slot, reserved_gb=1000)])  # growing in place is fine
-    with pytest.raises(PlacementError):
-        cluster.reserve("mine", [attrs.evolve(slot, reserved_gb=1001)])
+    cluster.reserve("theirs", [slot])
+    assert cluster.disk("esx-01", "direct-0").reserved_gb == 20
+    cluster.reserve("mine", [attrs.evolve(slot, reserved_gb=990)])  # growing in place is fine
+    with pytest.raises(PlacementError, match=r"only 990\.0 GB of it is not reserved by other"):
+        cluster.reserve("mine", [attrs.evolve(slot, reserved_gb=991)])
 
 
-def test_direct_placement_picks_the_smallest_disk_that_fits() -> None:
-    """Among free direct disks, the smallest that holds the volume is taken."""
+def test_direct_placement_picks_the_pool_with_the_most_free_space() -> None:
+    """Among direct disks with room, the one with the most free space is taken, whatever
+    its size."""
     specs = [
         HostSpec(
             name="esx-01", fault_domain="esx-01", capacity_disks=[], direct_disks=[4000, 500, 1000]
         )
     ]
     cluster = Cluster.from_config(ClusterConfig(hosts=specs))
+    assert place_volume(cluster, DIRECT, 600, host="esx-01")[0].disk == "direct-0"
+    cluster.reserve("big", place_volume(cluster, DIRECT, 3500, host="esx-01"))
+    assert place_volume(cluster, DIRECT, 10, host="esx-01")[0].disk == "direct-2"
     assert place_volume(cluster, DIRECT, 600, host="esx-01")[0].disk == "direct-2"
-    assert place_volume(cluster, DIRECT, 1500, host="esx-01")[0].disk == "direct-0"
 
 
 def test_a_host_without_direct_disks_cannot_satisfy_vsan_direct() -> None:
@@ -762,11 +770,15 @@ def test_a_member_goes_where_its_volumes_fit() -> None:
         == "esx-02"
     )
     for n in range(4):
-        cluster.reserve(f"d{n}", place_volume(cluster, DIRECT, 10, host="esx-02"))
+        cluster.reserve(f"d{n}", place_volume(cluster, DIRECT, 600, host="esx-02"))
     chosen = place_member(
-        cluster, existing={}, host=None, anti_affinity=None, direct_volumes_gb=[500, 500]
+        cluster, existing={}, host=None, anti_affinity=None, direct_volumes=[500, 500]
     )
     assert chosen == "esx-03"
+    assert (
+        place_member(cluster, existing={}, host=None, anti_affinity=None, direct_volumes=[400] * 4)
+        == "esx-02"
+    )
     with pytest.raises(PlacementError) as caught:
         place_member(
             cluster, existing={}, host="esx-01", anti_affinity=None, local_volume_gb=[60, 60]
@@ -776,10 +788,11 @@ def test_a_member_goes_where_its_volumes_fit() -> None:
 
 
 def test_a_member_that_fits_nowhere_is_not_enough_resources() -> None:
-    """Five direct volumes on hosts of four direct disks: refused, with every host's reason."""
+    """Five 600 GB direct volumes on hosts of four 1,000 GB pools (each holds one): refused,
+    with every host's reason."""
     with pytest.raises(PlacementError) as caught:
         place_member(
-            uniform(), existing={}, host=None, anti_affinity=None, direct_volumes_gb=[10] * 5
+            uniform(), existing={}, host=None, anti_affinity=None, direct_volumes=[600] * 5
         )
     assert caught.value.reason == "NotEnoughResources"
     for n in range(1, 5):

@@ -393,13 +393,20 @@ def test_a_refused_registration_of_an_incomplete_provider_is_audited(
     assert platform.audit()[-1].outcome == "refused"
 
 
-def test_owned_direct_disks_show_no_free_space(platform: Platform) -> None:
-    """resources() agrees with list_hosts(): a direct disk in use has nothing free."""
+def test_direct_disks_in_use_show_their_pool_space_left(platform: Platform) -> None:
+    """resources() agrees with list_hosts(): a direct disk holding a volume is a storage pool
+    with its size minus the volume free, and shows what is reserved on it."""
     platform.register_service("tests.providers:DirectProvider")
     platform.create_instance(service="direct", name="d1", capacity_gb=10)
     used = [d for d in platform.resources().disks if d.kind == "direct" and d.reserved_gb]
     assert used
-    assert all(d.free_gb == 0 for d in used)
+    assert all(d.free_gb == d.size_gb - d.reserved_gb for d in used)
+    shown = {
+        (host.name, disk.name): (disk.reserved_gb, disk.free_gb)
+        for host in platform.list_hosts()
+        for disk in host.disks
+    }
+    assert all(shown[d.host, d.disk] == (d.reserved_gb, d.free_gb) for d in used)
 
 
 def test_manifests_of_the_wrong_shape_are_refused_with_problems_not_crashes() -> None:

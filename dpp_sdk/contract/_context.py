@@ -26,6 +26,7 @@ from dpp_sdk.contract._models import (
     EndpointInfo,
     InstanceSpec,
     MemberInfo,
+    PoolAntiAffinity,
     SecretInfo,
     VolumeClaim,
     VolumeInfo,
@@ -85,13 +86,18 @@ class Volumes(abc.ABC):
         size_gb: float,
         policy: str | None = None,
         member: str | None = None,
+        pool_anti_affinity: PoolAntiAffinity | None = None,
     ) -> VolumeInfo:
         """Get the volume ``name``, creating it if absent.
 
         ``policy`` defaults to the instance's policy. ``vsan-sna`` and ``vsan-direct`` volumes
         live on one host, so they need ``member`` (an existing member of this instance): the
         volume is placed on that member's host and attached to it. Placement follows the
-        policy (components on distinct fault domains, raw capacity reserved per policy).
+        policy (components on distinct fault domains, raw capacity reserved per policy; a
+        ``vsan-direct`` volume goes to the direct disk of the host with the most free space,
+        a storage pool it may share with other volumes). ``pool_anti_affinity`` (only for
+        ``vsan-direct``) keeps it off the direct disks holding this instance's other volumes
+        of the same group, see :class:`~dpp_sdk.PoolAntiAffinity`.
 
         If the volume exists it is returned as is, even if ``size_gb`` differs (use
         :meth:`expand`). Raises :class:`~dpp_sdk.PlacementFailed` or

@@ -43,6 +43,7 @@ __all__ = [
     "OperationError",
     "OperationState",
     "Plan",
+    "PoolAntiAffinity",
     "ProvisionRequest",
     "Redundancy",
     "ScaleRequest",
@@ -265,14 +266,38 @@ class AntiAffinity:
 
 
 @attrs.frozen(kw_only=True)
+class PoolAntiAffinity:
+    """Keep ``vsan-direct`` volumes of ``group`` on different direct disks (storage pools).
+
+    Each vSAN Direct disk is a storage pool that several volumes share; the platform puts a
+    new direct volume on the pool of its host with the most free space, so two volumes of one
+    service may well land on the same disk. Volumes of this instance that name the same
+    ``group`` avoid each other's disks: ``required=True`` fails placement rather than share a
+    disk (``PlacementFailed`` with reason ``AntiAffinityUnsatisfiable``, naming the volume,
+    the group and what holds each disk); ``required=False`` spreads when a disk with room is
+    free of the group, else shares the disk with the fewest volumes of the group.
+
+    The real platform's name for it is storage-pool anti-affinity: the PVC annotations
+    ``placement.beta.vmware.com/storagepool_antiAffinityRequired`` and
+    ``placement.beta.vmware.com/storagepool_antiAffinityPreferred``, whose value is the group.
+    Only ``vsan-direct`` volumes take it; on any other policy it is a ``ValidationError``.
+    """
+
+    group: str
+    required: bool = True
+
+
+@attrs.frozen(kw_only=True)
 class VolumeClaim:
     """A volume a member needs, created with it and placed with it (``vsan-sna`` and
     ``vsan-direct`` volumes land on the member's host). ``policy=None`` means the
-    instance's policy."""
+    instance's policy. ``pool_anti_affinity`` (``vsan-direct`` only) keeps the volume off the
+    direct disks that hold other volumes of its group (see :class:`PoolAntiAffinity`)."""
 
     name: str
     size_gb: float
     policy: str | None = None
+    pool_anti_affinity: PoolAntiAffinity | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -314,6 +339,7 @@ class VolumeInfo:
     (accessible without some) or ``inaccessible``. ``health`` says why, in vSAN's object
     health categories; ``rebuild_at`` is when the object repair timer will rebuild absent
     components (``health`` is then ``reduced-availability-with-no-rebuild-delay-timer``).
+    ``pool_anti_affinity`` is the storage-pool anti-affinity it was created with, if any.
     """
 
     name: str
@@ -324,6 +350,7 @@ class VolumeInfo:
     health: ObjectHealth = ObjectHealth.HEALTHY
     rebuild_at: _dt.datetime | None = None
     components: tuple[ComponentInfo, ...] = ()
+    pool_anti_affinity: PoolAntiAffinity | None = None
 
     @property
     def accessible(self) -> bool:
@@ -379,13 +406,19 @@ class SecretInfo:
 
 @attrs.frozen(kw_only=True)
 class DiskInfo:
-    """A disk as providers see it."""
+    """A disk as providers see it.
+
+    ``reserved_gb`` is what volume components hold on it; ``free_gb`` is what a new volume
+    could still use (0 while the disk or its host cannot take new volumes). A ``direct`` disk
+    is a vSAN Direct storage pool that volumes share: its free space is its size minus the
+    volumes on it."""
 
     name: str
     kind: Literal["capacity", "direct"]
     size_gb: float
     free_gb: float
     state: Literal["healthy", "maintenance", "failed"] = "healthy"
+    reserved_gb: float = 0.0
 
 
 @attrs.frozen(kw_only=True)

@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 DiskKind: TypeAlias = Literal["capacity", "direct"]
-"""A capacity disk feeds the shared datastore; a direct disk is given whole to one volume."""
+"""A capacity disk feeds the shared vSAN datastore; a direct disk is a vSAN Direct storage pool
+of its own, which the ``vsan-direct`` volumes placed on it share."""
 
 DiskState: TypeAlias = Literal["healthy", "maintenance", "failed"]
 """Disk states; only ``healthy`` disks take new components."""
@@ -208,7 +209,7 @@ def _set_host_state(host: Host, _: attrs.Attribute[HostState], state: HostState)
 
 @attrs.define(kw_only=True)
 class Disk:
-    """A disk of a host. ``reserved_gb`` and ``exclusive_owner`` derive from ``reservations``.
+    """A disk of a host. ``reserved_gb`` derives from ``reservations``.
 
     ``reservations`` is sorted by volume and component index; only :meth:`Cluster.reserve`
     and :meth:`Cluster.release` change it. Everything but ``state`` is fixed once built.
@@ -220,7 +221,7 @@ class Disk:
     size_gb: float = attrs.field(on_setattr=_SHAPE)
     state: DiskState = attrs.field(default="healthy", on_setattr=_set_disk_state)
     reservations: list[Reservation] = attrs.field(factory=list, on_setattr=_SHAPE)
-    # Derived, never compared or serialised: the exact reserved total, its float, the owner.
+    # Derived, never compared or serialised: the exact reserved total and its float.
     # Set in __attrs_post_init__ (no attrs default, which would assign through the hooks).
     _reserved_units: int = attrs.field(init=False, eq=False, repr=False)
     _reserved_gb: float = attrs.field(init=False, eq=False, repr=False)
@@ -257,13 +258,6 @@ class Disk:
     def reserved_gb(self) -> float:
         """Raw GB reserved on this disk by live components (``math.fsum`` of their sizes)."""
         return self._reserved_gb
-
-    @property
-    def exclusive_owner(self) -> str | None:
-        """The volume that owns this direct disk, or None (always None for capacity disks)."""
-        if self.kind == "direct" and self.reservations:
-            return self.reservations[0].volume
-        return None
 
     @property
     def unreserved_gb(self) -> float:

@@ -11,13 +11,14 @@ import contextlib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from dpp_sdk.contract import (
     AntiAffinity,
     MaintenanceMode,
     PlacementFailed,
+    PoolAntiAffinity,
     Problem,
     QuotaExceeded,
     ValidationError,
@@ -26,6 +27,7 @@ from dpp_sdk.contract import (
 from dpp_sdk.contract._errors import count
 from dpp_sdk.platform._cluster import PlacementError
 from dpp_sdk.platform._cluster import QuotaExceeded as QuotaShortfall
+from dpp_sdk.platform._policies import Policy
 
 __all__ = [
     "MASK",
@@ -37,6 +39,7 @@ __all__ = [
     "encode_cursor",
     "INSTANCE_NAME",
     "check_member_request",
+    "check_pool_anti_affinity",
     "check_request_types",
     "check_resource_name",
     "check_size",
@@ -80,6 +83,26 @@ def _claim_problems(volumes: Sequence[object]) -> list[Problem]:
             check_size(f"$.volumes[{i}].size_gb", claim.size_gb)
         except ValidationError as exc:
             problems.extend(exc.problems)
+        problems.extend(_pool_rule_problems(f"$.volumes[{i}].pool_anti_affinity", claim))
+    return problems
+
+
+def _rule_problems(path: str, group: object, required: object) -> list[Problem]:
+    """What is wrong with an anti-affinity rule's ``group`` and ``required`` (partners' code
+    may not be typed)."""
+    problems: list[Problem] = []
+    if not isinstance(required, bool):
+        problems.append(
+            Problem(
+                path=f"{path}.required",
+                value=required,
+                message="must be true (required) or false (preferred)",
+            )
+        )
+    if not (isinstance(group, str) and group):
+        problems.append(
+            Problem(path=f"{path}.group", value=group, message="must be a non-empty string")
+        )
     return problems
 
 
@@ -101,22 +124,79 @@ def _anti_affinity_problems(rule: object) -> list[Problem]:
                 message="must be 'host' or 'fault-domain'",
             )
         )
-    required: object = rule.required  # partners' code may not be typed
-    if not isinstance(required, bool):
-        problems.append(
+    return problems + _rule_problems("$.anti_affinity", rule.group, rule.required)
+
+
+def _pool_rule_problems(path: str, claim: VolumeClaim) -> list[Problem]:
+    rule: object = claim.pool_anti_affinity
+    if rule is None:
+        return []
+    if not isinstance(rule, PoolAntiAffinity):
+        return [
             Problem(
-                path="$.anti_affinity.required", value=required, message="must be true or false"
+                path=path,
+                value=repr(rule),
+                message="must be a dpp_sdk.PoolAntiAffinity, or None for no anti-affinity",
             )
-        )
-    if not (isinstance(rule.group, str) and rule.group):
+        ]
+    return _rule_problems(path, rule.group, rule.required)
+
+
+def _mixed_strength(path: str, rule: PoolAntiAffinity, other: str) -> Problem:
+    return Problem(
+        path=path,
+        value=rule.required,
+        message=(
+            f"volume {other!r} has storage-pool anti-affinity group {rule.group!r} "
+            f"{'preferred' if rule.required else 'required'}; all volumes of a group must "
+            "agree on required or preferred"
+        ),
+    )
+
+
+def check_pool_anti_affinity(
+    claims: Sequence[tuple[str, VolumeClaim, Policy]],
+    existing: Iterable[tuple[str, PoolAntiAffinity]],
+    *,
+    checked: bool = False,
+) -> None:
+    """Refuse storage-pool anti-affinity that is malformed, on a volume whose policy is not
+    ``vsan-direct`` (the only policy with storage pools to spread over), or of a group that
+    another volume (of ``existing``, ``(name, rule)`` of the instance's volumes, or another
+    claim) gives the other strength; every problem at once. ``claims`` are ``(path of the
+    rule, claim, the claim's policy)``; ``checked``: the rules' fields were checked already,
+    with the rest of the request."""
+    problems: list[Problem] = []
+    strength: dict[str, tuple[bool, str]] = {}  # group -> required, the volume that said so
+    for name, known in existing:
+        strength.setdefault(known.group, (known.required, name))
+    for path, claim, policy in claims:
+        malformed = [] if checked else _pool_rule_problems(path, claim)
+        problems += malformed
+        rule = claim.pool_anti_affinity
+        if malformed or rule is None:
+            continue
+        first = strength.setdefault(rule.group, (rule.required, claim.name))
+        if first[0] != rule.required:
+            problems.append(_mixed_strength(f"{path}.required", rule, first[1]))
+        if policy.kind == "direct":
+            continue
         problems.append(
             Problem(
-                path="$.anti_affinity.group",
+                path=path,
                 value=rule.group,
-                message="must be a non-empty string",
+                message=(
+                    "storage-pool anti-affinity keeps vsan-direct volumes on different direct "
+                    f"disks; volume {claim.name!r} has policy {policy.name}, which has no "
+                    "storage pools to spread over (leave pool_anti_affinity out)"
+                ),
             )
         )
-    return problems
+    if problems:
+        raise ValidationError(
+            f"storage-pool anti-affinity is invalid ({count(len(problems), 'problem')})",
+            problems,
+        )
 
 
 def _label_problems(labels: object) -> list[Problem]:

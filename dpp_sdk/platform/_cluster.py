@@ -9,10 +9,11 @@ Capacity accounting
     Every component of a volume is a :class:`Reservation` on one disk, keyed by volume id and
     component index. ``Disk.reservations`` (kept sorted by volume and index) is the source of
     truth; every total is derived from it and equals ``math.fsum`` over the reservations it
-    covers, bit for bit. A direct disk holds at most one reservation; its volume is the disk's
-    ``exclusive_owner``. Raw capacity counts every installed disk, whatever its state; *free*
+    covers, bit for bit. A direct disk is a vSAN Direct storage pool: like a capacity disk it
+    holds the components of any number of volumes, up to its size, and its free space is its
+    size minus them. Raw capacity counts every installed disk, whatever its state; *free*
     space counts only what a NEW placement could use: a failed disk, or any disk of a host
-    that is not ``connected``, offers none, and an owned direct disk offers none. The resource
+    that is not ``connected``, offers none. The resource
     quota is ``resource_quota`` percent of the raw capacity of all disks (capacity and
     direct), compared with the reservations on all disks.
 
@@ -294,11 +295,10 @@ class Cluster:
         return disk.state == "healthy" and self.host(disk.host).connected
 
     def free_on(self, disk: Disk) -> float:
-        """GB of ``disk`` a NEW placement could use (0 if unavailable or an owned direct disk)."""
+        """GB of ``disk`` a NEW placement could use: its size minus its reservations, or 0 if
+        it is unavailable (a direct disk is a storage pool that volumes share, like this)."""
         if not self.disk_available(disk):
             return 0.0
-        if disk.kind == "direct":
-            return 0.0 if disk.reservations else disk.size_gb
         return disk.unreserved_gb
 
     def disk_free_gb(self, host: str, disk: str) -> float:
@@ -350,8 +350,8 @@ class Cluster:
         A component already reserved (same volume and index) is replaced: resized if on the
         same disk (volume expansion), moved if on another (rebuild elsewhere). Checks that each
         disk exists, that roles match disk kinds, and that the disk can hold the result: a
-        capacity disk's reservations never exceed its size, and a direct disk holds one
-        component of one volume, no larger than the disk. Host and disk *states* are not
+        disk's reservations (a direct disk's as a capacity disk's) never exceed its size.
+        Host and disk *states* are not
         checked, so a snapshot can always be re-applied: choosing healthy homes is placement's
         job. Raises ``PlacementError`` (``NotEnoughResources``) when a disk cannot hold what is
         asked, ``ValueError`` for bad arguments and ``KeyError`` for unknown hosts or disks.
@@ -373,17 +373,6 @@ class Cluster:
             )
             staying = disk._reserved_units - leaving
             total = _gb(staying + sum(_units(c.reserved_gb) for c in arriving))
-            if disk.kind == "direct":
-                others = [
-                    r for r in disk.reservations if not (r.volume == volume and r.index in replaced)
-                ]
-                if others or len(arriving) > 1:
-                    owner = others[0].volume if others else volume
-                    raise PlacementError(
-                        "NotEnoughResources",
-                        f"direct {_where(disk)} is exclusively owned by volume {owner!r}; it "
-                        f"cannot also hold component {arriving[-1].index} of volume {volume!r}",
-                    )
             if total > disk.size_gb + GB_TOLERANCE:
                 raise PlacementError(
                     "NotEnoughResources",

@@ -22,6 +22,7 @@ from dpp_sdk.contract import (
     InstanceSpec,
     MemberInfo,
     Members,
+    PoolAntiAffinity,
     ProviderState,
     ScopeViolation,
     Secret,
@@ -71,10 +72,16 @@ class _Volumes(Volumes):
         size_gb: float,
         policy: str | None = None,
         member: str | None = None,
+        pool_anti_affinity: PoolAntiAffinity | None = None,
     ) -> VolumeInfo:
         self._g.check(mutating=True)
         return self._p.ensure_volume(
-            self._g.instance, name, size_gb=size_gb, policy=policy, member=member
+            self._g.instance,
+            name,
+            size_gb=size_gb,
+            policy=policy,
+            member=member,
+            pool_anti_affinity=pool_anti_affinity,
         )
 
     def find(self, name: str) -> VolumeInfo | None:

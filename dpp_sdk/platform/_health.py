@@ -317,9 +317,7 @@ class Health:
                     state=d.state,
                     size_gb=d.size_gb,
                     reserved_gb=round(d.reserved_gb, 6),
-                    free_gb=0.0
-                    if d.exclusive_owner is not None
-                    else round(max(0.0, d.size_gb - d.reserved_gb), 6),
+                    free_gb=round(d.unreserved_gb, 6),
                 )
                 for d in cluster.disks()
             )

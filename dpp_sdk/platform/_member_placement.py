@@ -17,6 +17,7 @@ from dpp_sdk.platform._cluster import (
     GB_TOLERANCE,
     Cluster,
     PlacementError,
+    PlacementReason,
     format_gb,
     natural_key,
 )
@@ -25,6 +26,7 @@ from dpp_sdk.platform._placement_common import (
     _disk_status,
     _unavailable,
 )
+from dpp_sdk.platform._pools import DirectVolume, HostPools
 
 __all__ = [
     "AntiAffinity",
@@ -82,7 +84,7 @@ def place_member(
     host: str | None = None,
     anti_affinity: AntiAffinityRule | None = None,
     local_volume_gb: float | Sequence[float] = 0.0,
-    direct_volumes_gb: Sequence[float] = (),
+    direct_volumes: Sequence[float | DirectVolume] = (),
     avoid_hosts: AbstractSet[str] = _NONE,
 ) -> str:
     """Choose the host of a new member; return its name.
@@ -90,14 +92,17 @@ def place_member(
     ``existing`` maps the instance's other members to their host and anti-affinity group.
     ``local_volume_gb`` is the size of the member's host-local (``vsan-sna``) volume, or a
     sequence of sizes when it has several: each must fit on some healthy capacity disk of the
-    host, as :func:`place_volume` would put them, in order. ``direct_volumes_gb`` are its
-    ``vsan-direct`` volumes: each needs its own free direct disk of sufficient size.
+    host, as :func:`place_volume` would put them, in order. ``direct_volumes`` are its
+    ``vsan-direct`` volumes (a bare size is a volume without storage-pool anti-affinity): they
+    must all find a direct disk of the host, as :func:`place_volume` would put them, in order,
+    each on the pool with the most free space that its anti-affinity allows.
 
     A pinned ``host`` is honoured or the call fails; otherwise the connected host that meets
     every rule and has the fewest members of the group (when preferred anti-affinity cannot be
     met), then the fewest members of the instance, then the least reserved capacity, wins;
     ties go to the lowest name. Raises ``PlacementError``: ``AntiAffinityUnsatisfiable`` when
-    required anti-affinity excludes every connected host (or the pinned one),
+    required anti-affinity excludes every connected host (or the pinned one), or when required
+    storage-pool anti-affinity is all that keeps the volumes off every host that is left,
     ``NotEnoughResources`` otherwise.
     """
     local = (
@@ -105,8 +110,13 @@ def place_member(
         if isinstance(local_volume_gb, int | float)
         else [float(size) for size in local_volume_gb]
     )
-    direct = [float(size) for size in direct_volumes_gb]
-    for size in [*local, *direct]:
+    direct = [
+        volume
+        if isinstance(volume, DirectVolume)
+        else DirectVolume(name=f"direct volume {number}", size_gb=float(volume))
+        for number, volume in enumerate(direct_volumes)
+    ]
+    for size in [*local, *(volume.size_gb for volume in direct)]:
         if not math.isfinite(size) or size < 0:
             raise ValueError(f"volume sizes must be finite numbers of GB >= 0, got {size!r}")
     request = _MemberRequest(
@@ -129,7 +139,7 @@ class _MemberRequest:
     existing: Mapping[str, MemberPlacementInfo]
     anti_affinity: AntiAffinityRule | None
     local: list[float]
-    direct: list[float]
+    direct: list[DirectVolume]
     # Counted once: members of the instance per host, and members of the anti-affinity group
     # per host (or per fault domain, for that scope) among the cluster's hosts.
     on_host: Counter[str] = attrs.field(init=False)
@@ -241,9 +251,8 @@ class _MemberRequest:
             )
         lacking = _member_shortage(self.cluster, host, self.local, self.direct)
         if lacking:
-            raise PlacementError(
-                "NotEnoughResources", f"{what} is pinned to host {host}, but {lacking}"
-            )
+            reason, why = lacking
+            raise PlacementError(reason, f"{what} is pinned to host {host}, but {why}")
         return host
 
     def choose(self, avoid_hosts: AbstractSet[str]) -> str:
@@ -295,11 +304,18 @@ class _MemberRequest:
                     f"group {self.anti_affinity.group!r}, and no connected host is free of "
                     f"them: {_by_host(notes)}",
                 )
+        reasons = set()
         for name in allowed:
             lacking = _member_shortage(self.cluster, name, self.local, self.direct)
             assert lacking, f"{name} takes {what}, yet no host was chosen"
-            notes.append(f"{name}: {lacking}")
-        return PlacementError("NotEnoughResources", f"no host can take {what}: {_by_host(notes)}")
+            reasons.add(lacking[0])
+            notes.append(f"{name}: {lacking[1]}")
+        reason: PlacementReason = (
+            "AntiAffinityUnsatisfiable"
+            if reasons == {"AntiAffinityUnsatisfiable"}
+            else "NotEnoughResources"
+        )
+        return PlacementError(reason, f"no host can take {what}: {_by_host(notes)}")
 
 
 def _by_host(notes: list[str]) -> str:
@@ -307,21 +323,21 @@ def _by_host(notes: list[str]) -> str:
     return "; ".join(sorted(notes, key=lambda note: natural_key(note.split(":")[0])))
 
 
-def _member_what(local: Sequence[float], direct: Sequence[float]) -> str:
+def _member_what(local: Sequence[float], direct: Sequence[DirectVolume]) -> str:
     needs = [f"{format_gb(size)} host-local" for size in local]
-    needs += [f"{format_gb(size)} direct" for size in direct]
+    needs += [f"{format_gb(volume.size_gb)} direct" for volume in direct]
     if not needs:
         return "the member"
     return f"the member (with {', '.join(needs)} volume{'s' if len(needs) > 1 else ''})"
 
 
 def _member_shortage(
-    cluster: Cluster, host: str, local: Sequence[float], direct: Sequence[float]
-) -> str | None:
-    """Why ``host`` cannot hold a member's volumes (simulating their placement), or None."""
+    cluster: Cluster, host: str, local: Sequence[float], direct: Sequence[DirectVolume]
+) -> tuple[PlacementReason, str] | None:
+    """Why ``host`` cannot hold a member's volumes (simulating their placement), as a reason
+    and a message, or None."""
     if not local and not direct:
         return None
-    disks = cluster.disks_of(host)
     capacity = cluster.disks_of(host, "capacity")
     free = {disk.name: cluster.free_on(disk) for disk in capacity}
     for size in local:
@@ -329,23 +345,20 @@ def _member_shortage(
         if best is None or free[best] + GB_TOLERANCE < size:
             have = ", ".join(_disk_status(cluster, disk) for disk in capacity) or "none"
             return (
+                "NotEnoughResources",
                 f"its host-local volumes ({_sizes(local)}) do not fit on its capacity disks "
-                f"({have})"
+                f"({have})",
             )
         free[best] -= size
     if not direct:
         return None
-    spare = [disk for disk in disks if disk.kind == "direct" and cluster.free_on(disk) > 0]
-    left = sorted(spare, key=lambda disk: (disk.size_gb, natural_key(disk.name)))
-    for size in direct:
-        pick = next((d for d in left if d.size_gb + GB_TOLERANCE >= size), None)
+    pools = HostPools(cluster, host)
+    for volume in direct:
+        pick = pools.choose(volume.size_gb, volume.spread)
         if pick is None:
-            have = ", ".join(f"{d.name} ({format_gb(d.size_gb)})" for d in spare) or "none"
-            return (
-                f"its direct volumes ({_sizes(direct)}) need a free healthy direct disk each; "
-                f"free ones: {have}"
-            )
-        left.remove(pick)
+            what = f"its direct volume {volume.name!r} ({format_gb(volume.size_gb)})"
+            return pools.refusal(volume.size_gb, volume.spread, what)
+        pools.take(pick, volume.size_gb, volume.name, volume.spread)
     return None
 
 

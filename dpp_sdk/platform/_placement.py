@@ -13,8 +13,8 @@ Rules, all deterministic (least loaded first, ties broken by natural name order)
   their usable capacity that is reserved, disks likewise. A witness needs its own fault domain
   but reserves 0 GB.
 * ``host-local`` (``vsan-sna``): on the given host, on the capacity disk with the most free space.
-* ``direct`` (``vsan-direct``): on the given host, the smallest free direct disk that fits; the
-  disk becomes the volume's exclusively.
+* ``direct`` (``vsan-direct``): on the given host, the direct disk (a storage pool that volumes
+  share) with the most free space, honouring storage-pool anti-affinity (see :mod:`._pools`).
 * members: on a connected host that can hold their host-local and direct volumes, honouring
   host pinning and anti-affinity.
 
@@ -29,7 +29,8 @@ Reasons: ``PolicyUnsatisfiable`` when the cluster's shape (as far as the caller 
 used) cannot meet the policy (too few fault domains with capacity disks, no direct disk on the
 host); ``NotEnoughResources`` when the shape is there but free space, healthy disks or connected
 hosts are lacking; ``AntiAffinityUnsatisfiable`` when a required anti-affinity rule rules out
-every connected host, or the pinned one.
+every connected host, or the pinned one, or a required storage-pool anti-affinity rule every
+direct disk with room.
 """
 
 from __future__ import annotations
@@ -71,14 +72,17 @@ from dpp_sdk.platform._placement_common import (
     _unavailable,
 )
 from dpp_sdk.platform._policies import ComponentRole, Policy
+from dpp_sdk.platform._pools import DirectVolume, HostPools, PoolSpread
 
 __all__ = [
     "AntiAffinity",
     "AntiAffinityRule",
     "AntiAffinityScope",
     "ComponentPlacement",
+    "DirectVolume",
     "DiskRef",
     "MemberPlacementInfo",
+    "PoolSpread",
     "check_quota",
     "place_member",
     "place_volume",
@@ -104,6 +108,7 @@ def place_volume(
     exclude_disks: AbstractSet[DiskRef] = _NO_DISKS,
     avoid_fault_domains: AbstractSet[str] = _NONE,
     avoid_hosts: AbstractSet[str] = _NONE,
+    pool_spread: PoolSpread | None = None,
 ) -> list[ComponentPlacement]:
     """Choose a home for every component of a new ``size_gb`` volume under ``policy``.
 
@@ -111,10 +116,13 @@ def place_volume(
     ``vsan-sna`` and ``vsan-direct`` (the host of the member using the volume) and ignored for
     distributed policies. ``exclude_disks``, ``avoid_fault_domains`` and ``avoid_hosts`` take
     parts of the cluster out of consideration (for instance a host about to enter maintenance).
-    Raises ``PlacementError``, or ``ValueError`` if ``size_gb`` is not a positive number.
+    ``pool_spread`` is the storage-pool anti-affinity of a ``vsan-direct`` volume.
+    Raises ``PlacementError``, or ``ValueError`` if ``size_gb`` is not a positive number or
+    ``pool_spread`` is given for another policy.
     """
     if not (math.isfinite(size_gb) and size_gb > 0):
         raise ValueError(f"volume size must be a positive number of GB, got {size_gb!r}")
+    _check_spread(policy, pool_spread)
     wanted = [
         _Wanted(index, role, size)
         for index, (role, size) in enumerate(
@@ -141,8 +149,17 @@ def place_volume(
             exclude_disks=exclude_disks,
             avoid_fault_domains=avoid_fault_domains,
             avoid_hosts=avoid_hosts,
+            pool_spread=pool_spread,
         )
     ]
+
+
+def _check_spread(policy: Policy, pool_spread: PoolSpread | None) -> None:
+    if pool_spread is not None and policy.kind != "direct":
+        raise ValueError(
+            f"storage-pool anti-affinity ({pool_spread.label}) applies to vsan-direct volumes "
+            f"only, not to {policy.name}"
+        )
 
 
 def replace_component(
@@ -155,6 +172,7 @@ def replace_component(
     exclude_disks: AbstractSet[DiskRef] = _NO_DISKS,
     avoid_fault_domains: AbstractSet[str] = _NONE,
     avoid_hosts: AbstractSet[str] = _NONE,
+    pool_spread: PoolSpread | None = None,
 ) -> ComponentPlacement:
     """Choose a new home for component ``index`` of a volume laid out as ``existing``.
 
@@ -162,9 +180,12 @@ def replace_component(
     lost component did (``reserved_gb``), is never the disk it was on, and, for distributed
     policies, lies in a fault domain that none of the other components use (the lost
     component's own fault domain is fine if another disk there qualifies). For ``vsan-sna`` and
-    ``vsan-direct`` it stays on ``host`` (default: the host the component was on). The caller
-    applies it with ``cluster.reserve(volume_id, [placement])``, which moves the reservation.
+    ``vsan-direct`` it stays on ``host`` (default: the host the component was on), honouring
+    ``pool_spread`` for a direct volume (whose ``neighbours`` should leave the volume itself
+    out). The caller applies it with ``cluster.reserve(volume_id, [placement])``, which moves
+    the reservation.
     """
+    _check_spread(policy, pool_spread)
     lost = next((c for c in existing if c.index == index), None)
     if lost is None:
         raise ValueError(
@@ -199,6 +220,7 @@ def replace_component(
         exclude_disks=exclude,
         avoid_fault_domains=avoid_fault_domains,
         avoid_hosts=avoid_hosts,
+        pool_spread=pool_spread,
     )
 
 
@@ -417,6 +439,7 @@ def _place_on_host(
     exclude_disks: AbstractSet[DiskRef],
     avoid_fault_domains: AbstractSet[str],
     avoid_hosts: AbstractSet[str],
+    pool_spread: PoolSpread | None,
 ) -> ComponentPlacement:
     """Place the one component of a ``host-local`` or ``direct`` volume on ``host``."""
     kind: DiskKind = "direct" if policy.kind == "direct" else "capacity"
@@ -449,7 +472,12 @@ def _place_on_host(
     down = _unavailable(cluster, host)
     if down:
         raise PlacementError("NotEnoughResources", f"{what} needs host {host}, but {down}")
-    if kind == "capacity":
+    if kind == "direct":
+        pools = HostPools(cluster, host, disks)
+        best = pools.choose(item.size_gb, pool_spread)
+        if best is None:
+            raise pools.refuse(item.size_gb, pool_spread, what)
+    else:
         best = min(disks, key=lambda disk: (-cluster.free_on(disk), natural_key(disk.name)))
         if cluster.free_on(best) + GB_TOLERANCE < item.size_gb:
             states = "; ".join(_disk_status(cluster, disk) for disk in disks)
@@ -458,20 +486,6 @@ def _place_on_host(
                 f"{what} needs {format_gb(item.size_gb)} free on one healthy capacity disk of "
                 f"host {host}; it has {states}",
             )
-    else:
-        fits = [
-            disk
-            for disk in disks
-            if cluster.free_on(disk) > 0 and disk.size_gb + GB_TOLERANCE >= item.size_gb
-        ]
-        if not fits:
-            states = "; ".join(_disk_status(cluster, disk) for disk in disks)
-            raise PlacementError(
-                "NotEnoughResources",
-                f"{what} needs a whole free healthy direct disk of at least "
-                f"{format_gb(item.size_gb)} on host {host}; it has {states}",
-            )
-        best = min(fits, key=lambda disk: (disk.size_gb, natural_key(disk.name)))
     return ComponentPlacement(
         index=item.index, role=item.role, host=host, disk=best.name, reserved_gb=item.size_gb
     )

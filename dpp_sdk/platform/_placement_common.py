@@ -1,6 +1,6 @@
 """What volume and member placement share: how a host's unavailability and a disk's state
-read in messages, load fractions, plural words. Used by :mod:`._placement` and
-:mod:`._member_placement` only."""
+read in messages, load fractions, plural words. Used by :mod:`._placement`,
+:mod:`._member_placement` and :mod:`._pools` only."""
 
 from __future__ import annotations
 
@@ -42,10 +42,7 @@ def _unavailable(cluster: Cluster, host: str) -> str | None:
 
 
 def _disk_status(cluster: Cluster, disk: Disk) -> str:
+    """``cap-0 40.0 GB free``, ``direct-1 failed``: a disk as placement messages list it."""
     if disk.state != "healthy":
-        return f"{disk.name} failed"
-    if disk.exclusive_owner is not None:
-        return f"{disk.name} owned by volume {disk.exclusive_owner!r}"
-    if disk.kind == "direct":
-        return f"{disk.name} free, {format_gb(disk.size_gb)}"
+        return f"{disk.name} {'in maintenance' if disk.state == 'maintenance' else disk.state}"
     return f"{disk.name} {format_gb(cluster.free_on(disk))} free"

@@ -11,7 +11,7 @@ vsan-default  RAID-1 mirror: 2 replicas + 1 witness           2.0         3     
 vsan-raid5    erasure coding 3+1                              4/3         4              1
 vsan-raid6    erasure coding 4+2                              1.5         6              2
 vsan-sna      shared-nothing, on the host of the member       1.0         1              0
-vsan-direct   a whole direct disk, exclusive                  1.0         1              0
+vsan-direct   a direct disk's storage pool, shared            1.0         1              0
 ============  ==============================================  ==========  =============  ===
 
 Placement itself lives in ``_placement``; this module only describes the layouts.
@@ -170,7 +170,7 @@ _TABLE = (
     ),
     Policy(
         name="vsan-direct",
-        description="vSAN Direct, FTT=0: a whole direct disk, exclusive to the volume",
+        description="vSAN Direct, FTT=0: in a direct disk's storage pool, shared with others",
         kind="direct",
         ftt=0,
         raw_factor=1.0,

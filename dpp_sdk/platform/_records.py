@@ -42,6 +42,7 @@ from dpp_sdk.contract import (
     Operation,
     OperationError,
     OperationState,
+    PoolAntiAffinity,
     structure,
     unstructure,
 )
@@ -153,6 +154,7 @@ class VolumeRecord:
     extent: int = 0
     created_by: str = ""
     components: tuple[ComponentRecord, ...] = ()
+    pool_anti_affinity: PoolAntiAffinity | None = None  # vsan-direct only; None in old records
 
     def component(self, index: int) -> ComponentRecord:
         """Component ``index``."""

@@ -10,9 +10,6 @@ comes to hold is noted in the ledger with the operation that made it (``created_
 
 from __future__ import annotations
 
-import json
-import re
-import secrets as _secrets
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -21,12 +18,9 @@ import attrs
 from dpp_sdk.contract import (
     AntiAffinity,
     Conflict,
-    EndpointInfo,
-    InstanceSpec,
     MemberInfo,
     NotFound,
-    Secret,
-    SecretInfo,
+    PoolAntiAffinity,
     ValidationError,
     VolumeClaim,
     VolumeInfo,
@@ -34,6 +28,7 @@ from dpp_sdk.contract import (
 from dpp_sdk.platform import _placement
 from dpp_sdk.platform._checks import (
     check_member_request,
+    check_pool_anti_affinity,
     check_resource_name,
     check_size,
     placement_errors,
@@ -42,60 +37,26 @@ from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._cluster import Cluster
 from dpp_sdk.platform._data import VolumeData
 from dpp_sdk.platform._journal import Journal
+from dpp_sdk.platform._named import MIN_SECRET_LENGTH, NamedResources
 from dpp_sdk.platform._policies import POLICIES, Policy
-from dpp_sdk.platform._records import (
-    JSON,
-    ComponentRecord,
-    EndpointRecord,
-    LedgerEntry,
-    MemberRecord,
-    SecretRecord,
-    VolumeRecord,
-)
+from dpp_sdk.platform._records import ComponentRecord, MemberRecord, VolumeRecord
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._storage import VolumeStore
-from dpp_sdk.platform._views import (
-    endpoint_info,
-    member_info,
-    placements,
-    volume_info,
-)
+from dpp_sdk.platform._views import member_info, placements, volume_info
 
 __all__ = ["MIN_SECRET_LENGTH", "InstanceResources"]
 
-MIN_SECRET_LENGTH = 6  # characters; shorter values could not be redacted reliably
-_PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 
-
-class InstanceResources:
+class InstanceResources(NamedResources):
     """Volumes, members, endpoints, secrets and provider state of instances."""
 
     def __init__(
         self, repo: Repository, volumes: VolumeStore, clock: Clock, journal: Journal
     ) -> None:
-        self._repo = repo
-        self._journal = journal
+        super().__init__(repo, clock, journal)
         self.bytes = volumes
         #: The data path (reads and writes of volume bytes).
         self.data = VolumeData(repo, volumes)
-        self._clock = clock
-        self._lock = repo.lock
-
-    # ------------------------------------------------------------------ instance facts
-
-    def spec(self, instance: str) -> InstanceSpec:
-        """The instance's current spec (secret parameters filled in)."""
-        return self._repo.real_spec(self._repo.instance(instance))
-
-    def _current_op(self, instance: str) -> str:
-        return self._repo.instance(instance).operation or ""
-
-    def _note(self, instance: str, kind: str, name: str, op_id: str) -> None:
-        """Note in the leak ledger that ``instance`` came to hold ``kind/name``."""
-        uid = self._repo.instance(instance).uid
-        self._repo.add_ledger(
-            uid, LedgerEntry(kind=kind, name=name, operation=op_id, time=self._clock.now())
-        )
 
     def _policy(self, instance: str, policy: str | None, field: str) -> Policy:
         name = policy or self.spec(instance).policy
@@ -106,6 +67,29 @@ class InstanceResources:
 
     # ------------------------------------------------------------------ volumes
 
+    def _pool_rules(self, instance: str) -> list[tuple[str, PoolAntiAffinity]]:
+        """``(volume name, storage-pool anti-affinity)`` of the instance's volumes with one."""
+        return [
+            (volume.name, volume.pool_anti_affinity)
+            for volume in self._repo.volumes(instance)
+            if volume.pool_anti_affinity is not None
+        ]
+
+    def _pool_spread(
+        self, instance: str, rule: PoolAntiAffinity | None
+    ) -> _placement.PoolSpread | None:
+        """``rule`` with the direct disks that the instance's volumes of its group are on."""
+        if rule is None:
+            return None
+        neighbours: dict[tuple[str, str], list[str]] = {}
+        for volume in self._repo.volumes(instance):
+            if volume.pool_anti_affinity and volume.pool_anti_affinity.group == rule.group:
+                for c in volume.components:
+                    neighbours.setdefault((c.host, c.disk), []).append(volume.name)
+        return _placement.PoolSpread(
+            group=rule.group, required=rule.required, neighbours=neighbours
+        )
+
     def place_volume_in(
         self,
         cluster: Cluster,
@@ -115,6 +99,7 @@ class InstanceResources:
         size_gb: float,
         policy: Policy,
         member: MemberRecord | None,
+        pool_anti_affinity: PoolAntiAffinity | None = None,
     ) -> VolumeRecord:
         """Place and reserve a new volume inside an open mutation; returns its record."""
         check_size("$.volume.size_gb", size_gb)
@@ -130,7 +115,11 @@ class InstanceResources:
         with placement_errors(f"volume {name!r} of {instance!r}"):
             _placement.check_quota(cluster, policy.raw_gb(size_gb))
             comps = _placement.place_volume(
-                cluster, policy, size_gb, host=None if member is None else member.host
+                cluster,
+                policy,
+                size_gb,
+                host=None if member is None else member.host,
+                pool_spread=self._pool_spread(instance, pool_anti_affinity),
             )
             cluster.reserve(volume_id, comps)
         record = VolumeRecord(
@@ -141,6 +130,7 @@ class InstanceResources:
             policy=policy.name,
             member=None if member is None else member.name,
             created_by=op_id,
+            pool_anti_affinity=pool_anti_affinity,
             components=tuple(
                 ComponentRecord(
                     index=c.index, role=c.role, host=c.host, disk=c.disk, reserved_gb=c.reserved_gb
@@ -160,6 +150,7 @@ class InstanceResources:
         size_gb: float,
         policy: str | None,
         member: str | None,
+        pool_anti_affinity: PoolAntiAffinity | None = None,
     ) -> VolumeInfo:
         """Get or create volume ``name``."""
         check_resource_name("volume", name)
@@ -168,13 +159,23 @@ class InstanceResources:
             if existing is not None:
                 return existing
             pol = self._policy(instance, policy, "$.volume.policy")
+            claim = VolumeClaim(name=name, size_gb=size_gb, pool_anti_affinity=pool_anti_affinity)
+            check_pool_anti_affinity(
+                [("$.volume.pool_anti_affinity", claim, pol)], self._pool_rules(instance)
+            )
             owner = None if member is None else self._repo.member(instance, member)
             with self._repo.mutation() as cluster:
                 raced = self._repo.find_volume(instance, name)
                 if raced is not None:  # created meanwhile by another process
                     return volume_info(cluster, raced, self._repo.repair_due())
                 record = self.place_volume_in(
-                    cluster, instance, name, size_gb=size_gb, policy=pol, member=owner
+                    cluster,
+                    instance,
+                    name,
+                    size_gb=size_gb,
+                    policy=pol,
+                    member=owner,
+                    pool_anti_affinity=pool_anti_affinity,
                 )
                 if owner is not None:
                     self._repo.put_member(
@@ -310,6 +311,14 @@ class InstanceResources:
             policies = {
                 c.name: self._policy(instance, c.policy, "$.volumes.policy") for c in volumes
             }
+            check_pool_anti_affinity(
+                [
+                    (f"$.volumes[{i}].pool_anti_affinity", claim, policies[claim.name])
+                    for i, claim in enumerate(volumes)
+                ],
+                self._pool_rules(instance),
+                checked=True,
+            )
             if self._repo.find_member(instance, name) is None:
                 self._create_member(instance, name, volumes, policies, host, anti_affinity, labels)
             else:
@@ -321,6 +330,7 @@ class InstanceResources:
                             size_gb=claim.size_gb,
                             policy=claim.policy,
                             member=name,
+                            pool_anti_affinity=claim.pool_anti_affinity,
                         )
             return self.get_member(instance, name)
 
@@ -379,7 +389,15 @@ class InstanceResources:
                 host=host,
                 anti_affinity=anti_affinity,
                 local_volume_gb=[c.size_gb for c in fresh if policies[c.name].kind == "host-local"],
-                direct_volumes_gb=[c.size_gb for c in fresh if policies[c.name].kind == "direct"],
+                direct_volumes=[
+                    _placement.DirectVolume(
+                        name=c.name,
+                        size_gb=c.size_gb,
+                        spread=self._pool_spread(instance, c.pool_anti_affinity),
+                    )
+                    for c in fresh
+                    if policies[c.name].kind == "direct"
+                ],
             )
         member = MemberRecord(
             name=name,
@@ -399,6 +417,7 @@ class InstanceResources:
                     size_gb=claim.size_gb,
                     policy=policies[claim.name],
                     member=member,
+                    pool_anti_affinity=claim.pool_anti_affinity,
                 )
             for volume in kept.values():
                 now = self._repo.find_volume(instance, volume.name) or volume
@@ -439,115 +458,6 @@ class InstanceResources:
                     else:
                         self._repo.put_volume(attrs.evolve(volume, member=None))
                 self._repo.delete_member(instance, name)
-
-    # ------------------------------------------------------------------ endpoints
-
-    def find_endpoint(self, instance: str, name: str) -> EndpointInfo | None:
-        """Endpoint ``name``, or None."""
-        record = self._repo.find_endpoint(instance, name)
-        return None if record is None else endpoint_info(record)
-
-    def list_endpoints(self, instance: str) -> list[EndpointInfo]:
-        """The instance's endpoints."""
-        return [endpoint_info(e) for e in self._repo.endpoints(instance)]
-
-    def ensure_endpoint(
-        self, instance: str, name: str, *, port: int, protocol: str, member: str | None
-    ) -> EndpointInfo:
-        """Get or create endpoint ``name``."""
-        check_resource_name("endpoint", name)
-        if not (isinstance(port, int) and 1 <= port <= 65535):
-            raise ValidationError.single("$.endpoint.port", port, "must be an integer 1..65535")
-        if not _PROTOCOL.fullmatch(protocol or ""):
-            raise ValidationError.single("$.endpoint.protocol", protocol, "must be a URL scheme")
-        with self._lock:
-            found = self.find_endpoint(instance, name)
-            if found is not None:
-                return found
-            if member is not None:
-                self._repo.member(instance, member)
-            address = (
-                f"{member}.{instance}.svc.dpp.local"
-                if member is not None
-                else f"{instance}.svc.dpp.local"
-            ).lower()
-            record = EndpointRecord(
-                name=name,
-                protocol=protocol,
-                address=address,
-                port=port,
-                member=member,
-                created_by=self._current_op(instance),
-            )
-            with self._repo.store.transaction():
-                self._repo.put_endpoint(instance, record)
-                self._note(instance, "endpoint", name, record.created_by)
-            return endpoint_info(record)
-
-    # ------------------------------------------------------------------ secrets
-
-    def find_secret(self, instance: str, name: str) -> Secret | None:
-        """Secret ``name``, or None."""
-        record = self._repo.find_secret(instance, name)
-        return None if record is None else Secret(record.name, record.value)
-
-    def list_secrets(self, instance: str) -> list[SecretInfo]:
-        """The instance's secrets (names only)."""
-        return [SecretInfo(name=s.name) for s in self._repo.secrets(instance)]
-
-    def ensure_secret(self, instance: str, name: str, *, value: str | None, length: int) -> Secret:
-        """Get or create secret ``name`` (generated when ``value`` is None)."""
-        check_resource_name("secret", name)
-        if value is None and not (isinstance(length, int) and 8 <= length <= 4096):
-            raise ValidationError.single("$.secret.length", length, "must be 8..4096")
-        if value is not None and not (
-            isinstance(value, str) and MIN_SECRET_LENGTH <= len(value) <= 65536
-        ):
-            raise ValidationError.single(
-                "$.secret.value",
-                "********" if isinstance(value, str) else type(value).__name__,
-                f"must be a string of {MIN_SECRET_LENGTH} to 65536 characters (shorter values "
-                "cannot be told apart from ordinary text when logs are redacted)",
-            )
-        with self._lock:
-            found = self.find_secret(instance, name)
-            if found is not None:
-                return found
-            chosen = value if value is not None else _secrets.token_urlsafe(length)[:length]
-            record = SecretRecord(name=name, value=chosen, created_by=self._current_op(instance))
-            with self._repo.store.transaction():
-                self._repo.put_secret(instance, record)
-                self._note(instance, "secret", name, record.created_by)
-            return Secret(name, chosen)
-
-    def delete_named(self, kind: str, instance: str, name: str) -> None:
-        """Delete endpoint or secret ``name`` (no-op if absent)."""
-        self._repo.delete_named(kind, instance, name)
-
-    # ------------------------------------------------------------------ provider state
-
-    def provider_state(self, instance: str) -> dict[str, JSON]:
-        """The provider's key-value state for the instance."""
-        return dict(self._repo.instance(instance).provider_state)
-
-    def set_provider_state(
-        self, instance: str, key: str, value: JSON, *, delete: bool = False
-    ) -> None:
-        """Set (or delete) one key of the provider's state."""
-        if not isinstance(key, str) or not key:
-            raise ValidationError.single("$.state.key", key, "must be a non-empty string")
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError.single("$.state.value", repr(value), f"not JSON: {exc}") from exc
-        with self._lock, self._repo.store.transaction():
-            record = self._repo.instance(instance)
-            state = dict(record.provider_state)
-            if delete:
-                state.pop(key, None)
-            else:
-                state[key] = value
-            self._repo.put_instance(attrs.evolve(record, provider_state=state))
 
     # ------------------------------------------------------------------ release
 

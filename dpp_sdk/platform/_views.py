@@ -167,6 +167,7 @@ def volume_info(
         health=health,
         rebuild_at=rebuild_at,
         components=comps,
+        pool_anti_affinity=volume.pool_anti_affinity,
     )
 
 
@@ -237,6 +238,7 @@ def host_info(cluster: Cluster, name: str) -> HostInfo:
             size_gb=d.size_gb,
             free_gb=round(cluster.free_on(d), 6),
             state=d.state,
+            reserved_gb=round(d.reserved_gb, 6),
         )
         for d in host.disks.values()
     )

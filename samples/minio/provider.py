@@ -5,7 +5,10 @@ MinIO keeps data safe by itself, so this provider asks the platform for *unprote
 encodes are MinIO's (see README.md for the walk-through):
 
 * A **server pool** is ``servers`` x ``drivesPerServer`` drives. Every server runs on its own
-  host (required anti-affinity), with its drives on that host.
+  host (required anti-affinity), with its drives on that host. On ``vsan-direct`` each direct
+  disk is a storage pool that volumes share, so the drives of one erasure set also ask for
+  required *storage-pool* anti-affinity: no two of them on one disk, whose loss would
+  otherwise take out two shards of every object of the set.
 * The pool's drives are cut into **erasure sets** of equal size ``N``, 4 to 16 drives. MinIO
   picks the largest ``N`` that divides the pool's drive count and is *symmetric* (a multiple or
   a divisor of the server count), so every set spans the servers evenly.
@@ -289,6 +292,26 @@ class Pool:
         """Volume name of drive ``drive`` of server ``server``: ``pool0-server-1-drive-3``."""
         return f"pool{self.index}-server-{server}-drive-{drive}"
 
+    def erasure_set_of(self, server: int, drive: int) -> int:
+        """The erasure set that drive ``drive`` of server ``server`` belongs to."""
+        return (drive * self.servers + server) // self.set_size
+
+    def set_group(self, erasure_set: int) -> str:
+        """The storage-pool anti-affinity group of erasure set ``erasure_set``: on vsan-direct
+        its drives never share a direct disk."""
+        return f"pool{self.index}-set-{erasure_set}"
+
+    def drive_claim(self, server: int, drive: int, policy: str) -> dpp.VolumeClaim:
+        """The volume claim of drive ``drive`` of server ``server`` under ``policy``: on
+        vsan-direct with required storage-pool anti-affinity within its erasure set."""
+        spread = None
+        if policy == "vsan-direct":
+            group = self.set_group(self.erasure_set_of(server, drive))
+            spread = dpp.PoolAntiAffinity(group=group, required=True)
+        return dpp.VolumeClaim(
+            name=self.drive_name(server, drive), size_gb=self.drive_gb, pool_anti_affinity=spread
+        )
+
     def set_drives(self, erasure_set: int) -> list[tuple[str, str]]:
         """``(server, drive)`` names of erasure set ``erasure_set``, in shard order."""
         out = []
@@ -455,14 +478,25 @@ def _replacement_blocker(
 def _server_fits(host: dpp.HostInfo, pool: Pool, policy: str) -> bool:
     """Whether ``host`` can take one server of ``pool`` with all its drives."""
     if policy == "vsan-direct":
-        free = [
-            disk
-            for disk in host.disks
-            if disk.kind == "direct"
-            and disk.state == "healthy"
-            and disk.free_gb + _EPSILON_GB >= pool.drive_gb
-        ]
-        return len(free) >= pool.drives_per_server
+        # As the platform places them: each drive on the direct disk with the most free space
+        # that holds no other drive of its erasure set (its storage-pool anti-affinity).
+        room = {
+            d.name: d.free_gb for d in host.disks if d.kind == "direct" and d.state == "healthy"
+        }
+        sets_on: dict[str, set[int]] = {name: set() for name in room}
+        for drive in range(pool.drives_per_server):
+            erasure_set = pool.erasure_set_of(0, drive)  # every server's drives split alike
+            fits = [
+                name
+                for name, free in room.items()
+                if free + _EPSILON_GB >= pool.drive_gb and erasure_set not in sets_on[name]
+            ]
+            if not fits:
+                return False
+            best = min(fits, key=lambda name: (-room[name], name))
+            room[best] -= pool.drive_gb
+            sets_on[best].add(erasure_set)
+        return True
     room = sorted(
         (d.free_gb for d in host.disks if d.kind == "capacity" and d.state == "healthy"),
         reverse=True,
@@ -475,19 +509,31 @@ def _server_fits(host: dpp.HostInfo, pool: Pool, policy: str) -> bool:
     return True
 
 
-def _drive_fits(host: dpp.HostInfo, pool: Pool, policy: str, own_disk: str | None) -> bool:
+def _drive_fits(
+    host: dpp.HostInfo, pool: Pool, policy: str, own_disk: str | None, set_disks: set[str]
+) -> bool:
     """Whether ``host`` can take a replacement drive once the lost one (on ``own_disk``,
-    if that disk is healthy again) is deleted."""
+    if that disk is healthy again) is deleted, off ``set_disks`` (the direct disks holding
+    other drives of its erasure set, on vsan-direct)."""
     want = "direct" if policy == "vsan-direct" else "capacity"
     for disk in host.disks:
-        if disk.kind != want or disk.state != "healthy":
+        if disk.kind != want or disk.state != "healthy" or disk.name in set_disks:
             continue
-        free = disk.free_gb
-        if disk.name == own_disk:
-            free = disk.size_gb if want == "direct" else free + pool.drive_gb
+        free = disk.free_gb + (pool.drive_gb if disk.name == own_disk else 0.0)
         if free + _EPSILON_GB >= pool.drive_gb:
             return True
     return False
+
+
+def _set_disks(snap: _Snapshot, pool: Pool, server: int, drive: int) -> set[str]:
+    """The disks holding the other drives of ``drive``'s erasure set on server ``server``."""
+    erasure_set = pool.erasure_set_of(server, drive)
+    disks: set[str] = set()
+    for other in range(pool.drives_per_server):
+        volume = snap.volumes.get(pool.drive_name(server, other))
+        if other != drive and volume and pool.erasure_set_of(server, other) == erasure_set:
+            disks.update(c.disk for c in volume.components)
+    return disks
 
 
 def _check_room(ctx: dpp.InstanceContext, pool: Pool) -> None:
@@ -839,8 +885,7 @@ class MinioProvider(dpp.ServiceProvider):
         ctx.members.ensure(
             pool.server_name(server),
             volumes=[
-                dpp.VolumeClaim(name=pool.drive_name(server, d), size_gb=pool.drive_gb)
-                for d in range(pool.drives_per_server)
+                pool.drive_claim(server, d, ctx.spec.policy) for d in range(pool.drives_per_server)
             ],
             anti_affinity=dpp.AntiAffinity(group=pool.group, required=True, scope="host"),
             labels={"pool": str(pool.index), "server": str(server)},
@@ -1038,7 +1083,8 @@ class MinioProvider(dpp.ServiceProvider):
                     if volume is not None and not lost:
                         continue
                     own_disk = lost[0].disk if lost else None
-                    if host is None or not _drive_fits(host, pool, policy, own_disk):
+                    near = _set_disks(snap, pool, server, d) if policy == "vsan-direct" else set()
+                    if host is None or not _drive_fits(host, pool, policy, own_disk, near):
                         ctx.log.warning(
                             "%s lost its data and host %s has no room for a new %g GB %s "
                             "drive; the set stays degraded",
@@ -1049,8 +1095,14 @@ class MinioProvider(dpp.ServiceProvider):
                         )
                         continue
                     ctx.volumes.delete(drive)
+                    claim = pool.drive_claim(server, d, policy)
                     try:
-                        ctx.volumes.ensure(drive, size_gb=pool.drive_gb, member=member.name)
+                        ctx.volumes.ensure(
+                            drive,
+                            size_gb=pool.drive_gb,
+                            member=member.name,
+                            pool_anti_affinity=claim.pool_anti_affinity,
+                        )
                     except (dpp.PlacementFailed, dpp.QuotaExceeded) as exc:
                         ctx.log.warning("%s could not be replaced: %s", drive, exc)
                         continue

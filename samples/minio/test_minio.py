@@ -112,6 +112,70 @@ def test_a_default_tenant_has_four_servers_on_distinct_hosts_each_with_local_dri
     assert set_check(platform, "m1").status is dpp.HealthStatus.GREEN
 
 
+def erasure_set_disks(platform: Platform, instance: str) -> dict[str, list[tuple[str, str]]]:
+    """Storage-pool anti-affinity group (one per erasure set) -> ``(host, disk)`` of its
+    drives."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for volume in platform.get_instance(instance).volumes:
+        assert volume.pool_anti_affinity is not None
+        assert volume.pool_anti_affinity.required
+        [component] = volume.components
+        found.setdefault(volume.pool_anti_affinity.group, []).append(
+            (component.host, component.disk)
+        )
+    return found
+
+
+@pytest.mark.parametrize(
+    ("hosts", "parameters", "sets", "shared"),
+    [
+        (4, {"servers": 4, "drivesPerServer": 4, "parity": 4}, 1, True),
+        (4, {"servers": 4, "drivesPerServer": 2, "parity": 2}, 1, False),
+        (8, {"servers": 8, "drivesPerServer": 2, "parity": 2}, 1, False),
+        (6, {"servers": 6, "drivesPerServer": 3, "parity": 2}, 3, True),
+    ],
+)
+def test_no_two_drives_of_an_erasure_set_share_a_direct_disk(
+    hosts: int, parameters: dict[str, int], sets: int, shared: bool
+) -> None:
+    """On vsan-direct every drive asks for required storage-pool anti-affinity within its
+    erasure set: small drives that would all fit on one disk still get a disk each per set.
+    A second tenant's drives go to the pools with the most free space, sharing disks with the
+    first tenant's once every disk of a host holds one (``shared``)."""
+    config = ClusterConfig.uniform(hosts=hosts, direct_disks_per_host=4)
+    with minio_platform(config) as platform:
+        for name in ("m1", "m2"):
+            platform.create_instance(
+                service="minio",
+                name=name,
+                capacity_gb=40,
+                parameters=parameters,
+                policy="vsan-direct",
+            )
+            placed = erasure_set_disks(platform, name)
+            assert len(placed) == sets
+            for drives in placed.values():
+                assert len(drives) == len(set(drives))
+        disks = [
+            {place for drives in erasure_set_disks(platform, name).values() for place in drives}
+            for name in ("m1", "m2")
+        ]
+        assert bool(disks[0] & disks[1]) is shared
+        assert platform.instance_health("m1").status is dpp.HealthStatus.GREEN
+
+
+def test_a_tenant_whose_sets_need_more_direct_disks_than_a_host_has_is_refused() -> None:
+    """4 drives of one set per server but 3 direct disks per host: refused before anything is
+    allocated, though the drives would fit on one disk by size."""
+    config = ClusterConfig.uniform(hosts=4, direct_disks_per_host=3)
+    with minio_platform(config) as platform:
+        with pytest.raises(dpp.OperationFailed, match="NotEnoughResources"):
+            platform.create_instance(
+                service="minio", name="m1", capacity_gb=40, policy="vsan-direct"
+            )
+        assert nothing_allocated(platform)
+
+
 def test_parity_above_half_the_set_is_refused_with_its_path_before_anything_is_allocated(
     platform: Platform,
 ) -> None:
