@@ -579,6 +579,7 @@ HOST_COLUMNS: tuple[Column[HostInfo], ...] = (
     Column("FaultDomain", lambda h: h.fault_domain),
     Column("State", lambda h: h.state, "state"),
     Column("SizeGB", lambda h: float(sum(d.size_gb for d in h.disks))),
+    Column("ReservedGB", lambda h: float(sum(d.reserved_gb for d in h.disks))),
     Column("FreeGB", lambda h: float(sum(d.free_gb for d in h.disks))),
     Column(
         "Disks",
