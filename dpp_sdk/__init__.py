@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
             "InstanceImpact",
             "InstanceUsage",
             "MaintenancePrecheck",
+            "MaintenanceIncomplete",
             "MaintenanceResult",
             "MaintenanceVetoed",
             "ManualClock",

@@ -745,3 +745,56 @@ class HeldProbeProvider(KVProvider):
 
     def data_probe(self, ctx: dpp.InstanceContext) -> dpp.DataProbe | None:
         return _HeldProbe(ctx)
+
+
+def _aware(name: str) -> dpp.Manifest:
+    return attrs.evolve(
+        _renamed(name),
+        capabilities=attrs.evolve(KV_MANIFEST.capabilities, maintenance_aware=True),
+    )
+
+
+class DrainingProvider(KVProvider):
+    """Maintenance-aware: stops its member for planned downtime; for evacuate-all re-creates
+    it (and its volume) on another host. Vetoes when ``DrainingProvider.veto`` names the
+    instance."""
+
+    veto: ClassVar[set[str]] = set()
+    requests: ClassVar[list[dpp.DrainRequest]] = []
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _aware("draining")
+
+    def drain(self, ctx: dpp.InstanceContext, request: dpp.DrainRequest) -> dpp.MaintenanceDecision:
+        self.requests.append(request)
+        if ctx.instance in self.veto:
+            return dpp.MaintenanceDecision.veto(
+                dpp.VetoReason.TOO_MANY_EXISTING_FAILURES, f"{ctx.instance} says no"
+            )
+        if request.taint == "planned-downtime":
+            for name in request.members:
+                ctx.members.stop(name)
+        else:
+            for name in request.members:
+                ctx.members.delete(name)
+                policy = ctx.spec.policy
+                claim = dpp.VolumeClaim(name="data", size_gb=ctx.spec.capacity_gb, policy=policy)
+                ctx.members.ensure(name, volumes=[claim])
+        return dpp.MaintenanceDecision.allow()
+
+
+class IdleAwareProvider(KVProvider):
+    """Declares maintenance_aware but does not implement drain: its member stays put."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _aware("idle-aware")
+
+
+class StoppingProvider(KVProvider):
+    """Its configure tries to stop its member, which only a drain may do."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("stopping")
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        ctx.members.stop("kv-0")

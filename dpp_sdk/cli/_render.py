@@ -618,6 +618,8 @@ PRECHECK_FIELDS: tuple[Column[MaintenancePrecheck], ...] = (
     Column("Reduced availability", lambda p: p.reduced_availability, "list"),
     Column("Rebuild", lambda p: p.rebuild, "list"),
     Column("Bytes to rebuild", lambda p: p.bytes_to_rebuild, "bytes"),
+    Column("Rebuilt by the service", lambda p: p.service_rebuild, "list"),
+    Column("Bytes the services rebuild", lambda p: p.service_bytes_to_rebuild, "bytes"),
 )
 
 IMPACT_COLUMNS: tuple[Column[InstanceImpact], ...] = (
@@ -628,6 +630,8 @@ IMPACT_COLUMNS: tuple[Column[InstanceImpact], ...] = (
     Column("RebuiltVolumes", lambda i: i.rebuilt_volumes, "list"),
     Column("StoppedMembers", lambda i: i.stopped_members, "list"),
     Column("Rebuild", lambda i: i.bytes_to_rebuild, "bytes"),
+    Column("ServiceRebuilds", lambda i: i.service_rebuilt_volumes, "list"),
+    Column("ServiceBytes", lambda i: i.service_bytes_to_rebuild, "bytes"),
 )
 
 
@@ -651,7 +655,8 @@ def maintenance_result_view(result: MaintenanceResult) -> list[RenderableType]:
     where = result.host if result.disk is None else f"{result.host} {result.disk}"
     header = Text(
         f"{where} entered maintenance ({result.mode}); "
-        f"providers consulted for: {_list(result.consulted)}"
+        f"providers consulted for: {_list(result.consulted)}; "
+        f"drained by their providers: {_list(result.drained)}"
     )
     return [header, *precheck_view(result.precheck)]
 

@@ -180,6 +180,13 @@ class Members(abc.ABC):
         """Stop and remove member ``name``; with ``delete_volumes`` also the volumes attached
         to it. No-op if absent."""
 
+    @abc.abstractmethod
+    def stop(self, name: str) -> MemberInfo:
+        """Evict member ``name`` from a host being drained for maintenance, keeping its
+        volumes: it shows as ``stopped`` and runs again when the host leaves maintenance (or
+        the maintenance is abandoned). Only for a member on a ``draining`` host; raises
+        :class:`~dpp_sdk.Conflict` otherwise. Stopping a stopped member is a no-op."""
+
 
 class Endpoints(abc.ABC):
     """Network endpoints the instance exposes to its users."""

@@ -22,6 +22,7 @@ __all__ = [
     "ComponentInfo",
     "ConfigureRequest",
     "DecommissionRequest",
+    "DrainRequest",
     "DiskInfo",
     "EndpointInfo",
     "FailureEvent",
@@ -423,11 +424,13 @@ class DiskInfo:
 
 @attrs.frozen(kw_only=True)
 class HostInfo:
-    """A host as providers see it."""
+    """A host as providers see it. ``draining``: it is entering maintenance and tainted
+    (vSAN's ``drain`` / ``planned-downtime`` taint): nothing new is placed there, and the
+    services must take their members off it (:meth:`ServiceProvider.drain`)."""
 
     name: str
     fault_domain: str
-    state: Literal["connected", "maintenance", "failed"] = "connected"
+    state: Literal["connected", "draining", "maintenance", "failed"] = "connected"
     disks: tuple[DiskInfo, ...] = ()
 
 
@@ -519,6 +522,28 @@ class MaintenanceRequest:
     disk: str | None = None
     members: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class DrainRequest:
+    """Handed to :meth:`ServiceProvider.drain` while ``host`` is tainted for maintenance.
+
+    ``taint`` is what the real platform puts on the node: ``planned-downtime`` for the
+    ``ensure-accessibility`` and ``no-action`` modes (take the members off the host, by
+    stopping them with ``ctx.members.stop`` to come back with their data, or moving them) and
+    ``drain`` for ``evacuate-all`` (the host's data must be rebuilt elsewhere: re-create the
+    members on other hosts). ``members`` are this instance's members on the host, ``volumes``
+    its volumes with a component there, ``local_volumes`` those whose only copy is there
+    (``vsan-sna``, ``vsan-direct``).
+    """
+
+    instance: str
+    host: str
+    mode: MaintenanceMode
+    taint: Literal["planned-downtime", "drain"]
+    members: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    local_volumes: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

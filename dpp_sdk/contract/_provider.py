@@ -12,6 +12,7 @@ from dpp_sdk.contract._models import (
     ClusterView,
     ConfigureRequest,
     DecommissionRequest,
+    DrainRequest,
     FailureEvent,
     HealthReport,
     InstanceSpec,
@@ -182,6 +183,27 @@ class ServiceProvider(abc.ABC):
         before anything changes. Veto with
         ``MaintenanceDecision.veto(VetoReason.NOT_ENOUGH_RESOURCES, "...")`` when the service
         would lose quorum or data. The default allows.
+        """
+        del ctx, request
+        return MaintenanceDecision.allow()
+
+    def drain(self, ctx: InstanceContext, request: DrainRequest) -> MaintenanceDecision:
+        """Take this instance's members off ``request.host``, which is entering maintenance.
+
+        Called (for a manifest declaring ``capabilities.maintenance_aware``) after the
+        pre-check passed, while the host is ``draining``: nothing new is placed there. For a
+        ``planned-downtime`` taint, stop the members there (``ctx.members.stop``: they keep
+        their data and run again when the host returns) or move them, after handing over any
+        role they hold (a primary steps down). For a ``drain`` taint (``evacuate-all``), the
+        host's data goes away: re-create the members on other hosts and rebuild their data
+        there (``request.local_volumes`` lists what must be rebuilt). Return
+        ``MaintenanceDecision.allow()`` when done, or ``veto(reason, message)`` to stop the
+        maintenance (what was already moved stays moved). The host enters maintenance only
+        when no member of the instance still runs there and, for ``drain``, none of
+        ``local_volumes`` is left; otherwise the maintenance fails naming what was left.
+        May be called again after a failed attempt; must converge. The default does
+        nothing and allows, so a maintenance-aware provider that does not implement it
+        leaves its members in the way.
         """
         del ctx, request
         return MaintenanceDecision.allow()

@@ -18,7 +18,7 @@ from dpp_sdk.platform._clock import (
 )
 from dpp_sdk.platform._config import ClusterConfig, ConfigError
 from dpp_sdk.platform._config_ini import load_config, parse_config
-from dpp_sdk.platform._maintenance import MaintenanceVetoed
+from dpp_sdk.platform._maintenance import MaintenanceIncomplete, MaintenanceVetoed
 from dpp_sdk.platform._models import (
     AuditRecord,
     ClockStatus,
@@ -55,6 +55,7 @@ __all__ = [
     "InstanceHealth",
     "InstanceImpact",
     "InstanceUsage",
+    "MaintenanceIncomplete",
     "MaintenancePrecheck",
     "MaintenanceResult",
     "MaintenanceVetoed",

@@ -48,7 +48,7 @@ of its own, which the ``vsan-direct`` volumes placed on it share."""
 DiskState: TypeAlias = Literal["healthy", "maintenance", "failed"]
 """Disk states; only ``healthy`` disks take new components."""
 
-HostState: TypeAlias = Literal["connected", "maintenance", "failed"]
+HostState: TypeAlias = Literal["connected", "draining", "maintenance", "failed"]
 """Host states; only ``connected`` hosts take new components and members."""
 
 PlacementReason: TypeAlias = Literal[

@@ -158,6 +158,10 @@ class _Members(Members):
         self._g.check(mutating=True)
         self._p.delete_member(self._g.instance, name, delete_volumes=delete_volumes)
 
+    def stop(self, name: str) -> MemberInfo:
+        self._g.check(mutating=True)
+        return self._p.stop_member(self._g.instance, name)
+
 
 class _Endpoints(Endpoints):
     def __init__(self, resources: InstanceResources, guard: _Guard) -> None:

@@ -62,7 +62,7 @@ class Faults:
                 if state == "failed":
                     raise Conflict(f"host {host!r} has already failed")
                 cluster.host(host).state = "failed"
-                if state == "connected":  # in maintenance, its timer already runs
+                if state != "maintenance":  # in maintenance, its timer already runs
                     self._timers.start(host, "host-failure")
             affected = self._hardware.affected(host)
             self._journal.audit("fault.inject.host-failure", host, "succeeded")
@@ -86,6 +86,11 @@ class Faults:
                     raise Conflict(f"host {host!r} is not {leaving} (it is {state})")
                 cluster.host(host).state = "connected"
                 self._timers.cancel(host)
+                for instance, names in self._hardware.members_on(host).items():
+                    for name in names:  # members stopped by a drain run again
+                        member = self._repo.member(instance, name)
+                        if member.stopped:
+                            self._repo.put_member(instance, attrs.evolve(member, stopped=False))
                 for volume, _ in self._hardware.volumes_on(host):
                     self._hardware.resync(cluster, volume)
             affected = self._hardware.affected(host)

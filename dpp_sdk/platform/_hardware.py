@@ -121,7 +121,7 @@ class Hardware:
             if c.state not in ("stale", "lost"):
                 continue
             host = cluster.host(c.host)
-            if host.state != "connected" or host.disks[c.disk].state != "healthy":
+            if host.state not in ("connected", "draining") or host.disks[c.disk].state != "healthy":
                 continue
             others = available(cluster, volume) - {c.index}
             if not scheme.can_reconstruct(others):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
+
 from dpp_sdk.contract import (
     Conflict,
     FailureKind,
@@ -24,20 +26,23 @@ from dpp_sdk.contract._text import printable
 from dpp_sdk.platform._calls import MAX_KILLS, call_provider
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import maintenance_mode
+from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._cluster import Cluster
 from dpp_sdk.platform._context import Contexts
+from dpp_sdk.platform._drain import Drains
 from dpp_sdk.platform._faults import Faults, check_disk, check_host
 from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._models import InstanceImpact, MaintenancePrecheck, MaintenanceResult, Veto
+from dpp_sdk.platform._owners import owner_alive
 from dpp_sdk.platform._policies import POLICIES
-from dpp_sdk.platform._records import VolumeRecord
+from dpp_sdk.platform._records import DrainRecord, VolumeRecord
 from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._timers import Timers
 from dpp_sdk.platform._views import available, component_bytes, member_info, scheme_for
 
-__all__ = ["Maintenance", "MaintenanceVetoed"]
+__all__ = ["Maintenance", "MaintenanceIncomplete", "MaintenanceVetoed"]
 
 
 class MaintenanceVetoed(Conflict):
@@ -50,6 +55,25 @@ class MaintenanceVetoed(Conflict):
         super().__init__(f"maintenance of {host!r} vetoed: {listed}")
 
 
+class MaintenanceIncomplete(Conflict):
+    """The providers did not take everything off a draining host; ``left`` says what
+    (instance -> members and volumes still there). The host is connected again."""
+
+    def __init__(self, host: str, mode: MaintenanceMode, left: dict[str, list[str]]) -> None:
+        self.host = host
+        self.left = {k: tuple(v) for k, v in left.items()}
+        listed = "; ".join(f"{i}: {', '.join(things)}" for i, things in sorted(left.items()))
+        super().__init__(
+            f"{host!r} did not finish draining for maintenance ({mode.value}); still on the "
+            f"host: {listed}. The providers' drain must stop or move these members"
+            + (
+                " and rebuild these volumes elsewhere"
+                if mode is MaintenanceMode.EVACUATE_ALL
+                else ""
+            )
+        )
+
+
 class _Impact:
     """What maintenance does to one instance, gathered volume by volume."""
 
@@ -59,6 +83,8 @@ class _Impact:
         self.rebuilt: list[str] = []
         self.stopped: list[str] = []
         self.bytes = 0
+        self.service_rebuilt: list[str] = []
+        self.service_bytes = 0
 
 
 class Maintenance:
@@ -75,9 +101,13 @@ class Maintenance:
         faults: Faults,
         repairs: Repairs,
         timers: Timers,
+        drains: Drains,
+        clock: Clock,
         owner: str,
     ) -> None:
         self._timers = timers
+        self._drains = drains
+        self._clock = clock
         self._owner = owner
         self._repo = repo
         self._journal = journal
@@ -113,6 +143,14 @@ class Maintenance:
                 moves[volume.id] = indices
                 impact.rebuilt.append(volume.name)
                 impact.bytes += sum(component_bytes(policy, c.role, volume.extent) for c in here)
+            elif (
+                disk is None
+                and not policy.distributed
+                and mode is MaintenanceMode.EVACUATE_ALL
+                and self._drains.aware(volume.instance)
+            ):  # the service rebuilds it elsewhere when it drains
+                impact.service_rebuilt.append(volume.name)
+                impact.service_bytes += volume.extent
             elif not scheme.is_accessible(after):
                 impact.inaccessible.append(volume.name)
             elif after != up:
@@ -139,6 +177,8 @@ class Maintenance:
                     stopped_members=tuple(impact.stopped),
                     bytes_to_rebuild=impact.bytes,
                     instance_inaccessible=whole,
+                    service_rebuilt_volumes=tuple(impact.service_rebuilt),
+                    service_bytes_to_rebuild=impact.service_bytes,
                 )
             )
         return out, moves
@@ -285,14 +325,31 @@ class Maintenance:
                     )
                 if precheck.vetoes:
                     raise MaintenanceVetoed(target, precheck.vetoes)
+            if disk is None:
+                with self._repo.mutation() as cluster:
+                    cluster.host(host).state = "draining"
+                    record = DrainRecord(
+                        host=host, mode=mode, owner=self._owner, started_at=self._clock.now()
+                    )
+                    self._repo.put_host_record("drain", host, record)
+        consulted = self._drain(host, mode, action) if disk is None else ()
+        with self._repo.store.data_lock(), self._repo.lock:
+            with self._journal.refusals(action, target):
+                cluster = self._repo.cluster()
+                state = cluster.host(host).state if disk is None else cluster.disk(host, disk).state
+                if state not in ("draining", "healthy"):  # it failed while being drained
+                    self._untaint(host)
+                    raise Conflict(f"{target!r} is {state} now; it cannot enter maintenance")
             affected = self._hardware.affected(host, disk)
             _, moves = self._impacts(self._repo.cluster(), host, mode, disk)
             with self._repo.mutation() as cluster:
                 for moved in self._evacuate(cluster, host, disk, moves):
                     self._repo.put_volume(moved)
-                if disk is None and mode is not MaintenanceMode.EVACUATE_ALL:
-                    # What stays on the host is absent: vSAN's repair timer runs for it too.
-                    self._timers.start(host, "maintenance")
+                if disk is None:
+                    self._repo.delete_host_record("drain", host)
+                    if mode is not MaintenanceMode.EVACUATE_ALL:
+                        # What stays on the host is absent: vSAN's repair timer runs for it.
+                        self._timers.start(host, "maintenance")
             self._journal.audit(action, target, "succeeded", mode.value)
             self._journal.event(
                 "maintenance-entered", target, f"{target} entered maintenance ({mode.value})"
@@ -302,8 +359,70 @@ class Maintenance:
                 disk=disk,
                 mode=mode,
                 precheck=precheck,
-                consulted=tuple(sorted(affected)),
+                consulted=tuple(sorted({*affected, *consulted})),
+                drained=consulted,
             )
+
+    def _drain(self, host: str, mode: MaintenanceMode, action: str) -> tuple[str, ...]:
+        """Ask each maintenance-aware instance with members (or, for ``evacuate-all``, data
+        of its own) on the draining ``host`` to take them off; returns the instances asked.
+        A veto, or anything left in the way, abandons the maintenance: the host is connected
+        again and :class:`MaintenanceVetoed` or :class:`MaintenanceIncomplete` raised."""
+        asked: list[str] = []
+        vetoes: list[Veto] = []
+        left: dict[str, list[str]] = {}
+        for instance in sorted(self._hardware.affected(host)):
+            request = self._drains.request(instance, host, mode)
+            if not (request.members or request.local_volumes) or not self._drains.aware(instance):
+                continue  # nothing the service must move, or it lets the platform stop it
+            asked.append(instance)
+            veto = self._drains.drain(instance, host, mode)
+            if veto is not None:
+                vetoes.append(veto)
+                break  # a veto stops the maintenance at once
+            remaining = self._drains.left_on(instance, host, mode)
+            if remaining:
+                left[instance] = remaining
+        if vetoes or left:
+            self._untaint(host)
+            with self._journal.refusals(action, host):
+                if vetoes:
+                    raise MaintenanceVetoed(host, vetoes)
+                raise MaintenanceIncomplete(host, mode, left)
+        return tuple(asked)
+
+    def _untaint(self, host: str) -> None:
+        """Abandon ``host``'s drain: connected again, its stopped members run again, and
+        their providers are told (``HOST_RECOVERED``)."""
+        with self._repo.store.data_lock(), self._repo.lock:
+            stopped = {
+                instance: [m for m in members if self._repo.member(instance, m).stopped]
+                for instance, members in self._hardware.members_on(host).items()
+            }
+            with self._repo.mutation() as cluster:
+                if cluster.host(host).state == "draining":
+                    cluster.host(host).state = "connected"
+                self._repo.delete_host_record("drain", host)
+                for instance, members in stopped.items():
+                    for name in members:
+                        member = self._repo.member(instance, name)
+                        self._repo.put_member(instance, attrs.evolve(member, stopped=False))
+            self._journal.event(
+                "maintenance-abandoned", host, f"{host} is connected again; its drain stopped"
+            )
+        told: dict[str, tuple[list[str], list[str]]] = {i: (m, []) for i, m in stopped.items() if m}
+        self._repairs.notify_all(told, FailureKind.HOST_RECOVERED, host)
+
+    def abandon_dead_drains(self) -> list[str]:
+        """Abandon the drains whose process died; returns their hosts."""
+        dead = [
+            d.host
+            for d in self._repo.host_records(DrainRecord, "drain")
+            if not owner_alive(d.owner)
+        ]
+        for host in dead:
+            self._untaint(host)
+        return dead
 
     def exit(self, host: str, disk: str | None) -> None:
         """See :meth:`Platform.exit_maintenance`."""

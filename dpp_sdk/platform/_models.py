@@ -167,6 +167,11 @@ class InstanceImpact:
     stopped_members: tuple[str, ...] = ()
     bytes_to_rebuild: int = 0
     instance_inaccessible: bool = False
+    #: Host-local volumes the *service* rebuilds elsewhere when it drains (``evacuate-all``
+    #: of a maintenance-aware instance), and their bytes: vSAN's ``dataToRebuild``, apart
+    #: from the platform's own component moves (``rebuilt_volumes``, ``dataToMove``).
+    service_rebuilt_volumes: tuple[str, ...] = ()
+    service_bytes_to_rebuild: int = 0
 
     @property
     def becomes_inaccessible(self) -> bool:
@@ -183,7 +188,10 @@ class MaintenancePrecheck:
     ``inaccessible``, ``reduced_availability`` and ``rebuild`` summarise ``instances`` (so a
     script reading the JSON need not re-derive them): the instances that would become
     inaccessible, keep running with reduced availability (fewer copies, offline volumes of a
-    self-replicating service, stopped members), or have data rebuilt elsewhere.
+    self-replicating service, stopped members), have data rebuilt elsewhere by the platform
+    (``rebuild``, ``bytes_to_rebuild``), or rebuild data elsewhere themselves when they drain
+    (``service_rebuild``, ``service_bytes_to_rebuild``), as vSAN's data-persistence resource
+    check reports them.
     """
 
     host: str
@@ -196,6 +204,8 @@ class MaintenancePrecheck:
     inaccessible: tuple[str, ...] = ()
     reduced_availability: tuple[str, ...] = ()
     rebuild: tuple[str, ...] = ()
+    service_rebuild: tuple[str, ...] = ()
+    service_bytes_to_rebuild: int = 0
 
     @classmethod
     def summarise(
@@ -225,6 +235,8 @@ class MaintenancePrecheck:
                 and (i.reduced_availability_volumes or i.inaccessible_volumes or i.stopped_members)
             ),
             rebuild=tuple(i.instance for i in instances if i.rebuilt_volumes),
+            service_rebuild=tuple(i.instance for i in instances if i.service_rebuilt_volumes),
+            service_bytes_to_rebuild=sum(i.service_bytes_to_rebuild for i in instances),
         )
 
 
@@ -237,6 +249,8 @@ class MaintenanceResult:
     disk: str | None = None
     precheck: MaintenancePrecheck
     consulted: tuple[str, ...] = ()
+    #: The maintenance-aware instances whose providers drained their members off the host.
+    drained: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

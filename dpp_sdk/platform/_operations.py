@@ -291,6 +291,27 @@ class OperationEngine:
         ``TRACEBACK_LIMIT`` characters."""
         return printable(self._journal.scrub(traceback.format_exc()), TRACEBACK_LIMIT, keep="\n")
 
+    def begin_side(self, kind: str, target: str, request: Mapping[str, Any]) -> Run:
+        """Create and start, in one transaction, an operation beside the instance's lifecycle
+        (a ``repair``, a ``drain``). The caller holds the platform lock and has checked that
+        the instance is not busy."""
+        with self._repo.store.transaction():
+            run, _ = self.new(kind, target, request, None)
+            self.start(run)
+        return run
+
+    def finish_side(self, run: Run, plan: Plan) -> OperationError | None:
+        """Run ``plan`` for an operation begun by :meth:`begin_side` under the instance's lock
+        (no probe call meanwhile) and conclude it, without an audit record; returns its error."""
+        with self._repo.store.instance_lock(run.target):
+            try:
+                error = plan.run(run)
+            except BaseException as exc:
+                self.abandon(run, plan, exc)
+                raise
+            self.conclude(run, error, plan=plan, audit=False)
+        return error
+
     def call_verb(
         self, run: Run, call: Callable[[ServiceProvider, PlatformContext], object]
     ) -> OperationError | None:

@@ -35,6 +35,7 @@ from dpp_sdk.platform._clock import Clock, SimulatedClock
 from dpp_sdk.platform._config import ClusterConfig
 from dpp_sdk.platform._consistency import check_consistency
 from dpp_sdk.platform._context import Contexts, GuardedProbe
+from dpp_sdk.platform._drain import Drains
 from dpp_sdk.platform._faults import Faults, check_host
 from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._health import Health
@@ -153,6 +154,8 @@ class Platform:
             faults=self._faults,
             repairs=self._repairs,
             timers=self._timers,
+            drains=Drains(repo, journal, self._catalog, self._engine),
+            clock=self.clock,
             owner=self._owner,
         )
         self._recovery = Recovery(repo, journal, self._engine, self._lifecycle, self._hardware)
@@ -439,7 +442,10 @@ class Platform:
 
         An operation is resumed at most twice: if its process died (or it hung) every time,
         recovery gives up, fails it as ``Interrupted`` and leaves its instance ``failed``,
-        for ``remove_instance(name, force=True)``."""
+        for ``remove_instance(name, force=True)``. A host left ``draining`` by a dead process
+        is connected again (its drain is abandoned) when ``targets`` is None."""
+        if targets is None:
+            self._maintenance.abandon_dead_drains()
         return self._recovery.recover(targets)
 
     # ================================================================== time

@@ -39,6 +39,7 @@ from dpp_sdk.contract import (
     HealthStatus,
     InstanceSpec,
     InstanceStatus,
+    MaintenanceMode,
     Operation,
     OperationError,
     OperationState,
@@ -55,6 +56,7 @@ __all__ = [
     "ComponentRecord",
     "ClockPosition",
     "ComponentState",
+    "DrainRecord",
     "EndpointRecord",
     "InstanceRecord",
     "LedgerEntry",
@@ -177,6 +179,9 @@ class MemberRecord:
     labels: Mapping[str, str] = attrs.field(factory=dict)
     anti_affinity: AntiAffinity | None = None
     created_by: str = ""
+    #: Evicted from a draining host by its provider (``ctx.members.stop``); runs again when
+    #: the host leaves maintenance or the maintenance is abandoned.
+    stopped: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -281,6 +286,18 @@ class RepairTimer:
     #: Expired while the host was failed: kept until the host returns, so its members show
     #: as ``lost`` rather than ``unreachable``.
     expired: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class DrainRecord:
+    """A host being drained for maintenance by process ``owner``: if that process dies, the
+    next platform to open the state directory abandons the drain (the host is connected
+    again and the members its providers stopped run again)."""
+
+    host: str
+    mode: MaintenanceMode
+    owner: str
+    started_at: dt.datetime
 
 
 @attrs.frozen(kw_only=True)

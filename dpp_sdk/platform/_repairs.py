@@ -71,17 +71,8 @@ class Repairs:
             if self.repo.is_busy(record):
                 self.repo.update_instance(instance, pending_events=(*record.pending_events, event))
                 return
-            with self.repo.store.transaction():
-                run, _ = self.engine.new("repair", instance, {"event": unstructure(event)}, None)
-                self.engine.start(run)
-        plan = _Repair(self, event)
-        with self.repo.store.instance_lock(instance):  # no probe call meanwhile
-            try:
-                error = plan.run(run)
-            except BaseException as exc:
-                self.engine.abandon(run, plan, exc)
-                raise
-            self.engine.conclude(run, error, plan=plan, audit=False)
+            run = self.engine.begin_side("repair", instance, {"event": unstructure(event)})
+        self.engine.finish_side(run, _Repair(self, event))
         self._health.refresh(instance)
         self.deliver_pending(instance)
 

@@ -522,9 +522,21 @@ class Repository:
 
     # ------------------------------------------------------------------ time
 
+    def host_records(self, cls: type[R], kind: str) -> list[R]:
+        """The records of ``kind`` kept one per host (``repair-timer``, ``drain``)."""
+        return self._all(cls, kind, "")
+
+    def put_host_record(self, kind: str, host: str, record: Any) -> None:
+        """Save ``host``'s record of ``kind``."""
+        self._put(kind, "", host, record)
+
+    def delete_host_record(self, kind: str, host: str) -> None:
+        """Delete ``host``'s record of ``kind`` (no-op if none)."""
+        self._delete(kind, "", host)
+
     def repair_timers(self) -> list[RepairTimer]:
-        """The running object repair timers, by host name."""
-        return self._all(RepairTimer, "repair-timer", "")
+        """The object repair timers, running or expired, by host name."""
+        return self.host_records(RepairTimer, "repair-timer")
 
     def repair_due(self) -> dict[str, dt.datetime]:
         """host -> when its object repair timer expires, for the hosts with one running."""
@@ -533,14 +545,6 @@ class Repository:
     def lost_hosts(self) -> frozenset[str]:
         """Failed hosts whose repair timer expired: the data only on them is declared lost."""
         return frozenset(t.host for t in self.repair_timers() if t.expired)
-
-    def put_repair_timer(self, timer: RepairTimer) -> None:
-        """Start (or restart) the repair timer of ``timer.host``."""
-        self._put("repair-timer", "", timer.host, timer)
-
-    def delete_repair_timer(self, host: str) -> None:
-        """Stop the repair timer of ``host`` (no-op if none runs)."""
-        self._delete("repair-timer", "", host)
 
     def clock_position(self) -> ClockPosition | None:
         """Where the simulated clock was last advanced to, or None if it never was."""

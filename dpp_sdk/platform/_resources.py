@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -434,10 +435,24 @@ class InstanceResources(NamedResources):
 
     def set_member_labels(self, instance: str, name: str, labels: dict[str, str]) -> MemberInfo:
         """Replace member ``name``'s labels."""
+        check_member_request((), None, labels)
+        return self._update_member(instance, name, labels=self._clean_labels(instance, labels))
+
+    def stop_member(self, instance: str, name: str) -> MemberInfo:
+        """Evict member ``name`` from its draining host, keeping its volumes."""
         with self._lock:
             record = self._repo.member(instance, name)
-            check_member_request((), None, labels)
-            record = attrs.evolve(record, labels=self._clean_labels(instance, labels))
+            state = self._repo.states().host(record.host).state
+            if state != "draining":
+                raise Conflict(
+                    f"member {name!r} is on host {record.host}, which is {state}; "
+                    "members.stop evicts members from a host being drained for maintenance"
+                )
+            return self._update_member(instance, name, stopped=True)
+
+    def _update_member(self, instance: str, name: str, **changes: Any) -> MemberInfo:
+        with self._lock:
+            record = attrs.evolve(self._repo.member(instance, name), **changes)
             self._repo.put_member(instance, record)
             return member_info(self._repo.states(), record, self._repo.lost_hosts())
 

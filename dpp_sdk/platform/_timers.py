@@ -114,12 +114,12 @@ class Timers:
         timer = RepairTimer(
             host=host, cause=cause, started_at=now, due_at=now + dt.timedelta(minutes=minutes)
         )
-        self._repo.put_repair_timer(timer)
+        self._repo.put_host_record("repair-timer", host, timer)
         return timer
 
     def cancel(self, host: str) -> None:
         """Stop ``host``'s repair timer (in the caller's transaction), if one runs."""
-        self._repo.delete_repair_timer(host)
+        self._repo.delete_host_record("repair-timer", host)
 
     def due(self) -> list[RepairTimer]:
         """Timers whose time has come, soonest first."""
@@ -155,9 +155,11 @@ class Timers:
             with repo.mutation() as cluster:
                 failed = cluster.host(timer.host).state == "failed"
                 if failed:  # kept, expired, until the host returns: its members are lost
-                    repo.put_repair_timer(attrs.evolve(current, expired=True))
+                    repo.put_host_record(
+                        "repair-timer", timer.host, attrs.evolve(current, expired=True)
+                    )
                 else:
-                    repo.delete_repair_timer(timer.host)
+                    repo.delete_host_record("repair-timer", timer.host)
                 if cluster.host(timer.host).state == "connected":
                     return False
                 for volume, here in hardware.volumes_on(timer.host):

@@ -106,7 +106,7 @@ def effective_state(cluster: Cluster, comp: ComponentRecord) -> EffectiveState:
     disk_state = host.disks[comp.disk].state
     if disk_state == "failed":
         return "lost"
-    if host.state != "connected" or disk_state == "maintenance":
+    if host.state not in ("connected", "draining") or disk_state == "maintenance":
         return "absent"
     return comp.state
 
@@ -174,12 +174,15 @@ def volume_info(
 def member_info(
     cluster: Cluster, member: MemberRecord, lost_hosts: AbstractSet[str] = frozenset()
 ) -> MemberInfo:
-    """The public view of a member: running on a connected host, unreachable on a failed
-    one (``lost`` once its repair timer expired: ``lost_hosts``, from
-    :meth:`Repository.lost_hosts`), stopped on one in maintenance."""
+    """The public view of a member: running on a connected (or draining) host, unreachable
+    on a failed one (``lost`` once its repair timer expired: ``lost_hosts``, from
+    :meth:`Repository.lost_hosts`), stopped on one in maintenance or when its provider
+    evicted it from a draining host."""
     host_state = cluster.host(member.host).state
     state: Literal["running", "unreachable", "lost", "stopped"]
-    if host_state == "connected":
+    if member.stopped and host_state != "failed":
+        state = "stopped"
+    elif host_state in ("connected", "draining"):
         state = "running"
     elif host_state == "failed":
         state = "lost" if member.host in lost_hosts else "unreachable"

@@ -989,6 +989,48 @@ class MinioProvider(dpp.ServiceProvider):
             )
         return dpp.MaintenanceDecision.allow("; ".join(kept))
 
+    def drain(self, ctx: dpp.InstanceContext, request: dpp.DrainRequest) -> dpp.MaintenanceDecision:
+        """Take the servers off a host entering maintenance.
+
+        For planned downtime the servers stop and keep their drives (they are healed of what
+        they missed when the host returns); :meth:`on_maintenance` decides a veto by the
+        write quorum. For ``evacuate-all`` each server is re-created on another host with
+        fresh drives and its shards are healed from the rest of its erasure sets; with no
+        host to go to, or sets that could not heal it, the maintenance is vetoed."""
+        layout = _load_layout(ctx)
+        if layout is None:
+            return dpp.MaintenanceDecision.allow()
+        if request.taint == "planned-downtime":
+            asked = dpp.MaintenanceRequest(
+                instance=request.instance,
+                host=request.host,
+                mode=request.mode,
+                members=request.members,
+                volumes=request.volumes,
+            )
+            decision = self.on_maintenance(ctx, asked)
+            if decision.allowed:
+                for name in request.members:
+                    ctx.members.stop(name)
+            return decision
+        replaced: set[str] = set()
+        for pool in layout.pools:
+            for server in range(pool.servers):
+                name = pool.server_name(server)
+                if name not in request.members:
+                    continue
+                why = self._move_server(
+                    ctx, layout, pool, server, replaced=replaced, where=f"on {request.host}"
+                )
+                if why is not None:
+                    self._heal(ctx, layout, replaced)  # what moved already is made whole
+                    return dpp.MaintenanceDecision.veto(
+                        dpp.VetoReason.NOT_ENOUGH_RESOURCES,
+                        f"{name} cannot leave {request.host} with its drives: {why[1]}",
+                    )
+                self._heal(ctx, layout, replaced)
+        return dpp.MaintenanceDecision.allow(f"moved {', '.join(request.members) or 'nothing'}")
+
     # -- failures and healing
 
     def on_failure(self, ctx: dpp.InstanceContext, event: dpp.FailureEvent) -> None:
@@ -1011,58 +1053,75 @@ class MinioProvider(dpp.ServiceProvider):
         A server is only replaced while the rest of each erasure set it serves can heal its
         fresh drives (see :func:`_replacement_blocker`); otherwise it waits for its host."""
         replaced: set[str] = set()
-        policy = ctx.spec.policy
         for pool in layout.pools:
             for server in range(pool.servers):
                 name = pool.server_name(server)
-                members = {m.name: m for m in ctx.members.list()}
-                member = members.get(name)
+                member = {m.name: m for m in ctx.members.list()}.get(name)
                 # A server on a failed host waits for it (most outages are reboots) until the
                 # platform's repair timer declares it lost.
                 if member is not None and member.state != "lost":
                     continue
-                taken = {
-                    m.host
-                    for m in members.values()
-                    if m.name != name and m.labels.get("pool") == str(pool.index)
-                }
-                hosts = [
-                    h.name
-                    for h in ctx.cluster.connected_hosts
-                    if h.name not in taken and _server_fits(h, pool, policy)
-                ]
                 where = f"on failed host {member.host}" if member else "missing"
-                if not hosts:
-                    ctx.log.warning(
-                        "%s is %s and no healthy host without a pool %d server has room for "
-                        "%d drives; pool %d stays degraded",
-                        name,
-                        where,
-                        pool.index,
-                        pool.drives_per_server,
-                        pool.index,
-                    )
+                why = self._move_server(ctx, layout, pool, server, replaced=replaced, where=where)
+                if why is None:
                     continue
-                blocker = _replacement_blocker(ctx, layout, pool, server, replaced)
-                if blocker is not None:
+                kind, message = why
+                if kind == "room":
+                    ctx.log.warning(
+                        "%s is %s and %s; pool %d stays degraded", name, where, message, pool.index
+                    )
+                elif kind == "blocked":
                     ctx.log.warning(
                         "%s is %s but is not replaced, so its drives are kept: %s; waiting for "
                         "its host to return",
                         name,
                         where,
-                        blocker,
+                        message,
                     )
-                    continue
-                ctx.members.delete(name)  # and its drives: MinIO heals onto fresh ones
-                try:
-                    self._ensure_server(ctx, pool, server)
-                except (dpp.PlacementFailed, dpp.QuotaExceeded) as exc:
-                    ctx.log.warning("%s could not be re-created: %s", name, exc)
-                    continue
-                new_host = ctx.members.get(name).host
-                ctx.log.info("re-created %s (was %s) on %s", name, where, new_host)
-                replaced.update(pool.drive_name(server, d) for d in range(pool.drives_per_server))
+                else:
+                    ctx.log.warning("%s could not be re-created: %s", name, message)
         return replaced
+
+    def _move_server(
+        self,
+        ctx: dpp.InstanceContext,
+        layout: Layout,
+        pool: Pool,
+        server: int,
+        *,
+        replaced: set[str],
+        where: str,
+    ) -> tuple[str, str] | None:
+        """Re-create server ``server`` of ``pool`` on another healthy host with fresh drives
+        (named in ``replaced``, for :meth:`_heal`). None when done, else why not: ``room``
+        (no host can take it), ``blocked`` (its sets could not heal fresh drives) or
+        ``placement`` (the platform refused), with a message."""
+        name = pool.server_name(server)
+        members = ctx.members.list()
+        taken = {
+            m.host for m in members if m.name != name and m.labels.get("pool") == str(pool.index)
+        }
+        hosts = [
+            h.name
+            for h in ctx.cluster.connected_hosts
+            if h.name not in taken and _server_fits(h, pool, ctx.spec.policy)
+        ]
+        if not hosts:
+            return "room", (
+                f"no healthy host without a pool {pool.index} server has room for "
+                f"{pool.drives_per_server} drives"
+            )
+        blocker = _replacement_blocker(ctx, layout, pool, server, replaced)
+        if blocker is not None:
+            return "blocked", blocker
+        ctx.members.delete(name)  # and its drives: MinIO heals onto fresh ones
+        try:
+            self._ensure_server(ctx, pool, server)
+        except (dpp.PlacementFailed, dpp.QuotaExceeded) as exc:
+            return "placement", str(exc)
+        ctx.log.info("re-created %s (was %s) on %s", name, where, ctx.members.get(name).host)
+        replaced.update(pool.drive_name(server, d) for d in range(pool.drives_per_server))
+        return None
 
     def _replace_drives(self, ctx: dpp.InstanceContext, layout: Layout) -> set[str]:
         """Replace drives of running servers whose data was destroyed (or that are missing)."""

@@ -650,3 +650,36 @@ def test_decommission_leaves_nothing_even_after_repairs_and_growth() -> None:
         assert operation.result["leaked"] == []
         assert nothing_allocated(platform)
         assert platform.events(kind="secret-leak") == []
+
+
+# --------------------------------------------------------------------------- maintenance drain
+
+
+def test_evacuate_all_moves_the_server_and_heals_it_before_the_host_goes() -> None:
+    """5 hosts: the drained host's server is re-created on the spare host with fresh drives,
+    healed from its sets; then the host enters maintenance and the object stays readable."""
+    with minio_platform(ClusterConfig.uniform(hosts=5)) as platform:
+        platform.create_instance(service="minio", name="m1", capacity_gb=1000)
+        probe = platform.data_probe("m1")
+        assert probe is not None
+        probe.write("obj", payload(21))
+        host = host_of(platform, "m1", "pool0-server-2")
+        result = platform.enter_maintenance(host, "evacuate-all")
+        assert result.drained == ("m1",)
+        assert host_of(platform, "m1", "pool0-server-2") != host
+        assert platform.instance_health("m1").status is dpp.HealthStatus.GREEN
+        assert probe.read("obj") == payload(21)
+
+
+def test_planned_downtime_stops_the_server_and_heals_it_on_return(platform: Platform) -> None:
+    platform.create_instance(service="minio", name="m1", capacity_gb=1000)
+    probe = platform.data_probe("m1")
+    assert probe is not None
+    host = host_of(platform, "m1", "pool0-server-0")
+    platform.enter_maintenance(host, "no-action")
+    members = {m.name: m.state for m in platform.get_instance("m1").members}
+    assert members["pool0-server-0"] == "stopped"
+    probe.write("while-down", payload(22))
+    platform.exit_maintenance(host)
+    assert platform.instance_health("m1").status is dpp.HealthStatus.GREEN
+    assert probe.read("while-down") == payload(22)

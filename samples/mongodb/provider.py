@@ -526,6 +526,49 @@ class MongoDBProvider(dpp.ServiceProvider):
             + f"; the replica set needs a majority of {view.majority} to keep a primary",
         )
 
+    def drain(self, ctx: dpp.InstanceContext, request: dpp.DrainRequest) -> dpp.MaintenanceDecision:
+        """Take the members off a host entering maintenance.
+
+        The primary there steps down first (a secondary that stays is elected). For planned
+        downtime the members stop and keep their data, so they catch up when the host
+        returns; the majority rule of :meth:`on_maintenance` decides a veto. For
+        ``evacuate-all`` each member is re-created on another host and filled by initial
+        sync, since its data goes with the host; with no host to go to, the maintenance is
+        vetoed (NotEnoughResources), naming the member."""
+        view = ReplicaSetView.read(ctx)
+        leaving = [n for n in request.members if n in view.members]
+        if request.taint == "planned-downtime":
+            asked = dpp.MaintenanceRequest(
+                instance=request.instance,
+                host=request.host,
+                mode=request.mode,
+                members=tuple(leaving),
+                volumes=request.volumes,
+            )
+            decision = self.on_maintenance(ctx, asked)
+            if not decision.allowed:
+                return decision
+        self._record_election(ctx, view, excluding=leaving)
+        if request.taint == "planned-downtime":
+            for name in leaving:
+                ctx.members.stop(name)
+                ctx.log.info("%s stopped for maintenance of %s", name, request.host)
+            return dpp.MaintenanceDecision.allow(f"stopped {', '.join(leaving) or 'nothing'}")
+        version = str(ctx.spec.parameters["version"])
+        for name in leaving:
+            if not self._room_for(ctx, ReplicaSetView.read(ctx), name):
+                return dpp.MaintenanceDecision.veto(
+                    dpp.VetoReason.NOT_ENOUGH_RESOURCES,
+                    f"{name} must leave {request.host} with its data, but no other connected "
+                    "host without a member has room for it",
+                )
+            self._remove_member(ctx, name, keep_endpoint=True)
+            self._ensure_member(ctx, _index(name), version=version)
+            ctx.log.info("%s re-created on %s", name, ctx.members.get(name).host)
+        self._replicate(ctx)
+        self._record_election(ctx, ReplicaSetView.read(ctx))
+        return dpp.MaintenanceDecision.allow(f"moved {', '.join(leaving) or 'nothing'}")
+
     def on_failure(self, ctx: dpp.InstanceContext, event: dpp.FailureEvent) -> None:
         """Elect a primary among the members that are up, rebuild lost members, resync.
 

@@ -536,3 +536,57 @@ def test_the_probe_counts_a_member_without_its_data_volume_as_not_acknowledging(
     three_hosts._resources.delete_volume("db1", "data-mongodb-1")
     with pytest.raises(dpp.DataUnavailable, match="write concern majority not satisfied"):
         probe.write("more", b"one of three")
+
+
+# --------------------------------------------------------------------------- maintenance drain
+
+
+def test_planned_downtime_steps_the_primary_down_and_stops_the_member(
+    platform: dpp.Platform,
+) -> None:
+    """ensure-accessibility on the primary's host: a secondary is elected, the member is
+    stopped (with its data) and catches up when the host returns."""
+    create(platform, replicaCount=3)
+    probe = probe_of(platform)
+    primary = primaries(platform.get_instance("db1"))[0]
+    host = host_of(platform, primary)
+    result = platform.enter_maintenance(host, "ensure-accessibility")
+    assert result.drained == ("db1",)
+    info = platform.get_instance("db1")
+    assert {m.name: m.state for m in info.members}[primary] == "stopped"
+    assert primary not in primaries(info)
+    probe.write("during", b"two members")
+    platform.exit_maintenance(host)
+    assert host_of(platform, primary) == host
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    other = min({m.name for m in info.members} - {primary})
+    platform.inject_host_failure(host_of(platform, other))
+    assert probe.read("during") == b"two members"
+
+
+def test_evacuate_all_re_creates_the_member_on_the_free_host_before_the_host_goes(
+    platform: dpp.Platform,
+) -> None:
+    """evacuate-all (the drain taint): the member moves with an initial sync first."""
+    create(platform, replicaCount=3)
+    probe = probe_of(platform)
+    probe.write("canary", b"moved with the member")
+    host = host_of(platform, "mongodb-1")
+    platform.enter_maintenance(host, "evacuate-all")
+    assert host_of(platform, "mongodb-1") != host
+    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    for member in ("mongodb-0", "mongodb-2"):
+        platform.inject_host_failure(host_of(platform, member))
+    assert probe.read("canary") == b"moved with the member"
+
+
+def test_evacuate_all_with_nowhere_to_go_is_vetoed_and_changes_nothing(
+    three_hosts: dpp.Platform,
+) -> None:
+    create(three_hosts, replicaCount=3)
+    host = host_of(three_hosts, "mongodb-0")
+    with pytest.raises(dpp.MaintenanceVetoed, match="NotEnoughResources"):
+        three_hosts.enter_maintenance(host, "evacuate-all")
+    assert three_hosts.get_host(host).state == "connected"
+    assert host_of(three_hosts, "mongodb-0") == host
+    assert three_hosts.instance_health("db1").status is dpp.HealthStatus.GREEN
