@@ -71,6 +71,11 @@ def test_writes_during_an_outage_reach_the_returning_replica(platform: Platform)
     assert {c.state for c in platform.get_instance("kv1").volumes[0].components} >= {"absent"}
     platform.clear_host_failure(down)
     (volume,) = platform.get_instance("kv1").volumes
+    assert volume.health is dpp.ObjectHealth.REDUCED_AVAILABILITY_ACTIVE_REBUILD
+    assert volume.resync_bytes_left > 0
+    assert volume.resync_done_at is not None
+    platform.advance((volume.resync_done_at - platform.clock.now()).total_seconds() + 1)
+    (volume,) = platform.get_instance("kv1").volumes
     assert volume.state == "healthy"
     # Now lose the replica that stayed up: the resynced one must hold the write.
     platform.inject_host_failure(replicas[0].host)
@@ -83,6 +88,9 @@ def test_a_disk_failure_rebuilds_a_raid1_component_elsewhere(platform: Platform)
     _probe(platform, "kv1").write("canary", b"precious")
     victim = platform.get_instance("kv1").volumes[0].components[0]
     platform.inject_disk_failure(victim.host, victim.disk)
+    (volume,) = platform.get_instance("kv1").volumes
+    assert volume.components[0].state == "active-stale"  # rebuilding, at resync_mbps
+    platform.advance(3600)
     (volume,) = platform.get_instance("kv1").volumes
     assert volume.state == "healthy"
     assert (volume.components[0].host, volume.components[0].disk) != (victim.host, victim.disk)

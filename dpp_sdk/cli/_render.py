@@ -205,7 +205,7 @@ GiB``), ``list`` (comma-separated, ``-`` when empty), ``json`` (a mapping on one
 _CELLS: Mapping[Kind, Callable[[Any], Text]] = {
     "text": _text,
     "state": _state,
-    "bytes": lambda value: Text(_bytes(value)),
+    "bytes": lambda value: _text(None if value is None else _bytes(value)),
     "list": lambda values: Text(_list(values)),
     "json": lambda value: _text(None if value is None else _json_inline(value)),
     "alarm": _alarm,
@@ -472,6 +472,7 @@ VOLUME_COLUMNS: tuple[Column[VolumeInfo], ...] = (
     Column("State", lambda v: v.state, "state"),
     Column("Health", lambda v: "" if v.health == "healthy" else v.health.value),
     Column("RebuildAt", lambda v: v.rebuild_at),
+    Column("ToResync", lambda v: v.resync_bytes_left or None, "bytes"),
     Column("Hosts", lambda v: v.hosts, "list"),
 )
 

@@ -330,6 +330,8 @@ class ObjectHealth(enum.StrEnum):
     #: Accessible while missing components are being rebuilt or resynced.
     REDUCED_AVAILABILITY_ACTIVE_REBUILD = "reduced-availability-with-active-rebuild"
     INACCESSIBLE = "inaccessible"
+    #: Fully available while components are being moved (maintenance evacuation).
+    DATA_MOVE = "data-move"
 
 
 @attrs.frozen(kw_only=True)
@@ -340,6 +342,9 @@ class VolumeInfo:
     (accessible without some) or ``inaccessible``. ``health`` says why, in vSAN's object
     health categories; ``rebuild_at`` is when the object repair timer will rebuild absent
     components (``health`` is then ``reduced-availability-with-no-rebuild-delay-timer``).
+    While components are rebuilt, resynced or moved (``...-with-active-rebuild``,
+    ``data-move``), ``resync_done_at`` is when the copying ends and ``resync_bytes_left`` how
+    much is left to copy.
     ``pool_anti_affinity`` is the storage-pool anti-affinity it was created with, if any.
     """
 
@@ -350,6 +355,8 @@ class VolumeInfo:
     state: Literal["healthy", "reduced-availability", "inaccessible"] = "healthy"
     health: ObjectHealth = ObjectHealth.HEALTHY
     rebuild_at: _dt.datetime | None = None
+    resync_done_at: _dt.datetime | None = None
+    resync_bytes_left: int = 0
     components: tuple[ComponentInfo, ...] = ()
     pool_anti_affinity: PoolAntiAffinity | None = None
 

@@ -43,6 +43,7 @@ __all__ = [
     "MAX_DISKS_PER_HOST",
     "MAX_HOSTS",
     "MAX_REPAIR_TIMER",
+    "MAX_RESYNC_MBPS",
     "ClusterConfig",
     "ConfigError",
     "ConfigProblem",
@@ -60,6 +61,9 @@ MAX_DISKS_PER_HOST = 64
 
 MAX_REPAIR_TIMER = 7 * 24 * 60
 """Upper bound on ``[cluster] object_repair_timer`` in minutes (a week)."""
+
+MAX_RESYNC_MBPS = 1_000_000
+"""Upper bound on ``[cluster] resync_mbps`` (a sanity limit: 1 TB/s)."""
 
 _DEFAULT_HOSTS = 4
 _DEFAULT_CAPACITY_DISKS = 2
@@ -188,6 +192,9 @@ class ClusterConfig:
     #: Minutes vSAN waits before rebuilding components made absent by a host failure or a
     #: host in maintenance without evacuation (``VSAN.ClomRepairDelay``); 0 rebuilds at once.
     object_repair_timer: int = 60
+    #: MB/s at which one component is rebuilt, resynced or moved: a copy of N bytes keeps it
+    #: ``active-stale`` (or its object in ``data-move``) for N / (resync_mbps * 10**6) s.
+    resync_mbps: int = 100
     hosts: tuple[HostSpec, ...] = attrs.field(factory=_default_hosts, converter=_host_tuple)
 
     def __attrs_post_init__(self) -> None:
@@ -253,6 +260,7 @@ class ClusterConfig:
             f"direct_disk_gb = {_format_size(direct[0] if direct else _DEFAULT_DIRECT_GB)}",
             f"capacity_warning_percent = {self.capacity_warning_percent}",
             f"object_repair_timer = {self.object_repair_timer}",
+            f"resync_mbps = {self.resync_mbps}",
         ]
         for spec in self.hosts:
             overrides = []
@@ -370,6 +378,13 @@ def _object_problems(config: ClusterConfig) -> list[ConfigProblem]:
             config.object_repair_timer,
             0,
             MAX_REPAIR_TIMER,
+        ),
+        _range_problem(
+            f"[{_CLUSTER}] resync_mbps",
+            str(config.resync_mbps),
+            config.resync_mbps,
+            1,
+            MAX_RESYNC_MBPS,
         ),
         _range_problem(
             f"[{_CLUSTER}] hosts", str(len(config.hosts)), len(config.hosts), 1, MAX_HOSTS

@@ -24,6 +24,7 @@ from dpp_sdk.platform._config import (
     MAX_DISKS_PER_HOST,
     MAX_HOSTS,
     MAX_REPAIR_TIMER,
+    MAX_RESYNC_MBPS,
     ClusterConfig,
     ConfigError,
     ConfigProblem,
@@ -50,6 +51,7 @@ _CLUSTER_KEYS = (
     "direct_disk_gb",
     "capacity_warning_percent",
     "object_repair_timer",
+    "resync_mbps",
 )
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 """A decimal integer in ASCII digits; ``int()`` also takes ``1_0`` and other scripts' digits.
@@ -271,6 +273,13 @@ class _Reader:
             minimum=0,
             maximum=MAX_REPAIR_TIMER,
         )
+        resync_mbps = self.integer(
+            cluster,
+            section=_CLUSTER,
+            key="resync_mbps",
+            default=defaults.resync_mbps,
+            maximum=MAX_RESYNC_MBPS,
+        )
         hosts = self.integer(
             cluster, section=_CLUSTER, key="hosts", default=_DEFAULT_HOSTS, maximum=MAX_HOSTS
         )
@@ -310,6 +319,7 @@ class _Reader:
             or quota is None
             or warning is None
             or repair_timer is None
+            or resync_mbps is None
             or hosts is None
             or capacity_count is None
             or capacity_gb is None
@@ -330,6 +340,7 @@ class _Reader:
             resource_quota=quota,
             capacity_warning_percent=warning,
             object_repair_timer=repair_timer,
+            resync_mbps=resync_mbps,
             hosts=specs,
         )
 

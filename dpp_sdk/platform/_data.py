@@ -47,12 +47,17 @@ class VolumeData:
                 record = self._repo.volume(instance, name)
                 _check_range(record, offset, len(data))
                 scheme = scheme_for(POLICIES[record.policy])
-                up = available(self._repo.states(), record)
-                if not scheme.is_accessible(up):
+                states = self._repo.states()
+                # Accessible by the components whose resync has finished; the write also
+                # reaches those still resyncing (their bytes are current), so they finish
+                # current.
+                done = available(states, record, self._repo.clock.now())
+                if not scheme.is_accessible(done):
                     raise DataUnavailable(
                         f"volume {name!r} of {instance!r} is inaccessible: "
-                        f"{scheme.why_inaccessible(up)}"
+                        f"{scheme.why_inaccessible(done)}"
                     )
+                up = available(states, record)
                 # Record first what the write will miss and how far it reaches, then write: a
                 # crash in between leaves a component marked stale that is not, never the
                 # reverse.
@@ -80,9 +85,8 @@ class VolumeData:
             _check_range(record, offset, length)
             scheme = scheme_for(POLICIES[record.policy])
             try:
-                return self.bytes.read(
-                    record.id, scheme, offset, length, available(self._repo.states(), record)
-                )
+                done = available(self._repo.states(), record, self._repo.clock.now())
+                return self.bytes.read(record.id, scheme, offset, length, done)
             except StoreUnavailable as exc:
                 raise DataUnavailable(f"volume {name!r} of {instance!r}: {exc}") from exc
 

@@ -9,6 +9,8 @@ record, which the caller (or the function, where it says so) saves in the same t
 
 from __future__ import annotations
 
+import datetime as dt
+
 import attrs
 
 from dpp_sdk.contract import OperationState
@@ -105,12 +107,28 @@ class Hardware:
                     self._journal.event("rebuild-deferred", volume.instance, message)
                 continue
             comp = volume.component(index)
-            moved += component_bytes(policy, comp.role, volume.extent)
+            size = component_bytes(policy, comp.role, volume.extent)
+            moved += size
             state = comp.state if copy and comp.state == "active" else "stale"
-            volume = volume.with_components(
-                {index: attrs.evolve(comp, host=new.host, disk=new.disk, state=state)}
-            )
+            comp = attrs.evolve(comp, host=new.host, disk=new.disk, state=state)
+            if state == "active":  # a copy that takes time; the object is in data-move
+                comp = self.copying(comp, size, moving=True)
+            volume = volume.with_components({index: comp})
         return volume, moved
+
+    def copying(self, comp: ComponentRecord, size: int, *, moving: bool) -> ComponentRecord:
+        """``comp`` (its bytes current) copying ``size`` bytes from now at ``resync_mbps``."""
+        if size <= 0:
+            return attrs.evolve(comp, resync_from=None, resync_until=None, resync_bytes=0)
+        now = self._repo.clock.now()
+        seconds = size / (self._repo.config.resync_mbps * 1_000_000)
+        return attrs.evolve(
+            comp,
+            resync_from=now,
+            resync_until=now + dt.timedelta(seconds=seconds),
+            resync_bytes=size,
+            moving=moving,
+        )
 
     def resync(self, cluster: Cluster, volume: VolumeRecord) -> VolumeRecord:
         """Rebuild stale (or lost, re-homed) components from the others; saves the volume
@@ -127,7 +145,9 @@ class Hardware:
             if not scheme.can_reconstruct(others):
                 continue
             self._bytes.rebuild_component(volume.id, scheme, c.index, others, volume.extent)
-            volume = volume.with_components({c.index: attrs.evolve(c, state="active")})
+            size = component_bytes(POLICIES[volume.policy], c.role, volume.extent)
+            rebuilt = self.copying(attrs.evolve(c, state="active"), size, moving=False)
+            volume = volume.with_components({c.index: rebuilt})
             changed = True
         if changed:
             self._repo.put_volume(volume)

@@ -141,6 +141,18 @@ class ComponentRecord:
     disk: str
     reserved_gb: float
     state: ComponentState = "active"
+    #: A component rebuilt, resynced or moved finishes copying its ``resync_bytes`` at this
+    #: time (``[cluster] resync_mbps``): until then it is ``active-stale`` (or, when
+    #: ``moving``, the copy of a component that still serves: the object is in ``data-move``).
+    #: Its bytes are already current, and writes reach it meanwhile.
+    resync_from: dt.datetime | None = None
+    resync_until: dt.datetime | None = None
+    resync_bytes: int = 0
+    moving: bool = False
+
+    def syncing(self, now: dt.datetime | None) -> bool:
+        """Whether its resync (or move) is still under way at ``now`` (None: never)."""
+        return now is not None and self.resync_until is not None and now < self.resync_until
 
 
 @attrs.frozen(kw_only=True)

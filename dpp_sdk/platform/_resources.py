@@ -68,6 +68,12 @@ class InstanceResources(NamedResources):
 
     # ------------------------------------------------------------------ volumes
 
+    def _info(self, record: VolumeRecord, cluster: Cluster | None = None) -> VolumeInfo:
+        """The public view of ``record`` now (``cluster``: the states, when already read)."""
+        return volume_info(
+            cluster or self._repo.states(), record, self._repo.repair_due(), self._clock.now()
+        )
+
     def _pool_rules(self, instance: str) -> list[tuple[str, PoolAntiAffinity]]:
         """``(volume name, storage-pool anti-affinity)`` of the instance's volumes with one."""
         return [
@@ -168,7 +174,7 @@ class InstanceResources(NamedResources):
             with self._repo.mutation() as cluster:
                 raced = self._repo.find_volume(instance, name)
                 if raced is not None:  # created meanwhile by another process
-                    return volume_info(cluster, raced, self._repo.repair_due())
+                    return self._info(raced, cluster)
                 record = self.place_volume_in(
                     cluster,
                     instance,
@@ -183,30 +189,24 @@ class InstanceResources(NamedResources):
                         instance,
                         attrs.evolve(owner, volumes=tuple(sorted({*owner.volumes, name}))),
                     )
-            return volume_info(self._repo.states(), record, self._repo.repair_due())
+            return self._info(record)
 
     def find_volume(self, instance: str, name: str) -> VolumeInfo | None:
         """Volume ``name``, or None."""
         with self._lock:
             record = self._repo.find_volume(instance, name)
-            return (
-                None
-                if record is None
-                else volume_info(self._repo.states(), record, self._repo.repair_due())
-            )
+            return None if record is None else self._info(record)
 
     def get_volume(self, instance: str, name: str) -> VolumeInfo:
         """Volume ``name``; NotFound if there is none."""
         with self._lock:
-            return volume_info(
-                self._repo.states(), self._repo.volume(instance, name), self._repo.repair_due()
-            )
+            return self._info(self._repo.volume(instance, name))
 
     def list_volumes(self, instance: str) -> list[VolumeInfo]:
         """The instance's volumes."""
         with self._lock:
-            cluster, due = self._repo.states(), self._repo.repair_due()
-            return [volume_info(cluster, v, due) for v in self._repo.volumes(instance)]
+            cluster = self._repo.states()
+            return [self._info(v, cluster) for v in self._repo.volumes(instance)]
 
     def expand_volume(self, instance: str, name: str, size_gb: float) -> VolumeInfo:
         """Grow volume ``name`` to ``size_gb`` (volumes never shrink)."""
@@ -220,7 +220,7 @@ class InstanceResources(NamedResources):
                     f"volume {name!r} is {record.size_gb} GB; volumes expand, they never shrink",
                 )
             if size_gb == record.size_gb:
-                return volume_info(self._repo.states(), record, self._repo.repair_due())
+                return self._info(record)
             policy = POLICIES[record.policy]
             sizes = policy.component_sizes_gb(size_gb)
             with self._repo.mutation() as cluster:
@@ -228,7 +228,7 @@ class InstanceResources(NamedResources):
                 # record meanwhile (a degraded write marking components stale).
                 record = self._repo.volume(instance, name)
                 if size_gb <= record.size_gb:
-                    return volume_info(self._repo.states(), record, self._repo.repair_due())
+                    return self._info(record)
                 extra = policy.raw_gb(size_gb) - policy.raw_gb(record.size_gb)
                 with placement_errors(f"expanding volume {name!r} to {size_gb} GB"):
                     _placement.check_quota(cluster, extra)
@@ -241,7 +241,7 @@ class InstanceResources(NamedResources):
                     ),
                 )
                 self._repo.put_volume(record)
-            return volume_info(self._repo.states(), record, self._repo.repair_due())
+            return self._info(record)
 
     def delete_volume_in(self, cluster: Cluster, record: VolumeRecord) -> None:
         """Release and forget a volume inside an open mutation (its bytes are deleted after)."""

@@ -98,8 +98,11 @@ def placements(
     ]
 
 
-def effective_state(cluster: Cluster, comp: ComponentRecord) -> EffectiveState:
-    """A component's state as the hardware makes it."""
+def effective_state(
+    cluster: Cluster, comp: ComponentRecord, now: dt.datetime | None = None
+) -> EffectiveState:
+    """A component's state as the hardware makes it; with ``now``, a component whose resync
+    (not a move) is still under way is ``stale``."""
     if comp.state == "lost":
         return "lost"
     host = cluster.host(comp.host)
@@ -108,12 +111,20 @@ def effective_state(cluster: Cluster, comp: ComponentRecord) -> EffectiveState:
         return "lost"
     if host.state not in ("connected", "draining") or disk_state == "maintenance":
         return "absent"
+    if comp.state == "active" and not comp.moving and comp.syncing(now):
+        return "stale"
     return comp.state
 
 
-def available(cluster: Cluster, volume: VolumeRecord) -> frozenset[int]:
-    """Indices of the volume's components that are active now."""
-    return frozenset(c.index for c in volume.components if effective_state(cluster, c) == "active")
+def available(
+    cluster: Cluster, volume: VolumeRecord, now: dt.datetime | None = None
+) -> frozenset[int]:
+    """Indices of the volume's components that are active now: their bytes are current.
+    With ``now``, only those whose resync has also finished (what counts for reads and for
+    the volume's accessibility and health)."""
+    return frozenset(
+        c.index for c in volume.components if effective_state(cluster, c, now) == "active"
+    )
 
 
 _COMPONENT_WORDS: dict[EffectiveState, ComponentWord] = {
@@ -129,11 +140,13 @@ def volume_info(
     cluster: Cluster,
     volume: VolumeRecord,
     repair_due: Mapping[str, dt.datetime] | None = None,
+    now: dt.datetime | None = None,
 ) -> VolumeInfo:
-    """The public view of a volume. ``repair_due`` maps hosts to when their object repair
-    timer expires (:meth:`Repository.repair_due`)."""
+    """The public view of a volume at ``now``. ``repair_due`` maps hosts to when their object
+    repair timer expires (:meth:`Repository.repair_due`)."""
     scheme = scheme_for(POLICIES[volume.policy])
-    states = [effective_state(cluster, c) for c in volume.components]
+    states = [effective_state(cluster, c, now) for c in volume.components]
+    syncing = [c for c in volume.components if c.syncing(now)]
     comps = tuple(
         ComponentInfo(
             index=c.index, role=c.role, host=c.host, disk=c.disk, state=_COMPONENT_WORDS[state]
@@ -146,7 +159,9 @@ def volume_info(
     if not scheme.is_accessible(up):
         summary, health = "inaccessible", ObjectHealth.INACCESSIBLE
     elif len(up) == len(comps):
-        summary, health = "healthy", ObjectHealth.HEALTHY
+        summary, health = "healthy", ObjectHealth.DATA_MOVE if syncing else ObjectHealth.HEALTHY
+    elif any(not c.moving for c in syncing):
+        summary, health = "reduced-availability", ObjectHealth.REDUCED_AVAILABILITY_ACTIVE_REBUILD
     else:
         summary = "reduced-availability"
         due = [
@@ -166,9 +181,20 @@ def volume_info(
         state=summary,
         health=health,
         rebuild_at=rebuild_at,
+        resync_done_at=max((c.resync_until for c in syncing if c.resync_until), default=None),
+        resync_bytes_left=sum(_bytes_left(c, now) for c in syncing if now is not None),
         components=comps,
         pool_anti_affinity=volume.pool_anti_affinity,
     )
+
+
+def _bytes_left(comp: ComponentRecord, now: dt.datetime) -> int:
+    """Bytes a syncing component still has to copy at ``now`` (it copies at an even rate)."""
+    if comp.resync_from is None or comp.resync_until is None:
+        return 0
+    total = (comp.resync_until - comp.resync_from).total_seconds()
+    left = (comp.resync_until - now).total_seconds()
+    return round(comp.resync_bytes * min(1.0, max(0.0, left / total))) if total > 0 else 0
 
 
 def member_info(
@@ -222,7 +248,9 @@ def instance_info(repo: Repository, record: InstanceRecord, cluster: Cluster) ->
         spec=record.spec,
         status=status,
         health=record.health,
-        volumes=tuple(volume_info(cluster, v, repo.repair_due()) for v in repo.volumes(name)),
+        volumes=tuple(
+            volume_info(cluster, v, repo.repair_due(), repo.clock.now()) for v in repo.volumes(name)
+        ),
         members=tuple(member_info(cluster, m, repo.lost_hosts()) for m in repo.members(name)),
         endpoints=tuple(endpoint_info(e) for e in repo.endpoints(name)),
         secrets=tuple(SecretInfo(name=s.name) for s in repo.secrets(name)),
