@@ -21,7 +21,13 @@ from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import ComponentRecord, VolumeRecord
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._storage import VolumeStore
-from dpp_sdk.platform._views import available, component_bytes, placements, scheme_for
+from dpp_sdk.platform._views import (
+    available,
+    component_bytes,
+    placements,
+    pool_spread,
+    scheme_for,
+)
 
 __all__ = ["Affected", "Hardware", "Located"]
 
@@ -84,18 +90,24 @@ class Hardware:
         copy: bool,
         unplaced: list[str] | None = None,
     ) -> tuple[VolumeRecord, int]:
-        """Move components ``indices`` of a distributed volume to new disks; returns the new
-        record and the bytes moved.
+        """Move components ``indices`` of a volume to new disks (a ``vsan-sna`` or
+        ``vsan-direct`` one to another disk of its host, keeping its storage-pool
+        anti-affinity); returns the new record and the bytes moved.
 
         With ``copy`` the component's bytes are still readable (evacuation) and travel with
         it; otherwise (a destroyed component) it arrives stale and must be rebuilt from its
         peers. Components that find no new home stay where they are: each is reported in
         ``unplaced`` when given (a trial run), else as a ``rebuild-deferred`` event."""
         policy = POLICIES[volume.policy]
+        spread = pool_spread(
+            self._repo.volumes(volume.instance), volume.pool_anti_affinity, leaving_out=volume.name
+        )
         moved = 0
         for index in indices:
             try:
-                new = _placement.replace_component(cluster, policy, placements(volume), index)
+                new = _placement.replace_component(
+                    cluster, policy, placements(volume), index, pool_spread=spread
+                )
                 cluster.reserve(volume.id, [new])
             except PlacementError as exc:
                 message = (

@@ -132,12 +132,13 @@ class Maintenance:
             up = available(cluster, volume)
             indices = [c.index for c in here]
             after = up - set(indices)
-            move = policy.distributed and (
+            move = (policy.distributed or disk is not None) and (
                 mode is MaintenanceMode.EVACUATE_ALL
                 or (
                     mode is MaintenanceMode.ENSURE_ACCESSIBILITY and not scheme.is_accessible(after)
                 )
-            )
+            )  # a disk's host-local volumes move to another disk of the host (vSAN Direct:
+            # the storage vMotion of disk decommission); a host's never move
             impact = impacts.setdefault(volume.instance, _Impact())
             if move and scheme.can_reconstruct(up):
                 moves[volume.id] = indices

@@ -43,7 +43,7 @@ from dpp_sdk.platform._policies import POLICIES, Policy
 from dpp_sdk.platform._records import ComponentRecord, MemberRecord, VolumeRecord
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._storage import VolumeStore
-from dpp_sdk.platform._views import member_info, placements, volume_info
+from dpp_sdk.platform._views import member_info, placements, pool_spread, volume_info
 
 __all__ = ["MIN_SECRET_LENGTH", "InstanceResources"]
 
@@ -86,16 +86,7 @@ class InstanceResources(NamedResources):
         self, instance: str, rule: PoolAntiAffinity | None
     ) -> _placement.PoolSpread | None:
         """``rule`` with the direct disks that the instance's volumes of its group are on."""
-        if rule is None:
-            return None
-        neighbours: dict[tuple[str, str], list[str]] = {}
-        for volume in self._repo.volumes(instance):
-            if volume.pool_anti_affinity and volume.pool_anti_affinity.group == rule.group:
-                for c in volume.components:
-                    neighbours.setdefault((c.host, c.disk), []).append(volume.name)
-        return _placement.PoolSpread(
-            group=rule.group, required=rule.required, neighbours=neighbours
-        )
+        return pool_spread(self._repo.volumes(instance), rule)
 
     def place_volume_in(
         self,

@@ -11,7 +11,7 @@ policy's quorum is gone; its ``health`` gives vSAN's object health category.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Literal
 
@@ -26,10 +26,12 @@ from dpp_sdk.contract import (
     InstanceStatus,
     MemberInfo,
     ObjectHealth,
+    PoolAntiAffinity,
     SecretInfo,
     VolumeInfo,
 )
 from dpp_sdk.platform._cluster import Cluster, ComponentPlacement
+from dpp_sdk.platform._placement import PoolSpread
 from dpp_sdk.platform._policies import POLICIES, Policy
 from dpp_sdk.platform._records import (
     ComponentRecord,
@@ -52,6 +54,7 @@ __all__ = [
     "instance_info",
     "member_info",
     "placements",
+    "pool_spread",
     "scheme_for",
     "volume_info",
 ]
@@ -61,6 +64,23 @@ EffectiveState = Literal["active", "absent", "stale", "lost"]
 ``stale``: it missed writes). Shown to users in vSAN's words (``_COMPONENT_WORDS``)."""
 
 ComponentWord = Literal["active", "absent", "degraded", "active-stale"]
+
+
+def pool_spread(
+    volumes: Iterable[VolumeRecord], rule: PoolAntiAffinity | None, leaving_out: str = ""
+) -> PoolSpread | None:
+    """``rule`` (a storage-pool anti-affinity) with the direct disks the instance's
+    ``volumes`` of its group are on, the volume ``leaving_out`` left out (when it moves)."""
+    if rule is None:
+        return None
+    neighbours: dict[tuple[str, str], list[str]] = {}
+    for volume in volumes:
+        if volume.name == leaving_out or volume.pool_anti_affinity is None:
+            continue
+        if volume.pool_anti_affinity.group == rule.group:
+            for c in volume.components:
+                neighbours.setdefault((c.host, c.disk), []).append(volume.name)
+    return PoolSpread(group=rule.group, required=rule.required, neighbours=neighbours)
 
 
 def scheme_for(policy: Policy) -> Scheme:
