@@ -264,7 +264,25 @@ class ClearDisk:
     disk: int
 
 
-Step = Create | Write | Configure | Scale | Remove | FailHost | ClearHost | FailDisk | ClearDisk
+@attrs.frozen
+class Advance:
+    """Move the platform's clock forward ``minutes`` (repair timers may fire)."""
+
+    minutes: int
+
+
+Step = (
+    Create
+    | Write
+    | Configure
+    | Scale
+    | Remove
+    | FailHost
+    | ClearHost
+    | FailDisk
+    | ClearDisk
+    | Advance
+)
 
 slots = st.integers(0, 2)
 scenario_hosts = st.integers(1, SCENARIO_HOSTS)
@@ -296,6 +314,7 @@ def scenarios(policies: tuple[str, ...] = SCENARIO_POLICIES) -> st.SearchStrateg
         st.builds(ClearHost, host=scenario_hosts),
         st.builds(FailDisk, host=scenario_hosts, disk=scenario_disks),
         st.builds(ClearDisk, host=scenario_hosts, disk=scenario_disks),
+        st.builds(Advance, minutes=st.integers(1, 90)),
     )
     return st.tuples(creates, st.lists(steps, max_size=9)).map(
         lambda first_and_rest: [first_and_rest[0], *first_and_rest[1]]

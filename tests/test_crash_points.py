@@ -1,7 +1,7 @@
 """Crash points: a platform killed right after any commit recovers to a consistent state.
 
 Hypothesis picks a provider, a short scenario (``tests/strategies.py``: create, write bytes,
-configure, scale, remove, host and disk failures) and the commit after which the process
+configure, scale, remove, host and disk failures, the clock advancing past repair timers) and the commit after which the process
 dies (``tests/crash.py``). The scenario first runs in memory to count its commits, so the
 crash falls inside it; then it runs on a state directory and dies right after that commit;
 the recovering process may be killed too, once; then the directory is reopened (which runs
@@ -51,6 +51,7 @@ from tests.crash import CrashPoint, dies_after, kill
 from tests.strategies import (
     SCENARIO_HOSTS,
     SCENARIO_PROVIDERS,
+    Advance,
     ClearDisk,
     ClearHost,
     Configure,
@@ -144,6 +145,8 @@ def _request(p: Platform, service: str, step: Step) -> None:
         case FailDisk(host, disk) | ClearDisk(host, disk):
             on_disk = p.inject_disk_failure if isinstance(step, FailDisk) else p.clear_disk_failure
             on_disk(f"esx-0{host}", f"cap-{disk}")
+        case Advance(minutes):
+            p.advance(minutes * 60)
 
 
 def _apply(p: Platform, service: str, step: Step, acked: Acknowledged) -> None:
