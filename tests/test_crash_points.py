@@ -1,11 +1,11 @@
 """Crash points: a platform killed right after any commit recovers to a consistent state.
 
 Hypothesis picks a provider, a short scenario (``tests/strategies.py``: create, write bytes,
-configure, scale, remove, host and disk failures, the clock advancing past repair timers) and the commit after which the process
-dies (``tests/crash.py``). The scenario first runs in memory to count its commits, so the
-crash falls inside it; then it runs on a state directory and dies right after that commit;
-the recovering process may be killed too, once; then the directory is reopened (which runs
-recovery) and checked:
+configure, scale, remove, host and disk failures, the clock advancing past repair timers) and
+the commit after which the process dies (``tests/crash.py``). The scenario first runs in
+memory to count its commits, so the crash falls inside it; then it runs on a state directory
+and dies right after that commit; the recovering process may be killed too, once; then the
+directory is reopened (which runs recovery) and checked:
 
 * ``check_consistency()`` finds nothing, no operation is left pending or running, and no
   instance is left busy;
