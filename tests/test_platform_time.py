@@ -273,3 +273,17 @@ def test_the_timer_fires_once_exactly_when_the_clock_first_passes_it(steps: list
         expired = [e for e in p.events() if e.kind == "repair-timer-expired"]
         assert len(expired) == (1 if total >= HOUR else 0)
         assert p.check_consistency() == []
+
+
+def test_a_platform_sees_the_clock_another_process_advanced_at_its_next_change(
+    tmp_path: Path,
+) -> None:
+    """Two platforms on one state directory: one advances, the other's next change is
+    stamped with the advanced time."""
+    with Platform.open(tmp_path) as first, Platform.open(tmp_path) as second:
+        first.register_service("tests.providers:KVProvider")
+        first.advance(5 * HOUR)
+        before = dt.datetime.now(dt.UTC)
+        op = second.create_instance(service="kv", name="kv1", capacity_gb=5)
+        assert op.created_at is not None
+        assert op.created_at >= before + dt.timedelta(hours=5)

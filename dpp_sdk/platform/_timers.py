@@ -123,10 +123,10 @@ class Timers:
 
     def due(self) -> list[RepairTimer]:
         """Timers whose time has come, soonest first."""
+        self.catch_up()  # another process may have advanced the clock
         timers = self._repo.repair_timers()
         if not timers:
             return []
-        self.catch_up()
         now = self._clock.now()
         return sorted(
             (t for t in timers if not t.expired and t.due_at <= now), key=lambda t: t.due_at
