@@ -82,24 +82,38 @@ def owner_alive(owner: str) -> bool:
     return not (start and now and now != start)
 
 
+_NOTE_LIMIT = 4096
+"""Instances whose marker prefix :class:`CallMarks` keeps; beyond, it starts afresh."""
+
+
 class CallMarks:
     """Marks of provider calls in flight that no operation records (``monitor``,
     ``on_maintenance``): a small file in ``calls/`` of the state directory while the call runs.
-    One left by a process that is gone means that call ended its process."""
+    One left by a process that is gone means that call ended its process.
+
+    Every health check writes one marker and removes it, and every operation that concludes
+    removes two, so the files are handled with plain ``os`` calls (no buffered text files)
+    and each instance's marker path is computed once."""
 
     def __init__(self, state_dir: Path | None) -> None:
         self._state_dir = state_dir
         self._calls_dir: str | None = None
+        self._prefixes: dict[str, str] = {}
 
     def _marker(self, instance: str, verb: str) -> str | None:
         if self._state_dir is None:
             return None
-        if self._calls_dir is None:
-            directory = self._state_dir / "calls"
-            directory.mkdir(exist_ok=True)
-            self._calls_dir = str(directory)
-        digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
-        return f"{self._calls_dir}/{digest}-{verb}"
+        prefix = self._prefixes.get(instance)
+        if prefix is None:
+            if self._calls_dir is None:
+                directory = self._state_dir / "calls"
+                directory.mkdir(exist_ok=True)
+                self._calls_dir = str(directory)
+            if len(self._prefixes) >= _NOTE_LIMIT:
+                self._prefixes.clear()  # bounded, whatever the number of instances
+            digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
+            prefix = self._prefixes[instance] = f"{self._calls_dir}/{digest}-"
+        return prefix + verb
 
     def starting(self, instance: str, verb: str, owner: str, *, limit: int) -> int:
         """Note that ``verb`` of ``instance``'s provider is about to run in ``owner``; returns
@@ -110,19 +124,28 @@ class CallMarks:
         marker = self._marker(instance, verb)
         if marker is None:
             return 0
-        try:
-            with open(marker, encoding="utf-8") as found:
-                kills_text, _, previous = found.read().partition(" ")
-            kills = int(kills_text)
-        except (FileNotFoundError, ValueError):
+        found = _read(marker)
+        if found is None:
             kills, previous = 0, None
+        else:
+            kills_text, _, previous = found.partition(" ")
+            try:
+                kills = int(kills_text)
+            except ValueError:
+                kills, previous = 0, None
         if previous and previous != "-" and not owner_alive(previous):
             kills += 1
+        note = f"{kills} {'-' if kills >= limit or previous == '-' else owner}".encode()
+        if found is None and _create(marker, note):
+            return kills
         # Written aside and renamed over the marker, so a process killed mid-write leaves the
         # old note or the new one, never an empty file (which would forget the kills counted).
         temporary = f"{marker}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as note:
-            note.write(f"{kills} {'-' if kills >= limit or previous == '-' else owner}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            _write_all(fd, note)
+        finally:
+            os.close(fd)
         os.replace(temporary, marker)
         return kills
 
@@ -132,3 +155,43 @@ class CallMarks:
         if marker is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(marker)
+
+
+def _read(path: str) -> str | None:
+    """The text of the file at ``path``, or None if there is none."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8")
+
+
+def _create(path: str, note: bytes) -> bool:
+    """Create the marker at ``path`` holding ``note``, if there is none; False if another
+    process made one meanwhile.
+
+    Written in place, without the aside-and-rename of a rewrite: a process killed between
+    creating the file and writing it leaves an empty marker, which reads as no marker at
+    all (no kills counted, no call in flight), and that is what there was, since the call
+    starts only once this returns."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    try:
+        _write_all(fd, note)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
