@@ -9,13 +9,13 @@ process (or a live sibling platform in this one).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import uuid
 import weakref
 from pathlib import Path
 from typing import Any
+
+from dpp_sdk.platform._store import instance_lock_file
 
 __all__ = ["CallMarks", "owner_alive", "owner_tag", "register_owner"]
 
@@ -82,38 +82,44 @@ def owner_alive(owner: str) -> bool:
     return not (start and now and now != start)
 
 
-_NOTE_LIMIT = 4096
-"""Instances whose marker prefix :class:`CallMarks` keeps; beyond, it starts afresh."""
+_PATHS_KEPT = 4096
+"""Instances whose lock file path :class:`CallMarks` keeps; beyond, it starts afresh."""
+
+_SLOT = 256
+"""Bytes of the note of one hook in an instance's lock file."""
+_SLOTS = {"monitor": 0, "on_maintenance": _SLOT}
+"""Where each hook's note lies in the lock file: both within its first page (4 KiB)."""
 
 
 class CallMarks:
     """Marks of provider calls in flight that no operation records (``monitor``,
-    ``on_maintenance``): a small file in ``calls/`` of the state directory while the call runs.
-    One left by a process that is gone means that call ended its process.
+    ``on_maintenance``): a note in the instance's lock file (see
+    :func:`~dpp_sdk.platform._store.instance_lock_file`) while the call runs. One left by a
+    process that is gone means that call ended its process.
 
-    Every health check writes one marker and removes it, and every operation that concludes
-    removes two, so the files are handled with plain ``os`` calls (no buffered text files)
-    and each instance's marker path is computed once."""
+    Each hook has a fixed slot of :data:`_SLOT` bytes in the file, blank (spaces, or the
+    zeros of a file not yet that long) when no call is in flight, else ``kills owner`` padded
+    with spaces. A note is changed by one ``pwrite`` of the whole slot, never by truncating or
+    replacing the file: a write that stays within one page of a file is done completely or not
+    at all when its process is killed, so a kill mid-write leaves the old note or the new one,
+    never an empty one that forgets the kills counted. The file already exists (every
+    operation on the instance takes its lock), so a health check creates and removes no file;
+    on this platform's storage creating and removing a marker file per call cost more than
+    the rest of a health check."""
 
     def __init__(self, state_dir: Path | None) -> None:
         self._state_dir = state_dir
-        self._calls_dir: str | None = None
-        self._prefixes: dict[str, str] = {}
+        self._paths: dict[str, str] = {}
 
-    def _marker(self, instance: str, verb: str) -> str | None:
+    def _file(self, instance: str) -> str | None:
         if self._state_dir is None:
             return None
-        prefix = self._prefixes.get(instance)
-        if prefix is None:
-            if self._calls_dir is None:
-                directory = self._state_dir / "calls"
-                directory.mkdir(exist_ok=True)
-                self._calls_dir = str(directory)
-            if len(self._prefixes) >= _NOTE_LIMIT:
-                self._prefixes.clear()  # bounded, whatever the number of instances
-            digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
-            prefix = self._prefixes[instance] = f"{self._calls_dir}/{digest}-"
-        return prefix + verb
+        path = self._paths.get(instance)
+        if path is None:
+            if len(self._paths) >= _PATHS_KEPT:
+                self._paths.clear()  # bounded, whatever the number of instances
+            path = self._paths[instance] = instance_lock_file(self._state_dir, instance)
+        return path
 
     def starting(self, instance: str, verb: str, owner: str, *, limit: int) -> int:
         """Note that ``verb`` of ``instance``'s provider is about to run in ``owner``; returns
@@ -121,77 +127,52 @@ class CallMarks:
         call is not to be made (and nothing more is noted). Always 0 in memory, where a dead
         process leaves nothing behind. The note is one line: ``kills owner`` (owner ``-`` once
         the calls stopped)."""
-        marker = self._marker(instance, verb)
-        if marker is None:
+        path = self._file(instance)
+        if path is None:
             return 0
-        found = _read(marker)
-        if found is None:
-            kills, previous = 0, None
-        else:
+        offset = _slot(verb)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            found = _note(os.pread(fd, _SLOT, offset))
             kills_text, _, previous = found.partition(" ")
             try:
                 kills = int(kills_text)
             except ValueError:
-                kills, previous = 0, None
-        if previous and previous != "-" and not owner_alive(previous):
-            kills += 1
-        note = f"{kills} {'-' if kills >= limit or previous == '-' else owner}".encode()
-        if found is None and _create(marker, note):
-            return kills
-        # Written aside and renamed over the marker, so a process killed mid-write leaves the
-        # old note or the new one, never an empty file (which would forget the kills counted).
-        temporary = f"{marker}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        try:
-            _write_all(fd, note)
+                kills, previous = 0, ""
+            if previous and previous != "-" and not owner_alive(previous):
+                kills += 1
+            note = f"{kills} {'-' if kills >= limit or previous == '-' else owner}".encode()
+            if len(note) > _SLOT:
+                raise ValueError(f"owner tag too long for a call mark: {owner!r}")
+            os.pwrite(fd, note.ljust(_SLOT), offset)
         finally:
             os.close(fd)
-        os.replace(temporary, marker)
         return kills
 
     def finished(self, instance: str, verb: str) -> None:
         """The call returned (whatever it returned): its process survived it."""
-        marker = self._marker(instance, verb)
-        if marker is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(marker)
+        path = self._file(instance)
+        if path is None:
+            return
+        offset = _slot(verb)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return  # no lock file, so no note
+        try:
+            if _note(os.pread(fd, _SLOT, offset)):
+                os.pwrite(fd, b" " * _SLOT, offset)
+        finally:
+            os.close(fd)
 
 
-def _read(path: str) -> str | None:
-    """The text of the file at ``path``, or None if there is none."""
+def _slot(verb: str) -> int:
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 4096):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8")
+        return _SLOTS[verb]
+    except KeyError:
+        raise ValueError(f"no call mark for {verb!r}; one of {sorted(_SLOTS)}") from None
 
 
-def _create(path: str, note: bytes) -> bool:
-    """Create the marker at ``path`` holding ``note``, if there is none; False if another
-    process made one meanwhile.
-
-    Written in place, without the aside-and-rename of a rewrite: a process killed between
-    creating the file and writing it leaves an empty marker, which reads as no marker at
-    all (no kills counted, no call in flight), and that is what there was, since the call
-    starts only once this returns."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileExistsError:
-        return False
-    try:
-        _write_all(fd, note)
-    finally:
-        os.close(fd)
-    return True
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _note(slot: bytes) -> str:
+    """The note in a slot read from a lock file ("" when blank)."""
+    return slot.rstrip(b"\0 ").decode("utf-8")

@@ -42,7 +42,7 @@ from typing import Any
 
 from dpp_sdk.contract import Conflict
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store", "StoreLock"]
+__all__ = ["DB_NAME", "LOCKS_DIR", "SCHEMA_VERSION", "Store", "StoreLock", "instance_lock_file"]
 
 SCHEMA_VERSION = 2
 
@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS secret_values (
 """
 
 DB_NAME = "platform.db"
+LOCKS_DIR = "locks"
+"""The directory of the instances' lock files (see :func:`instance_lock_file`)."""
+_PATHS_KEPT = 4096
+"""Instances whose lock file path a store keeps; beyond, it starts afresh."""
 _APPEND_ONLY = ("audit", "events")
 
 
@@ -121,6 +125,19 @@ class StoreLock:
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
         self._release()
+
+
+def instance_lock_file(state_dir: Path, instance: str) -> str:
+    """The path of ``instance``'s lock file (``locks/`` of ``state_dir``, created if missing).
+
+    The file is never removed or replaced (a lock is an open file's, so a new file would not
+    exclude holders of the old one). Besides the lock of :meth:`Store.instance_lock`, it holds
+    the instance's call marks (:class:`~dpp_sdk.platform._owners.CallMarks`)."""
+    directory = os.path.join(state_dir, LOCKS_DIR)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory)
+    digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
+    return os.path.join(directory, f"{digest}.lock")
 
 
 def _check_database(path: Path) -> None:
@@ -440,10 +457,9 @@ class Store:
             if depth == 0 and self.state_dir is not None:
                 path = self._lock_paths.get(instance)
                 if path is None:
-                    directory = self.state_dir / "locks"
-                    directory.mkdir(exist_ok=True)
-                    digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
-                    path = self._lock_paths[instance] = str(directory / f"{digest}.lock")
+                    if len(self._lock_paths) >= _PATHS_KEPT:
+                        self._lock_paths.clear()  # bounded, whatever the number of instances
+                    path = self._lock_paths[instance] = instance_lock_file(self.state_dir, instance)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
