@@ -165,6 +165,24 @@ class CallMarks:
         finally:
             os.close(fd)
 
+    def finished_all(self, instance: str) -> None:
+        """:meth:`finished` for every hook of ``instance`` (an operation on it succeeded, or
+        it is deleted): one read of the lock file, and one write if any note was there."""
+        path = self._file(instance)
+        if path is None:
+            return
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return  # no lock file, so no note
+        try:
+            found = os.pread(fd, len(_SLOTS) * _SLOT, 0)
+            for offset in _SLOTS.values():
+                if _note(found[offset : offset + _SLOT]):
+                    os.pwrite(fd, b" " * _SLOT, offset)
+        finally:
+            os.close(fd)
+
 
 def _slot(verb: str) -> int:
     try:
