@@ -390,9 +390,9 @@ class Store:
 
     def close(self) -> None:
         """Close the database connection (once a checkpoint under way has finished)."""
-        if self._checkpoints is not None:
-            self._checkpoints.close()
         with self._lock:
+            if self._checkpoints is not None:
+                self._checkpoints.close()  # its thread never takes this lock
             self._db.close()
 
     def transaction(self) -> _Transaction:
