@@ -280,6 +280,7 @@ def test_call_marks_count_calls_whose_process_died_and_leave_no_temporary_files(
     tmp_path: Path,
 ) -> None:
     from dpp_sdk.platform._owners import CallMarks, owner_tag, register_owner
+    from dpp_sdk.platform._store import instance_lock_file
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -292,9 +293,11 @@ def test_call_marks_count_calls_whose_process_died_and_leave_no_temporary_files(
         assert marks.starting("km", "monitor", dead_owner, limit=2) == 1
         assert marks.starting("km", "monitor", live_owner, limit=2) == 2
         assert marks.starting("km", "monitor", live_owner, limit=2) == 2  # stopped, still counted
-        assert not [f for f in os.listdir(tmp_path / "calls") if f.endswith(".tmp")]
+        # The marks are notes in the instance's lock file: no marker or temporary file.
+        lock = Path(instance_lock_file(tmp_path, "km"))
+        assert [p for p in tmp_path.rglob("*") if p.is_file()] == [lock]
         marks.finished("km", "monitor")
-        assert os.listdir(tmp_path / "calls") == []
+        assert lock.read_bytes().strip(b"\0 ") == b""
         assert marks.starting("km", "monitor", live_owner, limit=2) == 0
     finally:
         register_owner(live_owner, None)

@@ -127,7 +127,7 @@ class _Worker:
                 job.value = fn()
             except BaseException as exc:  # everything the provider raises is reported
                 job.error = exc
-            job.done.set()
+            job.done.release()
 
     def submit(self, fn: Callable[[], object]) -> _Job:
         job = _Job()
@@ -136,10 +136,16 @@ class _Worker:
 
 
 class _Job:
+    """One call handed to a worker. ``done`` is a plain lock, taken when the job is made and
+    released by the worker when the call returns: waiting on it with a timeout is the
+    deadline, and costs less than an :class:`threading.Event` (a condition and a lock per
+    wait), which matters at one handoff per provider call."""
+
     __slots__ = ("done", "error", "value")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
         self.value: object = None
         self.error: BaseException | None = None
 
@@ -157,7 +163,7 @@ def call_provider(verb: str, seconds: float, fn: Callable[[], T]) -> T:
     if worker is None:
         worker = _local.worker = _Worker()
     job = worker.submit(fn)
-    if not job.done.wait(seconds):
+    if not job.done.acquire(True, seconds):
         _local.worker = None  # that worker is busy with the stray call for good
         raise ProviderTimeout(verb, seconds)
     exc = job.error

@@ -18,8 +18,8 @@ import abc
 import hashlib
 import json
 import math
+import os
 import traceback
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -154,7 +154,7 @@ class OperationEngine:
                     )
                 return Run(existing), False
         record = OperationRecord(
-            id=f"op-{uuid.uuid4().hex[:12]}",
+            id=f"op-{os.urandom(6).hex()}",
             kind=kind,
             target=target,
             idempotency_key=idempotency_key,
@@ -246,8 +246,7 @@ class OperationEngine:
                 if audit:
                     self._journal.audit(f"instance.{kind}", target, "succeeded", run.id)
                 # A provider whose hook ended a process gets called again once it works.
-                for verb in ("monitor", "on_maintenance"):
-                    self._repo.calls.finished(target, verb)
+                self._repo.calls.finished_all(target)
             else:
                 self.save(
                     run,

@@ -9,13 +9,13 @@ process (or a live sibling platform in this one).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import uuid
 import weakref
 from pathlib import Path
 from typing import Any
+
+from dpp_sdk.platform._store import instance_lock_file
 
 __all__ = ["CallMarks", "owner_alive", "owner_tag", "register_owner"]
 
@@ -82,24 +82,44 @@ def owner_alive(owner: str) -> bool:
     return not (start and now and now != start)
 
 
+_PATHS_KEPT = 4096
+"""Instances whose lock file path :class:`CallMarks` keeps; beyond, it starts afresh."""
+
+_SLOT = 256
+"""Bytes of the note of one hook in an instance's lock file."""
+_SLOTS = {"monitor": 0, "on_maintenance": _SLOT}
+"""Where each hook's note lies in the lock file: both within its first page (4 KiB)."""
+
+
 class CallMarks:
     """Marks of provider calls in flight that no operation records (``monitor``,
-    ``on_maintenance``): a small file in ``calls/`` of the state directory while the call runs.
-    One left by a process that is gone means that call ended its process."""
+    ``on_maintenance``): a note in the instance's lock file (see
+    :func:`~dpp_sdk.platform._store.instance_lock_file`) while the call runs. One left by a
+    process that is gone means that call ended its process.
+
+    Each hook has a fixed slot of :data:`_SLOT` bytes in the file, blank (spaces, or the
+    zeros of a file not yet that long) when no call is in flight, else ``kills owner`` padded
+    with spaces. A note is changed by one ``pwrite`` of the whole slot, never by truncating or
+    replacing the file: a write that stays within one page of a file is done completely or not
+    at all when its process is killed, so a kill mid-write leaves the old note or the new one,
+    never an empty one that forgets the kills counted. The file already exists (every
+    operation on the instance takes its lock), so a health check creates and removes no file;
+    on this platform's storage creating and removing a marker file per call cost more than
+    the rest of a health check."""
 
     def __init__(self, state_dir: Path | None) -> None:
         self._state_dir = state_dir
-        self._calls_dir: str | None = None
+        self._paths: dict[str, str] = {}
 
-    def _marker(self, instance: str, verb: str) -> str | None:
+    def _file(self, instance: str) -> str | None:
         if self._state_dir is None:
             return None
-        if self._calls_dir is None:
-            directory = self._state_dir / "calls"
-            directory.mkdir(exist_ok=True)
-            self._calls_dir = str(directory)
-        digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
-        return f"{self._calls_dir}/{digest}-{verb}"
+        path = self._paths.get(instance)
+        if path is None:
+            if len(self._paths) >= _PATHS_KEPT:
+                self._paths.clear()  # bounded, whatever the number of instances
+            path = self._paths[instance] = instance_lock_file(self._state_dir, instance)
+        return path
 
     def starting(self, instance: str, verb: str, owner: str, *, limit: int) -> int:
         """Note that ``verb`` of ``instance``'s provider is about to run in ``owner``; returns
@@ -107,28 +127,70 @@ class CallMarks:
         call is not to be made (and nothing more is noted). Always 0 in memory, where a dead
         process leaves nothing behind. The note is one line: ``kills owner`` (owner ``-`` once
         the calls stopped)."""
-        marker = self._marker(instance, verb)
-        if marker is None:
+        path = self._file(instance)
+        if path is None:
             return 0
+        offset = _slot(verb)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            with open(marker, encoding="utf-8") as found:
-                kills_text, _, previous = found.read().partition(" ")
-            kills = int(kills_text)
-        except (FileNotFoundError, ValueError):
-            kills, previous = 0, None
-        if previous and previous != "-" and not owner_alive(previous):
-            kills += 1
-        # Written aside and renamed over the marker, so a process killed mid-write leaves the
-        # old note or the new one, never an empty file (which would forget the kills counted).
-        temporary = f"{marker}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as note:
-            note.write(f"{kills} {'-' if kills >= limit or previous == '-' else owner}")
-        os.replace(temporary, marker)
+            found = _note(os.pread(fd, _SLOT, offset))
+            kills_text, _, previous = found.partition(" ")
+            try:
+                kills = int(kills_text)
+            except ValueError:
+                kills, previous = 0, ""
+            if previous and previous != "-" and not owner_alive(previous):
+                kills += 1
+            note = f"{kills} {'-' if kills >= limit or previous == '-' else owner}".encode()
+            if len(note) > _SLOT:
+                raise ValueError(f"owner tag too long for a call mark: {owner!r}")
+            os.pwrite(fd, note.ljust(_SLOT), offset)
+        finally:
+            os.close(fd)
         return kills
 
     def finished(self, instance: str, verb: str) -> None:
         """The call returned (whatever it returned): its process survived it."""
-        marker = self._marker(instance, verb)
-        if marker is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(marker)
+        path = self._file(instance)
+        if path is None:
+            return
+        offset = _slot(verb)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return  # no lock file, so no note
+        try:
+            if _note(os.pread(fd, _SLOT, offset)):
+                os.pwrite(fd, b" " * _SLOT, offset)
+        finally:
+            os.close(fd)
+
+    def finished_all(self, instance: str) -> None:
+        """:meth:`finished` for every hook of ``instance`` (an operation on it succeeded, or
+        it is deleted): one read of the lock file, and one write if any note was there."""
+        path = self._file(instance)
+        if path is None:
+            return
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return  # no lock file, so no note
+        try:
+            found = os.pread(fd, len(_SLOTS) * _SLOT, 0)
+            for offset in _SLOTS.values():
+                if _note(found[offset : offset + _SLOT]):
+                    os.pwrite(fd, b" " * _SLOT, offset)
+        finally:
+            os.close(fd)
+
+
+def _slot(verb: str) -> int:
+    try:
+        return _SLOTS[verb]
+    except KeyError:
+        raise ValueError(f"no call mark for {verb!r}; one of {sorted(_SLOTS)}") from None
+
+
+def _note(slot: bytes) -> str:
+    """The note in a slot read from a lock file ("" when blank)."""
+    return slot.rstrip(b"\0 ").decode("utf-8")

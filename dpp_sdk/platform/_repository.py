@@ -23,7 +23,7 @@ import bisect
 import contextlib
 import datetime as dt
 import json
-import uuid
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -60,6 +60,12 @@ from dpp_sdk.platform._store import SCHEMA_VERSION, Store, StoreLock
 __all__ = ["Repository"]
 
 R = TypeVar("R")
+
+
+def _token() -> str:
+    """A fresh version token: 32 random hex digits (as many as a uuid4's hex, which costs more
+    to make, and two are made per change of the cluster)."""
+    return os.urandom(16).hex()
 
 
 def _placements(volume: VolumeRecord) -> list[ComponentPlacement]:
@@ -110,7 +116,7 @@ class Repository:
             with self.store.transaction():
                 self.store.set_meta("config", chosen.to_ini())
                 self.store.set_meta("cluster_states", json.dumps({"hosts": {}, "disks": {}}))
-                self.store.set_meta("cluster_version", uuid.uuid4().hex)
+                self.store.set_meta("cluster_version", _token())
             return chosen
         found = parse_config(stored, source="stored configuration")
         if config is not None and config != found:
@@ -208,9 +214,9 @@ class Repository:
                 yield cluster
                 if journal.hosts or journal.disks:
                     self._save_states(journal, cluster)
-                    self.store.set_meta("states_version", uuid.uuid4().hex)
+                    self.store.set_meta("states_version", _token())
                     self._light = None
-                token = uuid.uuid4().hex
+                token = _token()
                 self.store.set_meta("cluster_version", token)
                 self._cache = (self._version(), token, cluster)
                 self._capacity_warning(cluster)
@@ -364,8 +370,7 @@ class Repository:
         with self.lock, self.store.transaction():
             for secret in self._all(SecretRecord, "parameter", name):
                 self._delete("parameter", name, secret.name)
-            for verb in ("monitor", "on_maintenance"):
-                self.calls.finished(name, verb)
+            self.calls.finished_all(name)
             self._delete("instance", "", name)
 
     # -- secret parameters (``writeOnly`` / ``format: password`` in the parameter schema):
@@ -513,7 +518,7 @@ class Repository:
 
     def add_ledger(self, uid: str, entry: LedgerEntry) -> None:
         """Note that instance ``uid`` came to hold ``entry.kind``/``entry.name``."""
-        key = f"{entry.kind}/{entry.name}/{entry.operation}/{uuid.uuid4().hex[:8]}"
+        key = f"{entry.kind}/{entry.name}/{entry.operation}/{os.urandom(4).hex()}"
         self.store.put("ledger", uid, key, unstructure(entry))
 
     def ledger(self, uid: str) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ from typing import Any
 
 from dpp_sdk.contract import Conflict
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store", "StoreLock"]
+__all__ = ["DB_NAME", "LOCKS_DIR", "SCHEMA_VERSION", "Store", "StoreLock", "instance_lock_file"]
 
 SCHEMA_VERSION = 2
 
@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS secret_values (
 """
 
 DB_NAME = "platform.db"
+LOCKS_DIR = "locks"
+"""The directory of the instances' lock files (see :func:`instance_lock_file`)."""
+_PATHS_KEPT = 4096
+"""Instances whose lock file path a store keeps; beyond, it starts afresh."""
 _APPEND_ONLY = ("audit", "events")
 
 
@@ -82,16 +86,24 @@ class StoreLock:
     """The store's re-entrant lock, which also counts its outermost acquisitions.
 
     ``generation`` changes each time a thread takes the lock when nobody held it, so a cache
-    can check the database's data version once per hold instead of once per read."""
+    can check the database's data version once per hold instead of once per read.
+
+    The platform takes this lock a few hundred times per instance lifecycle (most of them
+    nested), so ``__enter__`` and ``__exit__`` do their work inline rather than through
+    :meth:`acquire` and :meth:`release`: one Python call per side instead of two."""
+
+    __slots__ = ("_acquire", "_depth", "_lock", "_release", "generation")
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self._depth = 0
         self.generation = 0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock (see :meth:`threading.RLock.acquire`)."""
-        taken = self._lock.acquire(blocking, timeout)
+        taken = self._acquire(blocking, timeout)
         if taken:
             self._depth += 1
             if self._depth == 1:
@@ -101,13 +113,31 @@ class StoreLock:
     def release(self) -> None:
         """Give the lock back."""
         self._depth -= 1
-        self._lock.release()
+        self._release()
 
     def __enter__(self) -> bool:
-        return self.acquire()
+        self._acquire()
+        depth = self._depth = self._depth + 1
+        if depth == 1:
+            self.generation += 1
+        return True
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        self._depth -= 1
+        self._release()
+
+
+def instance_lock_file(state_dir: Path, instance: str) -> str:
+    """The path of ``instance``'s lock file (``locks/`` of ``state_dir``, created if missing).
+
+    The file is never removed or replaced (a lock is an open file's, so a new file would not
+    exclude holders of the old one). Besides the lock of :meth:`Store.instance_lock`, it holds
+    the instance's call marks (:class:`~dpp_sdk.platform._owners.CallMarks`)."""
+    directory = os.path.join(state_dir, LOCKS_DIR)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory)
+    digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
+    return os.path.join(directory, f"{digest}.lock")
 
 
 def _check_database(path: Path) -> None:
@@ -153,8 +183,153 @@ def _check_database(path: Path) -> None:
         ) from exc
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _dumps(body: Any) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+    """``body`` as stored: compact JSON with sorted keys. One encoder serves every write
+    (``json.dumps`` with options builds a new encoder per call)."""
+    return _ENCODER.encode(body)
+
+
+CHECKPOINT_CHANGES = 600
+"""Rows this connection changes between two checkpoints of the write-ahead log: about the 1000
+pages after which SQLite's own automatic checkpoint would run (an instance lifecycle changes
+about 25 rows on about 35 pages)."""
+
+
+class _Checkpoints:
+    """Checkpoints of the write-ahead log, with their bulk in a short-lived thread.
+
+    A checkpoint copies the committed pages of the WAL into the database file and, with
+    ``synchronous=NORMAL``, syncs the WAL before and the database file after. SQLite's
+    automatic checkpoint runs inside the ``COMMIT`` that crosses its threshold, so every few
+    dozen instance lifecycles one request paid for copying a thousand pages and for two
+    ``fsync`` calls over megabytes (tens of milliseconds here, most of the platform's commit
+    time). Instead, the connection's automatic checkpoint is off (``wal_autocheckpoint=0``),
+    and once the connection changed :data:`CHECKPOINT_CHANGES` rows since the last one:
+
+    1. a ``PASSIVE`` checkpoint runs on a connection of its own, in a thread that ends with
+       it, while requests go on (a passive checkpoint never blocks readers or writers);
+    2. at the first commit after that thread ended, a ``PASSIVE`` checkpoint on the store's
+       connection copies what was committed meanwhile (a few pages, cheap to sync), so the
+       log is fully copied and the next write starts it over, as after SQLite's own; without
+       this step, a process writing without pause would grow its WAL for ever.
+
+    What is durable, and when, is unchanged: every commit is in the WAL (which a killed
+    process leaves for the next one to recover), and the WAL is synced at least as often as
+    before. A thread that cannot be started, or a checkpoint that failed, leaves the work to
+    the next step on the store's connection; checkpoint errors never fail a commit, which has
+    already happened."""
+
+    def __init__(self, target: str, db: sqlite3.Connection) -> None:
+        self._target = target
+        self._db = db
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        self._last = db.total_changes
+        self._thread: threading.Thread | None = None
+
+    def committed(self) -> None:
+        """After each outermost commit, with the store's lock held: finish a checkpoint whose
+        thread has ended, or start one when enough has changed since the last."""
+        thread = self._thread
+        if thread is not None:
+            if thread.is_alive():
+                return  # still copying; the next commit looks again
+            self._thread = None
+            self._here()
+            return
+        changes = self._db.total_changes
+        if changes - self._last < CHECKPOINT_CHANGES:
+            return
+        self._last = changes
+        thread = threading.Thread(target=self._run, name="dpp-checkpoint", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: all of it here, as SQLite's own would
+            self._here()
+        else:
+            self._thread = thread
+
+    def _here(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _run(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # the step on the store's connection follows
+            db = sqlite3.connect(self._target, isolation_level=None, timeout=30.0)
+            try:
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                db.close()
+
+    def close(self) -> None:
+        """Wait for a checkpoint under way, so that closing the store's connection (usually
+        the last one) checkpoints the rest and removes the WAL, as it always did."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+
+class _Transaction:
+    """One use of :meth:`Store.transaction`: begins (or joins) on enter, commits or rolls back
+    on exit. The outermost one holds the store's lock from ``BEGIN IMMEDIATE`` to the end of
+    its after-commit actions; a nested one holds it too, for its own extent."""
+
+    __slots__ = ("_outer", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._outer = False
+
+    def __enter__(self) -> Store:
+        store = self._store
+        lock = store._lock
+        lock.__enter__()
+        if store._depth:
+            store._depth += 1
+            return store
+        try:
+            if store.before_begin is not None:
+                store.before_begin()
+            store._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.__exit__()
+            raise
+        store.serial += 1
+        store._depth = 1
+        self._outer = True
+        return store
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        store = self._store
+        lock = store._lock
+        try:
+            if not self._outer:
+                store._depth -= 1
+                return
+            try:
+                if exc_type is not None:
+                    store._after.clear()
+                    store._db.execute("ROLLBACK")
+                    store.rollbacks += 1
+                    return
+                store._db.execute("COMMIT")
+            finally:
+                store._depth = 0
+            if store._checkpoints is not None:
+                store._checkpoints.committed()
+            store.commits += 1
+            actions, store._after = store._after, []
+            for action in actions:
+                action()
+            if store.after_commit is not None:
+                store.after_commit(store.commits)
+        finally:
+            lock.__exit__()
 
 
 class Store:
@@ -190,12 +365,17 @@ class Store:
         self._data_depth = 0
         #: Counts transactions begun, so a cache can tell it already checked this one.
         self.serial = 0
+        # The data version read in transaction number ``_version_serial`` (see data_version).
+        self._version_serial = -1
+        self._version_in_transaction = 0
         self._db = sqlite3.connect(
             target, isolation_level=None, check_same_thread=False, timeout=30.0
         )
+        self._checkpoints: _Checkpoints | None = None
         if state_dir is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._checkpoints = _Checkpoints(target, self._db)
         with self.transaction():
             legacy = self._db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'docs'"
@@ -209,43 +389,19 @@ class Store:
                 self.set_meta("schema", str(SCHEMA_VERSION))
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection (once a checkpoint under way has finished)."""
         with self._lock:
+            if self._checkpoints is not None:
+                self._checkpoints.close()  # its thread never takes this lock
             self._db.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Store]:
-        """All writes inside commit together, or not at all. Nested calls join the outer one."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self
-                finally:
-                    self._depth -= 1
-                return
-            if self.before_begin is not None:
-                self.before_begin()
-            self._db.execute("BEGIN IMMEDIATE")
-            self.serial += 1
-            self._depth = 1
-            try:
-                yield self
-            except BaseException:
-                self._after.clear()
-                self._db.execute("ROLLBACK")
-                self.rollbacks += 1
-                raise
-            else:
-                self._db.execute("COMMIT")
-            finally:
-                self._depth = 0
-            self.commits += 1
-            actions, self._after = self._after, []
-            for action in actions:
-                action()
-            if self.after_commit is not None:
-                self.after_commit(self.commits)
+    def transaction(self) -> _Transaction:
+        """All writes inside commit together, or not at all. Nested calls join the outer one.
+
+        A context manager yielding the store. Most calls are nested (every write of a record
+        joins the transaction of its logical change), so it is a small class rather than a
+        generator: joining costs one lock acquisition and a counter."""
+        return _Transaction(self)
 
     def after_commit_do(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the current transaction commits (now, outside one); dropped if
@@ -301,10 +457,9 @@ class Store:
             if depth == 0 and self.state_dir is not None:
                 path = self._lock_paths.get(instance)
                 if path is None:
-                    directory = self.state_dir / "locks"
-                    directory.mkdir(exist_ok=True)
-                    digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
-                    path = self._lock_paths[instance] = str(directory / f"{digest}.lock")
+                    if len(self._lock_paths) >= _PATHS_KEPT:
+                        self._lock_paths.clear()  # bounded, whatever the number of instances
+                    path = self._lock_paths[instance] = instance_lock_file(self.state_dir, instance)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -327,10 +482,20 @@ class Store:
 
     def data_version(self) -> tuple[int, int]:
         """Changes whenever the stored data may have changed under this connection's caches:
-        another connection committed, or this one rolled back."""
+        another connection committed, or this one rolled back.
+
+        Read from the database once per transaction: while this connection holds the write
+        lock (``BEGIN IMMEDIATE``) no other connection can commit, so the value read first in
+        a transaction holds until it ends. Outside transactions it is read every time."""
         with self._lock:
+            if self._depth and self._version_serial == self.serial:
+                return self._version_in_transaction, self.rollbacks
             row = self._db.execute("PRAGMA data_version").fetchone()
-        return int(row[0]), self.rollbacks
+            version = int(row[0])
+            if self._depth:
+                self._version_serial = self.serial
+                self._version_in_transaction = version
+        return version, self.rollbacks
 
     @property
     def lock(self) -> StoreLock:
