@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import datetime as dt
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -50,7 +49,6 @@ from dpp_sdk.platform._records import (
     LedgerEntry,
     MemberRecord,
     OperationRecord,
-    RepairTimer,
     SecretRecord,
     ServiceRecord,
     VolumeRecord,
@@ -538,18 +536,6 @@ class Repository:
     def delete_host_record(self, kind: str, host: str) -> None:
         """Delete ``host``'s record of ``kind`` (no-op if none)."""
         self._delete(kind, "", host)
-
-    def repair_timers(self) -> list[RepairTimer]:
-        """The object repair timers, running or expired, by host name."""
-        return self.host_records(RepairTimer, "repair-timer")
-
-    def repair_due(self) -> dict[str, dt.datetime]:
-        """host -> when its object repair timer expires, for the hosts with one running."""
-        return {t.host: t.due_at for t in self.repair_timers() if not t.expired}
-
-    def lost_hosts(self) -> frozenset[str]:
-        """Failed hosts whose repair timer expired: the data only on them is declared lost."""
-        return frozenset(t.host for t in self.repair_timers() if t.expired)
 
     def clock_position(self) -> ClockPosition | None:
         """Where the simulated clock was last advanced to, or None if it never was."""

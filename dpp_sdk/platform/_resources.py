@@ -43,7 +43,14 @@ from dpp_sdk.platform._policies import POLICIES, Policy
 from dpp_sdk.platform._records import ComponentRecord, MemberRecord, VolumeRecord
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._storage import VolumeStore
-from dpp_sdk.platform._views import member_info, placements, pool_spread, volume_info
+from dpp_sdk.platform._views import (
+    lost_hosts,
+    member_info,
+    placements,
+    pool_spread,
+    repair_due,
+    volume_info,
+)
 
 __all__ = ["MIN_SECRET_LENGTH", "InstanceResources"]
 
@@ -71,7 +78,7 @@ class InstanceResources(NamedResources):
     def _info(self, record: VolumeRecord, cluster: Cluster | None = None) -> VolumeInfo:
         """The public view of ``record`` now (``cluster``: the states, when already read)."""
         return volume_info(
-            cluster or self._repo.states(), record, self._repo.repair_due(), self._clock.now()
+            cluster or self._repo.states(), record, repair_due(self._repo), self._clock.now()
         )
 
     def _pool_rules(self, instance: str) -> list[tuple[str, PoolAntiAffinity]]:
@@ -267,20 +274,20 @@ class InstanceResources(NamedResources):
             return (
                 None
                 if record is None
-                else member_info(self._repo.states(), record, self._repo.lost_hosts())
+                else member_info(self._repo.states(), record, lost_hosts(self._repo))
             )
 
     def get_member(self, instance: str, name: str) -> MemberInfo:
         """Member ``name``; NotFound if there is none."""
         with self._lock:
             return member_info(
-                self._repo.states(), self._repo.member(instance, name), self._repo.lost_hosts()
+                self._repo.states(), self._repo.member(instance, name), lost_hosts(self._repo)
             )
 
     def list_members(self, instance: str) -> list[MemberInfo]:
         """The instance's members."""
         with self._lock:
-            cluster, lost = self._repo.states(), self._repo.lost_hosts()
+            cluster, lost = self._repo.states(), lost_hosts(self._repo)
             return [member_info(cluster, m, lost) for m in self._repo.members(instance)]
 
     def ensure_member(
@@ -445,7 +452,7 @@ class InstanceResources(NamedResources):
         with self._lock:
             record = attrs.evolve(self._repo.member(instance, name), **changes)
             self._repo.put_member(instance, record)
-            return member_info(self._repo.states(), record, self._repo.lost_hosts())
+            return member_info(self._repo.states(), record, lost_hosts(self._repo))
 
     def delete_member(self, instance: str, name: str, *, delete_volumes: bool) -> None:
         """Delete member ``name``, with or without its volumes (no-op if absent)."""

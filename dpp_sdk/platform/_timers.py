@@ -85,7 +85,7 @@ class Timers:
             self.catch_up()
             now = self._clock.now()
             timers = sorted(
-                (t for t in self._repo.repair_timers() if not t.expired), key=lambda t: t.due_at
+                (t for t in self._all_timers() if not t.expired), key=lambda t: t.due_at
             )
         saved = self._clock.saved()
         return ClockStatus(
@@ -107,6 +107,10 @@ class Timers:
 
     # ------------------------------------------------------------------ repair timers
 
+    def _all_timers(self) -> list[RepairTimer]:
+        """The repair timers, running or expired (kept until the host returns), by host."""
+        return self._repo.host_records(RepairTimer, "repair-timer")
+
     def start(self, host: str, cause: Literal["host-failure", "maintenance"]) -> RepairTimer:
         """Start ``host``'s repair timer (in the caller's transaction); returns it."""
         now = self._clock.now()
@@ -124,7 +128,7 @@ class Timers:
     def due(self) -> list[RepairTimer]:
         """Timers whose time has come, soonest first."""
         self.catch_up()  # another process may have advanced the clock
-        timers = self._repo.repair_timers()
+        timers = self._all_timers()
         if not timers:
             return []
         now = self._clock.now()
@@ -148,7 +152,7 @@ class Timers:
         lost: dict[str, list[str]] = {}
         destroyed: list[tuple[str, int]] = []
         with repo.store.data_lock(), repo.lock:
-            current = {t.host: t for t in repo.repair_timers()}.get(timer.host)
+            current = {t.host: t for t in self._all_timers()}.get(timer.host)
             if current is None or current.expired or current.due_at > self._clock.now():
                 return False
             affected = hardware.affected(timer.host)

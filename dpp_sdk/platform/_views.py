@@ -38,6 +38,7 @@ from dpp_sdk.platform._records import (
     EndpointRecord,
     InstanceRecord,
     MemberRecord,
+    RepairTimer,
     VolumeRecord,
 )
 from dpp_sdk.platform._repository import Repository
@@ -53,8 +54,10 @@ __all__ = [
     "host_info",
     "instance_info",
     "member_info",
+    "lost_hosts",
     "placements",
     "pool_spread",
+    "repair_due",
     "scheme_for",
     "volume_info",
 ]
@@ -81,6 +84,18 @@ def pool_spread(
             for c in volume.components:
                 neighbours.setdefault((c.host, c.disk), []).append(volume.name)
     return PoolSpread(group=rule.group, required=rule.required, neighbours=neighbours)
+
+
+def repair_due(repo: Repository) -> dict[str, dt.datetime]:
+    """host -> when its object repair timer expires, for the hosts with one running."""
+    timers = repo.host_records(RepairTimer, "repair-timer")
+    return {t.host: t.due_at for t in timers if not t.expired}
+
+
+def lost_hosts(repo: Repository) -> frozenset[str]:
+    """Failed hosts whose repair timer expired: the data only on them is declared lost."""
+    timers = repo.host_records(RepairTimer, "repair-timer")
+    return frozenset(t.host for t in timers if t.expired)
 
 
 def scheme_for(policy: Policy) -> Scheme:
@@ -269,9 +284,9 @@ def instance_info(repo: Repository, record: InstanceRecord, cluster: Cluster) ->
         status=status,
         health=record.health,
         volumes=tuple(
-            volume_info(cluster, v, repo.repair_due(), repo.clock.now()) for v in repo.volumes(name)
+            volume_info(cluster, v, repair_due(repo), repo.clock.now()) for v in repo.volumes(name)
         ),
-        members=tuple(member_info(cluster, m, repo.lost_hosts()) for m in repo.members(name)),
+        members=tuple(member_info(cluster, m, lost_hosts(repo)) for m in repo.members(name)),
         endpoints=tuple(endpoint_info(e) for e in repo.endpoints(name)),
         secrets=tuple(SecretInfo(name=s.name) for s in repo.secrets(name)),
         created_at=record.created_at,

@@ -1,0 +1,207 @@
+"""The SQLite file and its locks, below the store: the re-entrant store lock, the instances'
+lock files, the check of the database file at open, and write-ahead-log checkpoints taken off
+the request path. Split from :mod:`._store`, which builds the tables and queries on them."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from dpp_sdk.contract import Conflict
+
+__all__ = [
+    "CHECKPOINT_CHANGES",
+    "LOCKS_DIR",
+    "Checkpoints",
+    "StoreLock",
+    "check_database",
+    "instance_lock_file",
+]
+
+LOCKS_DIR = "locks"
+"""The directory of the instances' lock files (see :func:`instance_lock_file`)."""
+
+
+class StoreLock:
+    """The store's re-entrant lock, which also counts its outermost acquisitions.
+
+    ``generation`` changes each time a thread takes the lock when nobody held it, so a cache
+    can check the database's data version once per hold instead of once per read.
+
+    The platform takes this lock a few hundred times per instance lifecycle (most of them
+    nested), so ``__enter__`` and ``__exit__`` do their work inline rather than through
+    :meth:`acquire` and :meth:`release`: one Python call per side instead of two."""
+
+    __slots__ = ("_acquire", "_depth", "_lock", "_release", "generation")
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
+        self._depth = 0
+        self.generation = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock (see :meth:`threading.RLock.acquire`)."""
+        taken = self._acquire(blocking, timeout)
+        if taken:
+            self._depth += 1
+            if self._depth == 1:
+                self.generation += 1
+        return taken
+
+    def release(self) -> None:
+        """Give the lock back."""
+        self._depth -= 1
+        self._release()
+
+    def __enter__(self) -> bool:
+        self._acquire()
+        depth = self._depth = self._depth + 1
+        if depth == 1:
+            self.generation += 1
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        self._release()
+
+
+def instance_lock_file(state_dir: Path, instance: str) -> str:
+    """The path of ``instance``'s lock file (``locks/`` of ``state_dir``, created if missing).
+
+    The file is never removed or replaced (a lock is an open file's, so a new file would not
+    exclude holders of the old one). Besides the lock of :meth:`Store.instance_lock`, it holds
+    the instance's call marks (:class:`~dpp_sdk.platform._owners.CallMarks`)."""
+    directory = os.path.join(state_dir, LOCKS_DIR)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory)
+    digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
+    return os.path.join(directory, f"{digest}.lock")
+
+
+def check_database(path: Path) -> None:
+    """Create the database at ``path`` if missing; refuse one that is empty or unreadable.
+
+    A new database is made under another name and linked into place, so ``platform.db`` is
+    never empty while another process creates it: an empty one was truncated, and opening it
+    would silently start an empty platform over the instances (and volume bytes) it recorded.
+    A file that is not an SQLite database, or whose header or schema is damaged, is refused
+    too. Both are a :class:`~dpp_sdk.Conflict` naming the file and what to do."""
+    if not path.exists():
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        try:
+            fresh = sqlite3.connect(temp)
+            try:
+                fresh.execute("PRAGMA journal_mode=WAL")  # writes the file's header
+            finally:
+                fresh.close()
+            # FileExistsError: another process created it meanwhile, so use theirs. Another
+            # OSError (no hard links here): SQLite creates the file itself, as it always did.
+            with contextlib.suppress(OSError):
+                os.link(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+    if path.exists() and path.stat().st_size == 0:
+        raise Conflict(
+            f"state database {path} is empty (0 bytes): it was probably truncated, and opening "
+            "it would start an empty platform; restore it from a backup, or delete it to start "
+            "afresh"
+        )
+    try:
+        probe = sqlite3.connect(path, timeout=30.0)
+        try:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.OperationalError:
+        raise  # busy or locked, not damaged: the usual error
+    except sqlite3.DatabaseError as exc:
+        raise Conflict(
+            f"state database {path} cannot be read ({exc}); restore it from a backup, or "
+            f"delete it (and any {path.name}-wal and {path.name}-shm beside it) to start afresh"
+        ) from exc
+
+
+CHECKPOINT_CHANGES = 600
+"""Rows this connection changes between two checkpoints of the write-ahead log: about the 1000
+pages after which SQLite's own automatic checkpoint would run (an instance lifecycle changes
+about 25 rows on about 35 pages)."""
+
+
+class Checkpoints:
+    """Checkpoints of the write-ahead log, with their bulk in a short-lived thread.
+
+    A checkpoint copies the committed pages of the WAL into the database file and, with
+    ``synchronous=NORMAL``, syncs the WAL before and the database file after. SQLite's
+    automatic checkpoint runs inside the ``COMMIT`` that crosses its threshold, so every few
+    dozen instance lifecycles one request paid for copying a thousand pages and for two
+    ``fsync`` calls over megabytes (tens of milliseconds here, most of the platform's commit
+    time). Instead, the connection's automatic checkpoint is off (``wal_autocheckpoint=0``),
+    and once the connection changed :data:`CHECKPOINT_CHANGES` rows since the last one:
+
+    1. a ``PASSIVE`` checkpoint runs on a connection of its own, in a thread that ends with
+       it, while requests go on (a passive checkpoint never blocks readers or writers);
+    2. at the first commit after that thread ended, a ``PASSIVE`` checkpoint on the store's
+       connection copies what was committed meanwhile (a few pages, cheap to sync), so the
+       log is fully copied and the next write starts it over, as after SQLite's own; without
+       this step, a process writing without pause would grow its WAL for ever.
+
+    What is durable, and when, is unchanged: every commit is in the WAL (which a killed
+    process leaves for the next one to recover), and the WAL is synced at least as often as
+    before. A thread that cannot be started, or a checkpoint that failed, leaves the work to
+    the next step on the store's connection; checkpoint errors never fail a commit, which has
+    already happened."""
+
+    def __init__(self, target: str, db: sqlite3.Connection) -> None:
+        self._target = target
+        self._db = db
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        self._last = db.total_changes
+        self._thread: threading.Thread | None = None
+
+    def committed(self) -> None:
+        """After each outermost commit, with the store's lock held: finish a checkpoint whose
+        thread has ended, or start one when enough has changed since the last."""
+        thread = self._thread
+        if thread is not None:
+            if thread.is_alive():
+                return  # still copying; the next commit looks again
+            self._thread = None
+            self._here()
+            return
+        changes = self._db.total_changes
+        if changes - self._last < CHECKPOINT_CHANGES:
+            return
+        self._last = changes
+        thread = threading.Thread(target=self._run, name="dpp-checkpoint", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: all of it here, as SQLite's own would
+            self._here()
+        else:
+            self._thread = thread
+
+    def _here(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _run(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # the step on the store's connection follows
+            db = sqlite3.connect(self._target, isolation_level=None, timeout=30.0)
+            try:
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                db.close()
+
+    def close(self) -> None:
+        """Wait for a checkpoint under way, so that closing the store's connection (usually
+        the last one) checkpoints the rest and removes the WAL, as it always did."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
