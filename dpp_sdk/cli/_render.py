@@ -275,6 +275,7 @@ def details(
 STATUS_FIELDS: tuple[Column[PlatformStatus], ...] = (
     Column("Enabled", lambda s: s.enabled),
     Column("Default policy", lambda s: s.default_policy),
+    Column("Architecture", lambda s: s.architecture.upper()),
     Column("Max services", lambda s: s.max_services),
     Column("Resource quota", lambda s: f"{s.resource_quota}%"),
     Column("Hosts", lambda s: f"{s.hosts} ({s.hosts_connected} connected)"),

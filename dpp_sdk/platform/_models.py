@@ -77,6 +77,8 @@ class PlatformStatus:
 
     enabled: bool
     default_policy: str
+    #: ``osa`` or ``esa`` (``[cluster] architecture``).
+    architecture: Literal["osa", "esa"]
     max_services: int
     resource_quota: int
     hosts: int
