@@ -103,60 +103,6 @@ def test_a_raid1_mirror_reserves_ftt_plus_one_times_its_size(policy: str, ftt: i
         assert p.resources().reserved_gb == 0
 
 
-@settings(max_examples=20, deadline=None)
-@given(
-    policy=st.sampled_from(sorted(MIRRORS)),
-    data=st.data(),
-    payload=st.binary(min_size=1, max_size=20_000),
-    offset=st.integers(0, 3 << 20),
-)
-def test_any_ftt_failed_fault_domains_keep_a_raid1_mirror_readable(
-    policy: str, data: st.DataObject, payload: bytes, offset: int
-) -> None:
-    """Up to FTT failed hosts or disks holding any of its components (replicas or witnesses):
-    every byte reads back, and the volume is still accessible."""
-    ftt = MIRRORS[policy]
-    with cluster(2 * ftt + 1) as p:
-        p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy=policy)
-        p._resources.data.write("kv1", "data", offset, payload)
-        victims = data.draw(
-            st.lists(
-                st.sampled_from(_volume(p).components), max_size=ftt, unique_by=lambda c: c.host
-            )
-        )
-        kind = data.draw(st.sampled_from(["disk", "host"]))
-        for victim in victims:
-            if kind == "disk":
-                p.inject_disk_failure(victim.host, victim.disk)
-            else:
-                p.inject_host_failure(victim.host)
-        assert _volume(p).accessible
-        assert p._resources.data.read("kv1", "data", offset, len(payload)) == payload
-
-
-@settings(max_examples=20, deadline=None)
-@given(policy=st.sampled_from(sorted(MIRRORS)), data=st.data())
-def test_ftt_plus_one_failed_fault_domains_make_a_raid1_mirror_inaccessible(
-    policy: str, data: st.DataObject
-) -> None:
-    """Any FTT+1 of its 2*FTT+1 hosts down: the majority of votes is gone (even with a full
-    replica left), the volume is inaccessible and a read raises DataUnavailable."""
-    ftt = MIRRORS[policy]
-    with cluster(2 * ftt + 1) as p:
-        p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy=policy)
-        p._resources.data.write("kv1", "data", 0, b"abc")
-        victims = data.draw(
-            st.lists(
-                st.sampled_from(_volume(p).hosts), min_size=ftt + 1, max_size=ftt + 1, unique=True
-            )
-        )
-        for host in victims:
-            p.inject_host_failure(host)
-        assert _volume(p).state == "inaccessible"
-        with pytest.raises(dpp.DataUnavailable, match="component votes are available"):
-            p._resources.data.read("kv1", "data", 0, 3)
-
-
 def test_a_raid1_ftt2_replica_on_a_failed_disk_is_rebuilt_at_once_and_keeps_its_bytes() -> None:
     """A disk failure destroys a replica; it is rebuilt elsewhere from the others at once, and
     the volume is healthy with all 5 components again."""
@@ -235,38 +181,6 @@ def test_under_esa_a_raid5_volume_is_laid_out_by_the_host_count(hosts: int, size
             p.create_instance(service="kv-wide", name="kv1", capacity_gb=size, policy="vsan-raid5")
             assert _layout(_volume(p)) == (3, 1)
             assert p.resources().reserved_gb == pytest.approx(size * 4 / 3)
-
-
-@settings(max_examples=20, deadline=None)
-@given(
-    hosts=st.sampled_from([3, 6]),
-    data=st.data(),
-    payload=st.binary(min_size=1, max_size=40_000),
-    offset=st.integers(0, 3 << 20),
-)
-def test_an_esa_raid5_volume_survives_one_failure_and_not_two(
-    hosts: int, data: st.DataObject, payload: bytes, offset: int
-) -> None:
-    """2+1 and 4+1 alike: any one failed host or disk, every byte reads back (reconstructed
-    from parity if need be); a second failed host makes the volume inaccessible."""
-    with cluster(hosts, "esa") as p:
-        p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy="vsan-raid5")
-        p._resources.data.write("kv1", "data", offset, payload)
-        first, second = data.draw(
-            st.lists(st.sampled_from(_volume(p).components), min_size=2, max_size=2, unique=True)
-        )
-        if data.draw(st.booleans()):
-            p.inject_disk_failure(first.host, first.disk)
-        else:
-            p.inject_host_failure(first.host)
-        assert p._resources.data.read("kv1", "data", offset, len(payload)) == payload
-        p.clear_faults()
-        now = {c.index: c.host for c in _volume(p).components}  # a rebuild may have moved one
-        p.inject_host_failure(now[first.index])
-        p.inject_host_failure(now[second.index])
-        assert _volume(p).state == "inaccessible"
-        with pytest.raises(dpp.DataUnavailable, match="shards needed"):
-            p._resources.data.read("kv1", "data", offset, len(payload))
 
 
 def test_an_esa_raid5_volume_keeps_its_layout_when_a_host_fails_expands_and_rebuilds() -> None:
