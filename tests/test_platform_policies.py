@@ -1,6 +1,7 @@
 """The RAID-1 FTT=2 and FTT=3 mirrors and ESA's adaptive RAID-5 on a running platform:
-placement, raw capacity, real bytes under failures, the repair timer, maintenance, and volumes
-that keep the layout they were created with."""
+placement, raw capacity, rebuilds, the repair timer, maintenance, volumes that keep the layout
+they were created with, and the CLI. That any FTT failures keep every byte and FTT+1 do not is
+checked for every layout in test_platform_faults."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import attrs
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
+from dpp_sdk.cli._app import cli
 from dpp_sdk.contract._serde import converter
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
 from dpp_sdk.platform._policies import Architecture
@@ -256,3 +259,25 @@ def test_the_quota_check_of_a_request_uses_the_esa_layout() -> None:
             p.create_instance(service="kv-wide", name="big", capacity_gb=330, policy="vsan-raid5")
         p.create_instance(service="kv-wide", name="fits", capacity_gb=320, policy="vsan-raid5")
         assert p.resources().reserved_gb == pytest.approx(480.0)
+
+
+def test_the_cli_shows_the_architecture_and_each_raid5_volume_layout(tmp_path: Path) -> None:
+    """`dpp platform status` says ESA; `dpp instance show` gives a RAID-5 volume's k+m."""
+    ini = tmp_path / "esa.ini"
+    ini.write_text("[cluster]\nhosts = 3\narchitecture = esa\n", "utf-8")
+    runner = CliRunner()
+
+    def dpp_cli(*args: str) -> str:
+        result = runner.invoke(
+            cli, ["--state-dir", str(tmp_path / "state"), "--config", str(ini), *args]
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "ESA" in dpp_cli("platform", "status")
+    dpp_cli("service", "register", "tests.providers:WideKVProvider")
+    dpp_cli(
+        "instance", "create", "--service", "kv-wide", "--name", "kv1", "--capacity-gb", "3",
+        "--policy", "vsan-raid5",
+    )  # fmt: skip
+    assert "vsan-raid5 2+1" in dpp_cli("instance", "show", "kv1")
