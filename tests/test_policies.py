@@ -8,6 +8,7 @@ import math
 import pickle
 from importlib import resources
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -285,3 +286,26 @@ def test_every_policy_enum_of_the_json_schemas_lists_exactly_the_platform_polici
     enums = _policy_enums(json.loads(text))
     assert len(enums) == 2
     assert all(enum == list(TABLE) for enum in enums)
+
+
+def test_a_manifest_may_offer_the_new_mirrors_and_not_a_policy_outside_the_table() -> None:
+    """validate_manifest accepts the RAID-1 FTT=2/3 policies and refuses vsan-raid1-ftt4,
+    naming the path of the list item and the value."""
+    manifest = dpp.Manifest(
+        name="kvstore",
+        display_name="KV Store",
+        version="1.0.0",
+        vendor="Example Corp",
+        category=dpp.Category.DATABASE,
+        description="A key-value store relying on the platform's redundancy.",
+        plans=(dpp.Plan(name="small"),),
+        supported_policies=("vsan-raid1-ftt2", "vsan-raid1-ftt3"),
+        default_policy="vsan-raid1-ftt3",
+        redundancy=dpp.Redundancy.PLATFORM,
+    )
+    dpp.validate_manifest(manifest)
+    bad = attrs.evolve(manifest, supported_policies=("vsan-raid1-ftt3", "vsan-raid1-ftt4"))
+    with pytest.raises(dpp.ManifestError) as caught:
+        dpp.validate_manifest(bad)
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.value) == ("$.supported_policies[1]", "vsan-raid1-ftt4")
