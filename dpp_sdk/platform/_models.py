@@ -16,6 +16,7 @@ from dpp_sdk.contract import (
     VetoReason,
 )
 from dpp_sdk.contract._serde import converter
+from dpp_sdk.platform._policies import Architecture
 
 __all__ = [
     "AuditRecord",
@@ -78,7 +79,7 @@ class PlatformStatus:
     enabled: bool
     default_policy: str
     #: ``osa`` or ``esa`` (``[cluster] architecture``).
-    architecture: Literal["osa", "esa"]
+    architecture: Architecture
     max_services: int
     resource_quota: int
     hosts: int
