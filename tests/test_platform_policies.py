@@ -161,6 +161,21 @@ def test_maintenance_of_a_raid1_ftt2_host_is_predicted_and_evacuated_to_a_spare(
 # -- ESA's adaptive RAID-5 ---------------------------------------------------------------------
 
 
+def test_the_maintenance_precheck_of_an_esa_raid5_host_counts_its_own_stripes() -> None:
+    """3 ESA hosts, a 2+1 volume with 9000 bytes written: ensure-accessibility keeps it
+    accessible; evacuate-all would move 2 stripes of 4096 bytes (a 3+1 volume has 1) and
+    reports that the component has no new home on a 3-host cluster."""
+    with cluster(3, "esa") as p:
+        p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy="vsan-raid5")
+        p._resources.data.write("kv1", "data", 0, b"x" * 9000)
+        host = _volume(p).components[0].host
+        ensure = p.maintenance_precheck(host, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
+        assert (ensure.inaccessible, ensure.reduced_availability) == ((), ("kv1",))
+        evac = p.maintenance_precheck(host, dpp.MaintenanceMode.EVACUATE_ALL)
+        assert evac.bytes_to_rebuild == 2 * 4096
+        assert any("has no new home" in problem for problem in evac.problems)
+
+
 @settings(max_examples=12, deadline=None)
 @given(hosts=st.integers(3, 9), size=st.integers(1, 400))
 def test_under_esa_a_raid5_volume_is_laid_out_by_the_host_count(hosts: int, size: int) -> None:
