@@ -132,6 +132,7 @@ def test_a_raid1_ftt3_mirror_is_rebuilt_after_the_repair_timer_on_the_spare_host
         p.inject_host_failure(down)
         assert _volume(p).health is dpp.ObjectHealth.REDUCED_AVAILABILITY_DELAY_TIMER
         p.advance(HOUR + 60)
+        p.advance(60)  # the rebuilt component copies its bytes at resync_mbps
         volume = _volume(p)
         assert volume.health is dpp.ObjectHealth.HEALTHY
         assert down not in volume.hosts
@@ -211,6 +212,7 @@ def test_an_esa_raid5_volume_keeps_its_layout_when_a_host_fails_expands_and_rebu
         p.inject_host_failure(down)
         p.scale_instance("kv1", capacity_gb=80)
         p.advance(HOUR + 60)
+        p.advance(60)  # the rebuilt component copies its bytes at resync_mbps
         volume = _volume(p)
         assert _layout(volume) == (4, 1)
         assert volume.health is dpp.ObjectHealth.HEALTHY
