@@ -23,6 +23,7 @@ from dpp_sdk.platform._policies import (
     get_policy,
 )
 from dpp_sdk.platform._views import scheme_for
+from tests.providers import KV_MANIFEST
 
 # name: (kind, raw use per GB, fault domains needed, FTT)
 TABLE = {
@@ -291,17 +292,10 @@ def test_every_policy_enum_of_the_json_schemas_lists_exactly_the_platform_polici
 def test_a_manifest_may_offer_the_new_mirrors_and_not_a_policy_outside_the_table() -> None:
     """validate_manifest accepts the RAID-1 FTT=2/3 policies and refuses vsan-raid1-ftt4,
     naming the path of the list item and the value."""
-    manifest = dpp.Manifest(
-        name="kvstore",
-        display_name="KV Store",
-        version="1.0.0",
-        vendor="Example Corp",
-        category=dpp.Category.DATABASE,
-        description="A key-value store relying on the platform's redundancy.",
-        plans=(dpp.Plan(name="small"),),
+    manifest = attrs.evolve(
+        KV_MANIFEST,
         supported_policies=("vsan-raid1-ftt2", "vsan-raid1-ftt3"),
         default_policy="vsan-raid1-ftt3",
-        redundancy=dpp.Redundancy.PLATFORM,
     )
     dpp.validate_manifest(manifest)
     bad = attrs.evolve(manifest, supported_policies=("vsan-raid1-ftt3", "vsan-raid1-ftt4"))

@@ -360,26 +360,31 @@ def _name_problem(location: str, name: str) -> ConfigProblem | None:
     )
 
 
-def _policy_problem(location: str, name: str) -> ConfigProblem | None:
-    if name in POLICIES:
+def _choice_problem(
+    location: str, value: str, valid: Sequence[str], what: tuple[str, str], note: str = ""
+) -> ConfigProblem | None:
+    """``value`` must be one of ``valid``; ``what`` names one and several of them."""
+    if value in valid:
         return None
-    return ConfigProblem(
-        location=location,
-        value=name,
-        message=f"unknown storage policy; valid policies: {', '.join(POLICIES)}",
-    )
-
-
-def _architecture_problem(location: str, value: str) -> ConfigProblem | None:
-    if value in ARCHITECTURES:
-        return None
+    one, several = what
     return ConfigProblem(
         location=location,
         value=value,
-        message=(
-            f"unknown vSAN architecture; valid architectures: {', '.join(ARCHITECTURES)} "
-            "(Original or Express Storage Architecture)"
-        ),
+        message=f"unknown {one}; valid {several}: {', '.join(valid)}{note}",
+    )
+
+
+def _policy_problem(location: str, name: str) -> ConfigProblem | None:
+    return _choice_problem(location, name, tuple(POLICIES), ("storage policy", "policies"))
+
+
+def _architecture_problem(location: str, value: str) -> ConfigProblem | None:
+    return _choice_problem(
+        location,
+        value,
+        ARCHITECTURES,
+        ("vSAN architecture", "architectures"),
+        " (Original or Express Storage Architecture)",
     )
 
 
