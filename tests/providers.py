@@ -798,3 +798,20 @@ class StoppingProvider(KVProvider):
 
     def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
         ctx.members.stop("kv-0")
+
+
+class WideKVProvider(KVProvider):
+    """KVProvider offering every redundant policy, the RAID-1 FTT=2 and FTT=3 mirrors too."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return attrs.evolve(
+            KV_MANIFEST,
+            name="kv-wide",
+            supported_policies=(
+                "vsan-default",
+                "vsan-raid1-ftt2",
+                "vsan-raid1-ftt3",
+                "vsan-raid5",
+                "vsan-raid6",
+            ),
+        )

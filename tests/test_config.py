@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dpp_sdk.platform._config import (
+    MAX_REPAIR_TIMER,
     ClusterConfig,
     ConfigError,
     ConfigProblem,
@@ -21,6 +22,7 @@ from dpp_sdk.platform._config import (
     host_name,
 )
 from dpp_sdk.platform._config_ini import load_config, parse_config
+from dpp_sdk.platform._policies import ARCHITECTURES, POLICIES
 
 SEED_EXAMPLE = """\
 [vsan-datapersistence]
@@ -217,6 +219,7 @@ CATALOGUE = [
     ("[cluster]", "direct_disk_gb = big", "[cluster] direct_disk_gb"),
     ("[cluster]", "capacity_warning_percent = 101", "[cluster] capacity_warning_percent"),
     ("[cluster]", "racks = 2", "[cluster] racks"),
+    ("[cluster]", "architecture = vsan9", "[cluster] architecture"),
     ("[host esx-09]", None, "[host esx-09]"),
     ("[host esx-02]", "fault_domain = rack b", "[host esx-02] fault_domain"),
     ("[host esx-02]", "capacity_disks = 100, -2", "[host esx-02] capacity_disks"),
@@ -367,12 +370,12 @@ def configs(draw: st.DrawFn) -> ClusterConfig:
         )
     return ClusterConfig(
         enabled=draw(st.booleans()),
-        default_policy=draw(
-            st.sampled_from(["vsan-default", "vsan-raid5", "vsan-raid6", "vsan-sna"])
-        ),
+        default_policy=draw(st.sampled_from(list(POLICIES))),
         max_services=draw(st.integers(1, 10_000)),
         resource_quota=draw(st.integers(1, 100)),
         capacity_warning_percent=draw(st.integers(1, 100)),
+        object_repair_timer=draw(st.integers(0, MAX_REPAIR_TIMER)),
+        architecture=draw(st.sampled_from(ARCHITECTURES)),
         hosts=hosts,
     )
 
@@ -414,3 +417,63 @@ def test_uniform_builds_identical_hosts() -> None:
     assert len(config.hosts) == 6
     assert {spec.capacity_disks for spec in config.hosts} == {(500.0,)}
     assert ClusterConfig.uniform() == ClusterConfig.default()
+
+
+# -- architecture ------------------------------------------------------------------------------
+
+
+def test_the_architecture_is_osa_unless_the_file_says_esa() -> None:
+    """[cluster] architecture defaults to osa; esa is read as written and written back."""
+    assert ClusterConfig.default().architecture == "osa"
+    assert parse_config("").architecture == "osa"
+    config = parse_config("[cluster]\narchitecture = esa\n")
+    assert config.architecture == "esa"
+    assert "architecture = esa" in config.to_ini()
+    assert parse_config(config.to_ini()) == config
+
+
+@pytest.mark.parametrize("raw", ["ESA", "express", "", "osa esa", "vsan8"])
+def test_an_unknown_architecture_is_a_problem_naming_the_key_value_and_choices(raw: str) -> None:
+    """Only osa and esa, exactly as written; the problem names the key, the value and both."""
+    problem = problems_of(f"[cluster]\narchitecture = {raw}\n")[0]
+    assert (problem.location, problem.value) == ("[cluster] architecture", raw)
+    assert "valid architectures: osa, esa" in problem.message
+    assert f"[cluster] architecture = {raw!r}" in str(problem)
+
+
+def test_a_config_built_in_code_with_an_unknown_architecture_is_refused() -> None:
+    """ClusterConfig(architecture=...) is checked like the file: ConfigError naming the key."""
+    with pytest.raises(ConfigError, match=r"\[cluster\] architecture = 'vsan9'"):
+        ClusterConfig(architecture="vsan9")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("hosts", "domains", "k"), [(3, None, 2), (5, None, 2), (6, None, 4), (8, None, 4), (8, 4, 2)]
+)
+def test_an_esa_cluster_lays_raid5_out_by_its_fault_domains(
+    hosts: int, domains: int | None, k: int
+) -> None:
+    """ClusterConfig.layout: RAID-5 under ESA is 2+1 below 6 fault domains, else 4+1; hosts
+    sharing a fault domain count once; under OSA it is 3+1 whatever the size."""
+    config = attrs.evolve(ClusterConfig.uniform(hosts=hosts), architecture="esa")
+    if domains is not None:
+        config = attrs.evolve(
+            config,
+            hosts=[
+                attrs.evolve(spec, fault_domain=f"rack-{n % domains}")
+                for n, spec in enumerate(config.hosts)
+            ],
+        )
+    assert config.storage_fault_domains == (domains or hosts)
+    assert config.layout("vsan-raid5").k == k
+    assert attrs.evolve(config, architecture="osa").layout("vsan-raid5").k == 3
+
+
+def test_a_fault_domain_without_capacity_disks_does_not_count_towards_the_cluster_size() -> None:
+    """A host that holds no capacity disk cannot hold a component, so ESA's RAID-5 ignores it."""
+    config = attrs.evolve(ClusterConfig.uniform(hosts=6), architecture="esa")
+    config = attrs.evolve(
+        config, hosts=[*config.hosts[:5], attrs.evolve(config.hosts[5], capacity_disks=())]
+    )
+    assert config.storage_fault_domains == 5
+    assert config.layout("vsan-raid5").k == 2

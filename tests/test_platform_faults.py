@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
 from dpp_sdk.platform import ClusterConfig, MaintenanceVetoed, Platform
+from dpp_sdk.platform._policies import Architecture
 
 TOLERATED = {"vsan-default": 1, "vsan-raid5": 1, "vsan-raid6": 2}
 
@@ -113,24 +115,47 @@ def test_an_sna_volume_on_a_failed_disk_loses_its_data(platform: Platform) -> No
     assert disk_events[-1].data["lost"] == {"kv1": ["data"]}
 
 
-@settings(max_examples=25, deadline=None)
+# Every redundant layout: (policy, architecture, hosts) -> failures tolerated (FTT). ESA's RAID-5
+# is 2+1 on 3 hosts and 4+1 on 6.
+LAYOUTS = {
+    ("vsan-default", "osa", 6): 1,
+    ("vsan-raid1-ftt2", "osa", 5): 2,
+    ("vsan-raid1-ftt3", "osa", 7): 3,
+    ("vsan-raid5", "osa", 6): 1,
+    ("vsan-raid6", "osa", 6): 2,
+    ("vsan-raid5", "esa", 3): 1,
+    ("vsan-raid5", "esa", 6): 1,
+}
+
+
+def _wide(layout: tuple[str, Architecture, int]) -> Platform:
+    """A platform of the layout's hosts and architecture offering every redundant policy,
+    with instance kv1 of the layout's policy."""
+    policy, architecture, hosts = layout
+    config = attrs.evolve(ClusterConfig.uniform(hosts=hosts), architecture=architecture)
+    p = Platform.open(config=config)
+    p.register_service("tests.providers:WideKVProvider")
+    p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy=policy)
+    return p
+
+
+@settings(max_examples=40, deadline=None)
 @given(
-    policy=st.sampled_from(sorted(TOLERATED)),
+    layout=st.sampled_from(sorted(LAYOUTS)),
     data=st.data(),
     payload=st.binary(min_size=1, max_size=20_000),
     offset=st.integers(0, 3 << 20),
 )
 def test_a_redundant_volume_returns_every_byte_after_any_failure_it_tolerates(
-    policy: str, data: st.DataObject, payload: bytes, offset: int
+    layout: tuple[str, Architecture, int], data: st.DataObject, payload: bytes, offset: int
 ) -> None:
-    """Any set of up to FTT failed disks (or hosts) of RAID-1/5/6: every byte reads back."""
-    with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
-        p.register_service("tests.providers:KVProvider")
-        p.create_instance(service="kv", name="kv1", capacity_gb=5, policy=policy)
+    """Any set of up to FTT failed disks (or hosts) holding components of a RAID-1 (FTT=1 to
+    3), RAID-5 (OSA 3+1, ESA 2+1 and 4+1) or RAID-6 volume: every byte reads back."""
+    with _wide(layout) as p:
         p._resources.data.write("kv1", "data", offset, payload)
         comps = p.get_instance("kv1").volumes[0].components
         victims = data.draw(
-            st.lists(st.sampled_from(comps), max_size=TOLERATED[policy], unique_by=lambda c: c.host)
+            st.lists(st.sampled_from(comps), max_size=LAYOUTS[layout], unique_by=lambda c: c.host)
         )
         kind = data.draw(st.sampled_from(["disk", "host"]))
         for victim in victims:
@@ -138,19 +163,24 @@ def test_a_redundant_volume_returns_every_byte_after_any_failure_it_tolerates(
                 p.inject_disk_failure(victim.host, victim.disk)
             else:
                 p.inject_host_failure(victim.host)
+        assert p.get_instance("kv1").volumes[0].accessible
         assert p._resources.data.read("kv1", "data", offset, len(payload)) == payload
 
 
-@pytest.mark.parametrize("policy", sorted(TOLERATED))
-def test_one_failure_more_than_tolerated_makes_a_volume_inaccessible(policy: str) -> None:
-    """FTT+1 failed hosts holding components: the read raises DataUnavailable."""
-    with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
-        p.register_service("tests.providers:KVProvider")
-        p.create_instance(service="kv", name="kv1", capacity_gb=5, policy=policy)
+@settings(max_examples=30, deadline=None)
+@given(layout=st.sampled_from(sorted(LAYOUTS)), data=st.data())
+def test_one_failure_more_than_tolerated_makes_a_volume_inaccessible(
+    layout: tuple[str, Architecture, int], data: st.DataObject
+) -> None:
+    """Any FTT+1 failed hosts holding components: too few votes (a mirror, even with a full
+    replica left) or shards (erasure coding); the read raises DataUnavailable."""
+    with _wide(layout) as p:
         p._resources.data.write("kv1", "data", 0, b"abc")
-        comps = [c for c in p.get_instance("kv1").volumes[0].components if c.role != "witness"]
-        for comp in comps[: TOLERATED[policy] + 1]:
-            p.inject_host_failure(comp.host)
+        hosts = p.get_instance("kv1").volumes[0].hosts
+        ftt = LAYOUTS[layout]
+        victims = st.lists(st.sampled_from(hosts), min_size=ftt + 1, max_size=ftt + 1, unique=True)
+        for host in data.draw(victims):
+            p.inject_host_failure(host)
         assert p.get_instance("kv1").volumes[0].state == "inaccessible"
         with pytest.raises(dpp.DataUnavailable):
             p._resources.data.read("kv1", "data", 0, 3)

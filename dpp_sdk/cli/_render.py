@@ -275,6 +275,7 @@ def details(
 STATUS_FIELDS: tuple[Column[PlatformStatus], ...] = (
     Column("Enabled", lambda s: s.enabled),
     Column("Default policy", lambda s: s.default_policy),
+    Column("Architecture", lambda s: s.architecture.upper()),
     Column("Max services", lambda s: s.max_services),
     Column("Resource quota", lambda s: f"{s.resource_quota}%"),
     Column("Hosts", lambda s: f"{s.hosts} ({s.hosts_connected} connected)"),
@@ -464,10 +465,19 @@ INSTANCE_FIELDS: tuple[Column[InstanceInfo], ...] = (
     Column("Updated", lambda i: i.updated_at),
 )
 
+
+def _volume_policy(volume: VolumeInfo) -> str:
+    """The policy, with the erasure layout the volume has (ESA's RAID-5: ``vsan-raid5 2+1``)."""
+    roles = [c.role for c in volume.components]
+    if "parity" not in roles:
+        return volume.policy
+    return f"{volume.policy} {roles.count('data')}+{roles.count('parity')}"
+
+
 VOLUME_COLUMNS: tuple[Column[VolumeInfo], ...] = (
     Column("Volume", lambda v: v.name),
     Column("SizeGB", lambda v: v.size_gb),
-    Column("Policy", lambda v: v.policy),
+    Column("Policy", _volume_policy),
     Column("Member", lambda v: v.member),
     Column("State", lambda v: v.state, "state"),
     Column("Health", lambda v: "" if v.health == "healthy" else v.health.value),

@@ -57,6 +57,8 @@ __all__ = [
 #: The storage policies every platform offers (PRODUCT.md section 3).
 POLICY_NAMES: tuple[str, ...] = (
     "vsan-default",
+    "vsan-raid1-ftt2",
+    "vsan-raid1-ftt3",
     "vsan-raid5",
     "vsan-raid6",
     "vsan-sna",
@@ -91,7 +93,8 @@ class Redundancy(enum.StrEnum):
     ``SERVICE``: the service replicates or erasure-codes data itself across members (MongoDB
     replica sets, MinIO erasure sets) and usually runs on FTT=0 policies (``vsan-sna``,
     ``vsan-direct``). ``PLATFORM``: the service keeps one copy and relies on the storage
-    policy's redundancy (``vsan-default``, ``vsan-raid5``, ``vsan-raid6``).
+    policy's redundancy (``vsan-default``, ``vsan-raid1-ftt2``, ``vsan-raid1-ftt3``,
+    ``vsan-raid5``, ``vsan-raid6``).
     """
 
     SERVICE = "service"

@@ -16,6 +16,7 @@ default cluster needs no file at all::
     direct_disks_per_host = 4
     direct_disk_gb = 1000
     capacity_warning_percent = 80 ; capacity warning threshold on the pool
+    architecture = osa            ; osa or esa (ESA: adaptive RAID-5, 2+1 or 4+1)
 
     [host esx-03]                 ; optional per-host overrides
     fault_domain = rack-b         ; default: one fault domain per host, named after it
@@ -37,7 +38,14 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from dpp_sdk.platform._policies import DEFAULT_POLICY, POLICIES
+from dpp_sdk.platform._policies import (
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_POLICY,
+    POLICIES,
+    Architecture,
+    Policy,
+)
 
 __all__ = [
     "MAX_DISKS_PER_HOST",
@@ -195,6 +203,9 @@ class ClusterConfig:
     #: MB/s at which one component is rebuilt, resynced or moved: a copy of N bytes keeps it
     #: ``active-stale`` (or its object in ``data-move``) for N / (resync_mbps * 10**6) s.
     resync_mbps: int = 100
+    #: vSAN's storage architecture: ``osa`` or ``esa``, under which RAID-5 is adaptive (2+1 or
+    #: 4+1 by cluster size, see :meth:`layout`).
+    architecture: Architecture = DEFAULT_ARCHITECTURE
     hosts: tuple[HostSpec, ...] = attrs.field(factory=_default_hosts, converter=_host_tuple)
 
     def __attrs_post_init__(self) -> None:
@@ -229,6 +240,19 @@ class ClusterConfig:
             )
         )
 
+    @property
+    def storage_fault_domains(self) -> int:
+        """How many fault domains have a host with capacity disks (can hold a component)."""
+        return len({spec.fault_domain for spec in self.hosts if spec.capacity_disks})
+
+    def layout(self, policy: str) -> Policy:
+        """How a new volume of ``policy`` is laid out on this cluster (RAID-5 under ESA: 2+1
+        on fewer than 6 :attr:`storage_fault_domains`, 4+1 from 6); ``KeyError`` for an
+        unknown policy name."""
+        return POLICIES[policy].for_cluster(
+            architecture=self.architecture, fault_domains=self.storage_fault_domains
+        )
+
     def host(self, name: str) -> HostSpec:
         """The host called ``name``; ``KeyError`` if there is none."""
         for spec in self.hosts:
@@ -261,6 +285,7 @@ class ClusterConfig:
             f"capacity_warning_percent = {self.capacity_warning_percent}",
             f"object_repair_timer = {self.object_repair_timer}",
             f"resync_mbps = {self.resync_mbps}",
+            f"architecture = {self.architecture}",
         ]
         for spec in self.hosts:
             overrides = []
@@ -335,13 +360,31 @@ def _name_problem(location: str, name: str) -> ConfigProblem | None:
     )
 
 
-def _policy_problem(location: str, name: str) -> ConfigProblem | None:
-    if name in POLICIES:
+def _choice_problem(
+    location: str, value: str, valid: Sequence[str], what: tuple[str, str], note: str = ""
+) -> ConfigProblem | None:
+    """``value`` must be one of ``valid``; ``what`` names one and several of them."""
+    if value in valid:
         return None
+    one, several = what
     return ConfigProblem(
         location=location,
-        value=name,
-        message=f"unknown storage policy; valid policies: {', '.join(POLICIES)}",
+        value=value,
+        message=f"unknown {one}; valid {several}: {', '.join(valid)}{note}",
+    )
+
+
+def _policy_problem(location: str, name: str) -> ConfigProblem | None:
+    return _choice_problem(location, name, tuple(POLICIES), ("storage policy", "policies"))
+
+
+def _architecture_problem(location: str, value: str) -> ConfigProblem | None:
+    return _choice_problem(
+        location,
+        value,
+        ARCHITECTURES,
+        ("vSAN architecture", "architectures"),
+        " (Original or Express Storage Architecture)",
     )
 
 
@@ -386,6 +429,7 @@ def _object_problems(config: ClusterConfig) -> list[ConfigProblem]:
             1,
             MAX_RESYNC_MBPS,
         ),
+        _architecture_problem(f"[{_CLUSTER}] architecture", str(config.architecture)),
         _range_problem(
             f"[{_CLUSTER}] hosts", str(len(config.hosts)), len(config.hosts), 1, MAX_HOSTS
         ),

@@ -29,6 +29,7 @@ from dpp_sdk.platform._config import (
     ConfigError,
     ConfigProblem,
     HostSpec,
+    _architecture_problem,
     _hosts_list,
     _name_problem,
     _policy_problem,
@@ -37,6 +38,7 @@ from dpp_sdk.platform._config import (
     _uniform_hosts,
     host_name,
 )
+from dpp_sdk.platform._policies import ARCHITECTURES, Architecture
 
 __all__ = ["load_config", "parse_config"]
 
@@ -52,6 +54,7 @@ _CLUSTER_KEYS = (
     "capacity_warning_percent",
     "object_repair_timer",
     "resync_mbps",
+    "architecture",
 )
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 """A decimal integer in ASCII digits; ``int()`` also takes ``1_0`` and other scripts' digits.
@@ -280,6 +283,7 @@ class _Reader:
             default=defaults.resync_mbps,
             maximum=MAX_RESYNC_MBPS,
         )
+        architecture = self.architecture(cluster, default=defaults.architecture)
         hosts = self.integer(
             cluster, section=_CLUSTER, key="hosts", default=_DEFAULT_HOSTS, maximum=MAX_HOSTS
         )
@@ -320,6 +324,7 @@ class _Reader:
             or warning is None
             or repair_timer is None
             or resync_mbps is None
+            or architecture is None
             or hosts is None
             or capacity_count is None
             or capacity_gb is None
@@ -341,6 +346,7 @@ class _Reader:
             capacity_warning_percent=warning,
             object_repair_timer=repair_timer,
             resync_mbps=resync_mbps,
+            architecture=architecture,
             hosts=specs,
         )
 
@@ -366,6 +372,17 @@ class _Reader:
         if raw.lower() in states:
             return states[raw.lower()]
         self.problem(f"[{section}] {key}", raw, "not a boolean (true/false, yes/no, on/off, 1/0)")
+        return None
+
+    def architecture(self, values: dict[str, str], default: Architecture) -> Architecture | None:
+        """``[cluster] architecture``: ``osa`` or ``esa``, exactly."""
+        raw = values.get("architecture")
+        if raw is None:
+            return default
+        for known in ARCHITECTURES:
+            if raw == known:
+                return known
+        self.add(_architecture_problem(f"[{_CLUSTER}] architecture", raw))
         return None
 
     def integer(

@@ -13,7 +13,6 @@ import attrs
 from dpp_sdk.contract import OperationState
 from dpp_sdk.platform._cluster import Cluster
 from dpp_sdk.platform._owners import owner_alive
-from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import InstanceRecord, MemberRecord, OperationRecord, VolumeRecord
 from dpp_sdk.platform._repository import Repository
 
@@ -65,7 +64,7 @@ def components_match_policy(snap: Snapshot) -> list[str]:
     problems: list[str] = []
     for instance, volumes in snap.volumes.items():
         for volume in volumes:
-            sizes = POLICIES[volume.policy].component_sizes_gb(volume.size_gb)
+            sizes = volume.layout.component_sizes_gb(volume.size_gb)
             for c in volume.components:
                 if abs(c.reserved_gb - sizes[c.index]) > 1e-6:
                     problems.append(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import attrs
 
 from dpp_sdk.contract import DataUnavailable, ValidationError
-from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import VolumeRecord
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._storage import DataUnavailable as StoreUnavailable
@@ -46,7 +45,7 @@ class VolumeData:
             with self._lock, store.transaction():
                 record = self._repo.volume(instance, name)
                 _check_range(record, offset, len(data))
-                scheme = scheme_for(POLICIES[record.policy])
+                scheme = scheme_for(record.layout)
                 states = self._repo.states()
                 # Accessible by the components whose resync has finished; the write also
                 # reaches those still resyncing (their bytes are current), so they finish
@@ -83,7 +82,7 @@ class VolumeData:
         with self._repo.store.data_lock(), self._lock:
             record = self._repo.volume(instance, name)
             _check_range(record, offset, length)
-            scheme = scheme_for(POLICIES[record.policy])
+            scheme = scheme_for(record.layout)
             try:
                 done = available(self._repo.states(), record, self._repo.clock.now())
                 return self.bytes.read(record.id, scheme, offset, length, done)

@@ -17,7 +17,6 @@ from dpp_sdk.contract import OperationState
 from dpp_sdk.platform import _placement
 from dpp_sdk.platform._cluster import Cluster, PlacementError
 from dpp_sdk.platform._journal import Journal
-from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import ComponentRecord, VolumeRecord
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._storage import VolumeStore
@@ -98,7 +97,7 @@ class Hardware:
         it; otherwise (a destroyed component) it arrives stale and must be rebuilt from its
         peers. Components that find no new home stay where they are: each is reported in
         ``unplaced`` when given (a trial run), else as a ``rebuild-deferred`` event."""
-        policy = POLICIES[volume.policy]
+        policy = volume.layout
         spread = pool_spread(
             self._repo.volumes(volume.instance), volume.pool_anti_affinity, leaving_out=volume.name
         )
@@ -145,7 +144,7 @@ class Hardware:
     def resync(self, cluster: Cluster, volume: VolumeRecord) -> VolumeRecord:
         """Rebuild stale (or lost, re-homed) components from the others; saves the volume
         when any changed and returns it."""
-        scheme = scheme_for(POLICIES[volume.policy])
+        scheme = scheme_for(volume.layout)
         changed = False
         for c in volume.components:
             if c.state not in ("stale", "lost"):
@@ -157,7 +156,7 @@ class Hardware:
             if not scheme.can_reconstruct(others):
                 continue
             self._bytes.rebuild_component(volume.id, scheme, c.index, others, volume.extent)
-            size = component_bytes(POLICIES[volume.policy], c.role, volume.extent)
+            size = component_bytes(volume.layout, c.role, volume.extent)
             rebuilt = self.copying(attrs.evolve(c, state="active"), size, moving=False)
             volume = volume.with_components({c.index: rebuilt})
             changed = True
@@ -168,7 +167,7 @@ class Hardware:
     def heal(self, cluster: Cluster, volume: VolumeRecord) -> bool:
         """Re-home lost components of a redundant volume and resync what is stale or lost;
         saves the volume. Returns False when its data cannot be reconstructed (it is lost)."""
-        policy = POLICIES[volume.policy]
+        policy = volume.layout
         scheme = scheme_for(policy)
         lost = {c.index for c in volume.components if c.state == "lost"}
         if not scheme.can_reconstruct(available(cluster, volume)):

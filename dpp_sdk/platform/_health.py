@@ -291,6 +291,7 @@ class Health:
             return PlatformStatus(
                 enabled=config.enabled,
                 default_policy=config.default_policy,
+                architecture=config.architecture,
                 max_services=config.max_services,
                 resource_quota=config.resource_quota,
                 hosts=len(cluster.hosts),

@@ -133,7 +133,7 @@ class Lifecycle:
 
     def check_quota_for(self, spec: InstanceSpec, previous_gb: int = 0) -> None:
         """QuotaExceeded if ``spec`` (grown from ``previous_gb``) passes the resource quota."""
-        policy = POLICIES[spec.policy]
+        policy = self.repo.config.layout(spec.policy)
         extra = policy.raw_gb(spec.capacity_gb) - policy.raw_gb(previous_gb)
         with self.repo.lock:
             what = (

@@ -35,7 +35,6 @@ from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._models import InstanceImpact, MaintenancePrecheck, MaintenanceResult, Veto
 from dpp_sdk.platform._owners import owner_alive
-from dpp_sdk.platform._policies import POLICIES
 from dpp_sdk.platform._records import DrainRecord, VolumeRecord
 from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
@@ -127,7 +126,7 @@ class Maintenance:
             for instance, members in self._hardware.members_on(host).items():
                 impacts.setdefault(instance, _Impact()).stopped.extend(members)
         for volume, here in self._hardware.volumes_on(host, disk):
-            policy = POLICIES[volume.policy]
+            policy = volume.layout
             scheme = scheme_for(policy)
             up = available(cluster, volume)
             indices = [c.index for c in here]

@@ -16,6 +16,7 @@ from dpp_sdk.contract import (
     VetoReason,
 )
 from dpp_sdk.contract._serde import converter
+from dpp_sdk.platform._policies import Architecture
 
 __all__ = [
     "AuditRecord",
@@ -77,6 +78,8 @@ class PlatformStatus:
 
     enabled: bool
     default_policy: str
+    #: ``osa`` or ``esa`` (``[cluster] architecture``).
+    architecture: Architecture
     max_services: int
     resource_quota: int
     hosts: int

@@ -4,15 +4,23 @@ A policy says how a volume's bytes are laid out across the cluster: how many com
 what role each plays, how much raw capacity each reserves, and how many distinct fault domains
 the components need. The figures are vSAN's published ones:
 
-============  ==============================================  ==========  =============  ===
-policy        semantics                                       raw per GB  fault domains  FTT
-============  ==============================================  ==========  =============  ===
-vsan-default  RAID-1 mirror: 2 replicas + 1 witness           2.0         3              1
-vsan-raid5    erasure coding 3+1                              4/3         4              1
-vsan-raid6    erasure coding 4+2                              1.5         6              2
-vsan-sna      shared-nothing, on the host of the member       1.0         1              0
-vsan-direct   a direct disk's storage pool, shared            1.0         1              0
-============  ==============================================  ==========  =============  ===
+===============  ==============================================  ==========  =============  ===
+policy           semantics                                       raw per GB  fault domains  FTT
+===============  ==============================================  ==========  =============  ===
+vsan-default     RAID-1 mirror: 2 replicas + 1 witness           2.0         3              1
+vsan-raid1-ftt2  RAID-1 mirror: 3 replicas + 2 witnesses         3.0         5              2
+vsan-raid1-ftt3  RAID-1 mirror: 4 replicas + 3 witnesses         4.0         7              3
+vsan-raid5       erasure coding 3+1 (OSA; ESA: 2+1 or 4+1)       4/3         4              1
+vsan-raid6       erasure coding 4+2                              1.5         6              2
+vsan-sna         shared-nothing, on the host of the member       1.0         1              0
+vsan-direct      a direct disk's storage pool, shared            1.0         1              0
+===============  ==============================================  ==========  =============  ===
+
+Under vSAN's Express Storage Architecture (``[cluster] architecture = esa``) RAID-5 is
+*adaptive*: a new volume is 2+1 (1.5x, 3 fault domains) on a cluster of fewer than 6 fault
+domains and 4+1 (1.25x, 5 fault domains) on 6 or more. :meth:`Policy.for_cluster` gives the
+layout a new volume gets, and :meth:`Policy.with_data_components` the layout of a volume whose
+``k`` was recorded when it was created.
 
 Placement itself lives in ``_placement``; this module only describes the layouts.
 """
@@ -27,8 +35,12 @@ from typing import Literal, TypeAlias
 import attrs
 
 __all__ = [
+    "ARCHITECTURES",
+    "DEFAULT_ARCHITECTURE",
     "DEFAULT_POLICY",
+    "ESA_WIDE_RAID5_FAULT_DOMAINS",
     "POLICIES",
+    "Architecture",
     "ComponentRole",
     "Policy",
     "PolicyKind",
@@ -45,6 +57,18 @@ ComponentRole: TypeAlias = Literal["replica", "witness", "data", "parity", "loca
 DEFAULT_POLICY = "vsan-default"
 """The policy a volume gets when its request names none (and the config does not override it)."""
 
+Architecture: TypeAlias = Literal["osa", "esa"]
+"""vSAN's storage architecture: ``osa`` (Original, disk groups) or ``esa`` (Express)."""
+
+ARCHITECTURES: tuple[Architecture, ...] = ("osa", "esa")
+"""Every architecture, in the order the docs list them."""
+
+DEFAULT_ARCHITECTURE: Architecture = "osa"
+"""The architecture of a cluster whose configuration names none."""
+
+ESA_WIDE_RAID5_FAULT_DOMAINS = 6
+"""From this many fault domains on, ESA's adaptive RAID-5 is 4+1; below, 2+1."""
+
 
 @attrs.frozen(kw_only=True)
 class Policy:
@@ -53,7 +77,8 @@ class Policy:
     ``raw_factor`` is the raw capacity reserved per GB of volume size; ``fault_domains_needed``
     is the number of components, each of which must live in its own fault domain.
     ``replicas``/``witnesses`` are set for ``mirror`` policies, ``k``/``m`` (data and parity
-    components) for ``erasure`` policies; they are 0 otherwise.
+    components) for ``erasure`` policies; they are 0 otherwise. ``esa_adaptive`` marks RAID-5,
+    whose ``k`` under ESA depends on the cluster's size (:meth:`for_cluster`).
     """
 
     name: str
@@ -66,6 +91,7 @@ class Policy:
     witnesses: int = 0
     k: int = 0
     m: int = 0
+    esa_adaptive: bool = False
 
     @property
     def distributed(self) -> bool:
@@ -111,6 +137,38 @@ class Policy:
         """Total raw GB a volume of ``size_gb`` reserves under this policy."""
         return math.fsum(self.component_sizes_gb(size_gb))
 
+    def for_cluster(self, *, architecture: Architecture, fault_domains: int) -> Policy:
+        """The layout a new volume of this policy gets on a cluster of ``fault_domains``.
+
+        Only RAID-5 under ESA differs from the table: 2+1 below
+        :data:`ESA_WIDE_RAID5_FAULT_DOMAINS` fault domains, 4+1 from there on (vSAN ESA's
+        adaptive RAID-5). Every other policy, and RAID-5 under OSA, is returned as it is.
+        """
+        if architecture == "esa" and self.esa_adaptive:
+            wide = fault_domains >= ESA_WIDE_RAID5_FAULT_DOMAINS
+            return self.with_data_components(4 if wide else 2)
+        return self
+
+    def with_data_components(self, k: int | None) -> Policy:
+        """This erasure policy laid out as ``k`` data + ``m`` parity components.
+
+        A volume records the ``k`` it was created with, so that its layout never changes under
+        it; ``None`` (a volume recorded before ``k`` was) or the table's own ``k`` returns this
+        policy itself. Raises ``ValueError`` naming the value for a policy that is not erasure
+        coded or a ``k`` below 1.
+        """
+        if k is None or k == self.k:
+            return self
+        if self.kind != "erasure":
+            raise ValueError(
+                f"k = {k!r}: policy {self.name} is {self.kind}, not erasure coded, so it has no "
+                "data components to choose"
+            )
+        if k < 1:
+            raise ValueError(f"k = {k!r}: an erasure layout needs at least 1 data component")
+        note = "vSAN ESA adaptive RAID-5" if self.esa_adaptive else f"recorded k = {k}"
+        return _erasure(self.name, k=k, m=self.m, esa_adaptive=self.esa_adaptive, note=note)
+
 
 class UnknownPolicy(ValueError):
     """A storage policy name that the platform does not know.
@@ -127,37 +185,54 @@ class UnknownPolicy(ValueError):
         return (type(self), (self.name, self.valid))
 
 
-_TABLE = (
-    Policy(
-        name="vsan-default",
-        description="RAID-1 mirror, FTT=1: 2 full replicas and a witness on 3 fault domains",
+def _mirror(name: str, ftt: int) -> Policy:
+    """RAID-1 tolerating ``ftt`` failures: ``ftt + 1`` full replicas and ``ftt`` witnesses, one
+    per fault domain, so that losing any ``ftt`` components leaves a replica and a majority of
+    the ``2 * ftt + 1`` votes."""
+    replicas, witnesses = ftt + 1, ftt
+    return Policy(
+        name=name,
+        description=(
+            f"RAID-1 mirror, FTT={ftt}: {replicas} full replicas and "
+            f"{witnesses} witness{'es' if witnesses != 1 else ''} on {replicas + witnesses} "
+            "fault domains"
+        ),
         kind="mirror",
-        ftt=1,
-        raw_factor=2.0,
-        fault_domains_needed=3,
-        replicas=2,
-        witnesses=1,
-    ),
-    Policy(
-        name="vsan-raid5",
-        description="RAID-5 erasure coding 3+1, FTT=1: 4 components on 4 fault domains",
+        ftt=ftt,
+        raw_factor=float(replicas),
+        fault_domains_needed=replicas + witnesses,
+        replicas=replicas,
+        witnesses=witnesses,
+    )
+
+
+def _erasure(name: str, *, k: int, m: int, esa_adaptive: bool = False, note: str = "") -> Policy:
+    """RAID-5 (``m = 1``) or RAID-6 (``m = 2``) with ``k`` data and ``m`` parity components,
+    one per fault domain; tolerates ``m`` failures."""
+    level = {1: "RAID-5", 2: "RAID-6"}.get(m, "erasure coding")
+    suffix = f" ({note})" if note else ""
+    return Policy(
+        name=name,
+        description=(
+            f"{level} erasure coding {k}+{m}, FTT={m}: {k + m} components on {k + m} "
+            f"fault domains{suffix}"
+        ),
         kind="erasure",
-        ftt=1,
-        raw_factor=4 / 3,
-        fault_domains_needed=4,
-        k=3,
-        m=1,
-    ),
-    Policy(
-        name="vsan-raid6",
-        description="RAID-6 erasure coding 4+2, FTT=2: 6 components on 6 fault domains",
-        kind="erasure",
-        ftt=2,
-        raw_factor=1.5,
-        fault_domains_needed=6,
-        k=4,
-        m=2,
-    ),
+        ftt=m,
+        raw_factor=(k + m) / k,
+        fault_domains_needed=k + m,
+        k=k,
+        m=m,
+        esa_adaptive=esa_adaptive,
+    )
+
+
+_TABLE = (
+    _mirror("vsan-default", 1),
+    _mirror("vsan-raid1-ftt2", 2),
+    _mirror("vsan-raid1-ftt3", 3),
+    _erasure("vsan-raid5", k=3, m=1, esa_adaptive=True, note="under ESA: 2+1 or 4+1"),
+    _erasure("vsan-raid6", k=4, m=2),
     Policy(
         name="vsan-sna",
         description=(

@@ -48,7 +48,7 @@ from dpp_sdk.contract import (
     unstructure,
 )
 from dpp_sdk.platform._models import ServiceVersion
-from dpp_sdk.platform._policies import ComponentRole
+from dpp_sdk.platform._policies import POLICIES, ComponentRole, Policy
 
 __all__ = [
     "BUSY",
@@ -169,6 +169,15 @@ class VolumeRecord:
     created_by: str = ""
     components: tuple[ComponentRecord, ...] = ()
     pool_anti_affinity: PoolAntiAffinity | None = None  # vsan-direct only; None in old records
+    #: Data components of an erasure-coded volume, fixed when it was created (ESA's adaptive
+    #: RAID-5 picks 2 or 4 by cluster size); None for other policies and in records written
+    #: before it was kept, which have the policy's own ``k`` (RAID-5: 3+1).
+    k: int | None = None
+
+    @property
+    def layout(self) -> Policy:
+        """The policy as this volume is laid out (its recorded ``k`` for erasure coding)."""
+        return POLICIES[self.policy].with_data_components(self.k)
 
     def component(self, index: int) -> ComponentRecord:
         """Component ``index``."""

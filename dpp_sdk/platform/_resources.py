@@ -67,11 +67,11 @@ class InstanceResources(NamedResources):
         self.data = VolumeData(repo, volumes)
 
     def _policy(self, instance: str, policy: str | None, field: str) -> Policy:
+        """The layout a new volume of ``policy`` (default: the instance's) gets here."""
         name = policy or self.spec(instance).policy
-        found = POLICIES.get(name)
-        if found is None:
+        if name not in POLICIES:
             raise ValidationError.single(field, name, f"unknown policy; one of {sorted(POLICIES)}")
-        return found
+        return self._repo.config.layout(name)
 
     # ------------------------------------------------------------------ volumes
 
@@ -136,6 +136,7 @@ class InstanceResources(NamedResources):
             member=None if member is None else member.name,
             created_by=op_id,
             pool_anti_affinity=pool_anti_affinity,
+            k=policy.k if policy.kind == "erasure" else None,
             components=tuple(
                 ComponentRecord(
                     index=c.index, role=c.role, host=c.host, disk=c.disk, reserved_gb=c.reserved_gb
@@ -219,7 +220,7 @@ class InstanceResources(NamedResources):
                 )
             if size_gb == record.size_gb:
                 return self._info(record)
-            policy = POLICIES[record.policy]
+            policy = record.layout
             sizes = policy.component_sizes_gb(size_gb)
             with self._repo.mutation() as cluster:
                 # Read again inside the transaction: another process may have changed the

@@ -32,7 +32,7 @@ from dpp_sdk.contract import (
 )
 from dpp_sdk.platform._cluster import Cluster, ComponentPlacement
 from dpp_sdk.platform._placement import PoolSpread
-from dpp_sdk.platform._policies import POLICIES, Policy
+from dpp_sdk.platform._policies import Policy
 from dpp_sdk.platform._records import (
     ComponentRecord,
     EndpointRecord,
@@ -179,7 +179,7 @@ def volume_info(
 ) -> VolumeInfo:
     """The public view of a volume at ``now``. ``repair_due`` maps hosts to when their object
     repair timer expires (:meth:`Repository.repair_due`)."""
-    scheme = scheme_for(POLICIES[volume.policy])
+    scheme = scheme_for(volume.layout)
     states = [effective_state(cluster, c, now) for c in volume.components]
     syncing = [c for c in volume.components if c.syncing(now)]
     comps = tuple(
