@@ -422,3 +422,24 @@ def test_manifests_of_the_wrong_shape_are_refused_with_problems_not_crashes() ->
     with pytest.raises(dpp.ManifestError) as info:
         dpp.validate_manifest(attrs.evolve(base, parameters_schema=dangling))
     assert any(p.path.startswith("$.parameters_schema") for p in info.value.problems)
+
+
+def test_a_data_probe_dies_with_its_instance_and_never_reaches_a_new_one_of_that_name() -> None:
+    """Issue 10 #1: a probe taken on c1, c1 removed, a new c1 created: the old probe refuses
+    (ScopeViolation) instead of writing into the new instance."""
+    with Platform.open() as p:
+        p.register_service("tests.providers:KVProvider")
+        p.create_instance(service="kv", name="c1", capacity_gb=5)
+        probe = p.data_probe("c1")
+        assert probe is not None
+        probe.write("k", b"old instance")
+        p.remove_instance("c1")
+        with pytest.raises(dpp.ScopeViolation, match="no longer exists"):
+            probe.read("k")
+        p.create_instance(service="kv", name="c1", capacity_gb=5)
+        with pytest.raises(dpp.ScopeViolation, match="die with their instance"):
+            probe.write("k", b"meant for the old one")
+        fresh = p.data_probe("c1")
+        assert fresh is not None
+        fresh.write("k", b"new instance")
+        assert fresh.read("k") == b"new instance"

@@ -22,6 +22,7 @@ from dpp_sdk.contract import (
     InstanceSpec,
     MemberInfo,
     Members,
+    NotFound,
     PoolAntiAffinity,
     ProviderState,
     ScopeViolation,
@@ -39,19 +40,36 @@ __all__ = ["Contexts", "GuardedProbe", "PlatformContext"]
 
 
 class _Guard:
-    """Shared open/closed and read-only state of one context."""
+    """Shared open/closed and read-only state of one context, and the one instance (by its
+    unique id, not only its name) it is bound to."""
 
-    def __init__(self, instance: str, verb: str, *, read_only: bool) -> None:
+    def __init__(
+        self,
+        instance: str,
+        verb: str,
+        *,
+        read_only: bool,
+        uid: str,
+        uid_of: Callable[[str], str | None],
+    ) -> None:
         self.instance = instance
         self.verb = verb
         self.read_only = read_only
         self.open = True
+        self._uid = uid
+        self._uid_of = uid_of
 
     def check(self, *, mutating: bool) -> None:
         if not self.open:
             raise ScopeViolation(
                 f"the context of instance {self.instance!r} handed to {self.verb} was used after "
                 "that call returned; keep no reference to a context beyond the call"
+            )
+        if self._uid_of(self.instance) != self._uid:
+            raise ScopeViolation(
+                f"instance {self.instance!r} (uid {self._uid}), which this context (or data "
+                "probe) was made for, no longer exists; an instance created since under the "
+                "same name is another one: a context and a probe die with their instance"
             )
         if mutating and self.read_only:
             raise ScopeViolation(
@@ -248,7 +266,10 @@ class PlatformContext(InstanceContext):
         read_only: bool = False,
     ) -> None:
         self._r = resources
-        self._guard = _Guard(instance, verb, read_only=read_only)
+        uid = resources.uid_of(instance)
+        if uid is None:
+            raise NotFound("instance", instance)
+        self._guard = _Guard(instance, verb, read_only=read_only, uid=uid, uid_of=resources.uid_of)
         self._service = service
         self._cluster_view = cluster_view
         self._volumes = _Volumes(resources, self._guard)

@@ -75,6 +75,11 @@ class InstanceResources(NamedResources):
 
     # ------------------------------------------------------------------ volumes
 
+    def uid_of(self, instance: str) -> str | None:
+        """The unique id of the instance now called ``instance``, or None if there is none."""
+        record = self._repo.find_instance(instance)
+        return None if record is None else record.uid
+
     def _info(self, record: VolumeRecord, cluster: Cluster | None = None) -> VolumeInfo:
         """The public view of ``record`` now (``cluster``: the states, when already read)."""
         return volume_info(
