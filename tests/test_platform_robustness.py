@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -443,3 +444,36 @@ def test_a_data_probe_dies_with_its_instance_and_never_reaches_a_new_one_of_that
         assert fresh is not None
         fresh.write("k", b"new instance")
         assert fresh.read("k") == b"new instance"
+
+
+class UnpackingProvider(providers.KVProvider):
+    """Issue 10 #4: iterates ctx.state.items() as dict.items() reads, then breaks."""
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        ctx.state.set("a", 1)
+        ctx.state.set("b", [2])
+        pairs = dict(ctx.state.items())
+        assert pairs == {"a": 1, "b": [2]}
+        assert ctx.state.as_dict() == pairs
+        raise ValueError("the provider's own bug")
+
+
+def test_a_provider_exception_is_the_cause_of_operation_failed_and_named_by_file_and_line() -> None:
+    """Issue 10 #4: the OperationFailed a caller gets is chained to the provider's exception
+    (its traceback, file and line), the error message names that file and line, and the type
+    prints with its public path."""
+    with Platform.open() as p:
+        p.register_service(UnpackingProvider)
+        with pytest.raises(dpp.OperationFailed) as caught:
+            p.create_instance(service="kv", name="u1", capacity_gb=5)
+    cause = caught.value.__cause__
+    assert isinstance(cause, ValueError)
+    assert str(cause) == "the provider's own bug"
+    frames = traceback.extract_tb(cause.__traceback__)
+    assert frames[-1].filename == __file__
+    error = caught.value.operation.error
+    assert error is not None
+    assert f"(at {__file__}:" in error.message
+    assert "in provision)" in error.message
+    assert type(caught.value).__module__ == "dpp_sdk"
+    assert "dpp_sdk.OperationFailed" in "".join(traceback.format_exception_only(caught.value))

@@ -13,7 +13,7 @@ calls succeed when the object is already gone.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import ItemsView, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -251,8 +251,13 @@ class ProviderState(abc.ABC):
         """Forget ``key``. No-op if absent."""
 
     @abc.abstractmethod
-    def items(self) -> Mapping[str, JSON]:
-        """A copy of everything stored."""
+    def as_dict(self) -> dict[str, JSON]:
+        """A copy of everything stored, as a dict."""
+
+    def items(self) -> ItemsView[str, JSON]:
+        """``(key, value)`` pairs of everything stored, as ``dict.items()`` gives them (of a
+        copy: changing the state meanwhile does not change them)."""
+        return self.as_dict().items()
 
 
 class InstanceContext(abc.ABC):

@@ -189,3 +189,15 @@ def count(n: int, noun: str) -> str:
 def problems_text(problems: Sequence[Problem]) -> str:
     """Render problems one per line, for CLI output and logs."""
     return "\n".join(str(p) for p in problems)
+
+
+def _publish(names: Sequence[str], namespace: dict[str, object]) -> None:
+    """Show the exception classes ``names`` under their public path (``dpp_sdk.NotFound``,
+    not ``dpp_sdk.contract._errors.NotFound``) in tracebacks and reprs."""
+    for name in names:
+        cls = namespace[name]
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            cls.__module__ = "dpp_sdk"
+
+
+_publish(__all__, globals())

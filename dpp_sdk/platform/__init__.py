@@ -78,3 +78,8 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) and issubclass(_value, BaseException):
+        _value.__module__ = "dpp_sdk"  # tracebacks show dpp_sdk.MaintenanceVetoed, as imported

@@ -246,7 +246,7 @@ class _State(ProviderState):
         self._g.check(mutating=True)
         self._p.set_provider_state(self._g.instance, key, None, delete=True)
 
-    def items(self) -> Mapping[str, JSON]:
+    def as_dict(self) -> dict[str, JSON]:
         self._g.check(mutating=False)
         return dict(self._p.provider_state(self._g.instance))
 

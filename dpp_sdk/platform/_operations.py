@@ -56,6 +56,22 @@ MIN_RETRY_DELAY = 0.1  # seconds; the shortest wait between two attempts of a ve
 _METHOD_OF = {"repair": "on_failure"}  # the provider method an operation kind calls
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The ``dpp_sdk`` package's directory: frames inside it are the SDK's, not the provider's."""
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at FILE:LINE in FUNCTION)`` for the innermost frame of ``exc``'s traceback outside
+    the SDK (the provider's code), or nothing when there is none."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE)
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+
+
 class Run:
     """The operation being driven: its latest record (records are values; this holds the
     current one) and the result it accumulates."""
@@ -179,7 +195,8 @@ class OperationEngine:
         """The operation as returned to callers; OperationFailed when it failed."""
         op = run.record.public
         if op.state is OperationState.FAILED:
-            raise OperationFailed(op)
+            # The provider's own exception (with its traceback), when this process saw it.
+            raise OperationFailed(op) from run.carry.get("cause")
         return op
 
     def get(self, op_id: str) -> Operation:
@@ -391,16 +408,19 @@ class OperationEngine:
             )
             return float(delay)
         except ValidationError as exc:
+            run.carry["cause"] = exc
             return OperationError(
                 type=type(exc).__name__,
                 message=kept(exc.summary),
                 problems=tuple(kept(str(p)) for p in exc.problems),
             )
         except (PermanentError, DppError) as exc:
+            run.carry["cause"] = exc
             return OperationError(type=type(exc).__name__, message=kept(str(exc)))
         except Exception as exc:
+            run.carry["cause"] = exc  # chained to the OperationFailed the caller gets
             return OperationError(
                 type=type(exc).__name__,
-                message=kept(f"provider raised {type(exc).__name__}: {exc}"),
+                message=kept(f"provider raised {type(exc).__name__}: {exc}{_where(exc)}"),
                 traceback=self._kept_traceback(),
             )
