@@ -16,3 +16,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# The fixtures partners get from dpp_sdk.testing (``dpp_platform``), for the SDK's own tests too.
+pytest_plugins = ["dpp_sdk.testing.plugin"]

@@ -51,6 +51,7 @@ class _Guard:
         read_only: bool,
         uid: str,
         uid_of: Callable[[str], str | None],
+        on_call: Callable[[], None] | None = None,
     ) -> None:
         self.instance = instance
         self.verb = verb
@@ -58,8 +59,11 @@ class _Guard:
         self.open = True
         self._uid = uid
         self._uid_of = uid_of
+        self._on_call = on_call
 
     def check(self, *, mutating: bool) -> None:
+        if self._on_call is not None:
+            self._on_call()  # a test's crash point (dpp_sdk.testing.crash_and_resume)
         if not self.open:
             raise ScopeViolation(
                 f"the context of instance {self.instance!r} handed to {self.verb} was used after "
@@ -264,12 +268,15 @@ class PlatformContext(InstanceContext):
         logger: logging.LoggerAdapter[logging.Logger],
         cluster_view: Callable[[], ClusterView],
         read_only: bool = False,
+        on_call: Callable[[], None] | None = None,
     ) -> None:
         self._r = resources
         uid = resources.uid_of(instance)
         if uid is None:
             raise NotFound("instance", instance)
-        self._guard = _Guard(instance, verb, read_only=read_only, uid=uid, uid_of=resources.uid_of)
+        self._guard = _Guard(
+            instance, verb, read_only=read_only, uid=uid, uid_of=resources.uid_of, on_call=on_call
+        )
         self._service = service
         self._cluster_view = cluster_view
         self._volumes = _Volumes(resources, self._guard)
@@ -338,6 +345,9 @@ class Contexts:
         self._resources = resources
         self._logger = logger
         self._cluster_view = cluster_view
+        #: Called before every context call of every provider (None: nothing). For tests that
+        #: stop a verb at a chosen call (``dpp_sdk.testing.crash_and_resume``).
+        self.on_call: Callable[[], None] | None = None
 
     def new(
         self, instance: str, service: str, verb: str, *, read_only: bool = False
@@ -351,6 +361,7 @@ class Contexts:
             logger=self._logger(instance),
             cluster_view=self._cluster_view,
             read_only=read_only,
+            on_call=self.on_call,
         )
 
     @contextlib.contextmanager

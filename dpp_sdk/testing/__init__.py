@@ -1,0 +1,137 @@
+"""Helpers for a provider's own tests: open a platform on a described cluster, look things up,
+assert nothing is left, read bytes, and crash a verb part-way to test that it resumes.
+
+Everything here goes through the platform's public interface, except where a test needs a seam
+the platform does not offer its users (reading a volume's bytes, killing a process at a chosen
+point); those live here so that tests never touch private platform attributes themselves::
+
+    from dpp_sdk import testing
+
+    def test_three_members_on_three_racks() -> None:
+        with testing.open_platform("samples/mongodb", hosts=6, racks=3) as platform:
+            platform.create_instance(service="mongodb", name="db1", capacity_gb=10)
+            hosts = {testing.host_of(platform, "db1", m) for m in ("mongodb-0", "mongodb-1")}
+            ...
+            platform.remove_instance("db1")
+            testing.assert_nothing_allocated(platform)
+
+The module is not imported by ``import dpp_sdk``; pytest users may also use the fixtures of
+:mod:`dpp_sdk.testing.plugin` (``-p dpp_sdk.testing.plugin``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from dpp_sdk.contract import DataProbe, NotFound, ServiceProvider
+from dpp_sdk.platform import Clock, ClusterConfig, Platform
+from dpp_sdk.platform._config import HostSpec, host_name
+from dpp_sdk.testing._crash import crash_and_resume, kill
+
+__all__ = [
+    "assert_nothing_allocated",
+    "cluster",
+    "crash_and_resume",
+    "host_of",
+    "kill",
+    "open_platform",
+    "probe",
+    "read_volume",
+]
+
+ProviderRef = str | os.PathLike[str] | type[ServiceProvider]
+"""A provider as ``register_service`` takes it: ``module:Class``, a directory, or a class."""
+
+
+def cluster(
+    *,
+    hosts: int = 4,
+    racks: int | None = None,
+    capacity_disks: int = 2,
+    capacity_disk_gb: float = 2000,
+    direct_disks: int = 4,
+    direct_disk_gb: float = 1000,
+    **settings: Any,
+) -> ClusterConfig:
+    """A cluster of ``hosts`` identical hosts in one call. With ``racks``, hosts are spread
+    over that many fault domains ``rack-1`` ... round robin (esx-01 in rack-1, esx-02 in
+    rack-2, ...); without, each host is its own fault domain. ``settings`` are the other
+    :class:`~dpp_sdk.platform.ClusterConfig` fields (``object_repair_timer=15``, ...)."""
+    if racks is not None and not (isinstance(racks, int) and 1 <= racks <= hosts):
+        raise ValueError(f"racks: {racks!r} must be an integer from 1 to hosts ({hosts})")
+    specs = [
+        HostSpec(
+            name=host_name(number),
+            fault_domain=host_name(number) if racks is None else f"rack-{(number - 1) % racks + 1}",
+            capacity_disks=(float(capacity_disk_gb),) * capacity_disks,
+            direct_disks=(float(direct_disk_gb),) * direct_disks,
+        )
+        for number in range(1, hosts + 1)
+    ]
+    return ClusterConfig(hosts=specs, **settings)
+
+
+def open_platform(
+    *providers: ProviderRef,
+    state_dir: str | os.PathLike[str] | None = None,
+    clock: Clock | None = None,
+    config: ClusterConfig | None = None,
+    **cluster_shape: Any,
+) -> Platform:
+    """A platform (in memory unless ``state_dir``) with ``providers`` registered, on
+    ``config`` or on ``cluster(**cluster_shape)``. Use it in a ``with`` block, which closes
+    it."""
+    if config is not None and cluster_shape:
+        raise ValueError(
+            f"give either config or the cluster's shape ({', '.join(sorted(cluster_shape))}), "
+            "not both"
+        )
+    chosen = config if config is not None else cluster(**cluster_shape)
+    platform = Platform.open(state_dir, config=chosen, clock=clock)
+    try:
+        for provider in providers:
+            ref = os.fspath(provider) if isinstance(provider, os.PathLike) else provider
+            platform.register_service(ref)
+    except BaseException:
+        platform.close()
+        raise
+    return platform
+
+
+def host_of(platform: Platform, instance: str, member: str) -> str:
+    """The host member ``member`` of ``instance`` is placed on (NotFound if none)."""
+    for info in platform.get_instance(instance).members:
+        if info.name == member:
+            return info.host
+    raise NotFound("member", member, f"instance {instance!r} has no such member")
+
+
+def probe(platform: Platform, instance: str) -> DataProbe:
+    """The data probe of ``instance``; AssertionError when its provider offers none."""
+    found = platform.data_probe(instance)
+    assert found is not None, (
+        f"the provider of {instance!r} offers no data probe (data_probe returned None)"
+    )
+    return found
+
+
+def read_volume(platform: Platform, instance: str, volume: str, offset: int, length: int) -> bytes:
+    """``length`` bytes at ``offset`` of volume ``volume`` of ``instance``, read as the data
+    path reads them (from the components available now); DataUnavailable when it cannot."""
+    return platform._resources.data.read(instance, volume, offset, length)
+
+
+def assert_nothing_allocated(platform: Platform, *, instances: Iterable[str] = ()) -> None:
+    """No instance is left (or, with ``instances``, none of those), no capacity is reserved
+    when none is left, and the platform's consistency check is clean. The message lists what
+    is left."""
+    wanted = set(instances)
+    left = [i.name for i in platform.list_instances(limit=None) if not wanted or i.name in wanted]
+    assert left == [], f"instances left: {', '.join(left)}"
+    if not wanted:
+        reserved = platform.resources().reserved_gb
+        assert reserved == 0, f"{reserved} GB still reserved with no instance left"
+    problems = platform.check_consistency()
+    assert problems == [], "consistency problems: " + "; ".join(problems)
