@@ -44,6 +44,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import POLICIES, ClusterConfig, ManualClock, Platform
 from dpp_sdk.platform._views import available, scheme_for
 from tests import providers
@@ -132,7 +133,7 @@ def _request(p: Platform, service: str, step: Step) -> None:
                 service=service, name=f"i{slot}", capacity_gb=capacity_gb, policy=policy
             )
         case Write(slot, offset):
-            p._resources.data.write(f"i{slot}", VOLUME, offset, step.data)
+            testing.write_volume(p, f"i{slot}", VOLUME, offset, step.data)
         case Configure(slot, cache_mb):
             p.configure_instance(f"i{slot}", {"cacheMb": cache_mb})
         case Scale(slot, grow_gb):
@@ -205,7 +206,7 @@ def _check_recovered(p: Platform, acked: Acknowledged) -> None:
         record = volumes.get(volume_id)
         if record is None or not p._resources.get_volume(record.instance, record.name).accessible:
             continue
-        read = functools.partial(p._resources.data.read, record.instance, record.name)
+        read = functools.partial(testing.read_volume, p, record.instance, record.name)
         problem = acked.problem(volume_id, read)
         assert problem is None, (
             f"acknowledged bytes of {record.instance}/{record.name} changed: {problem}"
@@ -406,7 +407,7 @@ def test_a_raid5_stripe_write_torn_between_components_is_finished_from_its_journ
     p = Platform.open(tmp_path, config=CONFIG)
     p.register_service(KV)
     p.create_instance(service="kv", name="r", capacity_gb=1, policy="vsan-raid5")
-    p._resources.data.write("r", "data", 4096, b"acknowledged")
+    testing.write_volume(p, "r", "data", 4096, b"acknowledged")
     backend = p._resources.bytes._backend
     writes = {"n": 0}
     real_write = backend.write
@@ -419,13 +420,13 @@ def test_a_raid5_stripe_write_torn_between_components_is_finished_from_its_journ
 
     backend.write = write  # type: ignore[method-assign]
     with pytest.raises(_Killed):
-        p._resources.data.write("r", "data", 0, b"abcd")
+        testing.write_volume(p, "r", "data", 0, b"abcd")
     kill(p)
     with Platform.open(tmp_path) as q:
         (volume,) = q.get_instance("r").volumes
         for component in volume.components:
             q.inject_host_failure(component.host)
-            assert q._resources.data.read("r", "data", 4096, 12) == b"acknowledged"
+            assert testing.read_volume(q, "r", "data", 4096, 12) == b"acknowledged"
             q.clear_host_failure(component.host)
         assert q.check_consistency() == []
 

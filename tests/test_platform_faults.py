@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import ClusterConfig, MaintenanceVetoed, Platform
 from dpp_sdk.platform._policies import Architecture
 
@@ -152,7 +153,7 @@ def test_a_redundant_volume_returns_every_byte_after_any_failure_it_tolerates(
     """Any set of up to FTT failed disks (or hosts) holding components of a RAID-1 (FTT=1 to
     3), RAID-5 (OSA 3+1, ESA 2+1 and 4+1) or RAID-6 volume: every byte reads back."""
     with _wide(layout) as p:
-        p._resources.data.write("kv1", "data", offset, payload)
+        testing.write_volume(p, "kv1", "data", offset, payload)
         comps = p.get_instance("kv1").volumes[0].components
         victims = data.draw(
             st.lists(st.sampled_from(comps), max_size=LAYOUTS[layout], unique_by=lambda c: c.host)
@@ -164,7 +165,7 @@ def test_a_redundant_volume_returns_every_byte_after_any_failure_it_tolerates(
             else:
                 p.inject_host_failure(victim.host)
         assert p.get_instance("kv1").volumes[0].accessible
-        assert p._resources.data.read("kv1", "data", offset, len(payload)) == payload
+        assert testing.read_volume(p, "kv1", "data", offset, len(payload)) == payload
 
 
 @settings(max_examples=30, deadline=None)
@@ -175,7 +176,7 @@ def test_one_failure_more_than_tolerated_makes_a_volume_inaccessible(
     """Any FTT+1 failed hosts holding components: too few votes (a mirror, even with a full
     replica left) or shards (erasure coding); the read raises DataUnavailable."""
     with _wide(layout) as p:
-        p._resources.data.write("kv1", "data", 0, b"abc")
+        testing.write_volume(p, "kv1", "data", 0, b"abc")
         hosts = p.get_instance("kv1").volumes[0].hosts
         ftt = LAYOUTS[layout]
         victims = st.lists(st.sampled_from(hosts), min_size=ftt + 1, max_size=ftt + 1, unique=True)
@@ -183,7 +184,7 @@ def test_one_failure_more_than_tolerated_makes_a_volume_inaccessible(
             p.inject_host_failure(host)
         assert p.get_instance("kv1").volumes[0].state == "inaccessible"
         with pytest.raises(dpp.DataUnavailable):
-            p._resources.data.read("kv1", "data", 0, 3)
+            testing.read_volume(p, "kv1", "data", 0, 3)
 
 
 def test_raid1_loses_quorum_when_a_replica_and_the_witness_are_gone(platform: Platform) -> None:
@@ -198,7 +199,7 @@ def test_raid1_loses_quorum_when_a_replica_and_the_witness_are_gone(platform: Pl
 def test_maintenance_precheck_predicts_without_changing_anything(platform: Platform) -> None:
     """no-action reduces availability; evacuate-all rebuilds; the host stays connected."""
     platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    platform._resources.data.write("kv1", "data", 0, b"z" * 10_000)
+    testing.write_volume(platform, "kv1", "data", 0, b"z" * 10_000)
     comps = platform.get_instance("kv1").volumes[0].components
     host = comps[1].host
     before = platform.get_instance("kv1")
@@ -226,14 +227,14 @@ def test_maintenance_of_an_sna_member_host_predicts_inaccessibility(platform: Pl
 def test_evacuate_all_moves_components_and_keeps_every_byte(platform: Platform) -> None:
     """After evacuation the host holds no component; data reads back; exit reconnects."""
     platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    platform._resources.data.write("kv1", "data", 123, b"evacuate me")
+    testing.write_volume(platform, "kv1", "data", 123, b"evacuate me")
     host = platform.get_instance("kv1").volumes[0].components[1].host
     result = platform.enter_maintenance(host, "evacuate-all")
     assert result.consulted == ("kv1",)
     (volume,) = platform.get_instance("kv1").volumes
     assert host not in volume.hosts
     assert volume.state == "healthy"
-    assert platform._resources.data.read("kv1", "data", 123, 11) == b"evacuate me"
+    assert testing.read_volume(platform, "kv1", "data", 123, 11) == b"evacuate me"
     assert {h.name: h.state for h in platform.list_hosts()}[host] == "maintenance"
     platform.exit_maintenance(host)
     assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
@@ -343,7 +344,7 @@ def test_disk_maintenance_asks_providers_about_the_disk_and_moves_its_components
     RecordingProvider.events.clear()
     platform.register_service("tests.providers:RecordingProvider")
     platform.create_instance(service="recording", name="r1", capacity_gb=5)
-    platform._resources.data.write("r1", "data", 100, b"off the disk")
+    testing.write_volume(platform, "r1", "data", 100, b"off the disk")
     comp = platform.get_instance("r1").volumes[0].components[0]
     check = platform.maintenance_precheck(comp.host, "evacuate-all", disk=comp.disk)
     assert (check.disk, check.rebuild, check.vetoes) == (comp.disk, ("r1",), ())
@@ -353,7 +354,7 @@ def test_disk_maintenance_asks_providers_about_the_disk_and_moves_its_components
     assert (comp.host, comp.disk) not in {(c.host, c.disk) for c in volume.components}
     assert volume.state == "healthy"
     assert [m.state for m in platform.get_instance("r1").members] == ["running"]
-    assert platform._resources.data.read("r1", "data", 100, 12) == b"off the disk"
+    assert testing.read_volume(platform, "r1", "data", 100, 12) == b"off the disk"
     disks = {(h.name, d.name): d.state for h in platform.list_hosts() for d in h.disks}
     assert disks[(comp.host, comp.disk)] == "maintenance"
     assert platform.cluster_health().checks[1].status is dpp.HealthStatus.YELLOW

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.cli._app import cli
 from dpp_sdk.contract._serde import converter
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
@@ -111,14 +112,14 @@ def test_a_raid1_ftt2_replica_on_a_failed_disk_is_rebuilt_at_once_and_keeps_its_
     the volume is healthy with all 5 components again."""
     with cluster(6) as p:
         p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy="vsan-raid1-ftt2")
-        p._resources.data.write("kv1", "data", 4096, b"precious" * 1000)
+        testing.write_volume(p, "kv1", "data", 4096, b"precious" * 1000)
         replica = next(c for c in _volume(p).components if c.role == "replica")
         p.inject_disk_failure(replica.host, replica.disk)
         volume = _volume(p)
         assert volume.state == "healthy"
         assert (replica.host, replica.disk) not in {(c.host, c.disk) for c in volume.components}
         assert _layout(volume) == (3, 2)
-        assert p._resources.data.read("kv1", "data", 4096, 8000) == b"precious" * 1000
+        assert testing.read_volume(p, "kv1", "data", 4096, 8000) == b"precious" * 1000
         assert p.check_consistency() == []
 
 
@@ -127,7 +128,7 @@ def test_a_raid1_ftt3_mirror_is_rebuilt_after_the_repair_timer_on_the_spare_host
     eighth host; the volume is healthy again and the bytes read without the failed host."""
     with cluster(8, clock=ManualClock()) as p:
         p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy="vsan-raid1-ftt3")
-        p._resources.data.write("kv1", "data", 0, b"survivor")
+        testing.write_volume(p, "kv1", "data", 0, b"survivor")
         down = _volume(p).components[0].host
         p.inject_host_failure(down)
         assert _volume(p).health is dpp.ObjectHealth.REDUCED_AVAILABILITY_DELAY_TIMER
@@ -137,7 +138,7 @@ def test_a_raid1_ftt3_mirror_is_rebuilt_after_the_repair_timer_on_the_spare_host
         assert volume.health is dpp.ObjectHealth.HEALTHY
         assert down not in volume.hosts
         assert len(set(volume.hosts)) == 7
-        assert p._resources.data.read("kv1", "data", 0, 8) == b"survivor"
+        assert testing.read_volume(p, "kv1", "data", 0, 8) == b"survivor"
         assert p.check_consistency() == []
 
 
@@ -146,7 +147,7 @@ def test_maintenance_of_a_raid1_ftt2_host_is_predicted_and_evacuated_to_a_spare(
     evacuate-all moves the component to the sixth host, keeping every byte."""
     with cluster(6) as p:
         p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy="vsan-raid1-ftt2")
-        p._resources.data.write("kv1", "data", 0, b"m" * 10_000)
+        testing.write_volume(p, "kv1", "data", 0, b"m" * 10_000)
         host = next(c.host for c in _volume(p).components if c.role == "replica")
         check = p.maintenance_precheck(host, dpp.MaintenanceMode.NO_ACTION)
         assert (check.inaccessible, check.reduced_availability) == ((), ("kv1",))
@@ -156,7 +157,7 @@ def test_maintenance_of_a_raid1_ftt2_host_is_predicted_and_evacuated_to_a_spare(
         volume = _volume(p)
         assert host not in volume.hosts
         assert volume.state == "healthy"
-        assert p._resources.data.read("kv1", "data", 0, 10_000) == b"m" * 10_000
+        assert testing.read_volume(p, "kv1", "data", 0, 10_000) == b"m" * 10_000
 
 
 # -- ESA's adaptive RAID-5 ---------------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_the_maintenance_precheck_of_an_esa_raid5_host_counts_its_own_stripes() 
     reports that the component has no new home on a 3-host cluster."""
     with cluster(3, "esa") as p:
         p.create_instance(service="kv-wide", name="kv1", capacity_gb=5, policy="vsan-raid5")
-        p._resources.data.write("kv1", "data", 0, b"x" * 9000)
+        testing.write_volume(p, "kv1", "data", 0, b"x" * 9000)
         host = _volume(p).components[0].host
         ensure = p.maintenance_precheck(host, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
         assert (ensure.inaccessible, ensure.reduced_availability) == ((), ("kv1",))
@@ -207,7 +208,7 @@ def test_an_esa_raid5_volume_keeps_its_layout_when_a_host_fails_expands_and_rebu
     lost component is rebuilt; a new volume is still 4+1 (the cluster did not shrink)."""
     with cluster(6, "esa", clock=ManualClock()) as p:
         p.create_instance(service="kv-wide", name="kv1", capacity_gb=40, policy="vsan-raid5")
-        p._resources.data.write("kv1", "data", 0, b"wide" * 5000)
+        testing.write_volume(p, "kv1", "data", 0, b"wide" * 5000)
         down = _volume(p).components[0].host
         p.inject_host_failure(down)
         p.scale_instance("kv1", capacity_gb=80)
@@ -218,7 +219,7 @@ def test_an_esa_raid5_volume_keeps_its_layout_when_a_host_fails_expands_and_rebu
         assert volume.health is dpp.ObjectHealth.HEALTHY
         assert down not in volume.hosts
         assert p.resources().reserved_gb == pytest.approx(80 * 1.25)
-        assert p._resources.data.read("kv1", "data", 0, 20_000) == b"wide" * 5000
+        assert testing.read_volume(p, "kv1", "data", 0, 20_000) == b"wide" * 5000
         p.create_instance(service="kv-wide", name="kv2", capacity_gb=8, policy="vsan-raid5")
         assert _layout(_volume(p, "kv2")) == (4, 1)
         assert p.check_consistency() == []
@@ -232,11 +233,11 @@ def test_an_esa_raid5_volume_keeps_its_layout_across_a_restart(tmp_path: Path) -
     with Platform.open(tmp_path, config=config) as p:
         p.register_service("tests.providers:WideKVProvider")
         p.create_instance(service="kv-wide", name="kv1", capacity_gb=30, policy="vsan-raid5")
-        p._resources.data.write("kv1", "data", 100, b"kept")
+        testing.write_volume(p, "kv1", "data", 100, b"kept")
     with Platform.open(tmp_path) as p:
         assert p.status().architecture == "esa"
         assert _layout(_volume(p)) == (2, 1)
-        assert p._resources.data.read("kv1", "data", 100, 4) == b"kept"
+        assert testing.read_volume(p, "kv1", "data", 100, 4) == b"kept"
         assert p.resources().reserved_gb == pytest.approx(45.0)
         assert p.check_consistency() == []
 

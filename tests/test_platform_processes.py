@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,13 +24,14 @@ WRITER = """
 import json, sys
 from dpp_sdk.platform import Platform
 import dpp_sdk as dpp
+from dpp_sdk import testing
 
 state, log, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with Platform.open(state, recover=False) as p, open(log, "a") as out:
     for i in range(count):
         data = (f"write {{i:05d}} ".encode() * 400)[:4096]
         try:
-            p._resources.data.write("r5", "data", i * 4096, data)
+            testing.write_volume(p, "r5", "data", i * 4096, data)
         except dpp.DataUnavailable as exc:
             print(json.dumps({{"i": i, "unavailable": str(exc)}}), file=out, flush=True)
             continue
@@ -88,13 +90,13 @@ def test_acknowledged_writes_survive_host_faults_injected_by_another_process(
         assert cycle > 0
         for i in acked:
             want = (f"write {i:05d} ".encode() * 400)[:4096]
-            assert p._resources.data.read("r5", "data", i * 4096, 4096) == want, i
+            assert testing.read_volume(p, "r5", "data", i * 4096, 4096) == want, i
         # Reads must also be right from each degraded subset of components.
         for host in hosts:
             p.inject_host_failure(host)
             for i in acked[::37]:
                 want = (f"write {i:05d} ".encode() * 400)[:4096]
-                assert p._resources.data.read("r5", "data", i * 4096, 4096) == want, (host, i)
+                assert testing.read_volume(p, "r5", "data", i * 4096, 4096) == want, (host, i)
             p.clear_host_failure(host)
             _wait_for_resync(p, "r5")
         assert p.check_consistency() == []

@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.contract._text import MESSAGE_LIMIT, TRACEBACK_LIMIT
 from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
 from dpp_sdk.platform._operations import MIN_RETRY_DELAY
@@ -164,13 +165,13 @@ def test_a_failed_repair_keeps_the_volume_it_reattached() -> None:
     with Platform.open(config=ClusterConfig.uniform(hosts=5)) as p:
         p.register_service("tests.providers:RepairThenFailProvider")
         p.create_instance(service="repairfail", name="r1", capacity_gb=1)
-        p._resources.data.write("r1", "data", 0, b"survivor")
+        testing.write_volume(p, "r1", "data", 0, b"survivor")
         host = p.get_instance("r1").members[0].host
         p.inject_host_failure(host)
         repair = next(o for o in p.list_operations() if o.kind == "repair")
         assert repair.state is dpp.OperationState.FAILED
         assert [v.name for v in p.get_instance("r1").volumes] == ["data"]
-        assert p._resources.data.read("r1", "data", 0, 8) == b"survivor"
+        assert testing.read_volume(p, "r1", "data", 0, 8) == b"survivor"
         assert "endpoint/client-new" in repair.result["released"]
         assert p.check_consistency() == []
 
@@ -206,7 +207,7 @@ def test_wrongly_typed_arguments_are_validation_errors_naming_them(platform: Pla
         platform.create_instance(service="kv", name="a", parameters=[1])  # wrong type on purpose
     platform.create_instance(service="kv", name="a", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match=r"\$\.data"):
-        platform._resources.data.write("a", "data", 0, "text")  # wrong type on purpose
+        testing.write_volume(platform, "a", "data", 0, "text")  # wrong type on purpose
     with pytest.raises(dpp.ValidationError, match="evacuate-all"):
         platform.maintenance_precheck("esx-01", "evacuate")
     with pytest.raises(dpp.ValidationError, match="finite"):
@@ -287,7 +288,7 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="k1", capacity_gb=1)
-        p._resources.data.write("k1", "data", 0, b"keep me")
+        testing.write_volume(p, "k1", "data", 0, b"keep me")
         vol = p._repo.volume("k1", "data")
         lost = attrs.evolve(vol.components[0], state="lost")
         p._repo.put_volume(vol.with_components({0: lost}))
@@ -295,7 +296,7 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
         (volume,) = p.get_instance("k1").volumes
         assert volume.state == "healthy"
         p.inject_host_failure(volume.components[1].host)
-        assert p._resources.data.read("k1", "data", 0, 7) == b"keep me"
+        assert testing.read_volume(p, "k1", "data", 0, 7) == b"keep me"
 
 
 def test_an_empty_volume_directory_left_by_a_crash_is_removed_on_reopen(tmp_path: Path) -> None:
@@ -304,7 +305,7 @@ def test_an_empty_volume_directory_left_by_a_crash_is_removed_on_reopen(tmp_path
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="k1", capacity_gb=1)
-        p._resources.data.write("k1", "data", 0, b"keep me")
+        testing.write_volume(p, "k1", "data", 0, b"keep me")
     volumes = tmp_path / "volumes"
     (volumes / "vol-crashed").mkdir()
     (volumes / "vol-half-deleted").mkdir()
@@ -312,7 +313,7 @@ def test_an_empty_volume_directory_left_by_a_crash_is_removed_on_reopen(tmp_path
     with Platform.open(tmp_path) as p:
         assert not (volumes / "vol-crashed").exists()
         assert not (volumes / "vol-half-deleted").exists()
-        assert p._resources.data.read("k1", "data", 0, 7) == b"keep me"
+        assert testing.read_volume(p, "k1", "data", 0, 7) == b"keep me"
 
 
 def test_an_operation_owner_whose_pid_was_reused_is_not_alive() -> None:

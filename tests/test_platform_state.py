@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import ClusterConfig, Platform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +40,12 @@ def test_state_is_equal_after_close_and_reopen(tmp_path: Path) -> None:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="a", capacity_gb=10, policy="vsan-raid5")
         p.create_instance(service="kv", name="b", capacity_gb=3, policy="vsan-sna")
-        p._resources.data.write("a", "data", 4096, b"persisted bytes")
+        testing.write_volume(p, "a", "data", 4096, b"persisted bytes")
         p.inject_host_failure("esx-05")
         before = _snapshot(p)
     with Platform.open(tmp_path) as p:
         assert _snapshot(p) == before
-        assert p._resources.data.read("a", "data", 4096, 15) == b"persisted bytes"
+        assert testing.read_volume(p, "a", "data", 4096, 15) == b"persisted bytes"
         assert p.check_consistency() == []
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "open_platform",
     "probe",
     "read_volume",
+    "write_volume",
 ]
 
 ProviderRef = str | os.PathLike[str] | type[ServiceProvider]
@@ -121,6 +122,12 @@ def read_volume(platform: Platform, instance: str, volume: str, offset: int, len
     """``length`` bytes at ``offset`` of volume ``volume`` of ``instance``, read as the data
     path reads them (from the components available now); DataUnavailable when it cannot."""
     return platform._resources.data.read(instance, volume, offset, length)
+
+
+def write_volume(platform: Platform, instance: str, volume: str, offset: int, data: bytes) -> None:
+    """Write ``data`` at ``offset`` of volume ``volume`` of ``instance`` as the data path
+    writes (to every available component; those that miss it turn stale)."""
+    platform._resources.data.write(instance, volume, offset, data)
 
 
 def assert_nothing_allocated(platform: Platform, *, instances: Iterable[str] = ()) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 import attrs
 import pytest
 
+from dpp_sdk import testing
+
 SCALE_ENV = "DPP_STRESS_SCALE"
 SEED_ENV = "DPP_STRESS_SEED"
 KNOWN_ENV = "DPP_STRESS_KNOWN_DEFECTS"
@@ -242,7 +244,7 @@ def ack_violations(
             continue
         want = bytes.fromhex(ack["data"])
         try:
-            got = platform._resources.data.read(name, ack["volume"], ack["offset"], len(want))
+            got = testing.read_volume(platform, name, ack["volume"], ack["offset"], len(want))
         except dpp.DataUnavailable as exc:
             found.append(f"acknowledged write unreadable after faults cleared: {ack} ({exc})")
             continue

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from dpp_sdk import testing
 from dpp_sdk.platform import Platform
 from tests.stress import workers
 from tests.stress._harness import (
@@ -160,7 +161,7 @@ def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
             if armed and path == "$.volume.size_gb":
                 armed.clear()
                 writer = threading.Thread(
-                    target=b._resources.data.write, args=("r5", "data", 0, payload)
+                    target=testing.write_volume, args=(b, "r5", "data", 0, payload)
                 )
                 writer.start()
                 writer.join(2)
@@ -170,10 +171,10 @@ def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
         a.scale_instance("r5", 2)
         monkeypatch.undo()
         a.clear_host_failure(hosts[0])
-        assert a._resources.data.read("r5", "data", 0, len(payload)) == payload
+        assert testing.read_volume(a, "r5", "data", 0, len(payload)) == payload
         for host in hosts:
             a.inject_host_failure(host)
-            assert a._resources.data.read("r5", "data", 0, len(payload)) == payload, host
+            assert testing.read_volume(a, "r5", "data", 0, len(payload)) == payload, host
             a.clear_host_failure(host)
         assert a.check_consistency() == []
 
@@ -196,7 +197,7 @@ def test_tidying_after_a_crash_racing_a_scale_in_another_process_keeps_the_new_s
         a.create_instance(service="kv", name="r5", capacity_gb=1, policy="vsan-raid5")
         hosts = [c.host for c in a.get_instance("r5").volumes[0].components]
         a.inject_host_failure(hosts[0])
-        a._resources.data.write("r5", "data", 0, b"x" * 4096)  # a component goes stale
+        testing.write_volume(a, "r5", "data", 0, b"x" * 4096)  # a component goes stale
         volume_ids = a._hardware._bytes.volume_ids
         armed = [True]
 

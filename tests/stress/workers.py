@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 import dpp_sdk as dpp
 import tests.providers  # noqa: F401 - imported once in the fork server, not in each child
+from dpp_sdk import testing
 from dpp_sdk.cli._app import cli
 from dpp_sdk.platform import Platform
 from tests.stress import providers
@@ -233,7 +234,7 @@ class Mixer:
         self.journal.log("intent", what="write", instance=name, slot=slot)
         done = self.journal.attempt(
             f"write {name}+{offset}",
-            lambda: platform._resources.data.write(name, "data", offset, data) or True,
+            lambda: testing.write_volume(platform, name, "data", offset, data) or True,
             ftt1=policy in ("vsan-default", "vsan-raid5"),
         )
         if done:
@@ -298,8 +299,8 @@ class Mixer:
         platform = self.p
         got = self.journal.attempt(
             f"read {ack['instance']}+{ack['offset']}",
-            lambda: platform._resources.data.read(
-                ack["instance"], "data", ack["offset"], len(want)
+            lambda: testing.read_volume(
+                platform, ack["instance"], "data", ack["offset"], len(want)
             ),
         )
         if got is not None and got != want:
