@@ -34,6 +34,7 @@ import attrs
 import zfec
 
 import dpp_sdk as dpp
+from dpp_sdk import kits
 
 __all__ = [
     "MANIFEST",
@@ -1218,20 +1219,7 @@ class MinioProvider(dpp.ServiceProvider):
     def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
         """Delete every server with its drives, any stray volume, the endpoints and the
         secrets. Each delete tolerates absence, so a half-decommissioned tenant finishes."""
-        layout = _load_layout(ctx)
-        for pool in layout.pools if layout else ():
-            for server in range(pool.servers):
-                ctx.members.delete(pool.server_name(server), delete_volumes=True)
-        for member in ctx.members.list():  # anything a crashed attempt left unrecorded
-            ctx.members.delete(member.name, delete_volumes=True)
-        for volume in ctx.volumes.list():
-            ctx.volumes.delete(volume.name)
-        for endpoint in ("s3", "console", *(e.name for e in ctx.endpoints.list())):
-            ctx.endpoints.delete(endpoint)
-        for secret in (ROOT_USER, ROOT_PASSWORD, *(s.name for s in ctx.secrets.list())):
-            ctx.secrets.delete(secret)
-        ctx.state.delete(_OBJECTS_KEY)
-        ctx.state.delete(_LAYOUT_KEY)
+        kits.release_everything(ctx)
 
     def data_probe(self, ctx: dpp.InstanceContext) -> dpp.DataProbe | None:
         """A :class:`MinioProbe` writing erasure-coded objects through ``ctx``."""

@@ -27,6 +27,8 @@ from typing import Any
 import attrs
 
 import dpp_sdk as dpp
+from dpp_sdk import kits
+from dpp_sdk.kits import majority
 
 __all__ = [
     "MANIFEST",
@@ -118,11 +120,6 @@ MANIFEST = dpp.Manifest(
 )
 
 
-def majority(members: int) -> int:
-    """Votes needed to elect a primary and to acknowledge a ``majority`` write."""
-    return members // 2 + 1
-
-
 def member_name(index: int) -> str:
     """``mongodb-0``, ``mongodb-1``, ...: stable names, so ``ensure`` finds them again."""
     return f"mongodb-{index}"
@@ -146,10 +143,19 @@ class ReplicaSetView:
     """
 
     size: int
-    members: Mapping[str, dpp.MemberInfo]
-    volumes: Mapping[str, dpp.VolumeInfo]
+    snapshot: kits.InstanceSnapshot
     recorded_primary: str | None
     term: int
+
+    @property
+    def members(self) -> Mapping[str, dpp.MemberInfo]:
+        """The instance's members by name."""
+        return self.snapshot.members
+
+    @property
+    def volumes(self) -> Mapping[str, dpp.VolumeInfo]:
+        """The instance's volumes by name."""
+        return self.snapshot.volumes
 
     @classmethod
     def read(cls, ctx: dpp.InstanceContext) -> ReplicaSetView:
@@ -157,8 +163,7 @@ class ReplicaSetView:
         primary = ctx.state.get(_PRIMARY)
         return cls(
             size=int(ctx.spec.parameters["replicaCount"]),
-            members={m.name: m for m in ctx.members.list()},
-            volumes={v.name: v for v in ctx.volumes.list()},
+            snapshot=kits.InstanceSnapshot.take(ctx),
             recorded_primary=primary if isinstance(primary, str) else None,
             term=int(ctx.state.get(_TERM, 0)),
         )
@@ -180,14 +185,7 @@ class ReplicaSetView:
 
     def is_up(self, name: str) -> bool:
         """Whether ``name`` exists, runs, and can read and write its data volume."""
-        member = self.members.get(name)
-        volume = self.volumes.get(volume_name(name))
-        return (
-            member is not None
-            and member.state == "running"
-            and volume is not None
-            and volume.accessible
-        )
+        return self.snapshot.is_up(name)
 
     @property
     def up(self) -> tuple[str, ...]:
@@ -201,16 +199,7 @@ class ReplicaSetView:
 
     def why_down(self, name: str) -> str:
         """A short reason ``name`` is not up, for health messages and vetoes."""
-        member = self.members.get(name)
-        if member is None:
-            return f"{name} missing"
-        if member.state == "unreachable":
-            return f"{name} unreachable on failed host {member.host}"
-        if member.state == "lost":
-            return f"{name} lost with host {member.host} (repair timer expired)"
-        if member.state == "stopped":
-            return f"{name} stopped on {member.host} in maintenance"
-        return f"{name} has lost its data volume on {member.host}"
+        return self.snapshot.why_down(name) or f"{name} is up"
 
     def needs_replacing(self, name: str) -> bool:
         """Missing, lost with its host, or running without its data: rebuild it elsewhere.
@@ -218,10 +207,7 @@ class ReplicaSetView:
         A member on a failed host (``unreachable``) is not replaced until the platform's
         object repair timer declares it ``lost``: most outages are a reboot, and it comes
         back with its data and catches up. One stopped by maintenance comes back too."""
-        member = self.members.get(name)
-        if member is None or member.state == "lost":
-            return True
-        return member.state == "running" and not self.is_up(name)
+        return self.snapshot.needs_replacement(name)
 
     def elect(self, *, excluding: Iterable[str] = ()) -> str | None:
         """The primary MongoDB's election would settle on, or None without a majority.
@@ -488,17 +474,9 @@ class MongoDBProvider(dpp.ServiceProvider):
                 ctx.volumes.expand(volume.name, request.capacity_gb)
 
     def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
-        """Remove every member with its volume, then endpoints and secrets; any state is fine."""
-        for member in ctx.members.list():
-            ctx.members.delete(member.name, delete_volumes=True)
-        for volume in ctx.volumes.list():  # a volume detached by an interrupted repair
-            ctx.volumes.delete(volume.name)
-        for endpoint in ctx.endpoints.list():
-            ctx.endpoints.delete(endpoint.name)
-        for secret in ctx.secrets.list():
-            ctx.secrets.delete(secret.name)
-        for key in (_PRIMARY, _TERM, _PROBE, _PROBE_END):
-            ctx.state.delete(key)
+        """Remove every member with its volume, then endpoints, secrets and state; any state
+        of the replica set is fine (a half-decommissioned one finishes)."""
+        kits.release_everything(ctx)
 
     # ---------------------------------------------------------------- optional hooks
 

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
+from dpp_sdk import kits
 from dpp_sdk.platform import ClusterConfig, MaintenanceVetoed
 
 from .provider import ReplicaSetView, majority
@@ -235,8 +236,7 @@ def test_an_election_needs_a_majority_and_keeps_a_primary_that_is_up(
     }
     view = ReplicaSetView(
         size=size,
-        members=members,
-        volumes=volumes,
+        snapshot=kits.InstanceSnapshot(members=members, volumes=volumes),
         recorded_primary=None if recorded is None else f"mongodb-{recorded}",
         term=1,
     )
