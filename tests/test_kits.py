@@ -116,3 +116,39 @@ def test_a_lost_member_is_replaced_on_another_host_by_the_kit() -> None:
         platform.advance(61 * 60)
         assert testing.host_of(platform, "s1", "kv-0") != failed
         assert platform.check_consistency() == []
+
+
+class PlanningProvider(KVProvider):
+    """Asks the platform where members would go, in monitor (a read-only context)."""
+
+    answers: ClassVar[list[object]] = []
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        claim = dpp.VolumeClaim(name="data", size_gb=ctx.spec.capacity_gb)
+        self.answers.append(ctx.members.plan("kv-0", volumes=[claim], replacing=True).host)
+        huge = dpp.VolumeClaim(name="huge", size_gb=10**6)
+        try:
+            ctx.members.plan("kv-9", volumes=[huge])
+        except (dpp.PlacementFailed, dpp.QuotaExceeded) as exc:
+            self.answers.append(type(exc).__name__)
+        return super().monitor(ctx)
+
+
+def test_a_placement_dry_run_answers_where_and_why_not_and_changes_nothing() -> None:
+    """ctx.members.plan runs the platform's placement and undoes it: a replacement's host
+    avoids the failed one; an impossible member is refused with the reason; nothing moves."""
+    PlanningProvider.answers.clear()
+    with testing.open_platform(PlanningProvider, hosts=3) as platform:
+        platform.create_instance(service="kv", name="p1", capacity_gb=5, policy="vsan-sna")
+        failed = testing.host_of(platform, "p1", "kv-0")
+        platform.inject_host_failure(failed)
+        before = (platform.resources().reserved_gb, platform.get_instance("p1"))
+        PlanningProvider.answers.clear()
+        platform.instance_health("p1")
+        planned, refusal = PlanningProvider.answers
+        assert planned != failed
+        assert refusal in ("PlacementFailed", "QuotaExceeded")
+        after = (platform.resources().reserved_gb, platform.get_instance("p1"))
+        assert after == before
+        assert [m.name for m in after[1].members] == ["kv-0"]
+        assert platform.check_consistency() == []

@@ -160,6 +160,22 @@ class Members(abc.ABC):
         """
 
     @abc.abstractmethod
+    def plan(
+        self,
+        name: str,
+        *,
+        volumes: Sequence[VolumeClaim] = (),
+        host: str | None = None,
+        anti_affinity: AntiAffinity | None = None,
+        replacing: bool = False,
+    ) -> MemberInfo:
+        """Where :meth:`ensure` would place member ``name`` now, without creating anything:
+        the platform's own placement, run and undone. With ``replacing``, as if the member
+        (and its volumes) were deleted first, for "could it be re-created elsewhere?". Raises
+        what ``ensure`` would (:class:`~dpp_sdk.PlacementFailed` with its reason,
+        :class:`~dpp_sdk.QuotaExceeded`). Allowed in read-only contexts; changes nothing."""
+
+    @abc.abstractmethod
     def find(self, name: str) -> MemberInfo | None:
         """The member ``name``, or None."""
 

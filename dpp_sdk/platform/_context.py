@@ -160,6 +160,25 @@ class _Members(Members):
             labels=dict(labels or {}),
         )
 
+    def plan(
+        self,
+        name: str,
+        *,
+        volumes: Sequence[VolumeClaim] = (),
+        host: str | None = None,
+        anti_affinity: AntiAffinity | None = None,
+        replacing: bool = False,
+    ) -> MemberInfo:
+        self._g.check(mutating=False)
+        return self._p.plan_member(
+            self._g.instance,
+            name,
+            volumes=tuple(volumes),
+            host=host,
+            anti_affinity=anti_affinity,
+            replacing=replacing,
+        )
+
     def find(self, name: str) -> MemberInfo | None:
         self._g.check(mutating=False)
         return self._p.find_member(self._g.instance, name)

@@ -55,6 +55,14 @@ from dpp_sdk.platform._views import (
 __all__ = ["MIN_SECRET_LENGTH", "InstanceResources"]
 
 
+class _Undone(Exception):
+    """Rolls back a dry run (:meth:`InstanceResources.plan_member`), carrying its answer."""
+
+    def __init__(self, member: MemberInfo) -> None:
+        super().__init__(member.name)
+        self.member = member
+
+
 class InstanceResources(NamedResources):
     """Volumes, members, endpoints, secrets and provider state of instances."""
 
@@ -338,6 +346,38 @@ class InstanceResources(NamedResources):
                             pool_anti_affinity=claim.pool_anti_affinity,
                         )
             return self.get_member(instance, name)
+
+    def plan_member(
+        self,
+        instance: str,
+        name: str,
+        *,
+        volumes: tuple[VolumeClaim, ...],
+        host: str | None,
+        anti_affinity: AntiAffinity | None,
+        replacing: bool,
+    ) -> MemberInfo:
+        """Where :meth:`ensure_member` would put member ``name`` (after deleting it, with
+        ``replacing``): both run in one transaction and one cluster journal, then undone."""
+        with self._lock:
+            cluster = self._repo.cluster()
+            try:
+                with cluster.changes(), self._repo.store.transaction():
+                    if replacing:
+                        self.delete_member(instance, name, delete_volumes=True)
+                        for claim in volumes:
+                            self.delete_volume(instance, claim.name)
+                    planned = self.ensure_member(
+                        instance,
+                        name,
+                        volumes=volumes,
+                        host=host,
+                        anti_affinity=anti_affinity,
+                        labels={},
+                    )
+                    raise _Undone(planned)
+            except _Undone as undone:
+                return undone.member
 
     def _kept_volumes(
         self, instance: str, name: str, volumes: Sequence[VolumeClaim], host: str | None

@@ -476,37 +476,29 @@ def _replacement_blocker(
 # --------------------------------------------------------------------------- room on hosts
 
 
-def _server_fits(host: dpp.HostInfo, pool: Pool, policy: str) -> bool:
-    """Whether ``host`` can take one server of ``pool`` with all its drives."""
-    if policy == "vsan-direct":
-        # As the platform places them: each drive on the direct disk with the most free space
-        # that holds no other drive of its erasure set (its storage-pool anti-affinity).
-        room = {
-            d.name: d.free_gb for d in host.disks if d.kind == "direct" and d.state == "healthy"
-        }
-        sets_on: dict[str, set[int]] = {name: set() for name in room}
-        for drive in range(pool.drives_per_server):
-            erasure_set = pool.erasure_set_of(0, drive)  # every server's drives split alike
-            fits = [
-                name
-                for name, free in room.items()
-                if free + _EPSILON_GB >= pool.drive_gb and erasure_set not in sets_on[name]
-            ]
-            if not fits:
-                return False
-            best = min(fits, key=lambda name: (-room[name], name))
-            room[best] -= pool.drive_gb
-            sets_on[best].add(erasure_set)
-        return True
-    room = sorted(
-        (d.free_gb for d in host.disks if d.kind == "capacity" and d.state == "healthy"),
-        reverse=True,
-    )
-    for _ in range(pool.drives_per_server):  # as the platform places them: most free first
-        if not room or room[0] + _EPSILON_GB < pool.drive_gb:
-            return False
-        room[0] -= pool.drive_gb
-        room.sort(reverse=True)
+def _server_claims(pool: Pool, server: int, policy: str) -> list[dpp.VolumeClaim]:
+    """The drives server ``server`` of ``pool`` claims with it (they land on its host)."""
+    return [pool.drive_claim(server, d, policy) for d in range(pool.drives_per_server)]
+
+
+def _server_anti_affinity(pool: Pool) -> dpp.AntiAffinity:
+    """The servers of one pool never share a host."""
+    return dpp.AntiAffinity(group=pool.group, required=True, scope="host")
+
+
+def _server_fits(ctx: dpp.InstanceContext, pool: Pool, server: int, host: str) -> bool:
+    """Whether server ``server`` of ``pool`` could be (re-)created on ``host`` now, with all
+    its drives: the platform's own placement, as a dry run (``ctx.members.plan``)."""
+    try:
+        ctx.members.plan(
+            pool.server_name(server),
+            volumes=_server_claims(pool, server, ctx.spec.policy),
+            host=host,
+            anti_affinity=_server_anti_affinity(pool),
+            replacing=True,
+        )
+    except (dpp.PlacementFailed, dpp.QuotaExceeded):
+        return False
     return True
 
 
@@ -553,7 +545,8 @@ def _check_room(ctx: dpp.InstanceContext, pool: Pool) -> None:
             f"{len(free_hosts) + len(placed)} connected hosts can take one",
         )
     policy = ctx.spec.policy
-    fitting = [h.name for h in free_hosts if _server_fits(h, pool, policy)]
+    first_missing = next(s for s in range(pool.servers) if pool.server_name(s) not in members)
+    fitting = [h.name for h in free_hosts if _server_fits(ctx, pool, first_missing, h.name)]
     if len(fitting) < missing:
         raise dpp.PlacementFailed(
             "NotEnoughResources",
@@ -885,10 +878,8 @@ class MinioProvider(dpp.ServiceProvider):
         pool's other servers."""
         ctx.members.ensure(
             pool.server_name(server),
-            volumes=[
-                pool.drive_claim(server, d, ctx.spec.policy) for d in range(pool.drives_per_server)
-            ],
-            anti_affinity=dpp.AntiAffinity(group=pool.group, required=True, scope="host"),
+            volumes=_server_claims(pool, server, ctx.spec.policy),
+            anti_affinity=_server_anti_affinity(pool),
             labels={"pool": str(pool.index), "server": str(server)},
         )
 
@@ -1105,7 +1096,7 @@ class MinioProvider(dpp.ServiceProvider):
         hosts = [
             h.name
             for h in ctx.cluster.connected_hosts
-            if h.name not in taken and _server_fits(h, pool, ctx.spec.policy)
+            if h.name not in taken and _server_fits(ctx, pool, server, h.name)
         ]
         if not hosts:
             return "room", (

@@ -534,7 +534,7 @@ class MongoDBProvider(dpp.ServiceProvider):
             return dpp.MaintenanceDecision.allow(f"stopped {', '.join(leaving) or 'nothing'}")
         version = str(ctx.spec.parameters["version"])
         for name in leaving:
-            if not self._room_for(ctx, ReplicaSetView.read(ctx), name):
+            if not self._room_for(ctx, name):
                 return dpp.MaintenanceDecision.veto(
                     dpp.VetoReason.NOT_ENOUGH_RESOURCES,
                     f"{name} must leave {request.host} with its data, but no other connected "
@@ -570,7 +570,7 @@ class MongoDBProvider(dpp.ServiceProvider):
         for name in view.voting:
             if not view.needs_replacing(name):
                 continue
-            if not self._room_for(ctx, view, name):
+            if not self._room_for(ctx, name):
                 ctx.log.warning("%s cannot be re-created: no spare host has room", name)
                 continue
             self._remove_member(ctx, name, keep_endpoint=True)
@@ -619,20 +619,19 @@ class MongoDBProvider(dpp.ServiceProvider):
             ctx.endpoints.delete(name)
 
     @staticmethod
-    def _room_for(ctx: dpp.InstanceContext, view: ReplicaSetView, name: str) -> bool:
-        """Whether a connected host without another member could take ``name``'s data."""
-        spec = ctx.spec
-        taken = {m.host for n, m in view.members.items() if n != name}
-        kind = {"vsan-sna": "capacity", "vsan-direct": "direct"}.get(spec.policy)
-        for host in ctx.cluster.connected_hosts:
-            if host.name in taken:
-                continue
-            if kind is None or any(
-                d.kind == kind and d.state == "healthy" and d.free_gb >= spec.capacity_gb
-                for d in host.disks
-            ):
-                return True
-        return False
+    def _room_for(ctx: dpp.InstanceContext, name: str) -> bool:
+        """Whether ``name`` could be re-created now, with its data volume, where the
+        platform's own placement would put it (a dry run: nothing is allocated)."""
+        try:
+            ctx.members.plan(
+                name,
+                volumes=[dpp.VolumeClaim(name=volume_name(name), size_gb=ctx.spec.capacity_gb)],
+                anti_affinity=ANTI_AFFINITY,
+                replacing=True,
+            )
+        except (dpp.PlacementFailed, dpp.QuotaExceeded):
+            return False
+        return True
 
     @staticmethod
     def _replicate(ctx: dpp.InstanceContext) -> None:
