@@ -81,8 +81,14 @@ def test_a_provision_killed_after_any_context_call_resumes_without_double_alloca
             testing.assert_nothing_allocated(platform)
 
 
-def test_the_pytest_fixture_opens_platforms_and_closes_them(
-    dpp_platform: Callable[..., dpp.Platform],
+def test_the_pytest_factory_fixture_opens_platforms_and_closes_them(
+    dpp_platform_factory: Callable[..., dpp.Platform],
 ) -> None:
-    platform = dpp_platform("tests.providers:KVProvider", hosts=3)
+    platform = dpp_platform_factory("tests.providers:KVProvider", hosts=3)
     assert [h.name for h in platform.list_hosts()] == ["esx-01", "esx-02", "esx-03"]
+
+
+@pytest.mark.dpp_platform("tests.providers:KVProvider", hosts=2, racks=1)
+def test_the_marker_shapes_the_platform_fixture(dpp_platform: dpp.Platform) -> None:
+    assert [h.fault_domain for h in dpp_platform.list_hosts()] == ["rack-1", "rack-1"]
+    assert [s.name for s in dpp_platform.list_services()] == ["kv"]

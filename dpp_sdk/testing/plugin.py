@@ -1,12 +1,19 @@
 """pytest fixtures for provider tests: ``pytest -p dpp_sdk.testing.plugin``, or
-``pytest_plugins = ["dpp_sdk.testing.plugin"]`` in a ``conftest.py``.
+``pytest_plugins = ["dpp_sdk.testing.plugin"]`` in the root ``conftest.py``.
 
-``dpp_platform`` opens platforms with :func:`dpp_sdk.testing.open_platform` and closes every
-one it opened when the test ends, pass or fail::
+``dpp_platform`` is a platform opened as the closest ``dpp_platform`` marker says (its arguments
+are those of :func:`dpp_sdk.testing.open_platform`: the providers, then the cluster's shape),
+and closed when the test ends, pass or fail. Mark a module once and override per test::
+
+    pytestmark = pytest.mark.dpp_platform("samples/mongodb", hosts=4)
 
     def test_green(dpp_platform) -> None:
-        platform = dpp_platform("samples/mongodb", hosts=6, racks=3)
-        platform.create_instance(service="mongodb", name="db1", capacity_gb=10)
+        dpp_platform.create_instance(service="mongodb", name="db1", capacity_gb=10)
+
+    @pytest.mark.dpp_platform("samples/mongodb", hosts=3)
+    def test_no_spare_host(dpp_platform) -> None: ...
+
+``dpp_platform_factory`` opens as many as a test needs, each closed when the test ends.
 """
 
 from __future__ import annotations
@@ -19,12 +26,20 @@ import pytest
 from dpp_sdk.platform import Platform
 from dpp_sdk.testing import open_platform
 
-__all__ = ["dpp_platform"]
+__all__ = ["dpp_platform", "dpp_platform_factory"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dpp_platform(*providers, **cluster_shape): how the dpp_platform fixture opens its "
+        "platform (the arguments of dpp_sdk.testing.open_platform)",
+    )
 
 
 @pytest.fixture
-def dpp_platform() -> Iterator[Callable[..., Platform]]:
-    """Open a platform as :func:`dpp_sdk.testing.open_platform` does; closed after the test."""
+def dpp_platform_factory() -> Iterator[Callable[..., Platform]]:
+    """Open platforms as :func:`dpp_sdk.testing.open_platform` does; closed after the test."""
     opened: list[Platform] = []
 
     def open_one(*providers: Any, **options: Any) -> Platform:
@@ -35,3 +50,14 @@ def dpp_platform() -> Iterator[Callable[..., Platform]]:
     yield open_one
     for platform in opened:
         platform.close()
+
+
+@pytest.fixture
+def dpp_platform(
+    request: pytest.FixtureRequest, dpp_platform_factory: Callable[..., Platform]
+) -> Platform:
+    """The platform the closest ``dpp_platform`` marker describes (none: an empty default
+    cluster of four hosts with no provider)."""
+    marker = request.node.get_closest_marker("dpp_platform")
+    args, kwargs = (marker.args, marker.kwargs) if marker is not None else ((), {})
+    return dpp_platform_factory(*args, **kwargs)

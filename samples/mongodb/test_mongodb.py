@@ -6,7 +6,6 @@ Each test opens an in-memory platform, registers the sample by its directory (as
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
-from dpp_sdk import kits
-from dpp_sdk.platform import ClusterConfig, MaintenanceVetoed
+from dpp_sdk import kits, testing
+from dpp_sdk.platform import MaintenanceVetoed
 
 from .provider import ReplicaSetView, majority
 
@@ -23,41 +22,26 @@ SAMPLE = Path(__file__).parent
 GB = 10
 
 
-def open_platform(hosts: int = 4) -> dpp.Platform:
-    """An in-memory platform of ``hosts`` hosts with the sample registered by directory."""
-    platform = dpp.Platform.open(config=ClusterConfig.uniform(hosts=hosts))
-    platform.register_service(str(SAMPLE))
-    return platform
+# The default cluster: four hosts, so a replica set of three has one spare host. Tests marked
+# THREE_HOSTS get exactly three: a replica set of three has nowhere to move a lost member.
+pytestmark = pytest.mark.dpp_platform(SAMPLE, hosts=4)
+THREE_HOSTS = pytest.mark.dpp_platform(SAMPLE, hosts=3)
 
 
-@pytest.fixture
-def platform() -> Iterator[dpp.Platform]:
-    """The default cluster: four hosts, so a replica set of three has one spare host."""
-    with open_platform() as platform:
-        yield platform
-
-
-@pytest.fixture
-def three_hosts() -> Iterator[dpp.Platform]:
-    """Exactly three hosts: a replica set of three has nowhere to move a lost member."""
-    with open_platform(hosts=3) as platform:
-        yield platform
-
-
-def create(platform: dpp.Platform, name: str = "db1", **parameters: object) -> dpp.InstanceInfo:
+def create(dpp_platform: dpp.Platform, name: str = "db1", **parameters: object) -> dpp.InstanceInfo:
     policy = parameters.pop("policy", None)
-    platform.create_instance(
+    dpp_platform.create_instance(
         service="mongodb",
         name=name,
         capacity_gb=GB,
         parameters=parameters,
         policy=None if policy is None else str(policy),
     )
-    return platform.get_instance(name)
+    return dpp_platform.get_instance(name)
 
 
-def host_of(platform: dpp.Platform, member: str, instance: str = "db1") -> str:
-    return next(m.host for m in platform.get_instance(instance).members if m.name == member)
+def host_of(dpp_platform: dpp.Platform, member: str, instance: str = "db1") -> str:
+    return next(m.host for m in dpp_platform.get_instance(instance).members if m.name == member)
 
 
 def primaries(info: dpp.InstanceInfo) -> list[str]:
@@ -70,15 +54,15 @@ def replica_set_status(health: object) -> dpp.HealthStatus:
     return dpp.HealthStatus.worst(c.status for c in checks if c.name.startswith("replica-set/"))
 
 
-def probe_of(platform: dpp.Platform, instance: str = "db1") -> dpp.DataProbe:
-    probe = platform.data_probe(instance)
+def probe_of(dpp_platform: dpp.Platform, instance: str = "db1") -> dpp.DataProbe:
+    probe = dpp_platform.data_probe(instance)
     assert probe is not None
     return probe
 
 
-def assert_nothing_left(platform: dpp.Platform) -> None:
-    assert platform.list_instances() == []
-    assert platform.resources().reserved_gb == 0
+def assert_nothing_left(dpp_platform: dpp.Platform) -> None:
+    assert dpp_platform.list_instances() == []
+    assert dpp_platform.resources().reserved_gb == 0
 
 
 # --------------------------------------------------------------------------- registration
@@ -86,8 +70,8 @@ def assert_nothing_left(platform: dpp.Platform) -> None:
 
 def test_the_sample_directory_registers_a_mongodb_service() -> None:
     """Registering samples/mongodb by its path yields the manifest a partner expects."""
-    with open_platform() as platform:
-        service = platform.get_service("mongodb")
+    with testing.open_platform(SAMPLE) as dpp_platform:
+        service = dpp_platform.get_service("mongodb")
         manifest = service.active.manifest
         assert service.category == "database"
         assert manifest.parameters_schema["properties"]["replicaCount"]["enum"] == [1, 3, 5, 7]
@@ -107,18 +91,18 @@ def test_the_sample_directory_registers_a_mongodb_service() -> None:
 
 
 def test_an_even_replica_count_is_refused_before_anything_is_allocated(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """replicaCount=2 fails validation naming $.parameters.replicaCount; nothing is held."""
     with pytest.raises(dpp.ValidationError) as caught:
-        create(platform, replicaCount=2)
+        create(dpp_platform, replicaCount=2)
     assert [p.path for p in caught.value.problems] == ["$.parameters.replicaCount"]
-    assert_nothing_left(platform)
+    assert_nothing_left(dpp_platform)
 
 
-def test_three_members_land_on_three_distinct_hosts(platform: dpp.Platform) -> None:
+def test_three_members_land_on_three_distinct_hosts(dpp_platform: dpp.Platform) -> None:
     """Each member has its own host, one host-local data volume, and an endpoint."""
-    info = create(platform, replicaCount=3)
+    info = create(dpp_platform, replicaCount=3)
     assert info.status is dpp.InstanceStatus.READY
     assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
     assert len({m.host for m in info.members}) == 3
@@ -133,20 +117,20 @@ def test_three_members_land_on_three_distinct_hosts(platform: dpp.Platform) -> N
     assert {e.port for e in info.endpoints} == {27017}
     assert {e.member for e in info.endpoints} == {None, "mongodb-0", "mongodb-1", "mongodb-2"}
     assert {s.name for s in info.secrets} == {"admin-password", "keyfile"}
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
 
 
 def test_a_replica_set_larger_than_the_cluster_fails_placement_and_is_cleaned_up(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """Five members cannot be kept apart on four hosts; the attempt leaves nothing."""
     with pytest.raises(dpp.OperationFailed) as caught:
-        create(platform, replicaCount=5)
+        create(dpp_platform, replicaCount=5)
     error = caught.value.operation.error
     assert error is not None
     assert error.type == "PlacementFailed"
     assert "AntiAffinityUnsatisfiable" in error.message
-    assert_nothing_left(platform)
+    assert_nothing_left(dpp_platform)
 
 
 @settings(max_examples=30, deadline=None)
@@ -155,57 +139,59 @@ def test_a_replica_count_is_accepted_only_if_odd_and_within_the_hosts(
     count: int, hosts: int
 ) -> None:
     """Any replicaCount: valid iff in {1, 3, 5, 7}, placed iff it fits; refusals leave nothing."""
-    with open_platform(hosts=hosts) as platform:
+    with testing.open_platform(SAMPLE, hosts=hosts) as dpp_platform:
         if count not in (1, 3, 5, 7):
             with pytest.raises(dpp.ValidationError) as refused:
-                create(platform, replicaCount=count)
+                create(dpp_platform, replicaCount=count)
             assert [p.path for p in refused.value.problems] == ["$.parameters.replicaCount"]
         elif count > hosts:
             with pytest.raises(dpp.OperationFailed) as failed:
-                create(platform, replicaCount=count)
+                create(dpp_platform, replicaCount=count)
             assert failed.value.operation.error is not None
             assert "AntiAffinityUnsatisfiable" in failed.value.operation.error.message
         else:
-            info = create(platform, replicaCount=count)
+            info = create(dpp_platform, replicaCount=count)
             assert len({m.host for m in info.members}) == count
             assert len(primaries(info)) == 1
-            assert platform.remove_instance("db1").result["leaked"] == []
-        assert_nothing_left(platform)
+            assert dpp_platform.remove_instance("db1").result["leaked"] == []
+        assert_nothing_left(dpp_platform)
 
 
 # --------------------------------------------------------------------------- health and elections
 
 
-def test_a_minority_down_is_yellow_and_a_majority_down_is_red(three_hosts: dpp.Platform) -> None:
+@THREE_HOSTS
+def test_a_minority_down_is_yellow_and_a_majority_down_is_red(dpp_platform: dpp.Platform) -> None:
     """By MongoDB's rules: one of three members down is yellow, two are red."""
-    create(three_hosts, replicaCount=3)
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-1"))
-    health = three_hosts.instance_health("db1")
+    create(dpp_platform, replicaCount=3)
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-1"))
+    health = dpp_platform.instance_health("db1")
     assert replica_set_status(health) is dpp.HealthStatus.YELLOW
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-2"))
-    health = three_hosts.instance_health("db1")
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-2"))
+    health = dpp_platform.instance_health("db1")
     assert replica_set_status(health) is dpp.HealthStatus.RED
-    assert primaries(three_hosts.get_instance("db1")) == []
+    assert primaries(dpp_platform.get_instance("db1")) == []
 
 
 @pytest.mark.parametrize("policy", ["vsan-default", "vsan-sna"])
 def test_instance_health_follows_the_replica_set(policy: str) -> None:
     """The instance as a whole is yellow with one member down and red with two."""
-    with open_platform(hosts=3) as platform:
-        create(platform, replicaCount=3, policy=policy)
-        platform.inject_host_failure(host_of(platform, "mongodb-1"))
-        assert platform.instance_health("db1").status is dpp.HealthStatus.YELLOW
-        platform.inject_host_failure(host_of(platform, "mongodb-2"))
-        assert platform.instance_health("db1").status is dpp.HealthStatus.RED
+    with testing.open_platform(SAMPLE, hosts=3) as dpp_platform:
+        create(dpp_platform, replicaCount=3, policy=policy)
+        dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-1"))
+        assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.YELLOW
+        dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-2"))
+        assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.RED
 
 
-def test_losing_the_primary_host_elects_a_new_primary(three_hosts: dpp.Platform) -> None:
+@THREE_HOSTS
+def test_losing_the_primary_host_elects_a_new_primary(dpp_platform: dpp.Platform) -> None:
     """When the primary's host fails, a member that is still up takes over."""
-    create(three_hosts, replicaCount=3)
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
-    info = three_hosts.get_instance("db1")
+    create(dpp_platform, replicaCount=3)
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-0"))
+    info = dpp_platform.get_instance("db1")
     assert primaries(info) == ["mongodb-1"]
-    health = three_hosts.instance_health("db1")
+    health = dpp_platform.instance_health("db1")
     primary_check = next(c for c in health.checks if c.name == "replica-set/primary")
     assert primary_check.status is dpp.HealthStatus.GREEN
     assert "mongodb-1 is primary (term 2)" in primary_check.message
@@ -256,162 +242,165 @@ def test_an_election_needs_a_majority_and_keeps_a_primary_that_is_up(
 
 def test_configure_adds_and_removes_members_and_keeps_a_primary() -> None:
     """3 -> 5 adds two members on new hosts; 5 -> 3 removes the highest two."""
-    with open_platform(hosts=8) as platform:
-        create(platform, replicaCount=3)
-        platform.configure_instance("db1", {"replicaCount": 5})
-        info = platform.get_instance("db1")
+    with testing.open_platform(SAMPLE, hosts=8) as dpp_platform:
+        create(dpp_platform, replicaCount=3)
+        dpp_platform.configure_instance("db1", {"replicaCount": 5})
+        info = dpp_platform.get_instance("db1")
         assert [m.name for m in info.members] == [f"mongodb-{i}" for i in range(5)]
         assert len({m.host for m in info.members}) == 5
         assert len(info.volumes) == 5
-        assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+        assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
 
-        platform.configure_instance("db1", {"replicaCount": 3})
-        info = platform.get_instance("db1")
+        dpp_platform.configure_instance("db1", {"replicaCount": 3})
+        info = dpp_platform.get_instance("db1")
         assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
         assert len(info.volumes) == 3
         assert {e.member for e in info.endpoints} == {None, "mongodb-0", "mongodb-1", "mongodb-2"}
         assert len(primaries(info)) == 1
         assert info.spec.parameters["replicaCount"] == 3
-        assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+        assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
 
 
 def test_new_members_receive_the_existing_data_by_initial_sync() -> None:
     """A document written to three members is readable from a member added later."""
-    with open_platform(hosts=5) as platform:
-        create(platform, replicaCount=3)
-        probe_of(platform).write("order-1", b"paid")
-        platform.configure_instance("db1", {"replicaCount": 5})
+    with testing.open_platform(SAMPLE, hosts=5) as dpp_platform:
+        create(dpp_platform, replicaCount=3)
+        probe_of(dpp_platform).write("order-1", b"paid")
+        dpp_platform.configure_instance("db1", {"replicaCount": 5})
         for member in ("mongodb-0", "mongodb-1", "mongodb-2"):
-            platform.inject_host_failure(host_of(platform, member))
+            dpp_platform.inject_host_failure(host_of(dpp_platform, member))
         # Two of five are up: no majority, but mongodb-3 and -4 still hold the document.
-        assert probe_of(platform).read("order-1") == b"paid"
+        assert probe_of(dpp_platform).read("order-1") == b"paid"
 
 
 def test_growing_past_the_hosts_is_refused_and_the_set_is_unchanged(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """3 -> 5 on four hosts fails placement; the platform keeps three members and the spec."""
-    create(platform, replicaCount=3)
+    create(dpp_platform, replicaCount=3)
     with pytest.raises(dpp.OperationFailed) as caught:
-        platform.configure_instance("db1", {"replicaCount": 5})
+        dpp_platform.configure_instance("db1", {"replicaCount": 5})
     error = caught.value.operation.error
     assert error is not None
     assert "AntiAffinityUnsatisfiable" in error.message
-    info = platform.get_instance("db1")
+    info = dpp_platform.get_instance("db1")
     assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
     assert info.spec.parameters["replicaCount"] == 3
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
 
 
+@THREE_HOSTS
 def test_shrinking_without_a_primary_is_refused_and_keeps_the_acknowledged_writes(
-    three_hosts: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """With 1 of 3 members up, 3 -> 1 is refused and the majority-acknowledged canary survives."""
-    create(three_hosts, replicaCount=3)
-    hosts = {m.name: m.host for m in three_hosts.get_instance("db1").members}
-    probe = probe_of(three_hosts)
-    three_hosts.inject_host_failure(hosts["mongodb-0"])
+    create(dpp_platform, replicaCount=3)
+    hosts = {m.name: m.host for m in dpp_platform.get_instance("db1").members}
+    probe = probe_of(dpp_platform)
+    dpp_platform.inject_host_failure(hosts["mongodb-0"])
     probe.write("canary", b"acknowledged by mongodb-1 and mongodb-2")
-    three_hosts.inject_host_failure(hosts["mongodb-1"])
-    three_hosts.inject_host_failure(hosts["mongodb-2"])
-    three_hosts.clear_host_failure(hosts["mongodb-0"])  # 1/3 up: no primary
+    dpp_platform.inject_host_failure(hosts["mongodb-1"])
+    dpp_platform.inject_host_failure(hosts["mongodb-2"])
+    dpp_platform.clear_host_failure(hosts["mongodb-0"])  # 1/3 up: no primary
     with pytest.raises(dpp.OperationFailed) as caught:
-        three_hosts.configure_instance("db1", {"replicaCount": 1})
+        dpp_platform.configure_instance("db1", {"replicaCount": 1})
     error = caught.value.operation.error
     assert error is not None
     assert error.type == "PermanentError"
     assert "only 1/3 members are up, so there is no primary" in error.message
-    info = three_hosts.get_instance("db1")
+    info = dpp_platform.get_instance("db1")
     assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
     assert len(info.volumes) == 3
     assert info.spec.parameters["replicaCount"] == 3
-    three_hosts.clear_faults()
+    dpp_platform.clear_faults()
     assert probe.read("canary") == b"acknowledged by mongodb-1 and mongodb-2"
 
 
-def test_scaling_capacity_expands_every_member_volume(platform: dpp.Platform) -> None:
+def test_scaling_capacity_expands_every_member_volume(dpp_platform: dpp.Platform) -> None:
     """Capacity is per member: 10 -> 25 GB grows all three data volumes, keeping data."""
-    create(platform, replicaCount=3)
-    probe = probe_of(platform)
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
     probe.write("k", b"before scale")
-    platform.scale_instance("db1", 25)
-    info = platform.get_instance("db1")
+    dpp_platform.scale_instance("db1", 25)
+    info = dpp_platform.get_instance("db1")
     assert [v.size_gb for v in info.volumes] == [25, 25, 25]
     assert probe.read("k") == b"before scale"
     with pytest.raises(dpp.ValidationError) as caught:
-        platform.scale_instance("db1", 20)
+        dpp_platform.scale_instance("db1", 20)
     assert [p.path for p in caught.value.problems] == ["$.capacity_gb"]
 
 
-def test_a_version_upgrade_rolls_and_a_downgrade_is_refused(platform: dpp.Platform) -> None:
+def test_a_version_upgrade_rolls_and_a_downgrade_is_refused(dpp_platform: dpp.Platform) -> None:
     """6.0 -> 7.0 relabels every member; 7.0 -> 6.0 fails and keeps 7.0."""
-    create(platform, replicaCount=3, version="6.0")
-    platform.configure_instance("db1", {"version": "7.0"})
-    info = platform.get_instance("db1")
+    create(dpp_platform, replicaCount=3, version="6.0")
+    dpp_platform.configure_instance("db1", {"version": "7.0"})
+    info = dpp_platform.get_instance("db1")
     assert {m.labels["version"] for m in info.members} == {"7.0"}
     assert len(primaries(info)) == 1
     with pytest.raises(dpp.OperationFailed) as caught:
-        platform.configure_instance("db1", {"version": "6.0"})
+        dpp_platform.configure_instance("db1", {"version": "6.0"})
     assert caught.value.operation.error is not None
     assert "downgrade" in caught.value.operation.error.message
-    assert platform.get_instance("db1").spec.parameters["version"] == "7.0"
+    assert dpp_platform.get_instance("db1").spec.parameters["version"] == "7.0"
 
 
 # --------------------------------------------------------------------------- maintenance
 
 
-def test_maintenance_is_vetoed_when_the_majority_would_be_lost(three_hosts: dpp.Platform) -> None:
+@THREE_HOSTS
+def test_maintenance_is_vetoed_when_the_majority_would_be_lost(dpp_platform: dpp.Platform) -> None:
     """With one member already down, stopping a second one's host is refused."""
-    create(three_hosts, replicaCount=3)
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
-    target = host_of(three_hosts, "mongodb-1")
+    create(dpp_platform, replicaCount=3)
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-0"))
+    target = host_of(dpp_platform, "mongodb-1")
     with pytest.raises(MaintenanceVetoed) as caught:
-        three_hosts.enter_maintenance(target, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
+        dpp_platform.enter_maintenance(target, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
     (veto,) = caught.value.vetoes
     assert veto.reason is dpp.VetoReason.NOT_ENOUGH_RESOURCES
     assert "mongodb-1" in veto.message
     assert "mongodb-0 unreachable" in veto.message
     assert "majority of 2" in veto.message
-    assert {h.name: h.state for h in three_hosts.list_hosts()}[target] == "connected"
+    assert {h.name: h.state for h in dpp_platform.list_hosts()}[target] == "connected"
 
 
-def test_maintenance_is_allowed_while_a_majority_stays_up(platform: dpp.Platform) -> None:
+def test_maintenance_is_allowed_while_a_majority_stays_up(dpp_platform: dpp.Platform) -> None:
     """Stopping one of three members keeps a primary and majority writes."""
-    create(platform, replicaCount=3)
-    target = host_of(platform, "mongodb-0")
-    result = platform.enter_maintenance(target, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
+    create(dpp_platform, replicaCount=3)
+    target = host_of(dpp_platform, "mongodb-0")
+    result = dpp_platform.enter_maintenance(target, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
     assert result.consulted == ("db1",)
-    health = platform.instance_health("db1")
+    health = dpp_platform.instance_health("db1")
     assert replica_set_status(health) is dpp.HealthStatus.YELLOW
-    probe = probe_of(platform)
+    probe = probe_of(dpp_platform)
     probe.write("k", b"during maintenance")
     assert probe.read("k") == b"during maintenance"
-    platform.exit_maintenance(target)
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    dpp_platform.exit_maintenance(target)
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
 
 
-def test_a_single_member_vetoes_maintenance_of_its_host(platform: dpp.Platform) -> None:
+def test_a_single_member_vetoes_maintenance_of_its_host(dpp_platform: dpp.Platform) -> None:
     """A replica set of one has no majority to spare."""
-    platform.create_instance(service="mongodb", name="dev", plan="development", capacity_gb=5)
-    target = host_of(platform, "mongodb-0", instance="dev")
+    dpp_platform.create_instance(service="mongodb", name="dev", plan="development", capacity_gb=5)
+    target = host_of(dpp_platform, "mongodb-0", instance="dev")
     with pytest.raises(MaintenanceVetoed):
-        platform.enter_maintenance(target, dpp.MaintenanceMode.NO_ACTION)
+        dpp_platform.enter_maintenance(target, dpp.MaintenanceMode.NO_ACTION)
 
 
 # --------------------------------------------------------------------------- data and repair
 
 
+@THREE_HOSTS
 def test_the_probe_survives_a_minority_failure_and_refuses_writes_without_a_majority(
-    three_hosts: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """Majority writes need 2 of 3, survive one loss, and a refused rewrite keeps the old value."""
-    create(three_hosts, replicaCount=3)
-    probe = probe_of(three_hosts)
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
     probe.write("canary", b"written by all three")
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-0"))
     assert probe.read("canary") == b"written by all three"
     probe.write("second", b"written by two")
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-1"))
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-1"))
     with pytest.raises(dpp.DataUnavailable, match="write concern majority not satisfied: 1/3"):
         probe.write("third", b"refused")
     with pytest.raises(dpp.DataUnavailable):
@@ -423,117 +412,119 @@ def test_the_probe_survives_a_minority_failure_and_refuses_writes_without_a_majo
 
 
 def test_a_member_on_a_failed_host_is_waited_for_until_the_repair_timer_expires(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """A host failure elects a new primary but replaces nothing: the member is unreachable
     and the instance yellow until the repair timer declares it lost."""
-    create(platform, replicaCount=3)
-    failed = host_of(platform, "mongodb-0")
-    platform.inject_host_failure(failed)
-    platform.advance(59 * 60)
-    info = platform.get_instance("db1")
-    assert host_of(platform, "mongodb-0") == failed
+    create(dpp_platform, replicaCount=3)
+    failed = host_of(dpp_platform, "mongodb-0")
+    dpp_platform.inject_host_failure(failed)
+    dpp_platform.advance(59 * 60)
+    info = dpp_platform.get_instance("db1")
+    assert host_of(dpp_platform, "mongodb-0") == failed
     assert {m.name: m.state for m in info.members}["mongodb-0"] == "unreachable"
     assert primaries(info) == ["mongodb-1"]
-    assert platform.instance_health("db1").status is dpp.HealthStatus.YELLOW
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.YELLOW
 
 
 def test_a_host_back_before_the_repair_timer_resumes_its_member_without_a_rebuild(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """A reboot: the member comes back on its host with its data and catches up."""
-    create(platform, replicaCount=3)
-    probe = probe_of(platform)
-    failed = host_of(platform, "mongodb-0")
-    platform.inject_host_failure(failed)
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
+    failed = host_of(dpp_platform, "mongodb-0")
+    dpp_platform.inject_host_failure(failed)
     probe.write("while-away", b"written by two")
-    platform.advance(30 * 60)
-    platform.clear_host_failure(failed)
-    platform.advance(60 * 60)  # nothing left to fire
-    assert host_of(platform, "mongodb-0") == failed
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    dpp_platform.advance(30 * 60)
+    dpp_platform.clear_host_failure(failed)
+    dpp_platform.advance(60 * 60)  # nothing left to fire
+    assert host_of(dpp_platform, "mongodb-0") == failed
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
     for member in ("mongodb-1", "mongodb-2"):
-        platform.inject_host_failure(host_of(platform, member))
+        dpp_platform.inject_host_failure(host_of(dpp_platform, member))
     assert probe.read("while-away") == b"written by two"
 
 
 def test_repair_returns_to_green_and_the_new_member_holds_the_data(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """Once the repair timer declares the member lost, it is rebuilt on the spare host by
     initial sync and serves reads alone."""
-    create(platform, replicaCount=3)
-    probe = probe_of(platform)
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
     probe.write("canary", b"before the failure")
-    lost = host_of(platform, "mongodb-0")
-    platform.inject_host_failure(lost)
-    platform.advance(61 * 60)
-    info = platform.get_instance("db1")
-    assert host_of(platform, "mongodb-0") not in {lost, *(m.host for m in info.members[1:])}
+    lost = host_of(dpp_platform, "mongodb-0")
+    dpp_platform.inject_host_failure(lost)
+    dpp_platform.advance(61 * 60)
+    info = dpp_platform.get_instance("db1")
+    assert host_of(dpp_platform, "mongodb-0") not in {lost, *(m.host for m in info.members[1:])}
     assert primaries(info) == ["mongodb-1"]
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
-    repairs = [o for o in platform.list_operations(target="db1") if o.kind == "repair"]
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    repairs = [o for o in dpp_platform.list_operations(target="db1") if o.kind == "repair"]
     assert [o.state for o in repairs] == [dpp.OperationState.SUCCEEDED] * 2
-    (expired,) = platform.events(kind="repair-timer-expired")
+    (expired,) = dpp_platform.events(kind="repair-timer-expired")
     assert expired.target == lost
     assert expired.data["lost"] == {"db1": ["data-mongodb-0"]}
     # Only the rebuilt member is left up: the document must come from its volume.
-    platform.inject_host_failure(host_of(platform, "mongodb-1"))
-    platform.inject_host_failure(host_of(platform, "mongodb-2"))
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-1"))
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-2"))
     assert probe.read("canary") == b"before the failure"
 
 
-def test_a_disk_failure_rebuilds_the_member_that_lost_its_data(platform: dpp.Platform) -> None:
+def test_a_disk_failure_rebuilds_the_member_that_lost_its_data(dpp_platform: dpp.Platform) -> None:
     """The member whose vsan-sna volume was destroyed is re-created and resynced."""
-    create(platform, replicaCount=3)
-    probe = probe_of(platform)
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
     probe.write("canary", b"on three disks")
-    volume = next(v for v in platform.get_instance("db1").volumes if v.name == "data-mongodb-2")
+    volume = next(v for v in dpp_platform.get_instance("db1").volumes if v.name == "data-mongodb-2")
     (component,) = volume.components
-    platform.inject_disk_failure(component.host, component.disk)
-    info = platform.get_instance("db1")
+    dpp_platform.inject_disk_failure(component.host, component.disk)
+    info = dpp_platform.get_instance("db1")
     assert all(v.state == "healthy" for v in info.volumes)
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
     for member in ("mongodb-0", "mongodb-1"):
-        platform.inject_host_failure(host_of(platform, member))
+        dpp_platform.inject_host_failure(host_of(dpp_platform, member))
     assert probe.read("canary") == b"on three disks"
 
 
 # --------------------------------------------------------------------------- decommission
 
 
-def test_decommission_leaves_nothing_behind(platform: dpp.Platform) -> None:
+def test_decommission_leaves_nothing_behind(dpp_platform: dpp.Platform) -> None:
     """Members, volumes, endpoints and secrets all go; the platform reclaims nothing."""
-    create(platform, replicaCount=3)
-    probe_of(platform).write("k", b"v")
-    operation = platform.remove_instance("db1")
+    create(dpp_platform, replicaCount=3)
+    probe_of(dpp_platform).write("k", b"v")
+    operation = dpp_platform.remove_instance("db1")
     assert operation.result["leaked"] == []
-    assert_nothing_left(platform)
-    assert platform.events(kind="leak") == []
+    assert_nothing_left(dpp_platform)
+    assert dpp_platform.events(kind="leak") == []
 
 
+@THREE_HOSTS
 def test_decommission_of_a_damaged_replica_set_leaves_nothing_behind(
-    three_hosts: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """Even with members unreachable and no primary, decommission removes everything."""
-    create(three_hosts, replicaCount=3)
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-0"))
-    three_hosts.inject_host_failure(host_of(three_hosts, "mongodb-1"))
-    assert three_hosts.remove_instance("db1").result["leaked"] == []
-    assert_nothing_left(three_hosts)
+    create(dpp_platform, replicaCount=3)
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-0"))
+    dpp_platform.inject_host_failure(host_of(dpp_platform, "mongodb-1"))
+    assert dpp_platform.remove_instance("db1").result["leaked"] == []
+    assert_nothing_left(dpp_platform)
 
 
+@THREE_HOSTS
 def test_the_probe_counts_a_member_without_its_data_volume_as_not_acknowledging(
-    three_hosts: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """A member whose volume is gone (being replaced) refuses the write: DataUnavailable or
     a majority of the others, never NotFound from the platform."""
-    create(three_hosts, replicaCount=3)
-    probe = probe_of(three_hosts)
-    three_hosts._resources.delete_volume("db1", "data-mongodb-2")
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
+    dpp_platform._resources.delete_volume("db1", "data-mongodb-2")
     probe.write("canary", b"two of three")
     assert probe.read("canary") == b"two of three"
-    three_hosts._resources.delete_volume("db1", "data-mongodb-1")
+    dpp_platform._resources.delete_volume("db1", "data-mongodb-1")
     with pytest.raises(dpp.DataUnavailable, match="write concern majority not satisfied"):
         probe.write("more", b"one of three")
 
@@ -542,51 +533,52 @@ def test_the_probe_counts_a_member_without_its_data_volume_as_not_acknowledging(
 
 
 def test_planned_downtime_steps_the_primary_down_and_stops_the_member(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """ensure-accessibility on the primary's host: a secondary is elected, the member is
     stopped (with its data) and catches up when the host returns."""
-    create(platform, replicaCount=3)
-    probe = probe_of(platform)
-    primary = primaries(platform.get_instance("db1"))[0]
-    host = host_of(platform, primary)
-    result = platform.enter_maintenance(host, "ensure-accessibility")
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
+    primary = primaries(dpp_platform.get_instance("db1"))[0]
+    host = host_of(dpp_platform, primary)
+    result = dpp_platform.enter_maintenance(host, "ensure-accessibility")
     assert result.drained == ("db1",)
-    info = platform.get_instance("db1")
+    info = dpp_platform.get_instance("db1")
     assert {m.name: m.state for m in info.members}[primary] == "stopped"
     assert primary not in primaries(info)
     probe.write("during", b"two members")
-    platform.exit_maintenance(host)
-    assert host_of(platform, primary) == host
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    dpp_platform.exit_maintenance(host)
+    assert host_of(dpp_platform, primary) == host
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
     other = min({m.name for m in info.members} - {primary})
-    platform.inject_host_failure(host_of(platform, other))
+    dpp_platform.inject_host_failure(host_of(dpp_platform, other))
     assert probe.read("during") == b"two members"
 
 
 def test_evacuate_all_re_creates_the_member_on_the_free_host_before_the_host_goes(
-    platform: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
     """evacuate-all (the drain taint): the member moves with an initial sync first."""
-    create(platform, replicaCount=3)
-    probe = probe_of(platform)
+    create(dpp_platform, replicaCount=3)
+    probe = probe_of(dpp_platform)
     probe.write("canary", b"moved with the member")
-    host = host_of(platform, "mongodb-1")
-    platform.enter_maintenance(host, "evacuate-all")
-    assert host_of(platform, "mongodb-1") != host
-    assert platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+    host = host_of(dpp_platform, "mongodb-1")
+    dpp_platform.enter_maintenance(host, "evacuate-all")
+    assert host_of(dpp_platform, "mongodb-1") != host
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
     for member in ("mongodb-0", "mongodb-2"):
-        platform.inject_host_failure(host_of(platform, member))
+        dpp_platform.inject_host_failure(host_of(dpp_platform, member))
     assert probe.read("canary") == b"moved with the member"
 
 
+@THREE_HOSTS
 def test_evacuate_all_with_nowhere_to_go_is_vetoed_and_changes_nothing(
-    three_hosts: dpp.Platform,
+    dpp_platform: dpp.Platform,
 ) -> None:
-    create(three_hosts, replicaCount=3)
-    host = host_of(three_hosts, "mongodb-0")
+    create(dpp_platform, replicaCount=3)
+    host = host_of(dpp_platform, "mongodb-0")
     with pytest.raises(dpp.MaintenanceVetoed, match="NotEnoughResources"):
-        three_hosts.enter_maintenance(host, "evacuate-all")
-    assert three_hosts.get_host(host).state == "connected"
-    assert host_of(three_hosts, "mongodb-0") == host
-    assert three_hosts.instance_health("db1").status is dpp.HealthStatus.GREEN
+        dpp_platform.enter_maintenance(host, "evacuate-all")
+    assert dpp_platform.get_host(host).state == "connected"
+    assert host_of(dpp_platform, "mongodb-0") == host
+    assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
