@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -175,127 +174,132 @@ def test_pools_are_never_over_committed_and_required_groups_never_share_a_disk(
 # --------------------------------------------------------------------------- the platform
 
 
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    """The default cluster (4 hosts with 4 direct disks of 1,000 GB) and the spread provider."""
-    with Platform.open() as p:
-        p.register_service("tests.providers:PoolSpreadProvider")
-        yield p
+# The default cluster (4 hosts with 4 direct disks of 1,000 GB) and the spread provider.
+pytestmark = pytest.mark.dpp_platform("tests.providers:PoolSpreadProvider")
 
 
-def drive_disks(platform: Platform, instance: str) -> list[tuple[str, str]]:
+def drive_disks(dpp_platform: Platform, instance: str) -> list[tuple[str, str]]:
     """``(host, disk)`` of each drive of ``instance``, by drive name."""
     return [
-        (v.components[0].host, v.components[0].disk) for v in instance_volumes(platform, instance)
+        (v.components[0].host, v.components[0].disk)
+        for v in instance_volumes(dpp_platform, instance)
     ]
 
 
-def instance_volumes(platform: Platform, instance: str) -> tuple[dpp.VolumeInfo, ...]:
-    return platform.get_instance(instance).volumes
+def instance_volumes(dpp_platform: Platform, instance: str) -> tuple[dpp.VolumeInfo, ...]:
+    return dpp_platform.get_instance(instance).volumes
 
 
 def test_volumes_of_several_instances_share_a_direct_disk() -> None:
     """One direct disk holds volumes of two instances (it is a pool, not a volume's own)."""
     config = ClusterConfig.uniform(hosts=1, direct_disks_per_host=1, direct_disk_gb=100)
-    with Platform.open(config=config) as platform:
-        platform.register_service("tests.providers:PoolSpreadProvider")
+    with Platform.open(config=config) as dpp_platform:
+        dpp_platform.register_service("tests.providers:PoolSpreadProvider")
         for name in ("s1", "s2"):
-            platform.create_instance(
+            dpp_platform.create_instance(
                 service="spread", name=name, capacity_gb=40, parameters={"drives": 1}
             )
         assert (
-            drive_disks(platform, "s1") == drive_disks(platform, "s2") == [("esx-01", "direct-0")]
+            drive_disks(dpp_platform, "s1")
+            == drive_disks(dpp_platform, "s2")
+            == [("esx-01", "direct-0")]
         )
-        [disk] = [d for d in platform.get_host("esx-01").disks if d.kind == "direct"]
+        [disk] = [d for d in dpp_platform.get_host("esx-01").disks if d.kind == "direct"]
         assert (disk.reserved_gb, disk.free_gb) == (80.0, 20.0)
         with pytest.raises(dpp.OperationFailed, match="NotEnoughResources"):
-            platform.create_instance(
+            dpp_platform.create_instance(
                 service="spread", name="s3", capacity_gb=40, parameters={"drives": 1}
             )
 
 
-def test_required_anti_affinity_puts_each_drive_on_its_own_disk(platform: Platform) -> None:
+def test_required_anti_affinity_puts_each_drive_on_its_own_disk(dpp_platform: Platform) -> None:
     """Four small drives that would fit on one disk land on four, and say their rule."""
-    platform.create_instance(service="spread", name="s1", capacity_gb=10)
-    placed = drive_disks(platform, "s1")
+    dpp_platform.create_instance(service="spread", name="s1", capacity_gb=10)
+    placed = drive_disks(dpp_platform, "s1")
     assert len(set(placed)) == 4
-    assert {v.pool_anti_affinity for v in instance_volumes(platform, "s1")} == {
+    assert {v.pool_anti_affinity for v in instance_volumes(dpp_platform, "s1")} == {
         dpp.PoolAntiAffinity(group="disks", required=True)
     }
 
 
 def test_a_required_rule_that_cannot_hold_fails_the_operation_and_leaves_nothing(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """Five drives of a required group on hosts of four disks: the operation fails with the
     reason, names the group, keeps no member or volume, and the next request goes through."""
     with pytest.raises(dpp.OperationFailed) as caught:
-        platform.create_instance(
+        dpp_platform.create_instance(
             service="spread", name="s1", capacity_gb=10, parameters={"drives": 5}
         )
     text = str(caught.value)
     assert "AntiAffinityUnsatisfiable" in text
     assert "member 'node-0' of 's1'" in text
     assert "storage-pool anti-affinity group 'disks' (required)" in text
-    assert platform.resources().reserved_gb == 0
-    assert platform.list_instances() == []
-    platform.create_instance(service="spread", name="s1", capacity_gb=10, parameters={"drives": 4})
-    assert len(set(drive_disks(platform, "s1"))) == 4
+    assert dpp_platform.resources().reserved_gb == 0
+    assert dpp_platform.list_instances() == []
+    dpp_platform.create_instance(
+        service="spread", name="s1", capacity_gb=10, parameters={"drives": 4}
+    )
+    assert len(set(drive_disks(dpp_platform, "s1"))) == 4
 
 
-def test_a_preferred_rule_shares_a_disk_only_when_it_must(platform: Platform) -> None:
+def test_a_preferred_rule_shares_a_disk_only_when_it_must(dpp_platform: Platform) -> None:
     """Five drives of a preferred group on four disks: created, one disk holds two."""
-    platform.create_instance(
+    dpp_platform.create_instance(
         service="spread",
         name="s1",
         capacity_gb=10,
         parameters={"drives": 5, "spread": "preferred"},
     )
-    placed = drive_disks(platform, "s1")
+    placed = drive_disks(dpp_platform, "s1")
     assert len(placed) == 5
     assert len(set(placed)) == 4
 
 
-def test_a_volume_ensured_later_keeps_away_from_its_group(platform: Platform) -> None:
+def test_a_volume_ensured_later_keeps_away_from_its_group(dpp_platform: Platform) -> None:
     """volumes.ensure with pool_anti_affinity avoids the disks of the group's volumes, and a
     later member's claims see the earlier ones too."""
-    platform.create_instance(service="spread", name="s1", capacity_gb=10, parameters={"drives": 3})
+    dpp_platform.create_instance(
+        service="spread", name="s1", capacity_gb=10, parameters={"drives": 3}
+    )
     rule = dpp.PoolAntiAffinity(group="disks")
-    info = platform._resources.ensure_volume(
+    info = dpp_platform._resources.ensure_volume(
         "s1", "drive-9", size_gb=10, policy=None, member="node-0", pool_anti_affinity=rule
     )
-    assert len(set(drive_disks(platform, "s1"))) == 4
+    assert len(set(drive_disks(dpp_platform, "s1"))) == 4
     assert info.pool_anti_affinity == rule
     with pytest.raises(dpp.PlacementFailed, match="AntiAffinityUnsatisfiable"):
-        platform._resources.ensure_volume(
+        dpp_platform._resources.ensure_volume(
             "s1", "drive-10", size_gb=10, policy=None, member="node-0", pool_anti_affinity=rule
         )
-    assert len(instance_volumes(platform, "s1")) == 4
+    assert len(instance_volumes(dpp_platform, "s1")) == 4
 
 
 def test_pool_anti_affinity_on_a_policy_without_pools_is_refused_naming_the_field() -> None:
     """A claim on vsan-sna (or any policy but vsan-direct) with a rule is a ValidationError
     naming the claim's field, the group and the policy; nothing is created."""
-    with Platform.open() as platform:
-        platform.register_service("tests.providers:KVProvider")
-        platform.create_instance(service="kv", name="k1", capacity_gb=1, policy="vsan-sna")
+    with Platform.open() as dpp_platform:
+        dpp_platform.register_service("tests.providers:KVProvider")
+        dpp_platform.create_instance(service="kv", name="k1", capacity_gb=1, policy="vsan-sna")
         claim = dpp.VolumeClaim(
             name="extra", size_gb=1, pool_anti_affinity=dpp.PoolAntiAffinity(group="g")
         )
         with pytest.raises(dpp.ValidationError) as caught:
-            platform._resources.ensure_member(
+            dpp_platform._resources.ensure_member(
                 "k1", "kv-1", volumes=(claim,), host=None, anti_affinity=None, labels={}
             )
         [problem] = caught.value.problems
         assert (problem.path, problem.value) == ("$.volumes[0].pool_anti_affinity", "g")
         assert "volume 'extra' has policy vsan-sna" in problem.message
-        assert [m.name for m in platform.get_instance("k1").members] == ["kv-0"]
+        assert [m.name for m in dpp_platform.get_instance("k1").members] == ["kv-0"]
 
 
-def test_malformed_pool_anti_affinity_is_refused_with_every_problem(platform: Platform) -> None:
+def test_malformed_pool_anti_affinity_is_refused_with_every_problem(dpp_platform: Platform) -> None:
     """An empty group, a non-boolean strength and a rule of the wrong type are all reported
     at once, each with its path and value."""
-    platform.create_instance(service="spread", name="s1", capacity_gb=10, parameters={"drives": 1})
+    dpp_platform.create_instance(
+        service="spread", name="s1", capacity_gb=10, parameters={"drives": 1}
+    )
     claims = (
         dpp.VolumeClaim(
             name="a",
@@ -305,7 +309,7 @@ def test_malformed_pool_anti_affinity_is_refused_with_every_problem(platform: Pl
         dpp.VolumeClaim(name="b", size_gb=1, pool_anti_affinity="set-0"),  # type: ignore[arg-type]
     )
     with pytest.raises(dpp.ValidationError) as caught:
-        platform._resources.ensure_member(
+        dpp_platform._resources.ensure_member(
             "s1", "node-1", volumes=claims, host=None, anti_affinity=None, labels={}
         )
     found = {(p.path, p.value) for p in caught.value.problems}
@@ -316,13 +320,15 @@ def test_malformed_pool_anti_affinity_is_refused_with_every_problem(platform: Pl
     }
 
 
-def test_a_group_cannot_be_both_required_and_preferred(platform: Platform) -> None:
+def test_a_group_cannot_be_both_required_and_preferred(dpp_platform: Platform) -> None:
     """A claim whose group another volume of the instance holds with the other strength is
     refused, naming that volume."""
-    platform.create_instance(service="spread", name="s1", capacity_gb=10, parameters={"drives": 1})
+    dpp_platform.create_instance(
+        service="spread", name="s1", capacity_gb=10, parameters={"drives": 1}
+    )
     loose = dpp.PoolAntiAffinity(group="disks", required=False)
     with pytest.raises(dpp.ValidationError) as caught:
-        platform._resources.ensure_volume(
+        dpp_platform._resources.ensure_volume(
             "s1", "drive-5", size_gb=1, policy=None, member="node-0", pool_anti_affinity=loose
         )
     [problem] = caught.value.problems
@@ -351,18 +357,18 @@ def test_volume_records_stored_before_pool_anti_affinity_still_load() -> None:
     rule = dpp.PoolAntiAffinity(group="set-0", required=False)
     with_rule = structure({**old, "pool_anti_affinity": unstructure(rule)}, VolumeRecord)
     assert with_rule.pool_anti_affinity == rule
-    with Platform.open() as platform:
-        platform.register_service("tests.providers:PoolSpreadProvider")
-        platform.create_instance(service="spread", name="s1", capacity_gb=10)
-        validate_document("instance", unstructure(platform.get_instance("s1")))
+    with Platform.open() as dpp_platform:
+        dpp_platform.register_service("tests.providers:PoolSpreadProvider")
+        dpp_platform.create_instance(service="spread", name="s1", capacity_gb=10)
+        validate_document("instance", unstructure(dpp_platform.get_instance("s1")))
 
 
-def test_the_cluster_view_shows_each_pool_used_and_free(platform: Platform) -> None:
+def test_the_cluster_view_shows_each_pool_used_and_free(dpp_platform: Platform) -> None:
     """Hosts list each direct disk's reserved and free GB, as the resource report does."""
-    platform.create_instance(service="spread", name="s1", capacity_gb=100)
-    report = {(d.host, d.disk): (d.reserved_gb, d.free_gb) for d in platform.resources().disks}
-    for host in platform.list_hosts():
+    dpp_platform.create_instance(service="spread", name="s1", capacity_gb=100)
+    report = {(d.host, d.disk): (d.reserved_gb, d.free_gb) for d in dpp_platform.resources().disks}
+    for host in dpp_platform.list_hosts():
         for disk in host.disks:
             assert (disk.reserved_gb, disk.free_gb) == report[host.name, disk.name]
-    used = [d for d in platform.resources().disks if d.kind == "direct" and d.reserved_gb]
+    used = [d for d in dpp_platform.resources().disks if d.kind == "direct" and d.reserved_gb]
     assert [(d.reserved_gb, d.free_gb) for d in used] == [(100.0, 900.0)] * 4

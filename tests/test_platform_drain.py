@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,14 +19,18 @@ from tests.providers import DrainingProvider
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def platform() -> Iterator[Platform]:
+pytestmark = pytest.mark.dpp_platform(
+    "tests.providers:DrainingProvider",
+    "tests.providers:IdleAwareProvider",
+    "tests.providers:KVProvider",
+    hosts=5,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_draining_state() -> None:
     DrainingProvider.veto.clear()
     DrainingProvider.requests.clear()
-    with Platform.open(config=ClusterConfig.uniform(hosts=5)) as p:
-        for provider in ("DrainingProvider", "IdleAwareProvider", "KVProvider"):
-            p.register_service(f"tests.providers:{provider}")
-        yield p
 
 
 class Watching(DrainingProvider):
@@ -46,12 +49,12 @@ def _member(p: Platform, instance: str) -> dpp.MemberInfo:
     return p.get_instance(instance).members[0]
 
 
-def test_planned_downtime_waits_for_the_provider_to_stop_its_member(platform: Platform) -> None:
+def test_planned_downtime_waits_for_the_provider_to_stop_its_member(dpp_platform: Platform) -> None:
     """ensure-accessibility: the provider's drain stops the member (it keeps its data); the
     host enters; leaving maintenance runs the member again."""
-    platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
-    host = _member(platform, "d1").host
-    result = platform.enter_maintenance(host, "ensure-accessibility")
+    dpp_platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
+    host = _member(dpp_platform, "d1").host
+    result = dpp_platform.enter_maintenance(host, "ensure-accessibility")
     assert result.drained == ("d1",)
     (request,) = DrainingProvider.requests
     assert (request.taint, request.members, request.local_volumes) == (
@@ -59,49 +62,49 @@ def test_planned_downtime_waits_for_the_provider_to_stop_its_member(platform: Pl
         ("kv-0",),
         ("data",),
     )
-    assert _member(platform, "d1").state == "stopped"
-    assert platform.get_host(host).state == "maintenance"
-    drains = [o for o in platform.list_operations(target="d1") if o.kind == "drain"]
+    assert _member(dpp_platform, "d1").state == "stopped"
+    assert dpp_platform.get_host(host).state == "maintenance"
+    drains = [o for o in dpp_platform.list_operations(target="d1") if o.kind == "drain"]
     assert [o.state for o in drains] == [dpp.OperationState.SUCCEEDED]
-    platform.exit_maintenance(host)
-    assert _member(platform, "d1").state == "running"
-    assert platform.instance_health("d1").status is dpp.HealthStatus.GREEN
-    assert platform.check_consistency() == []
+    dpp_platform.exit_maintenance(host)
+    assert _member(dpp_platform, "d1").state == "running"
+    assert dpp_platform.instance_health("d1").status is dpp.HealthStatus.GREEN
+    assert dpp_platform.check_consistency() == []
 
 
 def test_evacuate_all_waits_for_the_provider_to_rebuild_its_data_elsewhere(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """evacuate-all (the drain taint): the member and its host-local volume are re-created
     on another host before the host enters maintenance."""
-    platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
-    host = _member(platform, "d1").host
-    platform.enter_maintenance(host, "evacuate-all")
+    dpp_platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
+    host = _member(dpp_platform, "d1").host
+    dpp_platform.enter_maintenance(host, "evacuate-all")
     assert DrainingProvider.requests[0].taint == "drain"
-    member = _member(platform, "d1")
+    member = _member(dpp_platform, "d1")
     assert member.host != host
     assert member.state == "running"
-    assert host not in platform.get_instance("d1").volumes[0].hosts
-    assert platform.instance_health("d1").status is dpp.HealthStatus.GREEN
+    assert host not in dpp_platform.get_instance("d1").volumes[0].hosts
+    assert dpp_platform.instance_health("d1").status is dpp.HealthStatus.GREEN
 
 
 def test_a_provider_that_does_not_drain_fails_the_maintenance_naming_what_is_left(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """A maintenance-aware provider without drain logic leaves its member: the maintenance
     fails naming the instance and member, and the host is connected again."""
-    platform.create_instance(service="idle-aware", name="i1", capacity_gb=5, policy="vsan-sna")
-    host = _member(platform, "i1").host
+    dpp_platform.create_instance(service="idle-aware", name="i1", capacity_gb=5, policy="vsan-sna")
+    host = _member(dpp_platform, "i1").host
     with pytest.raises(MaintenanceIncomplete, match=r"i1: member kv-0") as caught:
-        platform.enter_maintenance(host, "ensure-accessibility")
+        dpp_platform.enter_maintenance(host, "ensure-accessibility")
     assert caught.value.left == {"i1": ("member kv-0",)}
-    assert platform.get_host(host).state == "connected"
-    assert _member(platform, "i1").state == "running"
+    assert dpp_platform.get_host(host).state == "connected"
+    assert _member(dpp_platform, "i1").state == "running"
     with pytest.raises(MaintenanceIncomplete, match=r"member kv-0, volume data"):
-        platform.enter_maintenance(host, "evacuate-all")
-    audit = [a for a in platform.audit() if a.action == "host.maintenance.enter"]
+        dpp_platform.enter_maintenance(host, "evacuate-all")
+    audit = [a for a in dpp_platform.audit() if a.action == "host.maintenance.enter"]
     assert [a.outcome for a in audit] == ["refused", "refused"]
-    assert [e.kind for e in platform.events()].count("maintenance-abandoned") == 2
+    assert [e.kind for e in dpp_platform.events()].count("maintenance-abandoned") == 2
 
 
 def test_a_veto_during_the_drain_abandons_it_and_restarts_what_was_stopped() -> None:
@@ -128,40 +131,40 @@ def test_a_veto_during_the_drain_abandons_it_and_restarts_what_was_stopped() -> 
 
 
 def test_instances_that_are_not_maintenance_aware_are_stopped_by_the_platform(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """No drain for a provider that does not declare maintenance_aware: its member stops
     when the host enters, as the platform decides."""
-    platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-sna")
-    host = _member(platform, "k1").host
-    result = platform.enter_maintenance(host, "ensure-accessibility")
+    dpp_platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-sna")
+    host = _member(dpp_platform, "k1").host
+    result = dpp_platform.enter_maintenance(host, "ensure-accessibility")
     assert result.drained == ()
     assert "k1" in result.consulted
-    assert _member(platform, "k1").state == "stopped"
+    assert _member(dpp_platform, "k1").state == "stopped"
 
 
-def test_members_stop_only_evicts_from_a_draining_host(platform: Platform) -> None:
+def test_members_stop_only_evicts_from_a_draining_host(dpp_platform: Platform) -> None:
     """Outside a drain, ctx.members.stop is refused naming the host and its state."""
-    platform.register_service("tests.providers:StoppingProvider")
-    platform.create_instance(service="stopping", name="s1", capacity_gb=5)
+    dpp_platform.register_service("tests.providers:StoppingProvider")
+    dpp_platform.create_instance(service="stopping", name="s1", capacity_gb=5)
     with pytest.raises(dpp.OperationFailed) as caught:
-        platform.configure_instance("s1", {"cacheMb": 32})
+        dpp_platform.configure_instance("s1", {"cacheMb": 32})
     error = caught.value.operation.error
     assert error is not None
     assert error.type == "Conflict"
     assert "which is connected" in error.message
-    assert _member(platform, "s1").state == "running"
+    assert _member(dpp_platform, "s1").state == "running"
 
 
 def test_a_draining_host_takes_no_new_placement_and_shows_as_draining(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """While drained, the host is 'draining' in the cluster view and placement avoids it."""
-    platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
-    host = _member(platform, "d1").host
+    dpp_platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
+    host = _member(dpp_platform, "d1").host
     Watching.seen.clear()
-    platform.register_service(Watching)
-    platform.enter_maintenance(host, "no-action")
+    dpp_platform.register_service(Watching)
+    dpp_platform.enter_maintenance(host, "no-action")
     assert Watching.seen == ["draining"]
 
 
@@ -238,24 +241,24 @@ def test_a_drain_with_random_vetoes_enters_fully_or_leaves_everything_running(
 
 
 def test_the_precheck_reports_what_the_services_will_rebuild_apart_from_platform_moves(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """evacuate-all: an aware instance's host-local volume is rebuilt by the service (its
     written bytes), a RAID-1 volume's component is moved by the platform; planned downtime
     rebuilds nothing."""
-    platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
-    host = _member(platform, "d1").host
-    probe = platform.data_probe("d1")
+    dpp_platform.create_instance(service="draining", name="d1", capacity_gb=5, policy="vsan-sna")
+    host = _member(dpp_platform, "d1").host
+    probe = dpp_platform.data_probe("d1")
     assert probe is not None
     probe.write("k", b"x" * 5000)
-    platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-default")
-    check = platform.maintenance_precheck(host, "evacuate-all")
+    dpp_platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-default")
+    check = dpp_platform.maintenance_precheck(host, "evacuate-all")
     assert check.service_rebuild == ("d1",)
     (d1,) = [i for i in check.instances if i.instance == "d1"]
     assert d1.service_rebuilt_volumes == ("data",)
     assert d1.service_bytes_to_rebuild >= 5000
     assert "d1" not in check.rebuild
     assert "d1" not in check.inaccessible
-    relaxed = platform.maintenance_precheck(host, "ensure-accessibility")
+    relaxed = dpp_platform.maintenance_precheck(host, "ensure-accessibility")
     assert relaxed.service_rebuild == ()
     assert relaxed.service_bytes_to_rebuild == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import attrs
 import pytest
@@ -18,12 +17,9 @@ from dpp_sdk.platform._policies import Architecture
 TOLERATED = {"vsan-default": 1, "vsan-raid5": 1, "vsan-raid6": 2}
 
 
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    with Platform.open(config=ClusterConfig.uniform(hosts=6)) as p:
-        p.register_service("tests.providers:KVProvider")
-        p.register_service("tests.providers:VetoingProvider")
-        yield p
+pytestmark = pytest.mark.dpp_platform(
+    "tests.providers:KVProvider", "tests.providers:VetoingProvider", hosts=6
+)
 
 
 def _probe(p: Platform, name: str) -> dpp.DataProbe:
@@ -32,87 +28,89 @@ def _probe(p: Platform, name: str) -> dpp.DataProbe:
     return probe
 
 
-def test_a_host_failure_turns_health_red_and_recovery_restores_green(platform: Platform) -> None:
+def test_a_host_failure_turns_health_red_and_recovery_restores_green(
+    dpp_platform: Platform,
+) -> None:
     """The member's host fails: unreachable, red; the host returns: running, green."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    host = platform.get_instance("kv1").members[0].host
-    assert platform.instance_health("kv1").status is dpp.HealthStatus.GREEN
-    platform.inject_host_failure(host)
-    assert platform.get_instance("kv1").members[0].state == "unreachable"
-    assert platform.instance_health("kv1").status is dpp.HealthStatus.RED
-    platform.clear_host_failure(host)
-    assert platform.instance_health("kv1").status is dpp.HealthStatus.GREEN
-    kinds = [e.kind for e in platform.events()]
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    host = dpp_platform.get_instance("kv1").members[0].host
+    assert dpp_platform.instance_health("kv1").status is dpp.HealthStatus.GREEN
+    dpp_platform.inject_host_failure(host)
+    assert dpp_platform.get_instance("kv1").members[0].state == "unreachable"
+    assert dpp_platform.instance_health("kv1").status is dpp.HealthStatus.RED
+    dpp_platform.clear_host_failure(host)
+    assert dpp_platform.instance_health("kv1").status is dpp.HealthStatus.GREEN
+    kinds = [e.kind for e in dpp_platform.events()]
     assert "host-failure" in kinds
     assert "host-recovered" in kinds
 
 
 def test_a_replica_host_failure_degrades_the_volume_without_losing_access(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """A RAID-1 volume with one replica's host down is degraded (yellow) and still readable."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    info = platform.get_instance("kv1")
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    info = dpp_platform.get_instance("kv1")
     member_host = info.members[0].host
     other = next(c.host for c in info.volumes[0].components if c.host != member_host)
-    _probe(platform, "kv1").write("canary", b"x" * 1000)
-    platform.inject_host_failure(other)
-    (volume,) = platform.get_instance("kv1").volumes
+    _probe(dpp_platform, "kv1").write("canary", b"x" * 1000)
+    dpp_platform.inject_host_failure(other)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.state == "reduced-availability"
-    assert platform.instance_health("kv1").status is dpp.HealthStatus.YELLOW
-    assert _probe(platform, "kv1").read("canary") == b"x" * 1000
+    assert dpp_platform.instance_health("kv1").status is dpp.HealthStatus.YELLOW
+    assert _probe(dpp_platform, "kv1").read("canary") == b"x" * 1000
 
 
-def test_writes_during_an_outage_reach_the_returning_replica(platform: Platform) -> None:
+def test_writes_during_an_outage_reach_the_returning_replica(dpp_platform: Platform) -> None:
     """A replica that missed writes is resynced when its host recovers."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    info = platform.get_instance("kv1")
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    info = dpp_platform.get_instance("kv1")
     replicas = [c for c in info.volumes[0].components if c.role == "replica"]
     down = replicas[1].host
-    platform.inject_host_failure(down)
-    _probe(platform, "kv1").write("canary", b"written while away")
-    assert {c.state for c in platform.get_instance("kv1").volumes[0].components} >= {"absent"}
-    platform.clear_host_failure(down)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.inject_host_failure(down)
+    _probe(dpp_platform, "kv1").write("canary", b"written while away")
+    assert {c.state for c in dpp_platform.get_instance("kv1").volumes[0].components} >= {"absent"}
+    dpp_platform.clear_host_failure(down)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.health is dpp.ObjectHealth.REDUCED_AVAILABILITY_ACTIVE_REBUILD
     assert volume.resync_bytes_left > 0
     assert volume.resync_done_at is not None
-    platform.advance((volume.resync_done_at - platform.clock.now()).total_seconds() + 1)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.advance((volume.resync_done_at - dpp_platform.clock.now()).total_seconds() + 1)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.state == "healthy"
     # Now lose the replica that stayed up: the resynced one must hold the write.
-    platform.inject_host_failure(replicas[0].host)
-    assert _probe(platform, "kv1").read("canary") == b"written while away"
+    dpp_platform.inject_host_failure(replicas[0].host)
+    assert _probe(dpp_platform, "kv1").read("canary") == b"written while away"
 
 
-def test_a_disk_failure_rebuilds_a_raid1_component_elsewhere(platform: Platform) -> None:
+def test_a_disk_failure_rebuilds_a_raid1_component_elsewhere(dpp_platform: Platform) -> None:
     """Its bytes are destroyed, the platform re-homes and rebuilds the component."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    _probe(platform, "kv1").write("canary", b"precious")
-    victim = platform.get_instance("kv1").volumes[0].components[0]
-    platform.inject_disk_failure(victim.host, victim.disk)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    _probe(dpp_platform, "kv1").write("canary", b"precious")
+    victim = dpp_platform.get_instance("kv1").volumes[0].components[0]
+    dpp_platform.inject_disk_failure(victim.host, victim.disk)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.components[0].state == "active-stale"  # rebuilding, at resync_mbps
-    platform.advance(3600)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.advance(3600)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.state == "healthy"
     assert (volume.components[0].host, volume.components[0].disk) != (victim.host, victim.disk)
-    assert _probe(platform, "kv1").read("canary") == b"precious"
+    assert _probe(dpp_platform, "kv1").read("canary") == b"precious"
 
 
-def test_an_sna_volume_on_a_failed_disk_loses_its_data(platform: Platform) -> None:
+def test_an_sna_volume_on_a_failed_disk_loses_its_data(dpp_platform: Platform) -> None:
     """FTT=0: the disk failure destroys the only copy; reads fail, health is red."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5, policy="vsan-sna")
-    _probe(platform, "kv1").write("canary", b"doomed")
-    (comp,) = platform.get_instance("kv1").volumes[0].components
-    platform.inject_disk_failure(comp.host, comp.disk)
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5, policy="vsan-sna")
+    _probe(dpp_platform, "kv1").write("canary", b"doomed")
+    (comp,) = dpp_platform.get_instance("kv1").volumes[0].components
+    dpp_platform.inject_disk_failure(comp.host, comp.disk)
     with pytest.raises(dpp.DataUnavailable):
-        _probe(platform, "kv1").read("canary")
-    assert platform.instance_health("kv1").status is dpp.HealthStatus.RED
-    platform.clear_disk_failure(comp.host, comp.disk)
+        _probe(dpp_platform, "kv1").read("canary")
+    assert dpp_platform.instance_health("kv1").status is dpp.HealthStatus.RED
+    dpp_platform.clear_disk_failure(comp.host, comp.disk)
     with pytest.raises(dpp.DataUnavailable):
-        _probe(platform, "kv1").read("canary")
-    disk_events = platform.events(kind="disk-failure")
+        _probe(dpp_platform, "kv1").read("canary")
+    disk_events = dpp_platform.events(kind="disk-failure")
     assert disk_events[-1].data["lost"] == {"kv1": ["data"]}
 
 
@@ -187,88 +185,88 @@ def test_one_failure_more_than_tolerated_makes_a_volume_inaccessible(
             testing.read_volume(p, "kv1", "data", 0, 3)
 
 
-def test_raid1_loses_quorum_when_a_replica_and_the_witness_are_gone(platform: Platform) -> None:
+def test_raid1_loses_quorum_when_a_replica_and_the_witness_are_gone(dpp_platform: Platform) -> None:
     """vSAN's vote rule: one full replica left is not enough without a majority of votes."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    comps = platform.get_instance("kv1").volumes[0].components
-    platform.inject_host_failure(comps[1].host)
-    platform.inject_host_failure(comps[2].host)
-    assert platform.get_instance("kv1").volumes[0].state == "inaccessible"
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    comps = dpp_platform.get_instance("kv1").volumes[0].components
+    dpp_platform.inject_host_failure(comps[1].host)
+    dpp_platform.inject_host_failure(comps[2].host)
+    assert dpp_platform.get_instance("kv1").volumes[0].state == "inaccessible"
 
 
-def test_maintenance_precheck_predicts_without_changing_anything(platform: Platform) -> None:
+def test_maintenance_precheck_predicts_without_changing_anything(dpp_platform: Platform) -> None:
     """no-action reduces availability; evacuate-all rebuilds; the host stays connected."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    testing.write_volume(platform, "kv1", "data", 0, b"z" * 10_000)
-    comps = platform.get_instance("kv1").volumes[0].components
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    testing.write_volume(dpp_platform, "kv1", "data", 0, b"z" * 10_000)
+    comps = dpp_platform.get_instance("kv1").volumes[0].components
     host = comps[1].host
-    before = platform.get_instance("kv1")
-    keep = platform.maintenance_precheck(host, dpp.MaintenanceMode.NO_ACTION)
+    before = dpp_platform.get_instance("kv1")
+    keep = dpp_platform.maintenance_precheck(host, dpp.MaintenanceMode.NO_ACTION)
     assert keep.reduced_availability == ("kv1",)
     assert keep.bytes_to_rebuild == 0
-    evac = platform.maintenance_precheck(host, dpp.MaintenanceMode.EVACUATE_ALL)
+    evac = dpp_platform.maintenance_precheck(host, dpp.MaintenanceMode.EVACUATE_ALL)
     assert evac.rebuild == ("kv1",)
     assert evac.bytes_to_rebuild == 10_000
-    ensure = platform.maintenance_precheck(host, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
+    ensure = dpp_platform.maintenance_precheck(host, dpp.MaintenanceMode.ENSURE_ACCESSIBILITY)
     assert ensure.inaccessible == ()
-    assert platform.get_instance("kv1") == before
-    assert all(h.state == "connected" for h in platform.list_hosts())
+    assert dpp_platform.get_instance("kv1") == before
+    assert all(h.state == "connected" for h in dpp_platform.list_hosts())
 
 
-def test_maintenance_of_an_sna_member_host_predicts_inaccessibility(platform: Platform) -> None:
+def test_maintenance_of_an_sna_member_host_predicts_inaccessibility(dpp_platform: Platform) -> None:
     """Host-local data cannot move: the instance would become inaccessible."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5, policy="vsan-sna")
-    host = platform.get_instance("kv1").members[0].host
-    check = platform.maintenance_precheck(host, dpp.MaintenanceMode.EVACUATE_ALL)
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5, policy="vsan-sna")
+    host = dpp_platform.get_instance("kv1").members[0].host
+    check = dpp_platform.maintenance_precheck(host, dpp.MaintenanceMode.EVACUATE_ALL)
     assert check.inaccessible == ("kv1",)
     assert check.instances[0].stopped_members == ("kv-0",)
 
 
-def test_evacuate_all_moves_components_and_keeps_every_byte(platform: Platform) -> None:
+def test_evacuate_all_moves_components_and_keeps_every_byte(dpp_platform: Platform) -> None:
     """After evacuation the host holds no component; data reads back; exit reconnects."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    testing.write_volume(platform, "kv1", "data", 123, b"evacuate me")
-    host = platform.get_instance("kv1").volumes[0].components[1].host
-    result = platform.enter_maintenance(host, "evacuate-all")
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    testing.write_volume(dpp_platform, "kv1", "data", 123, b"evacuate me")
+    host = dpp_platform.get_instance("kv1").volumes[0].components[1].host
+    result = dpp_platform.enter_maintenance(host, "evacuate-all")
     assert result.consulted == ("kv1",)
-    (volume,) = platform.get_instance("kv1").volumes
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert host not in volume.hosts
     assert volume.state == "healthy"
-    assert testing.read_volume(platform, "kv1", "data", 123, 11) == b"evacuate me"
-    assert {h.name: h.state for h in platform.list_hosts()}[host] == "maintenance"
-    platform.exit_maintenance(host)
-    assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
+    assert testing.read_volume(dpp_platform, "kv1", "data", 123, 11) == b"evacuate me"
+    assert {h.name: h.state for h in dpp_platform.list_hosts()}[host] == "maintenance"
+    dpp_platform.exit_maintenance(host)
+    assert {h.name: h.state for h in dpp_platform.list_hosts()}[host] == "connected"
 
 
-def test_a_provider_veto_refuses_maintenance_and_changes_nothing(platform: Platform) -> None:
+def test_a_provider_veto_refuses_maintenance_and_changes_nothing(dpp_platform: Platform) -> None:
     """The veto's reason and message reach the admin; the host stays connected."""
-    platform.create_instance(service="vetoing", name="v1", capacity_gb=5)
-    host = platform.get_instance("v1").members[0].host
+    dpp_platform.create_instance(service="vetoing", name="v1", capacity_gb=5)
+    host = dpp_platform.get_instance("v1").members[0].host
     with pytest.raises(MaintenanceVetoed) as info:
-        platform.enter_maintenance(host, "no-action")
+        dpp_platform.enter_maintenance(host, "no-action")
     (veto,) = info.value.vetoes
     assert veto.reason is dpp.VetoReason.TOO_MANY_EXISTING_FAILURES
     assert host in veto.message
     assert "TooManyExistingFailures" in str(info.value)
-    assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
-    assert platform.audit()[-1].outcome == "refused"
+    assert {h.name: h.state for h in dpp_platform.list_hosts()}[host] == "connected"
+    assert dpp_platform.audit()[-1].outcome == "refused"
 
 
-def test_unknown_hosts_and_disks_are_named_in_the_error(platform: Platform) -> None:
+def test_unknown_hosts_and_disks_are_named_in_the_error(dpp_platform: Platform) -> None:
     """Fault injection on a host or disk that does not exist says which exist."""
     with pytest.raises(dpp.NotFound, match="esx-99"):
-        platform.inject_host_failure("esx-99")
+        dpp_platform.inject_host_failure("esx-99")
     with pytest.raises(dpp.NotFound, match="cap-7"):
-        platform.inject_disk_failure("esx-01", "cap-7")
+        dpp_platform.inject_disk_failure("esx-01", "cap-7")
 
 
-def test_clear_faults_recovers_every_host_and_disk(platform: Platform) -> None:
+def test_clear_faults_recovers_every_host_and_disk(dpp_platform: Platform) -> None:
     """One call clears every injected fault."""
-    platform.inject_host_failure("esx-01")
-    platform.inject_disk_failure("esx-02", "cap-0")
-    platform.clear_faults()
-    assert all(h.state == "connected" for h in platform.list_hosts())
-    assert all(d.state == "healthy" for h in platform.list_hosts() for d in h.disks)
+    dpp_platform.inject_host_failure("esx-01")
+    dpp_platform.inject_disk_failure("esx-02", "cap-0")
+    dpp_platform.clear_faults()
+    assert all(h.state == "connected" for h in dpp_platform.list_hosts())
+    assert all(d.state == "healthy" for h in dpp_platform.list_hosts() for d in h.disks)
 
 
 def test_capacity_warning_is_raised_once_when_the_pool_passes_the_threshold() -> None:
@@ -325,57 +323,57 @@ def test_a_disk_failure_is_reported_even_when_the_platform_rebuilt_the_component
         )
 
 
-def test_precheck_reports_provider_vetoes_without_changing_anything(platform: Platform) -> None:
+def test_precheck_reports_provider_vetoes_without_changing_anything(dpp_platform: Platform) -> None:
     """The dry run asks on_maintenance read-only and lists the veto."""
-    platform.create_instance(service="vetoing", name="v1", capacity_gb=5)
-    host = platform.get_instance("v1").members[0].host
-    check = platform.maintenance_precheck(host, "ensure-accessibility")
+    dpp_platform.create_instance(service="vetoing", name="v1", capacity_gb=5)
+    host = dpp_platform.get_instance("v1").members[0].host
+    check = dpp_platform.maintenance_precheck(host, "ensure-accessibility")
     (veto,) = check.vetoes
     assert veto.instance == "v1"
-    assert {h.name: h.state for h in platform.list_hosts()}[host] == "connected"
+    assert {h.name: h.state for h in dpp_platform.list_hosts()}[host] == "connected"
 
 
 def test_disk_maintenance_asks_providers_about_the_disk_and_moves_its_components(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """evacuate-all of one disk: providers see request.disk, data moves off it, members run."""
     from tests.providers import RecordingProvider
 
     RecordingProvider.events.clear()
-    platform.register_service("tests.providers:RecordingProvider")
-    platform.create_instance(service="recording", name="r1", capacity_gb=5)
-    testing.write_volume(platform, "r1", "data", 100, b"off the disk")
-    comp = platform.get_instance("r1").volumes[0].components[0]
-    check = platform.maintenance_precheck(comp.host, "evacuate-all", disk=comp.disk)
+    dpp_platform.register_service("tests.providers:RecordingProvider")
+    dpp_platform.create_instance(service="recording", name="r1", capacity_gb=5)
+    testing.write_volume(dpp_platform, "r1", "data", 100, b"off the disk")
+    comp = dpp_platform.get_instance("r1").volumes[0].components[0]
+    check = dpp_platform.maintenance_precheck(comp.host, "evacuate-all", disk=comp.disk)
     assert (check.disk, check.rebuild, check.vetoes) == (comp.disk, ("r1",), ())
-    result = platform.enter_maintenance(comp.host, "evacuate-all", disk=comp.disk)
+    result = dpp_platform.enter_maintenance(comp.host, "evacuate-all", disk=comp.disk)
     assert result.consulted == ("r1",)
-    (volume,) = platform.get_instance("r1").volumes
+    (volume,) = dpp_platform.get_instance("r1").volumes
     assert (comp.host, comp.disk) not in {(c.host, c.disk) for c in volume.components}
     assert volume.state == "healthy"
-    assert [m.state for m in platform.get_instance("r1").members] == ["running"]
-    assert testing.read_volume(platform, "r1", "data", 100, 12) == b"off the disk"
-    disks = {(h.name, d.name): d.state for h in platform.list_hosts() for d in h.disks}
+    assert [m.state for m in dpp_platform.get_instance("r1").members] == ["running"]
+    assert testing.read_volume(dpp_platform, "r1", "data", 100, 12) == b"off the disk"
+    disks = {(h.name, d.name): d.state for h in dpp_platform.list_hosts() for d in h.disks}
     assert disks[(comp.host, comp.disk)] == "maintenance"
-    assert platform.cluster_health().checks[1].status is dpp.HealthStatus.YELLOW
-    platform.exit_maintenance(comp.host, disk=comp.disk)
-    disks = {(h.name, d.name): d.state for h in platform.list_hosts() for d in h.disks}
+    assert dpp_platform.cluster_health().checks[1].status is dpp.HealthStatus.YELLOW
+    dpp_platform.exit_maintenance(comp.host, disk=comp.disk)
+    disks = {(h.name, d.name): d.state for h in dpp_platform.list_hosts() for d in h.disks}
     assert disks[(comp.host, comp.disk)] == "healthy"
 
 
 def test_disk_maintenance_of_an_sna_volume_is_vetoed_by_a_careful_provider(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """The veto names the disk's host; no-action would make the only copy unreachable."""
-    platform.create_instance(service="vetoing", name="v1", capacity_gb=5, policy="vsan-sna")
-    (comp,) = platform.get_instance("v1").volumes[0].components
-    check = platform.maintenance_precheck(comp.host, "no-action", disk=comp.disk)
+    dpp_platform.create_instance(service="vetoing", name="v1", capacity_gb=5, policy="vsan-sna")
+    (comp,) = dpp_platform.get_instance("v1").volumes[0].components
+    check = dpp_platform.maintenance_precheck(comp.host, "no-action", disk=comp.disk)
     assert check.inaccessible == ("v1",)
     with pytest.raises(MaintenanceVetoed):
-        platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
-    platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-sna")
-    (comp,) = platform.get_instance("k1").volumes[0].components
-    platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
-    assert platform.get_instance("k1").volumes[0].state == "inaccessible"
-    platform.exit_maintenance(comp.host, disk=comp.disk)
-    assert platform.get_instance("k1").volumes[0].state == "healthy"
+        dpp_platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
+    dpp_platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-sna")
+    (comp,) = dpp_platform.get_instance("k1").volumes[0].components
+    dpp_platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
+    assert dpp_platform.get_instance("k1").volumes[0].state == "inaccessible"
+    dpp_platform.exit_maintenance(comp.host, disk=comp.disk)
+    assert dpp_platform.get_instance("k1").volumes[0].state == "healthy"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,59 +13,55 @@ from tests import providers
 KV = "tests.providers:KVProvider"
 
 
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    with Platform.open(clock=ManualClock()) as p:
-        p.register_service(KV)
-        yield p
+pytestmark = pytest.mark.dpp_platform(KV, clock=ManualClock)
 
 
 def _nothing_reserved(p: Platform) -> bool:
     return p.resources().reserved_gb == 0 and all(d.reserved_gb == 0 for d in p.resources().disks)
 
 
-def test_a_registered_service_is_listed_with_its_active_version(platform: Platform) -> None:
+def test_a_registered_service_is_listed_with_its_active_version(dpp_platform: Platform) -> None:
     """register_service validates and stores the manifest; the version is active."""
-    (service,) = platform.list_services()
+    (service,) = dpp_platform.list_services()
     assert (service.name, service.active_version, service.enabled) == ("kv", "1.0.0", True)
     assert service.active.manifest == providers.KV_MANIFEST
 
 
-def test_a_provider_directory_registers_through_its_descriptor(platform: Platform) -> None:
+def test_a_provider_directory_registers_through_its_descriptor(dpp_platform: Platform) -> None:
     """A directory with dpp-provider.toml is loaded as its own package."""
-    info = platform.register_service(str(Path(__file__).parent / "kvdir"))
+    info = dpp_platform.register_service(str(Path(__file__).parent / "kvdir"))
     assert info.name == "dirkv"
-    platform.create_instance(service="dirkv", name="d1", capacity_gb=5)
-    assert platform.get_instance("d1").status is dpp.InstanceStatus.READY
+    dpp_platform.create_instance(service="dirkv", name="d1", capacity_gb=5)
+    assert dpp_platform.get_instance("d1").status is dpp.InstanceStatus.READY
 
 
-def test_an_invalid_manifest_is_refused_with_every_problem(platform: Platform) -> None:
+def test_an_invalid_manifest_is_refused_with_every_problem(dpp_platform: Platform) -> None:
     """Name, version and default policy: three problems, one error, nothing registered."""
     with pytest.raises(dpp.ManifestError) as info:
-        platform.register_service("tests.providers:BadManifestProvider")
+        dpp_platform.register_service("tests.providers:BadManifestProvider")
     assert sorted(p.path for p in info.value.problems) == [
         "$.default_policy",
         "$.name",
         "$.version",
     ]
-    assert [s.name for s in platform.list_services()] == ["kv"]
+    assert [s.name for s in dpp_platform.list_services()] == ["kv"]
 
 
-def test_a_reference_that_is_not_a_provider_is_refused_naming_it(platform: Platform) -> None:
+def test_a_reference_that_is_not_a_provider_is_refused_naming_it(dpp_platform: Platform) -> None:
     """module:Class that does not exist, or is not a ServiceProvider, is a clear error."""
     with pytest.raises(dpp.ValidationError, match="no attribute 'Nope'"):
-        platform.register_service("tests.providers:Nope")
+        dpp_platform.register_service("tests.providers:Nope")
     with pytest.raises(dpp.ValidationError, match="not a subclass"):
-        platform.register_service("tests.providers:KV_MANIFEST")
+        dpp_platform.register_service("tests.providers:KV_MANIFEST")
     with pytest.raises(dpp.ValidationError, match="MODULE:CLASS"):
-        platform.register_service("not-a-reference")
+        dpp_platform.register_service("not-a-reference")
 
 
-def test_create_provisions_members_volumes_endpoints_and_secrets(platform: Platform) -> None:
+def test_create_provisions_members_volumes_endpoints_and_secrets(dpp_platform: Platform) -> None:
     """A created instance is ready and holds what its provider created."""
-    op = platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    op = dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10)
     assert op.state is dpp.OperationState.SUCCEEDED
-    info = platform.get_instance("kv1")
+    info = dpp_platform.get_instance("kv1")
     assert info.status is dpp.InstanceStatus.READY
     assert [v.name for v in info.volumes] == ["data"]
     assert [m.name for m in info.members] == ["kv-0"]
@@ -76,21 +71,23 @@ def test_create_provisions_members_volumes_endpoints_and_secrets(platform: Platf
     dpp.validate_document("instance", dpp.unstructure(info))
 
 
-def test_a_raid1_volume_reserves_twice_its_size_on_three_fault_domains(platform: Platform) -> None:
+def test_a_raid1_volume_reserves_twice_its_size_on_three_fault_domains(
+    dpp_platform: Platform,
+) -> None:
     """vsan-default: two replicas of 10 GB plus a witness, each in its own fault domain."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=10)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert [c.role for c in volume.components] == ["replica", "replica", "witness"]
     assert len(set(volume.hosts)) == 3
-    assert platform.resources().reserved_gb == pytest.approx(20.0)
+    assert dpp_platform.resources().reserved_gb == pytest.approx(20.0)
 
 
 def test_bad_requests_are_refused_with_every_problem_before_anything_is_allocated(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """Name, capacity, parameter and policy problems in one error; no instance, no capacity."""
     with pytest.raises(dpp.ValidationError) as info:
-        platform.create_instance(
+        dpp_platform.create_instance(
             service="kv",
             name="9lives",
             capacity_gb=9000,
@@ -105,80 +102,86 @@ def test_bad_requests_are_refused_with_every_problem_before_anything_is_allocate
         "$.parameters.colour",
         "$.policy",
     ]
-    assert platform.list_instances() == []
-    assert _nothing_reserved(platform)
-    assert platform.list_operations() == []
+    assert dpp_platform.list_instances() == []
+    assert _nothing_reserved(dpp_platform)
+    assert dpp_platform.list_operations() == []
 
 
-def test_an_unknown_service_is_refused_naming_the_service(platform: Platform) -> None:
+def test_an_unknown_service_is_refused_naming_the_service(dpp_platform: Platform) -> None:
     """The error names the field and lists what is registered."""
     with pytest.raises(dpp.ValidationError) as info:
-        platform.create_instance(service="nosql", name="x", capacity_gb=1)
+        dpp_platform.create_instance(service="nosql", name="x", capacity_gb=1)
     (problem,) = info.value.problems
     assert (problem.path, problem.value) == ("$.service", "nosql")
     assert "kv" in problem.message
 
 
-def test_a_disabled_service_refuses_new_instances(platform: Platform) -> None:
+def test_a_disabled_service_refuses_new_instances(dpp_platform: Platform) -> None:
     """disable_service stops creation; enable_service allows it again."""
-    platform.disable_service("kv")
+    dpp_platform.disable_service("kv")
     with pytest.raises(dpp.ValidationError, match="disabled"):
-        platform.create_instance(service="kv", name="x", capacity_gb=1)
-    platform.enable_service("kv")
-    platform.create_instance(service="kv", name="x", capacity_gb=1)
+        dpp_platform.create_instance(service="kv", name="x", capacity_gb=1)
+    dpp_platform.enable_service("kv")
+    dpp_platform.create_instance(service="kv", name="x", capacity_gb=1)
 
 
-def test_an_existing_name_is_refused(platform: Platform) -> None:
+def test_an_existing_name_is_refused(dpp_platform: Platform) -> None:
     """Instance names are unique."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match="already exists"):
-        platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+        dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
 
 
-def test_the_same_idempotency_key_returns_the_same_operation(platform: Platform) -> None:
+def test_the_same_idempotency_key_returns_the_same_operation(dpp_platform: Platform) -> None:
     """A repeated request with the same key does not provision twice."""
-    first = platform.create_instance(service="kv", name="kv1", capacity_gb=1, idempotency_key="k1")
-    second = platform.create_instance(service="kv", name="kv1", capacity_gb=1, idempotency_key="k1")
+    first = dpp_platform.create_instance(
+        service="kv", name="kv1", capacity_gb=1, idempotency_key="k1"
+    )
+    second = dpp_platform.create_instance(
+        service="kv", name="kv1", capacity_gb=1, idempotency_key="k1"
+    )
     assert first.id == second.id
-    assert len(platform.list_instances()) == 1
+    assert len(dpp_platform.list_instances()) == 1
 
 
-def test_an_idempotency_key_reused_for_another_request_is_a_conflict(platform: Platform) -> None:
+def test_an_idempotency_key_reused_for_another_request_is_a_conflict(
+    dpp_platform: Platform,
+) -> None:
     """Same key, different request: refused rather than silently returning the old result."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=1, idempotency_key="k1")
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1, idempotency_key="k1")
     with pytest.raises(dpp.Conflict, match="k1"):
-        platform.create_instance(service="kv", name="kv2", capacity_gb=1, idempotency_key="k1")
+        dpp_platform.create_instance(service="kv", name="kv2", capacity_gb=1, idempotency_key="k1")
 
 
-def test_configure_validates_and_passes_the_changed_parameters(platform: Platform) -> None:
+def test_configure_validates_and_passes_the_changed_parameters(dpp_platform: Platform) -> None:
     """New parameters are merged, validated and handed to configure."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
-    platform.configure_instance("kv1", {"cacheMb": 256})
-    assert platform.get_instance("kv1").spec.parameters == {"cacheMb": 256}
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    dpp_platform.configure_instance("kv1", {"cacheMb": 256})
+    assert dpp_platform.get_instance("kv1").spec.parameters == {"cacheMb": 256}
     with pytest.raises(dpp.ValidationError) as info:
-        platform.configure_instance("kv1", {"cacheMb": "lots"})
+        dpp_platform.configure_instance("kv1", {"cacheMb": "lots"})
     assert [p.path for p in info.value.problems] == ["$.parameters.cacheMb"]
-    assert platform.get_instance("kv1").spec.parameters == {"cacheMb": 256}
+    assert dpp_platform.get_instance("kv1").spec.parameters == {"cacheMb": 256}
 
 
-def test_scale_expands_and_a_shrink_is_refused_when_not_declared(platform: Platform) -> None:
+def test_scale_expands_and_a_shrink_is_refused_when_not_declared(dpp_platform: Platform) -> None:
     """Capacity grows through the provider; shrinking without the capability is refused."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=10)
-    platform.scale_instance("kv1", 30)
-    assert platform.get_instance("kv1").volumes[0].size_gb == 30
-    assert platform.resources().reserved_gb == pytest.approx(60.0)
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    dpp_platform.scale_instance("kv1", 30)
+    assert dpp_platform.get_instance("kv1").volumes[0].size_gb == 30
+    assert dpp_platform.resources().reserved_gb == pytest.approx(60.0)
     with pytest.raises(dpp.ValidationError, match="cannot shrink"):
-        platform.scale_instance("kv1", 5)
-    assert platform.get_instance("kv1").spec.capacity_gb == 30
+        dpp_platform.scale_instance("kv1", 5)
+    assert dpp_platform.get_instance("kv1").spec.capacity_gb == 30
 
 
-def test_remove_releases_everything(platform: Platform) -> None:
+def test_remove_releases_everything(dpp_platform: Platform) -> None:
     """After decommission nothing of the instance is left and no leak is reported."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=10)
-    op = platform.remove_instance("kv1")
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    op = dpp_platform.remove_instance("kv1")
     assert op.result == {"leaked": []}
-    assert platform.list_instances() == []
-    assert _nothing_reserved(platform)
+    assert dpp_platform.list_instances() == []
+    assert _nothing_reserved(dpp_platform)
 
 
 def test_leftovers_after_decommission_are_reclaimed_and_reported_as_leaks() -> None:
@@ -267,12 +270,12 @@ def test_a_context_used_after_its_call_returned_is_refused() -> None:
         assert p.check_consistency() == []
 
 
-def test_a_context_only_sees_its_own_instance(platform: Platform) -> None:
+def test_a_context_only_sees_its_own_instance(dpp_platform: Platform) -> None:
     """Two instances with the same resource names never see each other's resources."""
-    platform.create_instance(service="kv", name="a", capacity_gb=1)
-    platform.create_instance(service="kv", name="b", capacity_gb=2)
-    probe_a = platform.data_probe("a")
-    probe_b = platform.data_probe("b")
+    dpp_platform.create_instance(service="kv", name="a", capacity_gb=1)
+    dpp_platform.create_instance(service="kv", name="b", capacity_gb=2)
+    probe_a = dpp_platform.data_probe("a")
+    probe_b = dpp_platform.data_probe("b")
     assert probe_a is not None
     assert probe_b is not None
     probe_a.write("k", b"alpha")
@@ -307,12 +310,12 @@ def test_monitor_may_not_change_anything_and_secrets_never_reach_health_or_logs(
         assert all(secret.reveal() not in e.message for e in p.events())
 
 
-def test_a_busy_instance_refuses_another_change(platform: Platform) -> None:
+def test_a_busy_instance_refuses_another_change(dpp_platform: Platform) -> None:
     """While an operation runs, the instance is busy; state only moves forward."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
-    platform._repo.update_instance("kv1", status=dpp.InstanceStatus.SCALING, operation="op-x")
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    dpp_platform._repo.update_instance("kv1", status=dpp.InstanceStatus.SCALING, operation="op-x")
     with pytest.raises(dpp.Conflict, match="scaling"):
-        platform.configure_instance("kv1", {"cacheMb": 100})
+        dpp_platform.configure_instance("kv1", {"cacheMb": 100})
 
 
 def test_max_services_is_enforced() -> None:
@@ -328,57 +331,57 @@ def test_max_services_is_enforced() -> None:
             p.register_service("tests.providers:FailingProvider")
 
 
-def test_the_resource_quota_refuses_a_request_it_cannot_fit(platform: Platform) -> None:
+def test_the_resource_quota_refuses_a_request_it_cannot_fit(dpp_platform: Platform) -> None:
     """Quota errors say what is used, asked and left; nothing is allocated."""
     # 4 hosts x 2 x 2000 GB capacity + 4 x 4 x 1000 GB direct = 32000 GB raw, 80% quota.
-    platform.register_service("tests.providers:FailingProvider")
-    quota = platform.status().quota_gb
+    dpp_platform.register_service("tests.providers:FailingProvider")
+    quota = dpp_platform.status().quota_gb
     big = int(quota / 2) + 1  # RAID-1 doubles it past the quota
     with pytest.raises(dpp.ValidationError):
-        platform.create_instance(service="kv", name="big", capacity_gb=big)  # past the plan
+        dpp_platform.create_instance(service="kv", name="big", capacity_gb=big)  # past the plan
     with pytest.raises(dpp.QuotaExceeded) as info:
-        platform._lifecycle.check_quota_for(
+        dpp_platform._lifecycle.check_quota_for(
             dpp.InstanceSpec(plan="standard", capacity_gb=big, policy="vsan-default")
         )
     assert info.value.left > 0
     assert info.value.asked > info.value.left
-    assert _nothing_reserved(platform)
+    assert _nothing_reserved(dpp_platform)
 
 
-def test_every_mutation_is_audited_with_principal_and_outcome(platform: Platform) -> None:
+def test_every_mutation_is_audited_with_principal_and_outcome(dpp_platform: Platform) -> None:
     """Register, create, a refused request and remove all appear in the audit trail."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
     with pytest.raises(dpp.ValidationError):
-        platform.create_instance(service="kv", name="kv1", capacity_gb=1)
-    platform.remove_instance("kv1")
-    trail = [(a.action, a.target, a.outcome) for a in platform.audit()]
+        dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    dpp_platform.remove_instance("kv1")
+    trail = [(a.action, a.target, a.outcome) for a in dpp_platform.audit()]
     assert trail == [
         ("service.register", "kv", "succeeded"),
         ("instance.provision", "kv1", "succeeded"),
         ("instance.provision", "kv1", "refused"),
         ("instance.decommission", "kv1", "succeeded"),
     ]
-    assert {a.principal for a in platform.audit()} == {"admin"}
+    assert {a.principal for a in dpp_platform.audit()} == {"admin"}
 
 
 def test_a_member_reclaiming_a_kept_volume_reattaches_it_instead_of_placing_it_again(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """A host-local volume kept after its member was deleted pins the new member to its host."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=10, policy="vsan-sna")
-    host = platform.get_instance("kv1").members[0].host
-    reserved = platform.resources().reserved_gb
-    platform._resources.delete_member("kv1", "kv-0", delete_volumes=False)
-    assert platform.get_instance("kv1").volumes[0].member is None
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10, policy="vsan-sna")
+    host = dpp_platform.get_instance("kv1").members[0].host
+    reserved = dpp_platform.resources().reserved_gb
+    dpp_platform._resources.delete_member("kv1", "kv-0", delete_volumes=False)
+    assert dpp_platform.get_instance("kv1").volumes[0].member is None
     claim = dpp.VolumeClaim(name="data", size_gb=10)
-    member = platform._resources.ensure_member(
+    member = dpp_platform._resources.ensure_member(
         "kv1", "kv-1", volumes=(claim,), host=None, anti_affinity=None, labels={}
     )
     assert (member.host, member.volumes) == (host, ("data",))
-    assert platform.resources().reserved_gb == reserved
-    assert platform.check_consistency() == []
-    platform.remove_instance("kv1")
-    assert _nothing_reserved(platform)
+    assert dpp_platform.resources().reserved_gb == reserved
+    assert dpp_platform.check_consistency() == []
+    dpp_platform.remove_instance("kv1")
+    assert _nothing_reserved(dpp_platform)
 
 
 def test_the_providers_validate_hook_refuses_before_anything_is_allocated() -> None:
@@ -398,13 +401,13 @@ def test_the_providers_validate_hook_refuses_before_anything_is_allocated() -> N
         assert p.get_instance("p1").spec.parameters["cacheMb"] == 200
 
 
-def test_names_with_trailing_newlines_or_capitals_are_refused(platform: Platform) -> None:
+def test_names_with_trailing_newlines_or_capitals_are_refused(dpp_platform: Platform) -> None:
     """Instance and resource names are matched whole, not by prefix."""
     with pytest.raises(dpp.ValidationError):
-        platform.create_instance(service="kv", name="kv1\n", capacity_gb=1)
-    platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+        dpp_platform.create_instance(service="kv", name="kv1\n", capacity_gb=1)
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match="lower-case"):
-        platform._resources.ensure_secret("kv1", "Password\n", value=None, length=16)
+        dpp_platform._resources.ensure_secret("kv1", "Password\n", value=None, length=16)
 
 
 def test_a_disabled_platform_refuses_new_instances_but_allows_removal() -> None:
@@ -449,30 +452,30 @@ def test_a_refused_registration_is_audited() -> None:
         assert (last.action, last.outcome) == ("service.register", "refused")
 
 
-def test_the_provision_result_names_the_instance_uid_for_its_ledger(platform: Platform) -> None:
+def test_the_provision_result_names_the_instance_uid_for_its_ledger(dpp_platform: Platform) -> None:
     """The ledger lists everything the instance ever held, even after it is gone."""
-    op = platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+    op = dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
     uid = op.result["instance_uid"]
-    platform.remove_instance("kv1")
-    held = sorted(f"{e['kind']}/{e['name']}" for e in platform.ledger(uid))
+    dpp_platform.remove_instance("kv1")
+    held = sorted(f"{e['kind']}/{e['name']}" for e in dpp_platform.ledger(uid))
     assert held == ["endpoint/client", "member/kv-0", "secret/password", "volume/data"]
 
 
-def test_an_older_version_can_be_made_active_again(platform: Platform) -> None:
+def test_an_older_version_can_be_made_active_again(dpp_platform: Platform) -> None:
     """activate_version switches the active version; an unknown one is refused by name."""
     import attrs
 
     from tests.providers import KV_MANIFEST
 
-    record = platform._repo.service("kv")
+    record = dpp_platform._repo.service("kv")
     newer = attrs.evolve(
         record.versions[0], version="2.0.0", manifest=attrs.evolve(KV_MANIFEST, version="2.0.0")
     )
-    platform._repo.put_service(
+    dpp_platform._repo.put_service(
         attrs.evolve(record, versions=(*record.versions, newer), active_version="2.0.0")
     )
-    assert platform.activate_version("kv", "1.0.0").active_version == "1.0.0"
-    platform.create_instance(service="kv", name="old", capacity_gb=1)
-    assert platform.get_instance("old").service_version == "1.0.0"
+    assert dpp_platform.activate_version("kv", "1.0.0").active_version == "1.0.0"
+    dpp_platform.create_instance(service="kv", name="old", capacity_gb=1)
+    assert dpp_platform.get_instance("old").service_version == "1.0.0"
     with pytest.raises(dpp.ValidationError, match="not a registered version"):
-        platform.activate_version("kv", "9.9.9")
+        dpp_platform.activate_version("kv", "9.9.9")

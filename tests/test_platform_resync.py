@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import attrs
 import pytest
 from hypothesis import given, settings
@@ -15,15 +13,16 @@ from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
 
 def _open(resync_mbps: int = 100) -> Platform:
     config = attrs.evolve(ClusterConfig.uniform(hosts=5), resync_mbps=resync_mbps)
-    platform = Platform.open(config=config, clock=ManualClock())
-    platform.register_service("tests.providers:KVProvider")
-    return platform
+    dpp_platform = Platform.open(config=config, clock=ManualClock())
+    dpp_platform.register_service("tests.providers:KVProvider")
+    return dpp_platform
 
 
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    with _open() as p:
-        yield p
+pytestmark = pytest.mark.dpp_platform(
+    "tests.providers:KVProvider",
+    config=attrs.evolve(ClusterConfig.uniform(hosts=5), resync_mbps=100),
+    clock=ManualClock,
+)
 
 
 def _probe(p: Platform) -> dpp.DataProbe:
@@ -70,46 +69,46 @@ def test_a_resync_lasts_its_bytes_divided_by_the_resync_rate(mbps: int) -> None:
 
 
 def test_a_replica_still_resyncing_does_not_count_when_the_other_one_fails(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """During the resync only one replica is complete: losing it makes the volume
     inaccessible, as on vSAN; once the resync finished it would not have."""
-    resyncing, complete = _resyncing(platform)
-    platform.inject_host_failure(complete)
-    (volume,) = platform.get_instance("kv1").volumes
+    resyncing, complete = _resyncing(dpp_platform)
+    dpp_platform.inject_host_failure(complete)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.state == "inaccessible"
     with pytest.raises(dpp.DataUnavailable):
-        _probe(platform).read("canary")
-    platform.clear_host_failure(complete)
-    platform.advance(3600)
-    platform.inject_host_failure(complete)
-    assert _probe(platform).read("canary") == b"missed by one replica"
+        _probe(dpp_platform).read("canary")
+    dpp_platform.clear_host_failure(complete)
+    dpp_platform.advance(3600)
+    dpp_platform.inject_host_failure(complete)
+    assert _probe(dpp_platform).read("canary") == b"missed by one replica"
     assert resyncing != complete
 
 
-def test_writes_during_a_resync_reach_the_resyncing_replica(platform: Platform) -> None:
+def test_writes_during_a_resync_reach_the_resyncing_replica(dpp_platform: Platform) -> None:
     """A write while a replica resyncs lands on it too: when the resync ends it holds it."""
-    _, complete = _resyncing(platform)
-    _probe(platform).write("late", b"written during the resync")
-    platform.advance(3600)
-    platform.inject_host_failure(complete)
-    assert _probe(platform).read("late") == b"written during the resync"
+    _, complete = _resyncing(dpp_platform)
+    _probe(dpp_platform).write("late", b"written during the resync")
+    dpp_platform.advance(3600)
+    dpp_platform.inject_host_failure(complete)
+    assert _probe(dpp_platform).read("late") == b"written during the resync"
 
 
 def test_evacuating_a_host_puts_moved_objects_in_data_move_until_the_copy_ends(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """evacuate-all copies the host's components elsewhere: fully available meanwhile."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    _probe(platform).write("canary", b"moving")
-    info = platform.get_instance("kv1")
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    _probe(dpp_platform).write("canary", b"moving")
+    info = dpp_platform.get_instance("kv1")
     host = next(c.host for c in info.volumes[0].components if c.role == "replica")
-    platform.enter_maintenance(host, "evacuate-all")
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.enter_maintenance(host, "evacuate-all")
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert (volume.state, volume.health) == ("healthy", dpp.ObjectHealth.DATA_MOVE)
     assert volume.resync_bytes_left > 0
-    platform.advance(3600)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.advance(3600)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.health is dpp.ObjectHealth.HEALTHY
 
 

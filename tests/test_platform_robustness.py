@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -20,12 +19,7 @@ from dpp_sdk.platform._owners import _process_start
 from dpp_sdk.platform._owners import owner_alive as _owner_alive
 from tests import providers
 
-
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    with Platform.open(clock=ManualClock()) as p:
-        p.register_service("tests.providers:KVProvider")
-        yield p
+pytestmark = pytest.mark.dpp_platform("tests.providers:KVProvider", clock=ManualClock)
 
 
 def test_configure_tells_the_provider_which_parameters_changed() -> None:
@@ -177,13 +171,13 @@ def test_a_failed_repair_keeps_the_volume_it_reattached() -> None:
 
 
 def test_member_requests_with_bad_fields_are_refused_before_anything_is_stored(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """Duplicate claims, an unknown anti-affinity scope and non-string labels: one error."""
-    platform.create_instance(service="kv", name="k1", capacity_gb=1)
+    dpp_platform.create_instance(service="kv", name="k1", capacity_gb=1)
     claim = dpp.VolumeClaim(name="d", size_gb=1)
     with pytest.raises(dpp.ValidationError) as info:
-        platform._resources.ensure_member(
+        dpp_platform._resources.ensure_member(
             "k1",
             "m1",
             volumes=(claim, claim),
@@ -193,34 +187,40 @@ def test_member_requests_with_bad_fields_are_refused_before_anything_is_stored(
         )
     paths = sorted(p.path for p in info.value.problems)
     assert paths == ["$.anti_affinity.scope", "$.labels.replica", "$.volumes[1].name"]
-    assert [m.name for m in platform.get_instance("k1").members] == ["kv-0"]
-    assert platform.check_consistency() == []
+    assert [m.name for m in dpp_platform.get_instance("k1").members] == ["kv-0"]
+    assert dpp_platform.check_consistency() == []
 
 
-def test_wrongly_typed_arguments_are_validation_errors_naming_them(platform: Platform) -> None:
+def test_wrongly_typed_arguments_are_validation_errors_naming_them(dpp_platform: Platform) -> None:
     """Strings for numbers, lists for mappings, text for bytes, an unknown mode."""
     with pytest.raises(dpp.ValidationError, match=r"\$\.capacity_gb"):
-        platform.create_instance(service="kv", name="a", capacity_gb="10")  # wrong type on purpose
+        dpp_platform.create_instance(
+            service="kv", name="a", capacity_gb="10"
+        )  # wrong type on purpose
     with pytest.raises(dpp.ValidationError, match=r"\$\.capacity_gb"):
-        platform.create_instance(service="kv", name="a", capacity_gb=2.5)  # wrong type on purpose
+        dpp_platform.create_instance(
+            service="kv", name="a", capacity_gb=2.5
+        )  # wrong type on purpose
     with pytest.raises(dpp.ValidationError, match=r"\$\.parameters"):
-        platform.create_instance(service="kv", name="a", parameters=[1])  # wrong type on purpose
-    platform.create_instance(service="kv", name="a", capacity_gb=1)
+        dpp_platform.create_instance(
+            service="kv", name="a", parameters=[1]
+        )  # wrong type on purpose
+    dpp_platform.create_instance(service="kv", name="a", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match=r"\$\.data"):
-        testing.write_volume(platform, "a", "data", 0, "text")  # wrong type on purpose
+        testing.write_volume(dpp_platform, "a", "data", 0, "text")  # wrong type on purpose
     with pytest.raises(dpp.ValidationError, match="evacuate-all"):
-        platform.maintenance_precheck("esx-01", "evacuate")
+        dpp_platform.maintenance_precheck("esx-01", "evacuate")
     with pytest.raises(dpp.ValidationError, match="finite"):
-        platform._resources.ensure_volume(
+        dpp_platform._resources.ensure_volume(
             "a", "big", size_gb=float("inf"), policy=None, member=None
         )
 
 
-def test_the_quota_problem_is_listed_with_the_others(platform: Platform) -> None:
+def test_the_quota_problem_is_listed_with_the_others(dpp_platform: Platform) -> None:
     """A request with a bad parameter and too much capacity reports both at once."""
-    config_quota = platform.status().quota_gb
+    config_quota = dpp_platform.status().quota_gb
     with pytest.raises(dpp.ValidationError) as info:
-        platform.create_instance(
+        dpp_platform.create_instance(
             service="kv",
             name="q1",
             capacity_gb=int(config_quota),
@@ -231,40 +231,40 @@ def test_the_quota_problem_is_listed_with_the_others(platform: Platform) -> None
     assert paths.count("$.capacity_gb") >= 1
 
 
-def test_a_failed_instance_can_only_be_removed(platform: Platform) -> None:
+def test_a_failed_instance_can_only_be_removed(dpp_platform: Platform) -> None:
     """configure and scale are refused on a failed instance; remove works."""
-    platform.create_instance(service="kv", name="f1", capacity_gb=1)
-    platform._repo.update_instance("f1", status=dpp.InstanceStatus.FAILED)
+    dpp_platform.create_instance(service="kv", name="f1", capacity_gb=1)
+    dpp_platform._repo.update_instance("f1", status=dpp.InstanceStatus.FAILED)
     with pytest.raises(dpp.Conflict, match="can only be removed"):
-        platform.configure_instance("f1", {"cacheMb": 100})
-    platform.remove_instance("f1")
+        dpp_platform.configure_instance("f1", {"cacheMb": 100})
+    dpp_platform.remove_instance("f1")
 
 
 def test_an_unloadable_provider_is_red_vetoes_maintenance_and_can_be_force_removed(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """Health and maintenance report it; other instances still hear of failures."""
-    platform.create_instance(service="kv", name="ok", capacity_gb=1)
-    platform.register_service("tests.providers:RecordingProvider")
-    platform.create_instance(service="recording", name="gone", capacity_gb=1)
-    platform._catalog.forget_providers()
-    record = platform._repo.service("recording")
+    dpp_platform.create_instance(service="kv", name="ok", capacity_gb=1)
+    dpp_platform.register_service("tests.providers:RecordingProvider")
+    dpp_platform.create_instance(service="recording", name="gone", capacity_gb=1)
+    dpp_platform._catalog.forget_providers()
+    record = dpp_platform._repo.service("recording")
     broken = attrs.evolve(record.versions[0], provider="tests.providers:NoSuchProvider")
-    platform._repo.put_service(attrs.evolve(record, versions=(broken,)))
-    health = platform.instance_health("gone")
+    dpp_platform._repo.put_service(attrs.evolve(record, versions=(broken,)))
+    health = dpp_platform.instance_health("gone")
     assert health.status is dpp.HealthStatus.RED
     assert health.checks[0].name == "provider/unavailable"
-    host = platform.get_instance("gone").members[0].host
-    check = platform.maintenance_precheck(host, "no-action")
+    host = dpp_platform.get_instance("gone").members[0].host
+    check = dpp_platform.maintenance_precheck(host, "no-action")
     assert [v.reason for v in check.vetoes] == [dpp.VetoReason.GENERIC_FAILURE]
-    for h in {c.host for v in platform.get_instance("ok").volumes for c in v.components}:
-        platform.inject_host_failure(h)
-    assert any(e.kind == "repair-failed" for e in platform.events())
-    op = platform.remove_instance("gone", force=True)
+    for h in {c.host for v in dpp_platform.get_instance("ok").volumes for c in v.components}:
+        dpp_platform.inject_host_failure(h)
+    assert any(e.kind == "repair-failed" for e in dpp_platform.events())
+    op = dpp_platform.remove_instance("gone", force=True)
     assert op.result["forced"] is True
     assert "member/kv-0" in op.result["reclaimed"]
-    assert [i.name for i in platform.list_instances()] == ["ok"]
-    assert platform.check_consistency() == []
+    assert [i.name for i in dpp_platform.list_instances()] == ["ok"]
+    assert dpp_platform.check_consistency() == []
 
 
 def test_a_failure_during_another_operation_is_delivered_afterwards() -> None:
@@ -377,35 +377,35 @@ def test_a_provider_reporting_red_overall_is_red_whatever_its_checks_say() -> No
 
 
 def test_a_nested_provider_class_registers_and_a_missing_directory_is_named(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """Outer.Inner loads by reference; a path that does not exist says so."""
-    assert platform.register_service(providers.Outer.Inner).name == "nested"
+    assert dpp_platform.register_service(providers.Outer.Inner).name == "nested"
     with pytest.raises(dpp.ValidationError, match="no such provider directory"):
-        platform.register_service("./no/such/dir")
+        dpp_platform.register_service("./no/such/dir")
 
 
 def test_a_refused_registration_of_an_incomplete_provider_is_audited(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """The missing verbs are named in a ValidationError, and the refusal is audited."""
 
     with pytest.raises(dpp.ValidationError, match="configure, decommission, monitor"):
-        platform.register_service("tests.providers:IncompleteProvider")
-    assert platform.audit()[-1].outcome == "refused"
+        dpp_platform.register_service("tests.providers:IncompleteProvider")
+    assert dpp_platform.audit()[-1].outcome == "refused"
 
 
-def test_direct_disks_in_use_show_their_pool_space_left(platform: Platform) -> None:
+def test_direct_disks_in_use_show_their_pool_space_left(dpp_platform: Platform) -> None:
     """resources() agrees with list_hosts(): a direct disk holding a volume is a storage pool
     with its size minus the volume free, and shows what is reserved on it."""
-    platform.register_service("tests.providers:DirectProvider")
-    platform.create_instance(service="direct", name="d1", capacity_gb=10)
-    used = [d for d in platform.resources().disks if d.kind == "direct" and d.reserved_gb]
+    dpp_platform.register_service("tests.providers:DirectProvider")
+    dpp_platform.create_instance(service="direct", name="d1", capacity_gb=10)
+    used = [d for d in dpp_platform.resources().disks if d.kind == "direct" and d.reserved_gb]
     assert used
     assert all(d.free_gb == d.size_gb - d.reserved_gb for d in used)
     shown = {
         (host.name, disk.name): (disk.reserved_gb, disk.free_gb)
-        for host in platform.list_hosts()
+        for host in dpp_platform.list_hosts()
         for disk in host.disks
     }
     assert all(shown[d.host, d.disk] == (d.reserved_gb, d.free_gb) for d in used)

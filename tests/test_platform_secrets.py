@@ -25,53 +25,57 @@ def _leaks(text: str) -> list[str]:
     return [form for form in FORMS if form in text]
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Platform:
-    """A platform on disk with the blabbing provider's instance b1."""
-    p = Platform.open(tmp_path)
-    p.register_service("tests.providers:BlabbingProvider")
-    p.create_instance(service="blabbing", name="b1", capacity_gb=1)
-    return p
+# A platform on disk with the blabbing provider's instance b1.
+pytestmark = pytest.mark.dpp_platform("tests.providers:BlabbingProvider", on_disk=True)
+
+
+@pytest.fixture(autouse=True)
+def _b1(request: pytest.FixtureRequest) -> None:
+    if "dpp_platform" in request.fixturenames:
+        dpp_platform: Platform = request.getfixturevalue("dpp_platform")
+        dpp_platform.create_instance(service="blabbing", name="b1", capacity_gb=1)
 
 
 def test_a_secret_quoted_in_an_exception_is_redacted_in_every_escaped_form(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """The failed configure's error, the audit and the log show no form of the secret."""
     with pytest.raises(dpp.OperationFailed) as info:
-        platform.configure_instance("b1", {"cacheMb": 99})
+        dpp_platform.configure_instance("b1", {"cacheMb": 99})
     error = info.value.operation.error
     assert error is not None
     assert _leaks(error.message + (error.traceback or "")) == []
     assert _leaks(str(info.value)) == []
-    assert _leaks(" ".join(r.detail for r in platform.audit(limit=None))) == []
-    assert _leaks((platform.log_path or Path()).read_text("utf-8")) == []
+    assert _leaks(" ".join(r.detail for r in dpp_platform.audit(limit=None))) == []
+    assert _leaks((dpp_platform.log_path or Path()).read_text("utf-8")) == []
 
 
-def test_a_secret_quoted_by_validate_is_redacted(platform: Platform) -> None:
+def test_a_secret_quoted_by_validate_is_redacted(dpp_platform: Platform) -> None:
     """Problems the provider's validate returns never carry a stored secret."""
     with pytest.raises(dpp.ValidationError) as info:
-        platform.configure_instance("b1", {"cacheMb": 17})
+        dpp_platform.configure_instance("b1", {"cacheMb": 17})
     text = str(info.value) + repr(info.value.problems)
     assert "cacheMb" in text
     assert _leaks(text) == []
 
 
-def test_a_secret_put_in_a_member_label_is_stored_redacted(platform: Platform) -> None:
+def test_a_secret_put_in_a_member_label_is_stored_redacted(dpp_platform: Platform) -> None:
     """The label shows asterisks, in the API and the database, and a secret-leak is reported."""
-    (member,) = platform.get_instance("b1").members
+    (member,) = dpp_platform.get_instance("b1").members
     assert member.labels["token"] == "********"
-    assert any(e.data.get("where") == "member labels" for e in platform.events(kind="secret-leak"))
-    assert platform.state_dir is not None
-    db = sqlite3.connect(platform.state_dir / "platform.db")
+    assert any(
+        e.data.get("where") == "member labels" for e in dpp_platform.events(kind="secret-leak")
+    )
+    assert dpp_platform.state_dir is not None
+    db = sqlite3.connect(dpp_platform.state_dir / "platform.db")
     rows = db.execute("SELECT body FROM records WHERE kind != 'secret'").fetchall()
     db.close()
     assert _leaks(" ".join(r[0] for r in rows)) == []
 
 
-def test_a_json_escaped_secret_in_a_provider_log_line_is_redacted(platform: Platform) -> None:
+def test_a_json_escaped_secret_in_a_provider_log_line_is_redacted(dpp_platform: Platform) -> None:
     """The provider logged json.dumps({"password": secret}): the log shows asterisks."""
-    log = (platform.log_path or Path()).read_text("utf-8")
+    log = (dpp_platform.log_path or Path()).read_text("utf-8")
     assert "connecting with" in log
     assert _leaks(log) == []
 

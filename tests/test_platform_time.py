@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -25,13 +24,14 @@ from tests.providers import RecordingProvider
 HOUR = 3600.0
 
 
-@pytest.fixture
-def platform() -> Iterator[Platform]:
-    with Platform.open(config=ClusterConfig.uniform(hosts=5), clock=ManualClock()) as p:
-        p.register_service("tests.providers:KVProvider")
-        p.register_service("tests.providers:RecordingProvider")
-        RecordingProvider.events.clear()
-        yield p
+pytestmark = pytest.mark.dpp_platform(
+    "tests.providers:KVProvider", "tests.providers:RecordingProvider", hosts=5, clock=ManualClock
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_recorded_events() -> None:
+    RecordingProvider.events.clear()
 
 
 def _probe(p: Platform, name: str) -> dpp.DataProbe:
@@ -51,71 +51,71 @@ def _replica_host(p: Platform, name: str) -> tuple[str, dpp.VolumeInfo]:
 
 
 def test_absent_components_wait_for_the_repair_timer_then_are_rebuilt_elsewhere(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """RAID-1 with a replica's host down: 'delay timer' until 60 min, then rebuilt on another
     host from the surviving replica, healthy again, and the data readable without the host."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    _probe(platform, "kv1").write("canary", b"before")
-    down, before = _replica_host(platform, "kv1")
-    platform.inject_host_failure(down)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    _probe(dpp_platform, "kv1").write("canary", b"before")
+    down, before = _replica_host(dpp_platform, "kv1")
+    dpp_platform.inject_host_failure(down)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.state == "reduced-availability"
     assert volume.health is dpp.ObjectHealth.REDUCED_AVAILABILITY_DELAY_TIMER
-    assert volume.rebuild_at == platform.clock.now() + dt.timedelta(minutes=60)
+    assert volume.rebuild_at == dpp_platform.clock.now() + dt.timedelta(minutes=60)
     assert "absent" in {c.state for c in volume.components}
-    platform.advance(59 * 60)
-    assert platform.get_instance("kv1").volumes[0].hosts == before.hosts
-    platform.advance(2 * 60)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.advance(59 * 60)
+    assert dpp_platform.get_instance("kv1").volumes[0].hosts == before.hosts
+    dpp_platform.advance(2 * 60)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.health is dpp.ObjectHealth.REDUCED_AVAILABILITY_ACTIVE_REBUILD
     assert down not in volume.hosts
-    platform.advance(60)  # the rebuilt replica copies its 64 MiB at 100 MB/s
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.advance(60)  # the rebuilt replica copies its 64 MiB at 100 MB/s
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.health is dpp.ObjectHealth.HEALTHY
     assert {c.state for c in volume.components} == {"active"}
-    assert platform.clock_status().repair_timers == ()
-    platform.clear_host_failure(down)
-    member_host = platform.get_instance("kv1").members[0].host
+    assert dpp_platform.clock_status().repair_timers == ()
+    dpp_platform.clear_host_failure(down)
+    member_host = dpp_platform.get_instance("kv1").members[0].host
     others = [h for h in volume.hosts if h != member_host]
     for host in others[:1]:
-        platform.inject_host_failure(host)
-    assert _probe(platform, "kv1").read("canary") == b"before"
-    assert platform.check_consistency() == []
+        dpp_platform.inject_host_failure(host)
+    assert _probe(dpp_platform, "kv1").read("canary") == b"before"
+    assert dpp_platform.check_consistency() == []
 
 
 def test_a_host_back_before_the_timer_only_resyncs_and_its_timer_stops(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """A reboot inside the window: the components stay where they were and catch up."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    down, before = _replica_host(platform, "kv1")
-    platform.inject_host_failure(down)
-    _probe(platform, "kv1").write("canary", b"while away")
-    platform.advance(30 * 60)
-    platform.clear_host_failure(down)
-    assert platform.clock_status().repair_timers == ()
-    platform.advance(2 * HOUR)
-    (volume,) = platform.get_instance("kv1").volumes
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    down, before = _replica_host(dpp_platform, "kv1")
+    dpp_platform.inject_host_failure(down)
+    _probe(dpp_platform, "kv1").write("canary", b"while away")
+    dpp_platform.advance(30 * 60)
+    dpp_platform.clear_host_failure(down)
+    assert dpp_platform.clock_status().repair_timers == ()
+    dpp_platform.advance(2 * HOUR)
+    (volume,) = dpp_platform.get_instance("kv1").volumes
     assert volume.hosts == before.hosts
     assert volume.health is dpp.ObjectHealth.HEALTHY
-    assert "repair-timer-expired" not in [e.kind for e in platform.events()]
+    assert "repair-timer-expired" not in [e.kind for e in dpp_platform.events()]
 
 
 def test_host_local_data_on_a_failed_host_is_declared_lost_only_when_the_timer_expires(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """vsan-sna: unreachable (not lost) for 60 min; then the member is lost, its volume's
     component degraded, and the provider told REPAIR_TIMER_EXPIRED with the lost volume."""
-    platform.create_instance(service="recording", name="r1", capacity_gb=5, policy="vsan-sna")
-    host = platform.get_instance("r1").members[0].host
-    platform.inject_host_failure(host)
+    dpp_platform.create_instance(service="recording", name="r1", capacity_gb=5, policy="vsan-sna")
+    host = dpp_platform.get_instance("r1").members[0].host
+    dpp_platform.inject_host_failure(host)
     assert [e.kind for e in RecordingProvider.events] == [dpp.FailureKind.HOST_FAILURE]
-    info = platform.get_instance("r1")
+    info = dpp_platform.get_instance("r1")
     assert info.members[0].state == "unreachable"
     assert info.volumes[0].components[0].state == "absent"
-    platform.advance(HOUR + 1)
-    info = platform.get_instance("r1")
+    dpp_platform.advance(HOUR + 1)
+    info = dpp_platform.get_instance("r1")
     assert info.members[0].state == "lost"
     assert info.volumes[0].components[0].state == "degraded"
     assert info.volumes[0].health is dpp.ObjectHealth.INACCESSIBLE
@@ -123,35 +123,35 @@ def test_host_local_data_on_a_failed_host_is_declared_lost_only_when_the_timer_e
     assert expired.kind is dpp.FailureKind.REPAIR_TIMER_EXPIRED
     assert (expired.host, expired.members, expired.lost_volumes) == (host, ("kv-0",), ("data",))
     # The host returns, but what was declared lost stays lost.
-    platform.clear_host_failure(host)
-    info = platform.get_instance("r1")
+    dpp_platform.clear_host_failure(host)
+    info = dpp_platform.get_instance("r1")
     assert info.members[0].state == "running"
     assert info.volumes[0].components[0].state == "degraded"
-    assert platform.check_consistency() == []
+    assert dpp_platform.check_consistency() == []
 
 
 def test_a_host_in_maintenance_without_evacuation_has_its_components_rebuilt_after_the_timer(
-    platform: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """ensure-accessibility: absent components are rebuilt after 60 min, but maintenance
     is planned downtime: the data only on the host is not declared lost, nobody is told."""
-    platform.create_instance(service="kv", name="kv1", capacity_gb=5)
-    platform.create_instance(service="recording", name="r1", capacity_gb=5, policy="vsan-sna")
-    down, _ = _replica_host(platform, "kv1")
-    sna_host = platform.get_instance("r1").members[0].host
-    platform.enter_maintenance(down, "ensure-accessibility")
-    (timer,) = platform.clock_status().repair_timers
+    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=5)
+    dpp_platform.create_instance(service="recording", name="r1", capacity_gb=5, policy="vsan-sna")
+    down, _ = _replica_host(dpp_platform, "kv1")
+    sna_host = dpp_platform.get_instance("r1").members[0].host
+    dpp_platform.enter_maintenance(down, "ensure-accessibility")
+    (timer,) = dpp_platform.clock_status().repair_timers
     assert (timer.host, timer.cause) == (down, "maintenance")
-    platform.advance(HOUR + 60)
-    assert down not in platform.get_instance("kv1").volumes[0].hosts
-    assert platform.get_instance("kv1").volumes[0].health is dpp.ObjectHealth.HEALTHY
+    dpp_platform.advance(HOUR + 60)
+    assert down not in dpp_platform.get_instance("kv1").volumes[0].hosts
+    assert dpp_platform.get_instance("kv1").volumes[0].health is dpp.ObjectHealth.HEALTHY
     if sna_host == down:
-        assert platform.get_instance("r1").members[0].state == "stopped"
-        assert platform.get_instance("r1").volumes[0].components[0].state == "absent"
+        assert dpp_platform.get_instance("r1").members[0].state == "stopped"
+        assert dpp_platform.get_instance("r1").volumes[0].components[0].state == "absent"
     assert dpp.FailureKind.REPAIR_TIMER_EXPIRED not in [e.kind for e in RecordingProvider.events]
-    platform.exit_maintenance(down)
-    assert platform.instance_health("r1").status is dpp.HealthStatus.GREEN
-    assert platform.check_consistency() == []
+    dpp_platform.exit_maintenance(down)
+    assert dpp_platform.instance_health("r1").status is dpp.HealthStatus.GREEN
+    assert dpp_platform.check_consistency() == []
 
 
 def test_an_absent_component_with_nowhere_to_go_stays_absent_with_no_rebuild() -> None:
@@ -238,10 +238,10 @@ def test_a_system_clock_cannot_be_advanced_and_says_what_to_use() -> None:
 
 @pytest.mark.parametrize("seconds", [0, -5, float("nan"), float("inf"), "1h", True])
 def test_advancing_by_a_bad_number_of_seconds_is_refused_naming_it(
-    platform: Platform, seconds: object
+    dpp_platform: Platform, seconds: object
 ) -> None:
     with pytest.raises(dpp.ValidationError, match=r"\$\.seconds"):
-        platform.advance(seconds)  # type: ignore[arg-type]
+        dpp_platform.advance(seconds)  # type: ignore[arg-type]
 
 
 def test_a_simulated_clock_is_real_time_plus_its_offset() -> None:

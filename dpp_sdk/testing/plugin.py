@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dpp_sdk.platform import Platform
+from dpp_sdk.platform import Clock, Platform
 from dpp_sdk.testing import open_platform
 
 __all__ = ["dpp_platform", "dpp_platform_factory"]
@@ -54,10 +54,19 @@ def dpp_platform_factory() -> Iterator[Callable[..., Platform]]:
 
 @pytest.fixture
 def dpp_platform(
-    request: pytest.FixtureRequest, dpp_platform_factory: Callable[..., Platform]
+    request: pytest.FixtureRequest,
+    dpp_platform_factory: Callable[..., Platform],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Platform:
     """The platform the closest ``dpp_platform`` marker describes (none: an empty default
-    cluster of four hosts with no provider)."""
+    cluster of four hosts with no provider). Two marker arguments are read per test:
+    ``clock=ManualClock`` (a class, or any callable) makes a fresh clock for each test, and
+    ``on_disk=True`` puts the platform on a fresh state directory instead of in memory."""
     marker = request.node.get_closest_marker("dpp_platform")
-    args, kwargs = (marker.args, marker.kwargs) if marker is not None else ((), {})
+    args, kwargs = (marker.args, dict(marker.kwargs)) if marker is not None else ((), {})
+    clock = kwargs.get("clock")
+    if callable(clock) and not isinstance(clock, Clock):
+        kwargs["clock"] = clock()
+    if kwargs.pop("on_disk", False):
+        kwargs["state_dir"] = tmp_path_factory.mktemp("dpp-state") / "state"
     return dpp_platform_factory(*args, **kwargs)
