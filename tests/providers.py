@@ -815,3 +815,34 @@ class WideKVProvider(KVProvider):
                 "vsan-raid6",
             ),
         )
+
+
+class RackAwareProvider(KVProvider):
+    """``nodes`` members on distinct hosts (required), spread over racks (preferred)."""
+
+    RULES = (
+        dpp.AntiAffinity(group="nodes", required=True, scope="host"),
+        dpp.AntiAffinity(group="nodes", required=False, scope="fault-domain"),
+    )
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return attrs.evolve(
+            _renamed("rack-aware"),
+            parameters_schema={
+                "type": "object",
+                "properties": {"nodes": {"type": "integer", "minimum": 1, "default": 3}},
+                "additionalProperties": False,
+            },
+        )
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        for n in range(int(str(request.spec.parameters["nodes"]))):
+            ctx.members.ensure(
+                f"node-{n}",
+                volumes=[dpp.VolumeClaim(name=f"data-{n}", size_gb=1, policy="vsan-sna")],
+                anti_affinity=self.RULES,
+            )
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        for member in ctx.members.list():
+            ctx.members.delete(member.name)

@@ -797,3 +797,49 @@ def test_a_member_that_fits_nowhere_is_not_enough_resources() -> None:
     assert caught.value.reason == "NotEnoughResources"
     for n in range(1, 5):
         assert f"{host_name(n)}:" in caught.value.message
+
+
+@pytest.mark.parametrize(("hosts", "racks", "nodes"), [(6, 3, 3), (6, 3, 6), (9, 3, 5), (8, 4, 4)])
+def test_distinct_hosts_required_and_racks_preferred_spread_members_evenly_over_racks(
+    hosts: int, racks: int, nodes: int
+) -> None:
+    """Issue 10 #3: two rules on one member; every rack gets its share before any gets more."""
+    from dpp_sdk import testing
+
+    # Racks hold neighbouring hosts (esx-01 and esx-02 in rack-1, ...): the load order alone
+    # would fill a rack before the next.
+    base = testing.cluster(hosts=hosts, direct_disks=0)
+    per_rack = hosts // racks
+    config = attrs.evolve(
+        base,
+        hosts=[
+            attrs.evolve(spec, fault_domain=f"rack-{(n // per_rack) + 1}")
+            for n, spec in enumerate(base.hosts)
+        ],
+    )
+    with testing.open_platform("tests.providers:RackAwareProvider", config=config) as p:
+        p.create_instance(
+            service="rack-aware", name="r1", capacity_gb=1, parameters={"nodes": nodes}
+        )
+        info = p.get_instance("r1")
+        domains = {h.name: h.fault_domain for h in p.list_hosts()}
+        placed = [domains[m.host] for m in info.members]
+        assert len({m.host for m in info.members}) == nodes
+        counts = sorted(placed.count(f"rack-{r}") for r in range(1, racks + 1))
+        assert counts[-1] - counts[0] <= 1, placed
+        assert {len(m.anti_affinities) for m in info.members} == {2}
+
+
+def test_several_rules_are_each_checked_naming_the_bad_one() -> None:
+    """A list of rules is checked rule by rule, each problem at its index."""
+    from dpp_sdk.contract import AntiAffinity, ValidationError
+    from dpp_sdk.platform._checks import check_member_request
+
+    rules = [AntiAffinity(group="g"), AntiAffinity(group="g", scope="rack"), "host"]  # type: ignore[arg-type]
+    with pytest.raises(ValidationError) as caught:
+        check_member_request((), rules, {})
+    paths = [problem.path for problem in caught.value.problems]
+    assert paths == ["$.anti_affinity[1].scope", "$.anti_affinity[2]"]
+    check_member_request(
+        (), [AntiAffinity(group="g"), AntiAffinity(group="g", scope="fault-domain")], {}
+    )

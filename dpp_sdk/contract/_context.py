@@ -146,13 +146,14 @@ class Members(abc.ABC):
         *,
         volumes: Sequence[VolumeClaim] = (),
         host: str | None = None,
-        anti_affinity: AntiAffinity | None = None,
+        anti_affinity: AntiAffinity | Sequence[AntiAffinity] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> MemberInfo:
         """Get the member ``name``, creating and placing it if absent.
 
         The platform picks a connected host that satisfies ``host`` (a pin),
-        ``anti_affinity`` (against this instance's other members of the same group) and has
+        ``anti_affinity`` (one rule or several, each against this instance's other members of
+        its group: say distinct hosts required and distinct fault domains preferred) and has
         room for the ``volumes`` claims, which are created with the member. If the member
         exists it is returned where it is; claimed volumes it lacks are created.
         Raises :class:`~dpp_sdk.PlacementFailed` with ``reason`` ``NotEnoughResources``,
@@ -166,7 +167,7 @@ class Members(abc.ABC):
         *,
         volumes: Sequence[VolumeClaim] = (),
         host: str | None = None,
-        anti_affinity: AntiAffinity | None = None,
+        anti_affinity: AntiAffinity | Sequence[AntiAffinity] | None = None,
         replacing: bool = False,
     ) -> MemberInfo:
         """Where :meth:`ensure` would place member ``name`` now, without creating anything:

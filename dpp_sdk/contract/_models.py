@@ -387,6 +387,8 @@ class MemberInfo:
     volumes: tuple[str, ...] = ()
     labels: Mapping[str, str] = attrs.field(factory=dict)
     anti_affinity: AntiAffinity | None = None
+    #: Every anti-affinity rule the member was placed by (``anti_affinity`` is the first).
+    anti_affinities: tuple[AntiAffinity, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

@@ -137,7 +137,7 @@ def replace_member(
     name: str,
     *,
     volumes: Sequence[VolumeClaim] = (),
-    anti_affinity: AntiAffinity | None = None,
+    anti_affinity: AntiAffinity | Sequence[AntiAffinity] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> MemberInfo:
     """Delete member ``name`` with its volumes and create it again with fresh ``volumes``,

@@ -38,6 +38,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "INSTANCE_NAME",
+    "anti_affinity_rules",
     "check_member_request",
     "check_pool_anti_affinity",
     "check_request_types",
@@ -106,25 +107,38 @@ def _rule_problems(path: str, group: object, required: object) -> list[Problem]:
     return problems
 
 
-def _anti_affinity_problems(rule: object) -> list[Problem]:
-    if rule is None:
-        return []
+def anti_affinity_rules(value: object) -> tuple[object, ...]:
+    """``members.ensure``'s ``anti_affinity`` as a tuple of rules: None, one rule, or several."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    return (value,)
+
+
+def _anti_affinity_problems(value: object) -> list[Problem]:
+    rules = anti_affinity_rules(value)
+    if len(rules) == 1 and not isinstance(value, list | tuple):
+        return _one_rule_problems("$.anti_affinity", rules[0])
+    problems = []
+    for i, rule in enumerate(rules):
+        problems.extend(_one_rule_problems(f"$.anti_affinity[{i}]", rule))
+    return problems
+
+
+def _one_rule_problems(path: str, rule: object) -> list[Problem]:
     if not isinstance(rule, AntiAffinity):
-        return [
-            Problem(
-                path="$.anti_affinity", value=repr(rule), message="must be a dpp_sdk.AntiAffinity"
-            )
-        ]
+        return [Problem(path=path, value=repr(rule), message="must be a dpp_sdk.AntiAffinity")]
     problems: list[Problem] = []
     if rule.scope not in ("host", "fault-domain"):
         problems.append(
             Problem(
-                path="$.anti_affinity.scope",
+                path=f"{path}.scope",
                 value=rule.scope,
                 message="must be 'host' or 'fault-domain'",
             )
         )
-    return problems + _rule_problems("$.anti_affinity", rule.group, rule.required)
+    return problems + _rule_problems(path, rule.group, rule.required)
 
 
 def _pool_rule_problems(path: str, claim: VolumeClaim) -> list[Problem]:

@@ -147,7 +147,7 @@ class _Members(Members):
         *,
         volumes: Sequence[VolumeClaim] = (),
         host: str | None = None,
-        anti_affinity: AntiAffinity | None = None,
+        anti_affinity: AntiAffinity | Sequence[AntiAffinity] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> MemberInfo:
         self._g.check(mutating=True)
@@ -166,7 +166,7 @@ class _Members(Members):
         *,
         volumes: Sequence[VolumeClaim] = (),
         host: str | None = None,
-        anti_affinity: AntiAffinity | None = None,
+        anti_affinity: AntiAffinity | Sequence[AntiAffinity] | None = None,
         replacing: bool = False,
     ) -> MemberInfo:
         self._g.check(mutating=False)

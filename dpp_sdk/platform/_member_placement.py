@@ -68,10 +68,16 @@ class AntiAffinityRule(Protocol):
 
 @attrs.frozen(kw_only=True)
 class MemberPlacementInfo:
-    """Another member of the same instance: its host and its anti-affinity group, if any."""
+    """Another member of the same instance: its host and its anti-affinity group(s): ``group``
+    for a member with one rule, ``groups`` for every group of a member with several."""
 
     host: str
     group: str | None = None
+    groups: frozenset[str] = frozenset()
+
+    def belongs_to(self, group: str) -> bool:
+        """Whether the member is in anti-affinity group ``group``."""
+        return group == self.group or group in self.groups
 
 
 # -- members ---------------------------------------------------------------------------------
@@ -82,7 +88,7 @@ def place_member(
     *,
     existing: Mapping[str, MemberPlacementInfo],
     host: str | None = None,
-    anti_affinity: AntiAffinityRule | None = None,
+    anti_affinity: AntiAffinityRule | Sequence[AntiAffinityRule] | None = None,
     local_volume_gb: float | Sequence[float] = 0.0,
     direct_volumes: Sequence[float | DirectVolume] = (),
     avoid_hosts: AbstractSet[str] = _NONE,
@@ -97,10 +103,14 @@ def place_member(
     must all find a direct disk of the host, as :func:`place_volume` would put them, in order,
     each on the pool with the most free space that its anti-affinity allows.
 
-    A pinned ``host`` is honoured or the call fails; otherwise the connected host that meets
-    every rule and has the fewest members of the group (when preferred anti-affinity cannot be
-    met), then the fewest members of the instance, then the least reserved capacity, wins;
-    ties go to the lowest name. Raises ``PlacementError``: ``AntiAffinityUnsatisfiable`` when
+    ``anti_affinity`` is one rule or several (say, distinct hosts required and distinct fault
+    domains preferred). A member is *nearby* a host under a rule when it is on that host (scope
+    ``host``) or in that host's fault domain (scope ``fault-domain``). A pinned ``host`` is
+    honoured or the call fails; otherwise, among the connected hosts with no nearby member under
+    any required rule, the one with the fewest nearby members of the groups of fault-domain
+    rules, then of host rules (so members spread evenly over fault domains, then hosts), then
+    the fewest members of the instance, then the least reserved capacity, wins; ties go to the
+    lowest name. Raises ``PlacementError``: ``AntiAffinityUnsatisfiable`` when
     required anti-affinity excludes every connected host (or the pinned one), or when required
     storage-pool anti-affinity is all that keeps the volumes off every host that is left,
     ``NotEnoughResources`` otherwise.
@@ -119,10 +129,17 @@ def place_member(
     for size in [*local, *(volume.size_gb for volume in direct)]:
         if not math.isfinite(size) or size < 0:
             raise ValueError(f"volume sizes must be finite numbers of GB >= 0, got {size!r}")
+    rules: tuple[AntiAffinityRule, ...] = (
+        ()
+        if anti_affinity is None
+        else tuple(anti_affinity)
+        if isinstance(anti_affinity, Sequence)
+        else (anti_affinity,)
+    )
     request = _MemberRequest(
         cluster=cluster,
         existing=existing,
-        anti_affinity=anti_affinity,
+        rules=rules,
         local=[size for size in local if size > 0],
         direct=direct,
     )
@@ -137,82 +154,87 @@ class _MemberRequest:
 
     cluster: Cluster
     existing: Mapping[str, MemberPlacementInfo]
-    anti_affinity: AntiAffinityRule | None
+    rules: tuple[AntiAffinityRule, ...]
     local: list[float]
     direct: list[DirectVolume]
-    # Counted once: members of the instance per host, and members of the anti-affinity group
-    # per host (or per fault domain, for that scope) among the cluster's hosts.
+    # Counted once: members of the instance per host, and for each rule the members of its
+    # group per host (or per fault domain, for that scope) among the cluster's hosts.
     on_host: Counter[str] = attrs.field(init=False)
-    group_near: Counter[str] = attrs.field(init=False)
+    group_near: tuple[Counter[str], ...] = attrs.field(init=False)
 
     @on_host.default
     def _count_on_host(self) -> Counter[str]:
         return Counter(member.host for member in self.existing.values())
 
     @group_near.default
-    def _count_group_near(self) -> Counter[str]:
-        rule = self.anti_affinity
-        if rule is None:
-            return Counter()
+    def _count_group_near(self) -> tuple[Counter[str], ...]:
         hosts = self.cluster.hosts
-        return Counter(
-            member.host if rule.scope == "host" else hosts[member.host].fault_domain
-            for member in self.existing.values()
-            if member.group == rule.group and member.host in hosts
+        return tuple(
+            Counter(
+                member.host if rule.scope == "host" else hosts[member.host].fault_domain
+                for member in self.existing.values()
+                if member.belongs_to(rule.group) and member.host in hosts
+            )
+            for rule in self.rules
         )
 
     @property
     def required(self) -> bool:
-        return self.anti_affinity is not None and self.anti_affinity.required
+        return any(rule.required for rule in self.rules)
 
     @property
     def what(self) -> str:
         return _member_what(self.local, self.direct)
 
-    def conflicts(self, candidate: str) -> list[str]:
-        """Members of the anti-affinity group on ``candidate`` (or in its fault domain)."""
-        rule = self.anti_affinity
-        if rule is None:
-            return []
-        domain = self.cluster.fault_domain_of(candidate)
-        found = [
-            name
-            for name, member in self.existing.items()
-            if member.group == rule.group
-            and (
-                member.host == candidate
-                or (
-                    rule.scope == "fault-domain"
-                    and member.host in self.cluster.hosts
-                    and self.cluster.fault_domain_of(member.host) == domain
-                )
+    def _near(self, rule: AntiAffinityRule, candidate: str) -> str:
+        return candidate if rule.scope == "host" else self.cluster.fault_domain_of(candidate)
+
+    def conflicts(self, candidate: str) -> list[tuple[AntiAffinityRule, list[str]]]:
+        """Each required rule with members of its group nearby ``candidate``, and those."""
+        found = []
+        for rule in self.rules:
+            if not rule.required:
+                continue
+            near = self._near(rule, candidate)
+            names = [
+                name
+                for name, member in self.existing.items()
+                if member.belongs_to(rule.group)
+                and member.host in self.cluster.hosts
+                and self._near(rule, member.host) == near
+            ]
+            if names:
+                found.append((rule, sorted(names, key=natural_key)))
+        return found
+
+    def conflict_note(
+        self, candidate: str, blocking: list[tuple[AntiAffinityRule, list[str]]]
+    ) -> str:
+        notes = []
+        for rule, members in blocking:
+            where = (
+                f"host {candidate}"
+                if rule.scope == "host"
+                else f"fault domain {self.cluster.fault_domain_of(candidate)}"
             )
-        ]
-        return sorted(found, key=natural_key)
+            names = ", ".join(repr(m) for m in members)
+            notes.append(
+                f"{where} already has member{'s' if len(members) > 1 else ''} {names} of "
+                f"anti-affinity group {rule.group!r}"
+            )
+        return "; ".join(notes)
 
-    def conflict_note(self, candidate: str, members: list[str]) -> str:
-        rule = self.anti_affinity
-        assert rule is not None
-        where = (
-            f"host {candidate}"
-            if rule.scope == "host"
-            else f"fault domain {self.cluster.fault_domain_of(candidate)}"
-        )
-        names = ", ".join(repr(m) for m in members)
-        return (
-            f"{where} already has member{'s' if len(members) > 1 else ''} {names} of "
-            f"anti-affinity group {rule.group!r}"
-        )
-
-    def crowding(self, candidate: str) -> tuple[int, int]:
-        """Members of the group near ``candidate`` (as :meth:`conflicts` counts them), then
-        members of the instance on it: what ranks a host before its load does."""
-        rule = self.anti_affinity
-        group = 0
-        if rule is not None:
-            near = candidate if rule.scope == "host" else self.cluster.fault_domain_of(candidate)
-            group = self.group_near[near]
-        return group, self.on_host[candidate]
+    def crowding(self, candidate: str) -> tuple[int, int, int]:
+        """Members nearby ``candidate`` under the fault-domain rules, under the host rules,
+        then members of the instance on it: what ranks a host before its load does."""
+        by_domain = by_host = 0
+        for rule, counts in zip(self.rules, self.group_near, strict=True):
+            count = counts[self._near(rule, candidate)]
+            if rule.scope == "host":
+                by_host += count
+            else:
+                by_domain += count
+        return by_domain, by_host, self.on_host[candidate]
 
     def candidates(self) -> Iterator[str]:
         """Every host in rank order: group members nearby, instance members on the host,
@@ -220,7 +242,7 @@ class _MemberRequest:
         crowded = []
         for rank in self.cluster.hosts_by_load():
             crowding = self.crowding(rank.name)
-            if crowding == (0, 0):
+            if crowding == (0, 0, 0):
                 yield rank.name
             else:
                 crowded.append((crowding, rank))
@@ -243,7 +265,7 @@ class _MemberRequest:
                 "NotEnoughResources", f"{what} is pinned to host {host}, but {down}"
             )
         blocking = self.conflicts(host)
-        if self.required and blocking:
+        if blocking:
             raise PlacementError(
                 "AntiAffinityUnsatisfiable",
                 f"{what} is pinned to host {host}, but {self.conflict_note(host, blocking)} and "
@@ -260,7 +282,7 @@ class _MemberRequest:
         for name in self.candidates():
             if name in avoid_hosts or not self.cluster.hosts[name].connected:
                 continue
-            if self.required and self.crowding(name)[0]:
+            if self.conflicts(name):
                 continue
             if _member_shortage(self.cluster, name, self.local, self.direct) is None:
                 return name
@@ -296,13 +318,16 @@ class _MemberRequest:
                 else:
                     allowed.append(name)
             if not allowed:
-                assert self.anti_affinity is not None
-                scope = "host" if self.anti_affinity.scope == "host" else "fault domain"
+                rules = " or ".join(
+                    f"a {'host' if r.scope == 'host' else 'fault domain'} with another member "
+                    f"of anti-affinity group {r.group!r}"
+                    for r in self.rules
+                    if r.required
+                )
                 return PlacementError(
                     "AntiAffinityUnsatisfiable",
-                    f"{what} must not share a {scope} with another member of anti-affinity "
-                    f"group {self.anti_affinity.group!r}, and no connected host is free of "
-                    f"them: {_by_host(notes)}",
+                    f"{what} must not share {rules}, and no connected host is free of them: "
+                    f"{_by_host(notes)}",
                 )
         reasons = set()
         for name in allowed:

@@ -199,6 +199,8 @@ class MemberRecord:
     volumes: tuple[str, ...] = ()
     labels: Mapping[str, str] = attrs.field(factory=dict)
     anti_affinity: AntiAffinity | None = None
+    #: The rules after the first, for a member placed by several.
+    more_anti_affinity: tuple[AntiAffinity, ...] = ()
     created_by: str = ""
     #: Evicted from a draining host by its provider (``ctx.members.stop``); runs again when
     #: the host leaves maintenance or the maintenance is abandoned.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -28,6 +28,7 @@ from dpp_sdk.contract import (
 )
 from dpp_sdk.platform import _placement
 from dpp_sdk.platform._checks import (
+    anti_affinity_rules,
     check_member_request,
     check_pool_anti_affinity,
     check_resource_name,
@@ -52,7 +53,10 @@ from dpp_sdk.platform._views import (
     volume_info,
 )
 
-__all__ = ["MIN_SECRET_LENGTH", "InstanceResources"]
+__all__ = ["MIN_SECRET_LENGTH", "InstanceResources", "Rules"]
+
+Rules = AntiAffinity | Sequence[AntiAffinity] | None
+"""``members.ensure``'s ``anti_affinity``: no rule, one, or several."""
 
 
 class _Undone(Exception):
@@ -311,7 +315,7 @@ class InstanceResources(NamedResources):
         *,
         volumes: tuple[VolumeClaim, ...],
         host: str | None,
-        anti_affinity: AntiAffinity | None,
+        anti_affinity: Rules,
         labels: dict[str, str],
     ) -> MemberInfo:
         """Get or create member ``name`` with its claimed volumes."""
@@ -354,7 +358,7 @@ class InstanceResources(NamedResources):
         *,
         volumes: tuple[VolumeClaim, ...],
         host: str | None,
-        anti_affinity: AntiAffinity | None,
+        anti_affinity: Rules,
         replacing: bool,
     ) -> MemberInfo:
         """Where :meth:`ensure_member` would put member ``name`` (after deleting it, with
@@ -413,15 +417,18 @@ class InstanceResources(NamedResources):
         volumes: tuple[VolumeClaim, ...],
         policies: Mapping[str, Policy],
         host: str | None,
-        anti_affinity: AntiAffinity | None,
+        anti_affinity: Rules,
         labels: dict[str, str],
     ) -> None:
         cluster = self._repo.cluster()
         if host is not None and host not in cluster.hosts:
             raise NotFound("host", host, f"hosts: {', '.join(cluster.hosts)}")
+        rules = cast(tuple[AntiAffinity, ...], anti_affinity_rules(anti_affinity))
         existing = {
             m.name: _placement.MemberPlacementInfo(
-                host=m.host, group=None if m.anti_affinity is None else m.anti_affinity.group
+                host=m.host,
+                group=None if m.anti_affinity is None else m.anti_affinity.group,
+                groups=frozenset(r.group for r in m.more_anti_affinity),
             )
             for m in self._repo.members(instance)
         }
@@ -432,7 +439,7 @@ class InstanceResources(NamedResources):
                 cluster,
                 existing=existing,
                 host=host,
-                anti_affinity=anti_affinity,
+                anti_affinity=rules,
                 local_volume_gb=[c.size_gb for c in fresh if policies[c.name].kind == "host-local"],
                 direct_volumes=[
                     _placement.DirectVolume(
@@ -448,7 +455,8 @@ class InstanceResources(NamedResources):
             name=name,
             host=chosen,
             labels=labels,
-            anti_affinity=anti_affinity,
+            anti_affinity=rules[0] if rules else None,
+            more_anti_affinity=rules[1:],
             created_by=self._current_op(instance),
         )
         with self._repo.mutation() as cluster:

@@ -256,6 +256,8 @@ def member_info(
         volumes=member.volumes,
         labels=dict(member.labels),
         anti_affinity=member.anti_affinity,
+        anti_affinities=(() if member.anti_affinity is None else (member.anti_affinity,))
+        + member.more_anti_affinity,
     )
 
 
