@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
             "PlatformAPI",
             "PlatformStatus",
             "Policy",
+            "PoolUsage",
             "ProviderCrashed",
             "ProviderTimeout",
             "RepairTimerInfo",

@@ -405,9 +405,11 @@ def test_a_block_records_one_change_per_component_and_state_assignment() -> None
     """The journal grows with the changes made, whatever the cluster's size."""
     cluster = Cluster.from_config(ClusterConfig.uniform(hosts=50))
     for n in range(200):
-        cluster.reserve(f"old-{n}", place_volume(cluster, POLICIES["vsan-default"], 10))
+        cluster.reserve(f"old-{n}", place_volume(cluster, POLICIES["vsan-default-thick"], 10))
     with cluster.changes() as journal:
-        cluster.reserve("new", place_volume(cluster, POLICIES["vsan-raid5"], 30))  # 4 components
+        cluster.reserve(
+            "new", place_volume(cluster, POLICIES["vsan-raid5-thick"], 30)
+        )  # 4 components
         cluster.host("esx-07").state = "maintenance"
         cluster.disk("esx-08", "cap-1").state = "failed"
         cluster.release("old-3")  # 3 components
@@ -423,7 +425,7 @@ def test_a_trial_is_undone_even_when_it_succeeds() -> None:
     snapshot = cluster.to_dict()
     with cluster.trial() as journal:
         cluster.host("esx-01").state = "maintenance"
-        cluster.reserve("v", place_volume(cluster, POLICIES["vsan-default"], 100))
+        cluster.reserve("v", place_volume(cluster, POLICIES["vsan-default-thick"], 100))
         assert cluster.host("esx-01").state == "maintenance"
         assert journal.volumes == {"v"}
     assert cluster.to_dict() == snapshot
@@ -563,7 +565,7 @@ def test_work_on_one_volume_reads_only_its_own_disks(lists_read: list[tuple[str,
         ),
     )
     lists_read.clear()
-    placed = place_volume(cluster, POLICIES["vsan-default"], 20)
+    placed = place_volume(cluster, POLICIES["vsan-default-thick"], 20)
     place_member(cluster, existing={}, local_volume_gb=20)
     check_quota(cluster, 20)
     cluster.capacity_warning()
@@ -592,6 +594,6 @@ def test_placement_on_a_thousand_idle_hosts_looks_at_few_disks(
 
     monkeypatch.setattr(Cluster, "free_on", counting)
     assert place_member(cluster, existing={}, local_volume_gb=50) == "esx-01"
-    placed = place_volume(cluster, POLICIES["vsan-default"], 50)
+    placed = place_volume(cluster, POLICIES["vsan-default-thick"], 50)
     assert [c.host for c in placed] == ["esx-01", "esx-02", "esx-03"]
     assert len(looked) <= 10

@@ -32,6 +32,7 @@ and the draws. The scenario is deterministic, so pasting them into::
 from __future__ import annotations
 
 import functools
+import math
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -199,7 +200,11 @@ def _check_recovered(p: Platform, acked: Acknowledged) -> None:
     instances = p.list_instances(limit=None)
     settled = {dpp.InstanceStatus.READY, dpp.InstanceStatus.DEGRADED, dpp.InstanceStatus.FAILED}
     assert {i.name: i.status for i in instances if i.status not in settled} == {}
-    needed = sum(POLICIES[v.policy].raw_gb(v.size_gb) for i in instances for v in i.volumes)
+    needed = sum(
+        math.fsum(POLICIES[v.policy].reserved_sizes_gb(v.size_gb, v.written_gb))
+        for i in instances
+        for v in i.volumes
+    )
     assert p.resources().reserved_gb == pytest.approx(needed, abs=1e-6)
     volumes = {record.id: record for record in p._repo.all_volumes()}
     for volume_id in acked.writes:

@@ -206,7 +206,8 @@ def test_volumes_of_several_instances_share_a_direct_disk() -> None:
         )
         [disk] = [d for d in dpp_platform.get_host("esx-01").disks if d.kind == "direct"]
         assert (disk.reserved_gb, disk.free_gb) == (80.0, 20.0)
-        with pytest.raises(dpp.OperationFailed, match="NotEnoughResources"):
+        # The direct pools' own quota (80% of 100 GB) refuses a third before placement.
+        with pytest.raises(dpp.QuotaExceeded, match="quota of the vSAN Direct pools"):
             dpp_platform.create_instance(
                 service="spread", name="s3", capacity_gb=40, parameters={"drives": 1}
             )

@@ -14,6 +14,7 @@ A failure prints the steps that led to it (Hypothesis' stateful output): a repla
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import attrs
@@ -52,7 +53,9 @@ Refusal = type[dpp.DppError] | tuple[type[dpp.DppError], ...]
 names = st.sampled_from(["i0", "i1", "i2"])  # few, so requests often meet an instance
 hosts = st.sampled_from([f"esx-0{n}" for n in range(1, HOSTS + 1)])
 disks = st.sampled_from(["cap-0", "cap-1"])
-policies = st.sampled_from(["vsan-default", "vsan-raid5", "vsan-raid6", "vsan-sna"])
+policies = st.sampled_from(
+    ["vsan-default", "vsan-raid5", "vsan-raid6", "vsan-sna", "vsan-default-thick", "vsan-sna-thick"]
+)
 modes = st.sampled_from(dpp.MaintenanceMode)
 
 
@@ -65,11 +68,15 @@ class Instance:
     capacity_gb: int
     writes: list[tuple[int, bytes]] | None = attrs.Factory(list)
     """Acknowledged writes in order; None once a disk failure may have destroyed them."""
+    extent: int = 0
+    """How far its volume was written (what a thin policy reserves)."""
 
     @property
     def raw_gb(self) -> float:
-        """Raw capacity its one volume reserves."""
-        return POLICIES[self.policy].raw_gb(self.capacity_gb)
+        """Raw capacity its one volume reserves: all of it when thick, what was written
+        when thin."""
+        policy = POLICIES[self.policy]
+        return math.fsum(policy.reserved_sizes_gb(self.capacity_gb, self.extent / 1024**3))
 
 
 class LifecycleMachine(RuleBasedStateMachine):
@@ -183,7 +190,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.outcome(lambda: self.platform.scale_instance(name, 1), must=dpp.NotFound)
             return
         target = model.capacity_gb + grow_gb
-        extra = POLICIES[model.policy].raw_gb(target) - model.raw_gb
+        extra = POLICIES[model.policy].raw_gb(target) - POLICIES[model.policy].raw_gb(
+            model.capacity_gb
+        )
         must: Refusal | None = None
         if target > PLAN_MAX_GB:
             must = dpp.ValidationError
@@ -227,12 +236,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         data = bytes((seed + i) % 251 for i in range(length))
         model = self.instances.get(name)
         must = None if model is not None else dpp.NotFound
-        may = (dpp.DataUnavailable,) if self.degraded else ()
+        may: tuple[type[dpp.DppError], ...] = (dpp.DataUnavailable,) if self.degraded else ()
+        if model is not None and POLICIES[model.policy].thin:
+            grown = attrs.evolve(model, extent=max(model.extent, offset + length))
+            if self.used_gb + grown.raw_gb - model.raw_gb > self.quota_gb - TOLERANCE:
+                may = (*may, dpp.OutOfSpace)  # a thin volume grows only within the quota
         resources = self.platform._resources
         if self.outcome(
             lambda: resources.data.write(name, "data", offset, data), must=must, may=may
         ):
             assert model is not None
+            model.extent = max(model.extent, offset + length)
             if model.writes is not None:
                 model.writes.append((offset, data))
             assert resources.data.read(name, "data", offset, length) == data
@@ -340,7 +354,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Reserved == sum over live volumes == what the model's instances need <= quota."""
         report = self.platform.resources()
         live = sum(
-            POLICIES[v.policy].raw_gb(v.size_gb)
+            math.fsum(POLICIES[v.policy].reserved_sizes_gb(v.size_gb, v.written_gb))
             for info in self.platform.list_instances(limit=None)
             for v in info.volumes
         )

@@ -31,10 +31,11 @@ from dpp_sdk.platform._placement import (
 )
 from dpp_sdk.platform._policies import POLICIES, Policy
 
-DEFAULT = POLICIES["vsan-default"]
-RAID5 = POLICIES["vsan-raid5"]
-RAID6 = POLICIES["vsan-raid6"]
-SNA = POLICIES["vsan-sna"]
+# Thick twins: these tests are about where reservations go (thin ones start at 0 GB).
+DEFAULT = POLICIES["vsan-default-thick"]
+RAID5 = POLICIES["vsan-raid5-thick"]
+RAID6 = POLICIES["vsan-raid6-thick"]
+SNA = POLICIES["vsan-sna-thick"]
 DIRECT = POLICIES["vsan-direct"]
 DISTRIBUTED = [DEFAULT, RAID5, RAID6]
 
@@ -134,7 +135,8 @@ def test_a_cluster_from_the_default_config_has_named_hosts_and_disks() -> None:
     assert disk.reserved_gb == 0.0
     assert cluster.raw_capacity_gb() == 4 * (2 * 2000 + 4 * 1000)
     assert cluster.raw_capacity_gb("capacity") == 16_000
-    assert cluster.quota_gb() == 0.8 * 32_000
+    assert cluster.quota_gb() == 0.8 * 16_000  # the vSAN datastore: capacity disks only
+    assert cluster.quota_gb("direct") == 0.8 * 16_000
 
 
 def test_fault_domains_group_hosts_per_config() -> None:
@@ -437,12 +439,31 @@ def test_a_host_in_maintenance_leaves_too_few_usable_fault_domains() -> None:
     assert "only 3 qualify: esx-01, esx-02, esx-03" in caught.value.message
 
 
-def test_a_volume_too_big_for_any_disk_is_not_enough_resources() -> None:
-    """Without a disk that can hold a replica, the mirror is refused, never degraded."""
+def test_a_replica_too_big_for_any_disk_is_striped_across_the_disks_of_one_host() -> None:
+    """A 2,500 GB RAID-1 volume fits on 2,000 GB disks: each replica is cut into 255 GB
+    pieces spread over the two disks of one host, no disk holding more than it has."""
+    cluster = uniform()
+    placed = place_volume(cluster, DEFAULT, 2500)
+    cluster.reserve("v", placed)
+    replicas = [c for c in placed if c.role == "replica"]
+    assert len({c.host for c in placed}) == 3
+    for c in replicas:
+        assert [s.disk for s in c.stripes] == ["cap-0", "cap-1"]
+        assert math.fsum(s.size_gb for s in c.stripes) == 2500
+        assert all(s.size_gb <= 2000 for s in c.stripes)
+        assert [d.reserved_gb for d in cluster.disks_of(c.host, "capacity")] == [
+            s.size_gb for s in c.stripes
+        ]
+    assert cluster.components("v") == placed
+
+
+def test_a_volume_too_big_for_any_host_is_not_enough_resources() -> None:
+    """Without a host whose disks can hold a replica between them, the mirror is refused,
+    never degraded."""
     with pytest.raises(PlacementError) as caught:
-        place_volume(uniform(), DEFAULT, 2500)
+        place_volume(uniform(), DEFAULT, 4500)
     assert caught.value.reason == "NotEnoughResources"
-    assert "2,500.0 GB free" in caught.value.message
+    assert "4,500.0 GB free" in caught.value.message
 
 
 def test_the_witness_needs_a_fault_domain_but_no_space() -> None:

@@ -269,8 +269,9 @@ def test_clear_faults_recovers_every_host_and_disk(dpp_platform: Platform) -> No
     assert all(d.state == "healthy" for h in dpp_platform.list_hosts() for d in h.disks)
 
 
-def test_capacity_warning_is_raised_once_when_the_pool_passes_the_threshold() -> None:
-    """Reserving past the warning percentage emits one capacity-warning event."""
+def test_capacity_warning_is_raised_once_when_a_disk_passes_the_threshold() -> None:
+    """Reserving past the warning percentage on one disk emits one capacity-warning event,
+    even with the pool under it (vSAN's per-disk "Disk capacity" check)."""
     import attrs
 
     config = attrs.evolve(
@@ -281,14 +282,15 @@ def test_capacity_warning_is_raised_once_when_the_pool_passes_the_threshold() ->
     )
     with Platform.open(config=config) as p:
         p.register_service("tests.providers:KVProvider")
-        for name in ("a", "b", "c"):  # 270 of 400 GB: 67%, under the 80% threshold
-            p.create_instance(service="kv", name=name, capacity_gb=90, policy="vsan-sna")
+        for name in ("a", "b", "c", "d"):  # 70 GB on each disk: 70%, under the threshold
+            p.create_instance(service="kv", name=name, capacity_gb=70, policy="vsan-sna-thick")
         assert p.events(kind="capacity-warning") == []
-        p.create_instance(service="kv", name="d", capacity_gb=60, policy="vsan-sna")
+        p.create_instance(service="kv", name="e", capacity_gb=15, policy="vsan-sna-thick")
         assert [e.kind for e in p.events(kind="capacity-warning")] == ["capacity-warning"]
-        p.create_instance(service="kv", name="e", capacity_gb=5, policy="vsan-sna")
+        p.create_instance(service="kv", name="f", capacity_gb=5, policy="vsan-sna-thick")
         assert len(p.events(kind="capacity-warning")) == 1
         assert p.cluster_health().status is dpp.HealthStatus.YELLOW
+        assert p.resources().pools[0].used_percent == 75.0  # the pool itself is under 80%
 
 
 def test_component_placement_never_shares_a_fault_domain_across_policies() -> None:
@@ -365,13 +367,16 @@ def test_disk_maintenance_of_an_sna_volume_is_vetoed_by_a_careful_provider(
     dpp_platform: Platform,
 ) -> None:
     """The veto names the disk's host; no-action would make the only copy unreachable."""
-    dpp_platform.create_instance(service="vetoing", name="v1", capacity_gb=5, policy="vsan-sna")
+    # Thick, so that the second volume goes to the other disk (the one with more free space).
+    dpp_platform.create_instance(
+        service="vetoing", name="v1", capacity_gb=5, policy="vsan-sna-thick"
+    )
     (comp,) = dpp_platform.get_instance("v1").volumes[0].components
     check = dpp_platform.maintenance_precheck(comp.host, "no-action", disk=comp.disk)
     assert check.inaccessible == ("v1",)
     with pytest.raises(MaintenanceVetoed):
         dpp_platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
-    dpp_platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-sna")
+    dpp_platform.create_instance(service="kv", name="k1", capacity_gb=5, policy="vsan-sna-thick")
     (comp,) = dpp_platform.get_instance("k1").volumes[0].components
     dpp_platform.enter_maintenance(comp.host, "no-action", disk=comp.disk)
     assert dpp_platform.get_instance("k1").volumes[0].state == "inaccessible"

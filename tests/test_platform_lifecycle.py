@@ -74,11 +74,16 @@ def test_create_provisions_members_volumes_endpoints_and_secrets(dpp_platform: P
 def test_a_raid1_volume_reserves_twice_its_size_on_three_fault_domains(
     dpp_platform: Platform,
 ) -> None:
-    """vsan-default: two replicas of 10 GB plus a witness, each in its own fault domain."""
-    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    """vsan-default-thick: two replicas of 10 GB plus a witness, each in its own fault
+    domain; thin vsan-default reserves nothing until written."""
+    dpp_platform.create_instance(
+        service="kv", name="kv1", capacity_gb=10, policy="vsan-default-thick"
+    )
     (volume,) = dpp_platform.get_instance("kv1").volumes
     assert [c.role for c in volume.components] == ["replica", "replica", "witness"]
     assert len(set(volume.hosts)) == 3
+    assert dpp_platform.resources().reserved_gb == pytest.approx(20.0)
+    dpp_platform.create_instance(service="kv", name="kv2", capacity_gb=10)
     assert dpp_platform.resources().reserved_gb == pytest.approx(20.0)
 
 
@@ -166,7 +171,9 @@ def test_configure_validates_and_passes_the_changed_parameters(dpp_platform: Pla
 
 def test_scale_expands_and_a_shrink_is_refused_when_not_declared(dpp_platform: Platform) -> None:
     """Capacity grows through the provider; shrinking without the capability is refused."""
-    dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10)
+    dpp_platform.create_instance(
+        service="kv", name="kv1", capacity_gb=10, policy="vsan-default-thick"
+    )
     dpp_platform.scale_instance("kv1", 30)
     assert dpp_platform.get_instance("kv1").volumes[0].size_gb == 30
     assert dpp_platform.resources().reserved_gb == pytest.approx(60.0)

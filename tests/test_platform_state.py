@@ -77,7 +77,9 @@ def test_smoke_a_real_sigkill_mid_provision_is_resumed_on_reopen(tmp_path: Path)
         from dpp_sdk.platform import Platform
         p = Platform.open({state!r})
         p.register_service("tests.providers:SuicidalProvider")
-        p.create_instance(service="suicidal", name="s1", capacity_gb=10)
+        p.create_instance(
+            service="suicidal", name="s1", capacity_gb=10, policy="vsan-default-thick"
+        )
         """,
         tmp_path,
         DPP_TEST_CRASH="s1",
@@ -103,7 +105,9 @@ def test_concurrent_threads_never_lose_an_update(tmp_path: Path) -> None:
         def work(t: int) -> None:
             try:
                 for i in range(8):
-                    p.create_instance(service="kv", name=f"t{t}-{i}", capacity_gb=2)
+                    p.create_instance(
+                        service="kv", name=f"t{t}-{i}", capacity_gb=2, policy="vsan-default-thick"
+                    )
                     p.configure_instance(f"t{t}-{i}", {"cacheMb": 32 + i})
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)

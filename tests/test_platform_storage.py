@@ -71,12 +71,13 @@ def test_two_platforms_on_one_directory_see_each_others_changes(tmp_path: Path) 
     """Caches are dropped when another connection commits: creates, faults and removals show."""
     with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
         a.register_service("tests.providers:KVProvider")
-        a.create_instance(service="kv", name="one", capacity_gb=1)
+        # Thick, so that each instance reserves its raw size from the start.
+        a.create_instance(service="kv", name="one", capacity_gb=1, policy="vsan-default-thick")
         assert [i.name for i in b.list_instances()] == ["one"]
         b.inject_host_failure("esx-01")
         assert a.get_host("esx-01").state == "failed"
         b.clear_host_failure("esx-01")
-        b.create_instance(service="kv", name="two", capacity_gb=2)
+        b.create_instance(service="kv", name="two", capacity_gb=2, policy="vsan-default-thick")
         assert a.resources().reserved_gb == pytest.approx(6.0)
         a.remove_instance("two")
         assert b.resources().reserved_gb == pytest.approx(2.0)

@@ -43,10 +43,41 @@ ESA_RAID5 = {3: (2, 1, 1.5, 3), 4: (2, 1, 1.5, 3), 5: (2, 1, 1.5, 3), 6: (4, 1, 
 MIRRORS = {"vsan-default": 1, "vsan-raid1-ftt2": 2, "vsan-raid1-ftt3": 3}
 
 
-def test_the_platform_knows_exactly_the_seven_policies_of_the_table() -> None:
-    """POLICIES holds the documented policies, in table order, and the contract names them."""
-    assert list(POLICIES) == list(TABLE)
-    assert tuple(TABLE) == dpp.POLICY_NAMES
+THICK = [f"{name}-thick" for name in TABLE if name != "vsan-direct"]
+
+
+def test_the_platform_knows_exactly_the_seven_policies_of_the_table_and_their_thick_twins() -> None:
+    """POLICIES holds the documented policies, in table order, then the thick twins; the
+    contract names them all."""
+    assert list(POLICIES) == [*TABLE, *THICK]
+    assert (*TABLE, *THICK) == dpp.POLICY_NAMES
+
+
+def test_vsan_policies_are_thin_and_their_twins_reserve_everything() -> None:
+    """Object space reservation: 0% for the table's vSAN policies, 100% for each -thick twin
+    (same layout) and for vsan-direct."""
+    for name in TABLE:
+        assert POLICIES[name].thin is (name != "vsan-direct")
+    for name in THICK:
+        twin, base = POLICIES[name], POLICIES[name.removesuffix("-thick")]
+        assert (twin.space_reservation, twin.thin) == (100, False)
+        assert (twin.kind, twin.raw_factor, twin.fault_domains_needed, twin.ftt) == (
+            base.kind,
+            base.raw_factor,
+            base.fault_domains_needed,
+            base.ftt,
+        )
+
+
+def test_a_thin_policy_reserves_what_was_written_and_a_thick_one_its_size() -> None:
+    """reserved_sizes_gb: the written part (at most the size) when thin, the size when thick."""
+    assert POLICIES["vsan-default"].reserved_sizes_gb(100, 30) == [30.0, 30.0, 0.0]
+    assert POLICIES["vsan-default"].reserved_sizes_gb(100, 300) == [100.0, 100.0, 0.0]
+    assert POLICIES["vsan-raid5"].reserved_sizes_gb(90, 0) == [0.0] * 4
+    assert POLICIES["vsan-default-thick"].reserved_sizes_gb(100, 30) == [100.0, 100.0, 0.0]
+    assert POLICIES["vsan-direct"].reserved_sizes_gb(100) == [100.0]
+    with pytest.raises(ValueError, match="written GB must be a finite number >= 0, got -1"):
+        POLICIES["vsan-sna"].reserved_sizes_gb(100, -1)
 
 
 @pytest.mark.parametrize("name", list(TABLE))
@@ -139,7 +170,7 @@ def test_an_unknown_policy_lists_the_valid_names() -> None:
     error = caught.value
     assert isinstance(error, ValueError)
     assert error.name == "vsan-gold"
-    assert error.valid == tuple(TABLE)
+    assert error.valid == (*TABLE, *THICK)
     for name in ["vsan-gold", *TABLE]:
         assert name in str(error)
 
@@ -282,11 +313,12 @@ def _policy_enums(node: object) -> list[list[str]]:
 def test_every_policy_enum_of_the_json_schemas_lists_exactly_the_platform_policies(
     schema: str,
 ) -> None:
-    """Manifests and instances validate policies against the whole table, in table order."""
+    """Manifests and instances validate policies against the whole table, in table order,
+    then the thick twins."""
     text = resources.files("dpp_sdk.schemas").joinpath(f"{schema}.schema.json").read_text("utf-8")
     enums = _policy_enums(json.loads(text))
     assert len(enums) == 2
-    assert all(enum == list(TABLE) for enum in enums)
+    assert all(enum == [*TABLE, *THICK] for enum in enums)
 
 
 def test_a_manifest_may_offer_the_new_mirrors_and_not_a_policy_outside_the_table() -> None:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         MaintenancePrecheck,
         MaintenanceResult,
         PlatformStatus,
+        PoolUsage,
         RepairTimerInfo,
         ResourceReport,
         ServiceInfo,
@@ -285,6 +286,9 @@ STATUS_FIELDS: tuple[Column[PlatformStatus], ...] = (
     Column("Raw capacity GB", lambda s: s.raw_capacity_gb),
     Column("Reserved GB", lambda s: s.reserved_gb),
     Column("Quota GB", lambda s: s.quota_gb),
+    Column("Direct quota GB", lambda s: s.direct_quota_gb),
+    Column("Operations reserve GB", lambda s: s.operations_reserve_gb),
+    Column("Host rebuild reserve GB", lambda s: s.host_rebuild_reserve_gb),
     Column("State dir", lambda s: s.state_dir or "(in memory)"),
 )
 
@@ -564,6 +568,17 @@ RESOURCE_FIELDS: tuple[Column[ResourceReport], ...] = (
     Column("Raw capacity GB", lambda r: r.raw_capacity_gb),
     Column("Reserved GB", lambda r: r.reserved_gb),
     Column("Quota GB", lambda r: r.quota_gb),
+    Column("Operations reserve GB", lambda r: r.operations_reserve_gb),
+    Column("Host rebuild reserve GB", lambda r: r.host_rebuild_reserve_gb),
+)
+
+POOL_USAGE_COLUMNS: tuple[Column[PoolUsage], ...] = (
+    Column("Pool", lambda p: p.pool),
+    Column("RawGB", lambda p: p.raw_gb),
+    Column("ReservedGB", lambda p: p.reserved_gb),
+    Column("QuotaGB", lambda p: p.quota_gb),
+    Column("Used%", lambda p: p.used_percent),
+    Column("Warning", lambda p: "yes" if p.warning else ""),
 )
 
 DISK_USAGE_COLUMNS: tuple[Column[DiskUsage], ...] = (
@@ -574,6 +589,8 @@ DISK_USAGE_COLUMNS: tuple[Column[DiskUsage], ...] = (
     Column("SizeGB", lambda d: d.size_gb),
     Column("ReservedGB", lambda d: d.reserved_gb),
     Column("FreeGB", lambda d: d.free_gb),
+    Column("Used%", lambda d: d.used_percent),
+    Column("Warning", lambda d: "yes" if d.warning else ""),
 )
 
 INSTANCE_USAGE_COLUMNS: tuple[Column[InstanceUsage], ...] = (
@@ -601,9 +618,10 @@ HOST_COLUMNS: tuple[Column[HostInfo], ...] = (
 
 
 def resources_view(report: ResourceReport) -> list[RenderableType]:
-    """``dpp resource list``: capacity totals, per disk and per instance."""
+    """``dpp resource list``: capacity totals, per pool, per disk and per instance."""
     return [
         details(RESOURCE_FIELDS, report),
+        table(POOL_USAGE_COLUMNS, report.pools, title="Pools", empty="none"),
         table(DISK_USAGE_COLUMNS, report.disks, title="Disks"),
         table(INSTANCE_USAGE_COLUMNS, report.instances, title="Instances", empty="none"),
     ]

@@ -12,6 +12,7 @@
     ├── PlacementFailed               the cluster cannot place what was asked (``reason`` says why)
     ├── QuotaExceeded                 the platform's ``resource_quota`` or ``max_services`` is hit
     ├── DataUnavailable (OSError)     a volume cannot be read or written right now
+    │   └── OutOfSpace                a thin volume's write needs room its disks or quota lack
     ├── OperationFailed               an operation ended ``failed`` (its record is attached)
     └── ProviderError                 raised BY providers, to tell the platform what to do
         ├── PermanentError            give up: fail the operation and clean up what it allocated
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Conflict",
     "DataUnavailable",
+    "OutOfSpace",
     "DppError",
     "ManifestError",
     "NotFound",
@@ -135,6 +137,27 @@ class QuotaExceeded(DppError):
 
 class DataUnavailable(DppError, OSError):
     """A volume's data cannot be read or written with the components reachable now."""
+
+
+class OutOfSpace(DataUnavailable):
+    """A write to a thin volume would grow it past the room its disks, or its pool's resource
+    quota, have left (``ENOSPC``); nothing was written and nothing changed.
+
+    ``volume`` names the volume, ``needed_gb`` is the raw GB the write would have added to
+    its reservations, and the message says which disk or quota lacks the room.
+    """
+
+    def __init__(self, message: str, *, volume: str, needed_gb: float) -> None:
+        self.volume = volume
+        self.needed_gb = needed_gb
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_out_of_space, (str(self), self.volume, self.needed_gb))
+
+
+def _out_of_space(message: str, volume: str, needed_gb: float) -> OutOfSpace:
+    return OutOfSpace(message, volume=volume, needed_gb=needed_gb)
 
 
 class OperationFailed(DppError):

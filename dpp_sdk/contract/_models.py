@@ -54,7 +54,9 @@ __all__ = [
     "VolumeInfo",
 ]
 
-#: The storage policies every platform offers (PRODUCT.md section 3).
+#: The storage policies every platform offers (PRODUCT.md section 3). Each vSAN policy is
+#: thin (object space reservation 0%); its ``-thick`` twin reserves its full size at creation
+#: (object space reservation 100%). A manifest that supports a policy supports its twin.
 POLICY_NAMES: tuple[str, ...] = (
     "vsan-default",
     "vsan-raid1-ftt2",
@@ -63,6 +65,12 @@ POLICY_NAMES: tuple[str, ...] = (
     "vsan-raid6",
     "vsan-sna",
     "vsan-direct",
+    "vsan-default-thick",
+    "vsan-raid1-ftt2-thick",
+    "vsan-raid1-ftt3-thick",
+    "vsan-raid5-thick",
+    "vsan-raid6-thick",
+    "vsan-sna-thick",
 )
 
 JSON = Any  # a JSON-compatible value: dict, list, str, int, float, bool or None
@@ -349,6 +357,9 @@ class VolumeInfo:
     ``data-move``), ``resync_done_at`` is when the copying ends and ``resync_bytes_left`` how
     much is left to copy.
     ``pool_anti_affinity`` is the storage-pool anti-affinity it was created with, if any.
+    ``written_gb`` is how far the volume has been written, and ``reserved_gb`` the raw
+    capacity its components reserve: all of their size under a thick policy (and
+    ``vsan-direct``), their share of what was written under a thin one.
     """
 
     name: str
@@ -362,6 +373,8 @@ class VolumeInfo:
     resync_bytes_left: int = 0
     components: tuple[ComponentInfo, ...] = ()
     pool_anti_affinity: PoolAntiAffinity | None = None
+    written_gb: float = 0.0
+    reserved_gb: float = 0.0
 
     @property
     def accessible(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -375,7 +375,7 @@ def resolve_instance_spec(
         for p in schema_problems(_draft()(manifest.parameters_schema), merged)
     )
     chosen_policy = policy if policy is not None else manifest.default_policy
-    if chosen_policy not in manifest.supported_policies:
+    if not _supports_policy(manifest.supported_policies, chosen_policy):
         known = "" if chosen_policy in POLICY_NAMES else " (not a platform policy)"
         problems.append(
             Problem(
@@ -393,4 +393,12 @@ def resolve_instance_spec(
     assert chosen is not None
     return InstanceSpec(
         plan=chosen.name, capacity_gb=capacity, parameters=merged, policy=chosen_policy
+    )
+
+
+def _supports_policy(supported: Sequence[str], policy: str) -> bool:
+    """Whether a manifest listing ``supported`` policies supports ``policy``: listed, or the
+    ``-thick`` twin of a listed one (the space reservation does not change the layout)."""
+    return policy in supported or (
+        policy.endswith("-thick") and policy.removesuffix("-thick") in supported
     )

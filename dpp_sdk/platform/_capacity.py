@@ -36,8 +36,11 @@ __all__ = [
     "PlacementReason",
     "QuotaExceeded",
     "Reservation",
+    "STRIPE_GB",
     "StateListener",
+    "Stripe",
     "format_gb",
+    "grow_stripes",
     "natural_key",
 ]
 
@@ -115,30 +118,54 @@ class PlacementError(Exception):
         return (type(self), (self.reason, self.message))
 
 
-class QuotaExceeded(Exception):
-    """Reserving ``asked_gb`` more raw GB would pass the resource quota; nothing was changed.
+_POOL_WORDS = {"capacity": "the vSAN datastore", "direct": "the vSAN Direct pools"}
 
-    ``used_gb`` is reserved now, ``quota_gb`` the quota, ``left_gb`` what may still be reserved.
+
+class QuotaExceeded(Exception):
+    """Reserving ``asked_gb`` more raw GB on disks of kind ``pool`` would pass that pool
+    kind's resource quota; nothing was changed.
+
+    ``used_gb`` is reserved there now, ``quota_gb`` the quota, ``left_gb`` what may still be
+    reserved.
     """
 
-    def __init__(self, *, used_gb: float, asked_gb: float, quota_gb: float) -> None:
+    def __init__(
+        self, *, used_gb: float, asked_gb: float, quota_gb: float, pool: DiskKind = "capacity"
+    ) -> None:
         self.used_gb = used_gb
         self.asked_gb = asked_gb
         self.quota_gb = quota_gb
+        self.pool: DiskKind = pool
         self.left_gb = max(0.0, quota_gb - used_gb)
         self.message = (
-            f"resource quota exceeded: asked for {format_gb(asked_gb)} of raw capacity, "
-            f"{format_gb(used_gb)} is used of a {format_gb(quota_gb)} quota, "
-            f"only {format_gb(self.left_gb)} is left"
+            f"resource quota of {_POOL_WORDS[pool]} exceeded: asked for "
+            f"{format_gb(asked_gb)} of raw capacity, {format_gb(used_gb)} is used of a "
+            f"{format_gb(quota_gb)} quota, only {format_gb(self.left_gb)} is left"
         )
         super().__init__(self.message)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_quota_exceeded, (self.used_gb, self.asked_gb, self.quota_gb))
+        return (_quota_exceeded, (self.used_gb, self.asked_gb, self.quota_gb, self.pool))
 
 
-def _quota_exceeded(used_gb: float, asked_gb: float, quota_gb: float) -> QuotaExceeded:
-    return QuotaExceeded(used_gb=used_gb, asked_gb=asked_gb, quota_gb=quota_gb)
+def _quota_exceeded(
+    used_gb: float, asked_gb: float, quota_gb: float, pool: DiskKind = "capacity"
+) -> QuotaExceeded:
+    return QuotaExceeded(used_gb=used_gb, asked_gb=asked_gb, quota_gb=quota_gb, pool=pool)
+
+
+STRIPE_GB = 255.0
+"""vSAN's largest component, in GB: a bigger one is split into pieces of at most this size,
+which vSAN may put on different capacity disks of the same host."""
+
+
+@attrs.frozen(kw_only=True)
+class Stripe:
+    """Part of a striped component: ``size_gb`` of its address space lives on ``disk`` (a
+    capacity disk of the component's host)."""
+
+    disk: str
+    size_gb: float
 
 
 @attrs.frozen(kw_only=True)
@@ -146,6 +173,10 @@ class ComponentPlacement:
     """Where one component of a volume goes (or is): host, disk, and the raw GB it reserves.
 
     ``index`` is the component's position in its policy's layout and ``role`` what it holds.
+    A component too big for one disk is *striped*: ``stripes`` lists the disks of ``host``
+    holding its address space, in order (``disk`` is the first), and what it reserves fills
+    them in that order (all of each but the last, for a thick component; as far as it was
+    written, for a thin one). Without ``stripes`` it lives on ``disk`` alone.
     """
 
     index: int
@@ -153,16 +184,103 @@ class ComponentPlacement:
     host: str
     disk: str
     reserved_gb: float
+    stripes: tuple[Stripe, ...] = ()
+
+    @property
+    def disks(self) -> tuple[str, ...]:
+        """Every disk holding part of the component, in stripe order."""
+        return tuple(s.disk for s in self.stripes) if self.stripes else (self.disk,)
+
+    def reservations(self, volume: str) -> list[tuple[str, Reservation]]:
+        """``(disk, reservation)`` for each disk the component reserves on, in stripe order."""
+        if not self.stripes:
+            return [
+                (
+                    self.disk,
+                    Reservation(
+                        volume=volume, index=self.index, role=self.role, size_gb=self.reserved_gb
+                    ),
+                )
+            ]
+        found = []
+        left = self.reserved_gb
+        last = len(self.stripes) - 1
+        for position, stripe in enumerate(self.stripes):
+            take = left if position == last else max(0.0, min(stripe.size_gb, left))
+            left -= take
+            found.append(
+                (
+                    stripe.disk,
+                    Reservation(
+                        volume=volume,
+                        index=self.index,
+                        role=self.role,
+                        size_gb=take,
+                        stripe=position,
+                        stripe_gb=stripe.size_gb,
+                    ),
+                )
+            )
+        return found
 
 
 @attrs.frozen(kw_only=True)
 class Reservation:
-    """Raw capacity reserved on a disk by component ``index`` of ``volume``."""
+    """Raw capacity reserved on a disk by component ``index`` of ``volume``.
+
+    For a striped component, ``stripe`` is this disk's position among its stripes and
+    ``stripe_gb`` the address space the component has on it (None when not striped).
+    """
 
     volume: str
     index: int
     role: ComponentRole
     size_gb: float
+    stripe: int = 0
+    stripe_gb: float | None = None
+
+
+def grow_stripes(stripes: tuple[Stripe, ...], size_gb: float) -> tuple[Stripe, ...]:
+    """``stripes`` of a component grown to ``size_gb``: the last stripe takes the growth
+    (an unstriped component stays unstriped)."""
+    if not stripes:
+        return stripes
+    head = stripes[:-1]
+    last = stripes[-1]
+    rest = size_gb - math.fsum(s.size_gb for s in head)
+    return (*head, attrs.evolve(last, size_gb=max(last.size_gb, rest)))
+
+
+def gather(volume: str, index: int, disks: Iterable[Disk]) -> ComponentPlacement:
+    """Component ``index`` of ``volume`` from its reservations on ``disks`` (one or more, of
+    one host)."""
+    found = []
+    for disk in disks:
+        reservation = disk._find(volume, index)[1]
+        assert reservation is not None
+        found.append((disk, reservation))
+    ordered = sorted(found, key=lambda part: part[1].stripe)
+    first = ordered[0][1]
+    host = ordered[0][0].host
+    if len(ordered) == 1 and first.stripe_gb is None:
+        return ComponentPlacement(
+            index=first.index,
+            role=first.role,
+            host=host,
+            disk=ordered[0][0].name,
+            reserved_gb=first.size_gb,
+        )
+    return ComponentPlacement(
+        index=first.index,
+        role=first.role,
+        host=host,
+        disk=ordered[0][0].name,
+        reserved_gb=math.fsum(r.size_gb for _, r in ordered),
+        stripes=tuple(
+            Stripe(disk=disk.name, size_gb=r.size_gb if r.stripe_gb is None else r.stripe_gb)
+            for disk, r in ordered
+        ),
+    )
 
 
 _KEY = operator.attrgetter("volume", "index")
@@ -332,16 +450,15 @@ def add_reservations(
     """Put trusted reservations on the disks of ``hosts`` (building a cluster), in one pass."""
     for volume, c in reservations:
         host = hosts.get(c.host)
-        disk = None if host is None else host.disks.get(c.disk)
-        if disk is None:
-            raise ValueError(
-                f"volume {volume!r} component {c.index} is reserved on {c.host}/{c.disk}, "
-                "which is not in the cluster"
-            )
-        _check_role(volume, c, disk)
-        disk.reservations.append(
-            Reservation(volume=volume, index=c.index, role=c.role, size_gb=c.reserved_gb)
-        )
+        for name, reservation in c.reservations(volume):
+            disk = None if host is None else host.disks.get(name)
+            if disk is None:
+                raise ValueError(
+                    f"volume {volume!r} component {c.index} is reserved on {c.host}/{name}, "
+                    "which is not in the cluster"
+                )
+            _check_role(volume, c, disk)
+            disk.reservations.append(reservation)
     for host in hosts.values():
         for disk in host.disks.values():
             if disk.reservations:
@@ -358,18 +475,38 @@ def _check_role(volume: str, component: ComponentPlacement, disk: Disk) -> None:
 
 def group_by_disk(
     volume: str, planned: Iterable[ComponentPlacement], disk_of: Callable[[str, str], Disk]
-) -> dict[tuple[str, str], list[ComponentPlacement]]:
-    """Components of ``volume`` to reserve, by (host, disk), after checking each one's size
-    and that its role suits the disk (``ValueError``; ``KeyError`` for an unknown disk)."""
-    incoming: dict[tuple[str, str], list[ComponentPlacement]] = {}
+) -> dict[tuple[str, str], list[Reservation]]:
+    """Reservations of ``volume`` to make, by (host, disk), after checking each component's
+    size and stripes and that its role suits the disks (``ValueError``; ``KeyError`` for an
+    unknown disk)."""
+    incoming: dict[tuple[str, str], list[Reservation]] = {}
     for component in planned:
-        disk = disk_of(component.host, component.disk)
         size = component.reserved_gb
         if not math.isfinite(size) or size < 0:
             raise ValueError(
                 f"volume {volume!r} component {component.index}: reserved_gb must be a "
                 f"finite number >= 0, got {size!r}"
             )
-        _check_role(volume, component, disk)
-        incoming.setdefault((disk.host, disk.name), []).append(component)
+        _check_stripes(volume, component)
+        for name, reservation in component.reservations(volume):
+            disk = disk_of(component.host, name)
+            _check_role(volume, component, disk)
+            incoming.setdefault((disk.host, disk.name), []).append(reservation)
     return incoming
+
+
+def _check_stripes(volume: str, component: ComponentPlacement) -> None:
+    """A striped component names each disk once, the first as ``disk``, with sizes > 0."""
+    stripes = component.stripes
+    if not stripes:
+        return
+    names = [s.disk for s in stripes]
+    problem = None
+    if len(set(names)) != len(names):
+        problem = f"names a disk twice: {names}"
+    elif names[0] != component.disk:
+        problem = f"starts on {names[0]}, not on its disk {component.disk}"
+    elif any(not (math.isfinite(s.size_gb) and s.size_gb > 0) for s in stripes):
+        problem = f"has stripe sizes that are not positive numbers: {[s.size_gb for s in stripes]}"
+    if problem is not None:
+        raise ValueError(f"volume {volume!r} component {component.index}: its striping {problem}")

@@ -14,8 +14,17 @@ Capacity accounting
     size minus them. Raw capacity counts every installed disk, whatever its state; *free*
     space counts only what a NEW placement could use: a failed disk, or any disk of a host
     that is not ``connected``, offers none. The resource
-    quota is ``resource_quota`` percent of the raw capacity of all disks (capacity and
-    direct), compared with the reservations on all disks.
+    quota applies to each pool kind separately: ``resource_quota`` percent of the raw
+    capacity of the capacity disks (the vSAN datastore) bounds the reservations on them, and
+    the same percentage of the direct disks' raw capacity bounds the reservations in the vSAN
+    Direct pools, so direct disks never widen the room of the vSAN datastore.
+
+Reserves and warnings
+    As vSAN 7U1+ shows them: the *operations reserve* (:data:`OPERATIONS_RESERVE_PERCENT` of
+    the vSAN datastore's raw capacity) and the *host rebuild reserve* (the capacity disks of
+    the largest host, what rebuilding a failed host's components needs). They are reported,
+    not enforced. The capacity warning is raised per pool (the datastore, each direct pool)
+    and per disk, at ``capacity_warning_percent`` reserved.
 
 Derived data
     The *shape* of a cluster (its hosts, disks, sizes and fault domains) never changes after
@@ -65,6 +74,7 @@ import cattrs
 from dpp_sdk.platform._capacity import (
     _SHAPE,
     GB_TOLERANCE,
+    STRIPE_GB,
     ComponentPlacement,
     Disk,
     DiskKind,
@@ -75,13 +85,16 @@ from dpp_sdk.platform._capacity import (
     PlacementReason,
     QuotaExceeded,
     Reservation,
+    Stripe,
     _assign,
     _gb,
     _units,
     add_reservations,
     build_hosts,
     format_gb,
+    gather,
     group_by_disk,
+    grow_stripes,
     natural_key,
 )
 from dpp_sdk.platform._cluster_index import ChangeJournal, Derived, LoadRank
@@ -89,6 +102,7 @@ from dpp_sdk.platform._config import ClusterConfig
 
 __all__ = [
     "GB_TOLERANCE",
+    "OPERATIONS_RESERVE_PERCENT",
     "ChangeJournal",
     "Cluster",
     "ComponentPlacement",
@@ -102,11 +116,18 @@ __all__ = [
     "PlacementReason",
     "QuotaExceeded",
     "Reservation",
+    "STRIPE_GB",
+    "Stripe",
     "format_gb",
+    "grow_stripes",
     "natural_key",
 ]
 
 _converter = cattrs.Converter()
+
+OPERATIONS_RESERVE_PERCENT = 10
+"""vSAN's operations reserve, in percent of the datastore's raw capacity (about 10% on
+vSAN 7U1 and later; the real figure depends on the disks, see docs/platform.md)."""
 
 _NO_HOST_STATES: Mapping[str, HostState] = MappingProxyType({})
 _NO_DISK_STATES: Mapping[tuple[str, str], DiskState] = MappingProxyType({})
@@ -325,22 +346,48 @@ class Cluster:
         """GB that new placements could use on every disk (of ``kind``)."""
         return math.fsum(self.free_on(disk) for disk in self.disks(kind))
 
-    def quota_gb(self) -> float:
-        """Raw GB that service instances may reserve: ``resource_quota`` % of raw capacity."""
-        return self.raw_capacity_gb() * self.resource_quota / 100
+    def quota_gb(self, kind: DiskKind = "capacity") -> float:
+        """Raw GB that service instances may reserve on disks of ``kind``:
+        ``resource_quota`` % of their raw capacity (the vSAN datastore for ``capacity``, the
+        vSAN Direct pools together for ``direct``)."""
+        return self.raw_capacity_gb(kind) * self.resource_quota / 100
 
-    def quota_left_gb(self) -> float:
-        """Raw GB that may still be reserved under the quota (never negative)."""
-        return max(0.0, self.quota_gb() - self.reserved_gb())
+    def quota_left_gb(self, kind: DiskKind = "capacity") -> float:
+        """Raw GB that may still be reserved on disks of ``kind`` under the quota (never
+        negative)."""
+        return max(0.0, self.quota_gb(kind) - self.reserved_gb(kind))
 
-    def pool_used_percent(self) -> float:
-        """Percentage of the capacity pool (all capacity disks) that is reserved."""
-        raw = self.raw_capacity_gb("capacity")
-        return 100 * self.reserved_gb("capacity") / raw if raw else 0.0
+    def pool_used_percent(self, kind: DiskKind = "capacity") -> float:
+        """Percentage of the disks of ``kind`` (every capacity disk: the vSAN datastore; every
+        direct disk) that is reserved."""
+        raw = self.raw_capacity_gb(kind)
+        return 100 * self.reserved_gb(kind) / raw if raw else 0.0
 
     def capacity_warning(self) -> bool:
-        """Whether the pool's use has reached ``capacity_warning_percent``."""
-        return self.pool_used_percent() >= self.capacity_warning_percent
+        """Whether the datastore's use, or any disk's, has reached ``capacity_warning_percent``."""
+        return self.pool_used_percent() >= self.capacity_warning_percent or bool(
+            self.disks_past_warning()
+        )
+
+    def disk_used_percent(self, disk: Disk) -> float:
+        """Percentage of ``disk`` that is reserved (a direct disk: its storage pool)."""
+        return 100 * disk.reserved_gb / disk.size_gb if disk.size_gb > 0 else 0.0
+
+    def disks_past_warning(self) -> list[Disk]:
+        """Every disk whose use has reached ``capacity_warning_percent``, in natural order
+        (vSAN's per-disk "Disk capacity" check; a direct disk is a pool of its own)."""
+        limit = self.capacity_warning_percent
+        return [disk for disk in self.disks() if self.disk_used_percent(disk) >= limit]
+
+    def operations_reserve_gb(self) -> float:
+        """vSAN's operations reserve: :data:`OPERATIONS_RESERVE_PERCENT` of the datastore."""
+        return self.raw_capacity_gb("capacity") * OPERATIONS_RESERVE_PERCENT / 100
+
+    def host_rebuild_reserve_gb(self) -> float:
+        """vSAN's host rebuild reserve: the capacity disks of the largest host (what must be
+        free to rebuild a failed host's components elsewhere)."""
+        units = self._derived.capacity_units
+        return _gb(max(units.values(), default=0))
 
     # -- reservations --------------------------------------------------------------------------
 
@@ -361,43 +408,36 @@ class Cluster:
         indices = [c.index for c in planned]
         if len(set(indices)) != len(indices):
             raise ValueError(f"volume {volume!r}: component indices repeat: {indices}")
-        replaced = set(indices)
-        before = dict(self._derived.placed.get(volume, {}))
+        before = self._derived.placed.get(volume, {})
         incoming = group_by_disk(volume, planned, self.disk)
         for (host, name), arriving in incoming.items():
             disk = self.disk(host, name)
             leaving = sum(
                 _units(r.size_gb)
-                for index in replaced
-                if before.get(index) is disk and (r := disk._find(volume, index)[1]) is not None
+                for index in indices
+                if (host, name) in before.get(index, {})
+                and (r := disk._find(volume, index)[1]) is not None
             )
             staying = disk._reserved_units - leaving
-            total = _gb(staying + sum(_units(c.reserved_gb) for c in arriving))
+            total = _gb(staying + sum(_units(r.size_gb) for r in arriving))
             if total > disk.size_gb + GB_TOLERANCE:
                 raise PlacementError(
                     "NotEnoughResources",
                     f"volume {volume!r} asked for "
-                    f"{format_gb(math.fsum(c.reserved_gb for c in arriving))} on "
+                    f"{format_gb(math.fsum(r.size_gb for r in arriving))} on "
                     f"{_where(disk)}, but only "
                     f"{format_gb(max(0.0, disk.size_gb - _gb(staying)))} of it is not reserved "
                     "by other components",
                 )
         for component in planned:
-            home = self.hosts[component.host].disks[component.disk]
-            old_home = before.get(component.index)
-            if old_home is not None and old_home is not home:
-                self._put(old_home, volume, component.index, None)
-            self._put(
-                home,
-                volume,
-                component.index,
-                Reservation(
-                    volume=volume,
-                    index=component.index,
-                    role=component.role,
-                    size_gb=component.reserved_gb,
-                ),
-            )
+            parts = component.reservations(volume)
+            keep = {(component.host, name) for name, _ in parts}
+            for key, old_home in list(before.get(component.index, {}).items()):
+                if key not in keep:
+                    self._put(old_home, volume, component.index, None)
+            home = self.hosts[component.host]
+            for name, reservation in parts:
+                self._put(home.disks[name], volume, component.index, reservation)
 
     def release(self, volume: str, indices: Iterable[int] | None = None) -> float:
         """Release ``volume``'s components (only ``indices``, if given); return the GB freed.
@@ -405,51 +445,41 @@ class Cluster:
         Releasing what is not reserved is a no-op, so a repeated release is safe. Takes time
         proportional to the volume's components.
         """
-        placed = dict(self._derived.placed.get(volume, {}))
+        placed = self._derived.placed.get(volume, {})
         wanted = sorted(placed if indices is None else placed.keys() & set(indices))
         freed = []
         for index in wanted:
-            disk = placed[index]
-            reservation = disk._find(volume, index)[1]
-            assert reservation is not None
-            freed.append(reservation.size_gb)
-            self._put(disk, volume, index, None)
+            for disk in list(placed[index].values()):
+                reservation = disk._find(volume, index)[1]
+                assert reservation is not None
+                freed.append(reservation.size_gb)
+                self._put(disk, volume, index, None)
         return math.fsum(freed)
 
     def components(self, volume: str) -> list[ComponentPlacement]:
         """Where ``volume``'s components are reserved now, by index (empty if nowhere)."""
         placed = self._derived.placed.get(volume, {})
-        found = []
-        for index in sorted(placed):
-            disk = placed[index]
-            r = disk._find(volume, index)[1]
-            assert r is not None
-            found.append(
-                ComponentPlacement(
-                    index=index, role=r.role, host=disk.host, disk=disk.name, reserved_gb=r.size_gb
-                )
-            )
-        return found
+        return [gather(volume, index, placed[index].values()) for index in sorted(placed)]
 
     def volumes(self) -> list[str]:
         """Ids of every volume with a reservation, sorted."""
         return sorted(self._derived.placed)
 
     def volumes_on(self, host: str, disk: str | None = None) -> dict[str, list[ComponentPlacement]]:
-        """Volume id -> its components on ``host`` (on ``disk`` only, if given), by index."""
-        found: dict[str, list[ComponentPlacement]] = {}
+        """Volume id -> its components on ``host`` (with a part on ``disk`` only, if given),
+        by index."""
+        found: dict[str, set[int]] = {}
         for item in self.host(host).disks.values():
             if disk is not None and item.name != disk:
                 continue
             for r in item.reservations:
-                found.setdefault(r.volume, []).append(
-                    ComponentPlacement(
-                        index=r.index, role=r.role, host=host, disk=item.name, reserved_gb=r.size_gb
-                    )
-                )
+                found.setdefault(r.volume, set()).add(r.index)
+        placed = self._derived.placed
         return {
-            volume: sorted(components, key=lambda c: c.index)
-            for volume, components in sorted(found.items())
+            volume: [
+                gather(volume, index, placed[volume][index].values()) for index in sorted(indices)
+            ]
+            for volume, indices in sorted(found.items())
         }
 
     # -- the undo journal ----------------------------------------------------------------------
@@ -520,17 +550,20 @@ class Cluster:
             journal._undo.append(functools.partial(self._put, disk, volume, index, old))
         items = disk.reservations
         placed = self._derived.placed
+        key = (disk.host, disk.name)
         if new is None:
             del items[at]
-            del placed[volume][index]
-            if not placed[volume]:
-                del placed[volume]
+            del placed[volume][index][key]
+            if not placed[volume][index]:
+                del placed[volume][index]
+                if not placed[volume]:
+                    del placed[volume]
         else:
             if old is None:
                 items.insert(at, new)
             else:
                 items[at] = new
-            placed.setdefault(volume, {})[index] = disk
+            placed.setdefault(volume, {}).setdefault(index, {})[key] = disk
         delta = (0 if new is None else _units(new.size_gb)) - (
             0 if old is None else _units(old.size_gb)
         )

@@ -118,17 +118,19 @@ class Derived:
     def _placements(self) -> None:
         """Where each volume's components are."""
         every = self.disks[None]
-        # volume -> component index -> the disk holding it
-        self.placed: dict[str, dict[int, Disk]] = {}
+        # volume -> component index -> the disks holding it, by (host, disk): one, or (for
+        # a striped component) several disks of one host
+        self.placed: dict[str, dict[int, dict[tuple[str, str], Disk]]] = {}
         for disk in every:
             for r in disk.reservations:
-                where = self.placed.setdefault(r.volume, {})
-                other = where.setdefault(r.index, disk)
-                if other is not disk:
+                where = self.placed.setdefault(r.volume, {}).setdefault(r.index, {})
+                other = next(iter(where.values()), disk)
+                if other.host != disk.host or (where and r.stripe_gb is None and other is not disk):
                     raise ValueError(
                         f"component {r.index} of volume {r.volume!r} is reserved on both "
                         f"{other.host}/{other.name} and {disk.host}/{disk.name}"
                     )
+                where[disk.host, disk.name] = disk
 
     def _loads(self, order: list[Host]) -> None:
         """Exact reserved totals and the load rankings placement reads."""

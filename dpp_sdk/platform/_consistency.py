@@ -40,8 +40,9 @@ def reservations_match_components(snap: Snapshot) -> list[str]:
     for volumes in snap.volumes.values():
         for volume in volumes:
             expected[volume.id] = sorted(
-                (c.index, c.role, c.host, c.disk, round(c.reserved_gb, 6))
+                (c.index, c.role, c.host, disk, round(r.size_gb, 6))
                 for c in volume.components
+                for disk, r in c.placement().reservations(volume.id)
             )
     actual: dict[str, list[_Slot]] = {}
     for disk in snap.cluster.disks():
@@ -60,16 +61,22 @@ def reservations_match_components(snap: Snapshot) -> list[str]:
 
 
 def components_match_policy(snap: Snapshot) -> list[str]:
-    """Each component reserves what its volume's policy says for the volume's size."""
+    """Each component reserves what its volume's policy says for the volume's size; under a
+    thin policy, at least its share of what was written and at most its size (volumes from
+    state directories older than thin policies reserve their whole size)."""
     problems: list[str] = []
     for instance, volumes in snap.volumes.items():
         for volume in volumes:
-            sizes = volume.layout.component_sizes_gb(volume.size_gb)
+            policy = volume.layout
+            full = policy.component_sizes_gb(volume.size_gb)
+            least = policy.reserved_sizes_gb(volume.size_gb, volume.written_gb)
             for c in volume.components:
-                if abs(c.reserved_gb - sizes[c.index]) > 1e-6:
+                low, high = least[c.index], full[c.index]
+                if not low - 1e-6 <= c.reserved_gb <= high + 1e-6:
+                    says = f"{high}" if low == high else f"{low} to {high}"
                     problems.append(
                         f"volume {instance}/{volume.name} component {c.index} reserves "
-                        f"{c.reserved_gb} GB, policy says {sizes[c.index]}"
+                        f"{c.reserved_gb} GB, policy says {says}"
                     )
     return problems
 

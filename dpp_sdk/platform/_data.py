@@ -4,22 +4,68 @@ A write first records, in the volume's record, which components it will miss (th
 ``stale``) and how far the volume was written (``extent``), then writes the bytes to the
 available components: a crash in between leaves a component marked stale that is not, never
 the reverse. Reads use only the components that are active now.
+
+Thin volumes (object space reservation 0%) reserve on their disks only what has been written:
+each component's share of the written extent. A write that reaches past the extent grows those
+reservations in the same transaction that records the new extent, before any byte is written;
+if a disk cannot hold the growth, or the pool's resource quota would pass, the write fails
+with :class:`~dpp_sdk.OutOfSpace` and nothing (record, reservations, bytes) changes.
 """
 
 from __future__ import annotations
 
+import math
+
 import attrs
 
-from dpp_sdk.contract import DataUnavailable, ValidationError
+from dpp_sdk.contract import DataUnavailable, OutOfSpace, ValidationError
+from dpp_sdk.platform._cluster import Cluster, PlacementError, QuotaExceeded, format_gb
+from dpp_sdk.platform._placement import check_quota, pool_kind
+from dpp_sdk.platform._policies import Policy
 from dpp_sdk.platform._records import VolumeRecord
 from dpp_sdk.platform._repository import Repository
 from dpp_sdk.platform._storage import DataUnavailable as StoreUnavailable
 from dpp_sdk.platform._storage import VolumeStore
-from dpp_sdk.platform._views import available, scheme_for
+from dpp_sdk.platform._views import available, placements, scheme_for
 
-__all__ = ["GIB", "VolumeData"]
+__all__ = ["GIB", "VolumeData", "grow_thin"]
 
 GIB = 1024**3
+
+
+def grow_thin(cluster: Cluster, record: VolumeRecord, policy: Policy, extent: int) -> VolumeRecord:
+    """``record`` written up to ``extent`` bytes, with a thin volume's reservations grown to
+    match on ``cluster`` (inside an open mutation). Raises :class:`~dpp_sdk.OutOfSpace`,
+    changing nothing, when a disk or the pool's quota lacks the room."""
+    grown = attrs.evolve(record, extent=max(record.extent, extent))
+    if not policy.thin or grown.extent == record.extent:
+        return grown
+    # Never less than now: a volume from before thin policies reserved its whole size.
+    sizes = [
+        max(c.reserved_gb, size)
+        for c, size in zip(
+            record.components,
+            policy.reserved_sizes_gb(grown.size_gb, grown.written_gb),
+            strict=True,
+        )
+    ]
+    extra = max(0.0, math.fsum(sizes) - math.fsum(c.reserved_gb for c in record.components))
+    what = (
+        f"writing volume {record.name!r} of {record.instance!r} up to byte {extent:,} needs "
+        f"{format_gb(extra)} more raw capacity ({record.policy} is thin)"
+    )
+    try:
+        with cluster.changes():
+            check_quota(cluster, extra, pool_kind(policy))
+            cluster.reserve(record.id, placements(record, sizes))
+    except PlacementError as exc:
+        raise OutOfSpace(f"{what}: {exc.message}", volume=record.name, needed_gb=extra) from exc
+    except QuotaExceeded as exc:
+        raise OutOfSpace(f"{what}: {exc.message}", volume=record.name, needed_gb=extra) from exc
+    return attrs.evolve(
+        grown,
+        components=tuple(attrs.evolve(c, reserved_gb=sizes[c.index]) for c in grown.components),
+    )
 
 
 class VolumeData:
@@ -45,7 +91,8 @@ class VolumeData:
             with self._lock, store.transaction():
                 record = self._repo.volume(instance, name)
                 _check_range(record, offset, len(data))
-                scheme = scheme_for(record.layout)
+                policy = record.layout
+                scheme = scheme_for(policy)
                 states = self._repo.states()
                 # Accessible by the components whose resync has finished; the write also
                 # reaches those still resyncing (their bytes are current), so they finish
@@ -57,9 +104,9 @@ class VolumeData:
                         f"{scheme.why_inaccessible(done)}"
                     )
                 up = available(states, record)
-                # Record first what the write will miss and how far it reaches, then write: a
-                # crash in between leaves a component marked stale that is not, never the
-                # reverse.
+                # Record first what the write will miss and how far it reaches (with a thin
+                # volume's grown reservations), then write: a crash in between leaves a
+                # component marked stale that is not, never the reverse.
                 missing = scheme.data_components - up
                 stale = {
                     c.index: attrs.evolve(c, state="stale")
@@ -68,9 +115,12 @@ class VolumeData:
                 }
                 end = offset + len(data)
                 if stale or end > record.extent:
-                    record = attrs.evolve(
-                        record.with_components(stale), extent=max(record.extent, end)
-                    )
+                    record = record.with_components(stale)
+                    if policy.thin and end > record.extent:
+                        with self._repo.mutation() as cluster:
+                            record = grow_thin(cluster, record, policy, end)
+                    else:
+                        record = attrs.evolve(record, extent=max(record.extent, end))
                     self._repo.put_volume(record)
             try:
                 self.bytes.write(record.id, scheme, offset, bytes(data), up)

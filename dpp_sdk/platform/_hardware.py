@@ -23,6 +23,7 @@ from dpp_sdk.platform._storage import VolumeStore
 from dpp_sdk.platform._views import (
     available,
     component_bytes,
+    disks_state,
     placements,
     pool_spread,
     scheme_for,
@@ -50,7 +51,7 @@ class Hardware:
         out: list[Located] = []
         for volume in self._repo.all_volumes():
             here = [
-                c for c in volume.components if c.host == host and (disk is None or c.disk == disk)
+                c for c in volume.components if c.host == host and (disk is None or disk in c.disks)
             ]
             if here:
                 out.append((volume, here))
@@ -121,7 +122,9 @@ class Hardware:
             size = component_bytes(policy, comp.role, volume.extent)
             moved += size
             state = comp.state if copy and comp.state == "active" else "stale"
-            comp = attrs.evolve(comp, host=new.host, disk=new.disk, state=state)
+            comp = attrs.evolve(
+                comp, host=new.host, disk=new.disk, stripes=new.stripes, state=state
+            )
             if state == "active":  # a copy that takes time; the object is in data-move
                 comp = self.copying(comp, size, moving=True)
             volume = volume.with_components({index: comp})
@@ -150,7 +153,7 @@ class Hardware:
             if c.state not in ("stale", "lost"):
                 continue
             host = cluster.host(c.host)
-            if host.state not in ("connected", "draining") or host.disks[c.disk].state != "healthy":
+            if host.state not in ("connected", "draining") or disks_state(cluster, c) != "healthy":
                 continue
             others = available(cluster, volume) - {c.index}
             if not scheme.can_reconstruct(others):
@@ -176,7 +179,7 @@ class Hardware:
             on_failed_disks = [
                 c.index
                 for c in volume.components
-                if c.index in lost and cluster.host(c.host).disks[c.disk].state == "failed"
+                if c.index in lost and disks_state(cluster, c) == "failed"
             ]
             volume, _ = self.rehome(cluster, volume, on_failed_disks, copy=False)
         volume = self.resync(cluster, volume)

@@ -20,7 +20,7 @@ from dpp_sdk.contract import (
 from dpp_sdk.contract._text import printable
 from dpp_sdk.platform._calls import MAX_KILLS, call_provider
 from dpp_sdk.platform._catalog import Catalog
-from dpp_sdk.platform._cluster import Cluster
+from dpp_sdk.platform._cluster import Cluster, DiskKind
 from dpp_sdk.platform._context import Contexts
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._models import (
@@ -29,6 +29,7 @@ from dpp_sdk.platform._models import (
     InstanceHealth,
     InstanceUsage,
     PlatformStatus,
+    PoolUsage,
     ResourceReport,
 )
 from dpp_sdk.platform._repository import Repository
@@ -96,13 +97,28 @@ def _hardware_checks(cluster: Cluster) -> list[HealthCheck]:
             )
             or "all disks healthy",
         ),
-        HealthCheck(
-            name="cluster/capacity",
-            status=HealthStatus.YELLOW if cluster.capacity_warning() else HealthStatus.GREEN,
-            message=f"pool {cluster.pool_used_percent():.1f}% reserved "
-            f"(warning at {cluster.capacity_warning_percent}%)",
-        ),
+        _capacity_check(cluster),
     ]
+
+
+def _capacity_check(cluster: Cluster) -> HealthCheck:
+    """vSAN's capacity checks: the datastore's use, and each disk's ("Disk capacity"; a
+    direct disk is a pool of its own), yellow from ``capacity_warning_percent``."""
+    limit = cluster.capacity_warning_percent
+    used = cluster.pool_used_percent()
+    full = [
+        f"{d.host}/{d.name} {cluster.disk_used_percent(d):.1f}%"
+        for d in cluster.disks_past_warning()
+    ]
+    message = f"vSAN datastore {used:.1f}% reserved"
+    if full:
+        message += f"; disks past {limit}%: {', '.join(full)}"
+    message += f" (warning at {limit}%)"
+    return HealthCheck(
+        name="cluster/capacity",
+        status=HealthStatus.YELLOW if cluster.capacity_warning() else HealthStatus.GREEN,
+        message=message,
+    )
 
 
 def _well_formed(report: HealthReport) -> bool:
@@ -280,11 +296,7 @@ class Health:
         config = self._repo.config
         with self._repo.lock:
             cluster = self._repo.cluster()
-            warnings = []
-            if cluster.capacity_warning():
-                warnings.append(
-                    f"pool use {cluster.pool_used_percent():.1f}% is past the warning threshold"
-                )
+            warnings = _capacity_warnings(cluster)
             for h in cluster.hosts.values():
                 if h.state != "connected":
                     warnings.append(f"host {h.name} is {h.state}")
@@ -302,6 +314,9 @@ class Health:
                 raw_capacity_gb=cluster.raw_capacity_gb(),
                 reserved_gb=round(cluster.reserved_gb(), 6),
                 quota_gb=cluster.quota_gb(),
+                direct_quota_gb=cluster.quota_gb("direct"),
+                operations_reserve_gb=cluster.operations_reserve_gb(),
+                host_rebuild_reserve_gb=cluster.host_rebuild_reserve_gb(),
                 state_dir=state_dir,
                 warnings=tuple(warnings),
             )
@@ -319,8 +334,22 @@ class Health:
                     size_gb=d.size_gb,
                     reserved_gb=round(d.reserved_gb, 6),
                     free_gb=round(d.unreserved_gb, 6),
+                    used_percent=round(cluster.disk_used_percent(d), 2),
+                    warning=cluster.disk_used_percent(d) >= cluster.capacity_warning_percent,
                 )
                 for d in cluster.disks()
+            )
+            pools = tuple(
+                PoolUsage(
+                    pool="vsan" if kind == "capacity" else "direct",
+                    raw_gb=cluster.raw_capacity_gb(kind),
+                    reserved_gb=round(cluster.reserved_gb(kind), 6),
+                    quota_gb=cluster.quota_gb(kind),
+                    used_percent=round(cluster.pool_used_percent(kind), 2),
+                    warning=cluster.pool_used_percent(kind) >= cluster.capacity_warning_percent,
+                )
+                for kind in _POOL_KINDS
+                if cluster.raw_capacity_gb(kind) > 0
             )
             usage = []
             for record in self._repo.instances():
@@ -343,4 +372,27 @@ class Health:
                 quota_gb=cluster.quota_gb(),
                 disks=disks,
                 instances=tuple(usage),
+                pools=pools,
+                operations_reserve_gb=cluster.operations_reserve_gb(),
+                host_rebuild_reserve_gb=cluster.host_rebuild_reserve_gb(),
             )
+
+
+_POOL_KINDS: tuple[DiskKind, ...] = ("capacity", "direct")
+
+
+def _capacity_warnings(cluster: Cluster) -> list[str]:
+    """``dpp platform status`` warnings about capacity: the datastore's use, each disk's."""
+    limit = cluster.capacity_warning_percent
+    warnings = []
+    if cluster.pool_used_percent() >= limit:
+        warnings.append(
+            f"vSAN datastore use {cluster.pool_used_percent():.1f}% is past the warning "
+            f"threshold ({limit}%)"
+        )
+    warnings.extend(
+        f"disk {d.host}/{d.name} use {cluster.disk_used_percent(d):.1f}% is past the warning "
+        f"threshold ({limit}%)"
+        for d in cluster.disks_past_warning()
+    )
+    return warnings

@@ -141,7 +141,9 @@ class Lifecycle:
                 f"{extra:.1f} GB of raw capacity"
             )
             with placement_errors(what):
-                _placement.check_quota(self.repo.cluster(), max(0.0, extra))
+                _placement.check_quota(
+                    self.repo.cluster(), max(0.0, extra), _placement.pool_kind(policy)
+                )
 
     def _quota_problems(self, capacity_gb: int | None, policy: str) -> list[Problem]:
         """The quota problem of a request refused for other reasons, so all are listed."""

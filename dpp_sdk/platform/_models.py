@@ -31,6 +31,7 @@ __all__ = [
     "MaintenanceResult",
     "Page",
     "PlatformStatus",
+    "PoolUsage",
     "RepairTimerInfo",
     "ResourceReport",
     "ServiceInfo",
@@ -92,6 +93,11 @@ class PlatformStatus:
     quota_gb: float
     state_dir: str | None
     warnings: tuple[str, ...] = ()
+    #: The vSAN Direct pools' quota (``quota_gb`` is the vSAN datastore's); raw GB.
+    direct_quota_gb: float = 0.0
+    #: vSAN's operations reserve and host rebuild reserve (shown, not enforced); raw GB.
+    operations_reserve_gb: float = 0.0
+    host_rebuild_reserve_gb: float = 0.0
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +130,22 @@ class DiskUsage:
     size_gb: float
     reserved_gb: float
     free_gb: float
+    #: Reserved share of the disk, in percent, and whether it passed the capacity warning.
+    used_percent: float = 0.0
+    warning: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class PoolUsage:
+    """Capacity of one pool: the vSAN datastore (every capacity disk) or the vSAN Direct
+    pools together (every direct disk), each with its own quota."""
+
+    pool: Literal["vsan", "direct"]
+    raw_gb: float
+    reserved_gb: float
+    quota_gb: float
+    used_percent: float
+    warning: bool
 
 
 @attrs.frozen(kw_only=True)
@@ -147,6 +169,10 @@ class ResourceReport:
     quota_gb: float
     disks: tuple[DiskUsage, ...]
     instances: tuple[InstanceUsage, ...]
+    pools: tuple[PoolUsage, ...] = ()
+    #: vSAN's operations reserve and host rebuild reserve (shown, not enforced); raw GB.
+    operations_reserve_gb: float = 0.0
+    host_rebuild_reserve_gb: float = 0.0
 
 
 @attrs.frozen(kw_only=True)

@@ -45,6 +45,7 @@ import attrs
 
 from dpp_sdk.platform._cluster import (
     GB_TOLERANCE,
+    STRIPE_GB,
     Cluster,
     ComponentPlacement,
     Disk,
@@ -52,6 +53,7 @@ from dpp_sdk.platform._cluster import (
     LoadRank,
     PlacementError,
     QuotaExceeded,
+    Stripe,
     format_gb,
     natural_key,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "MemberPlacementInfo",
     "PoolSpread",
     "check_quota",
+    "pool_kind",
     "place_member",
     "place_volume",
     "replace_component",
@@ -94,9 +97,13 @@ __all__ = [
 
 @attrs.frozen
 class _Wanted:
+    """A component to place: ``size_gb`` is what it reserves now (all of it when thick, what
+    has been written when thin), ``declared_gb`` its full size."""
+
     index: int
     role: ComponentRole
     size_gb: float
+    declared_gb: float
 
 
 def place_volume(
@@ -124,9 +131,14 @@ def place_volume(
         raise ValueError(f"volume size must be a positive number of GB, got {size_gb!r}")
     _check_spread(policy, pool_spread)
     wanted = [
-        _Wanted(index, role, size)
-        for index, (role, size) in enumerate(
-            zip(policy.component_roles(), policy.component_sizes_gb(size_gb), strict=True)
+        _Wanted(index, role, size, declared)
+        for index, (role, size, declared) in enumerate(
+            zip(
+                policy.component_roles(),
+                policy.reserved_sizes_gb(size_gb),
+                policy.component_sizes_gb(size_gb),
+                strict=True,
+            )
         )
     ]
     if policy.distributed:
@@ -192,7 +204,7 @@ def replace_component(
             f"no component {index} among the existing ones: {sorted(c.index for c in existing)}"
         )
     exclude = frozenset(exclude_disks) | {(lost.host, lost.disk)}
-    wanted = _Wanted(lost.index, lost.role, lost.reserved_gb)
+    wanted = _Wanted(lost.index, lost.role, lost.reserved_gb, lost.reserved_gb)
     if policy.distributed:
         taken = {
             cluster.fault_domain_of(c.host)
@@ -224,18 +236,26 @@ def replace_component(
     )
 
 
-def check_quota(cluster: Cluster, extra_gb: float) -> None:
-    """Raise ``QuotaExceeded`` if reserving ``extra_gb`` more raw GB would pass the quota.
+def check_quota(cluster: Cluster, extra_gb: float, kind: DiskKind = "capacity") -> None:
+    """Raise ``QuotaExceeded`` if reserving ``extra_gb`` more raw GB on disks of ``kind``
+    would pass that pool kind's quota (the vSAN datastore's, or the vSAN Direct pools').
 
-    ``extra_gb`` is raw capacity: ``policy.raw_gb(size)`` for a new volume, the growth of the
-    reservations for an expansion. ``ValueError`` if it is negative or not a number.
+    ``extra_gb`` is raw capacity: ``policy.raw_gb(size)`` for a new thick volume, the growth
+    of the reservations for an expansion or a thin volume's write. ``ValueError`` if it is
+    negative or not a number.
     """
     if not (math.isfinite(extra_gb) and extra_gb >= 0):
         raise ValueError(f"extra_gb must be a finite number >= 0, got {extra_gb!r}")
-    used = cluster.reserved_gb()
-    quota = cluster.quota_gb()
+    used = cluster.reserved_gb(kind)
+    quota = cluster.quota_gb(kind)
     if used + extra_gb > quota + GB_TOLERANCE:
-        raise QuotaExceeded(used_gb=used, asked_gb=extra_gb, quota_gb=quota)
+        raise QuotaExceeded(used_gb=used, asked_gb=extra_gb, quota_gb=quota, pool=kind)
+
+
+def pool_kind(policy: Policy) -> DiskKind:
+    """The kind of disk ``policy``'s components live on: ``direct`` for ``vsan-direct``,
+    ``capacity`` (the vSAN datastore) for every other policy."""
+    return "direct" if policy.kind == "direct" else "capacity"
 
 
 def _place_distributed(
@@ -310,7 +330,7 @@ def _place_distributed(
     chosen: dict[int, ComponentPlacement] = {}
     used: set[str] = set()
     # Largest first: data components take fault domains with room, witnesses any usable one.
-    for item in sorted(wanted, key=lambda w: (-w.size_gb, w.index)):
+    for item in sorted(wanted, key=lambda w: (-w.size_gb, -w.declared_gb, w.index)):
         home = None
         for position in itertools.count():
             if position == len(seen):
@@ -323,17 +343,19 @@ def _place_distributed(
                 seen.append(rank.name)
             domain = seen[position]
             if domain not in used:
-                home = _roomiest(cluster, disks_of(domain), item.size_gb)
+                home = _roomiest(cluster, disks_of(domain), item)
                 if home is not None:
                     break
         assert home is not None
         used.add(domain)
+        disk, stripes = home
         chosen[item.index] = ComponentPlacement(
             index=item.index,
             role=item.role,
-            host=home.host,
-            disk=home.name,
+            host=disk.host,
+            disk=disk.name,
             reserved_gb=item.size_gb,
+            stripes=stripes,
         )
     return [chosen[item.index] for item in wanted]
 
@@ -373,7 +395,32 @@ def _shape(
     return shape, usable
 
 
-def _roomiest(cluster: Cluster, disks: Sequence[Disk], size_gb: float) -> Disk | None:
+def _roomiest(
+    cluster: Cluster, disks: Sequence[Disk], item: _Wanted
+) -> tuple[Disk, tuple[Stripe, ...]] | None:
+    """Where ``item`` goes among ``disks`` (capacity disks of one or more hosts): its first
+    disk and, when striped, its stripes; None if nowhere.
+
+    In order of preference: the least loaded usable disk where the whole declared size fits
+    (ties: the first); a component over :data:`STRIPE_GB` striped across the usable disks of
+    one host where it fits that way; for a thin component that fits nowhere whole, the least
+    loaded disk with room for what it reserves now (over-commit).
+    """
+    whole = _least_loaded(cluster, disks, max(item.size_gb, item.declared_gb))
+    if whole is not None:
+        return whole, ()
+    if item.declared_gb > STRIPE_GB + GB_TOLERANCE:
+        striped = _stripe(cluster, disks, item)
+        if striped is not None:
+            return striped
+    if item.size_gb + GB_TOLERANCE < item.declared_gb:
+        thin = _least_loaded(cluster, disks, item.size_gb)
+        if thin is not None:
+            return thin, ()
+    return None
+
+
+def _least_loaded(cluster: Cluster, disks: Sequence[Disk], size_gb: float) -> Disk | None:
     """The least loaded usable disk of ``disks`` with ``size_gb`` free (ties: the first)."""
     best: Disk | None = None
     best_load = math.inf
@@ -383,6 +430,42 @@ def _roomiest(cluster: Cluster, disks: Sequence[Disk], size_gb: float) -> Disk |
             if load < best_load:
                 best, best_load = disk, load
     return best
+
+
+def _stripe(
+    cluster: Cluster, disks: Sequence[Disk], item: _Wanted
+) -> tuple[Disk, tuple[Stripe, ...]] | None:
+    """``item`` cut into pieces of at most :data:`STRIPE_GB` over the usable disks of one
+    host of ``disks``, each piece on the disk with the most room left (ties: natural order)
+    and no bigger than that room, so that no disk holds more than it has free; the host with
+    the most free space that can take it all. None if no host can."""
+    by_host: dict[str, list[Disk]] = {}
+    for disk in disks:
+        if cluster.disk_available(disk):
+            by_host.setdefault(disk.host, []).append(disk)
+    best: tuple[float, tuple[Disk, tuple[Stripe, ...]]] | None = None
+    for host_disks in by_host.values():
+        room = {disk.name: cluster.free_on(disk) for disk in host_disks}
+        total = math.fsum(room.values())
+        if total + GB_TOLERANCE < item.declared_gb or (best is not None and total <= best[0]):
+            continue
+        order = {disk.name: disk for disk in host_disks}
+        taken: dict[str, float] = {}  # disk -> address space given, in order of first use
+        left = item.declared_gb
+        while left > GB_TOLERANCE:
+            name = max(room, key=lambda n: (room[n], -host_disks.index(order[n])))
+            piece = min(STRIPE_GB, left, room[name])
+            if piece <= GB_TOLERANCE:
+                break
+            room[name] -= piece
+            taken[name] = taken.get(name, 0.0) + piece
+            left -= piece
+        else:
+            stripes = tuple(Stripe(disk=name, size_gb=size) for name, size in taken.items())
+            if len(stripes) == 1:  # every piece on one disk: not striped after all
+                stripes = ()
+            best = (total, (order[next(iter(taken))], stripes))
+    return None if best is None else best[1]
 
 
 def _shortage(
@@ -407,7 +490,7 @@ def _shortage(
     notes = []
     for domain, disks in shape.items():
         free = max((cluster.free_on(disk) for disk in usable[domain]), default=0.0)
-        if free + GB_TOLERANCE >= biggest:
+        if usable[domain] and free + GB_TOLERANCE >= biggest:
             roomy.append(domain)
         elif usable[domain]:
             notes.append(f"{domain}: at most {format_gb(free)} free on a disk")
@@ -477,15 +560,34 @@ def _place_on_host(
         best = pools.choose(item.size_gb, pool_spread)
         if best is None:
             raise pools.refuse(item.size_gb, pool_spread, what)
+        stripes: tuple[Stripe, ...] = ()
     else:
-        best = min(disks, key=lambda disk: (-cluster.free_on(disk), natural_key(disk.name)))
-        if cluster.free_on(best) + GB_TOLERANCE < item.size_gb:
+        home = _local_home(cluster, disks, item)
+        if home is None:
             states = "; ".join(_disk_status(cluster, disk) for disk in disks)
             raise PlacementError(
                 "NotEnoughResources",
                 f"{what} needs {format_gb(item.size_gb)} free on one healthy capacity disk of "
-                f"host {host}; it has {states}",
+                f"host {host} (or, over {format_gb(STRIPE_GB)}, across them); it has {states}",
             )
+        best, stripes = home
     return ComponentPlacement(
-        index=item.index, role=item.role, host=host, disk=best.name, reserved_gb=item.size_gb
+        index=item.index,
+        role=item.role,
+        host=host,
+        disk=best.name,
+        reserved_gb=item.size_gb,
+        stripes=stripes,
     )
+
+
+def _local_home(
+    cluster: Cluster, disks: Sequence[Disk], item: _Wanted
+) -> tuple[Disk, tuple[Stripe, ...]] | None:
+    """Where a host-local component goes among its host's ``disks``: the disk with the most
+    free space if the whole component fits there (ties: natural order), else as
+    :func:`_roomiest` would put it."""
+    best = min(disks, key=lambda disk: (-cluster.free_on(disk), natural_key(disk.name)))
+    if cluster.free_on(best) + GB_TOLERANCE >= max(item.size_gb, item.declared_gb):
+        return best, ()
+    return _roomiest(cluster, disks, item)

@@ -22,6 +22,12 @@ domains and 4+1 (1.25x, 5 fault domains) on 6 or more. :meth:`Policy.for_cluster
 layout a new volume gets, and :meth:`Policy.with_data_components` the layout of a volume whose
 ``k`` was recorded when it was created.
 
+Every vSAN policy is *thin* (object space reservation 0%, vSAN's default): its components
+reserve on their disks only what has been written. Each has a *thick* twin, ``NAME-thick``
+(object space reservation 100%), whose components reserve their full size at creation.
+``vsan-direct`` volumes always count their full size against their pool (the real platform
+places them by requested size), so it has no twin.
+
 Placement itself lives in ``_placement``; this module only describes the layouts.
 """
 
@@ -40,6 +46,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "ESA_WIDE_RAID5_FAULT_DOMAINS",
     "POLICIES",
+    "THICK_SUFFIX",
     "Architecture",
     "ComponentRole",
     "Policy",
@@ -53,6 +60,9 @@ PolicyKind: TypeAlias = Literal["mirror", "erasure", "host-local", "direct"]
 
 ComponentRole: TypeAlias = Literal["replica", "witness", "data", "parity", "local", "direct"]
 """What one component of a volume holds."""
+
+THICK_SUFFIX = "-thick"
+"""What a policy's thick twin (object space reservation 100%) adds to its name."""
 
 DEFAULT_POLICY = "vsan-default"
 """The policy a volume gets when its request names none (and the config does not override it)."""
@@ -79,6 +89,8 @@ class Policy:
     ``replicas``/``witnesses`` are set for ``mirror`` policies, ``k``/``m`` (data and parity
     components) for ``erasure`` policies; they are 0 otherwise. ``esa_adaptive`` marks RAID-5,
     whose ``k`` under ESA depends on the cluster's size (:meth:`for_cluster`).
+    ``space_reservation`` is vSAN's object space reservation in percent: 0 (thin: components
+    reserve what has been written) or 100 (thick: they reserve their full size when created).
     """
 
     name: str
@@ -92,6 +104,12 @@ class Policy:
     k: int = 0
     m: int = 0
     esa_adaptive: bool = False
+    space_reservation: int = 0
+
+    @property
+    def thin(self) -> bool:
+        """Whether components reserve only what has been written (object space reservation 0%)."""
+        return self.space_reservation == 0
 
     @property
     def distributed(self) -> bool:
@@ -132,6 +150,14 @@ class Policy:
         if self.kind == "erasure":
             return [size_gb / self.k] * (self.k + self.m)
         return [size_gb]
+
+    def reserved_sizes_gb(self, size_gb: float, written_gb: float = 0.0) -> list[float]:
+        """Raw GB each component of a ``size_gb`` volume reserves once ``written_gb`` of it
+        has been written: :meth:`component_sizes_gb` of the size for a thick policy, of the
+        part written (at most the size) for a thin one."""
+        if not math.isfinite(written_gb) or written_gb < 0:
+            raise ValueError(f"written GB must be a finite number >= 0, got {written_gb!r}")
+        return self.component_sizes_gb(size_gb if not self.thin else min(size_gb, written_gb))
 
     def raw_gb(self, size_gb: float) -> float:
         """Total raw GB a volume of ``size_gb`` reserves under this policy."""
@@ -250,10 +276,24 @@ _TABLE = (
         ftt=0,
         raw_factor=1.0,
         fault_domains_needed=1,
+        space_reservation=100,
     ),
 )
 
-POLICIES: Mapping[str, Policy] = types.MappingProxyType({p.name: p for p in _TABLE})
+
+def _thick(policy: Policy) -> Policy:
+    """``policy``'s twin with object space reservation 100%."""
+    return attrs.evolve(
+        policy,
+        name=policy.name + THICK_SUFFIX,
+        description=f"{policy.description}; thick: reserves its full size when created",
+        space_reservation=100,
+    )
+
+
+POLICIES: Mapping[str, Policy] = types.MappingProxyType(
+    {p.name: p for p in _TABLE} | {_thick(p).name: _thick(p) for p in _TABLE if p.thin}
+)
 """Every storage policy the platform knows, by name (read-only)."""
 
 

@@ -47,6 +47,7 @@ from dpp_sdk.contract import (
     structure,
     unstructure,
 )
+from dpp_sdk.platform._capacity import ComponentPlacement, Stripe
 from dpp_sdk.platform._models import ServiceVersion
 from dpp_sdk.platform._policies import POLICIES, ComponentRole, Policy
 
@@ -133,7 +134,11 @@ class InstanceRecord:
 
 @attrs.frozen(kw_only=True)
 class ComponentRecord:
-    """One component of a volume: where it lives, what it reserves, and its stored state."""
+    """One component of a volume: where it lives, what it reserves, and its stored state.
+
+    ``stripes`` is set when the component is striped across several capacity disks of its
+    host (see :class:`~dpp_sdk.platform._capacity.ComponentPlacement`); ``disk`` is then the
+    first of them."""
 
     index: int
     role: ComponentRole
@@ -153,6 +158,25 @@ class ComponentRecord:
     def syncing(self, now: dt.datetime | None) -> bool:
         """Whether its resync (or move) is still under way at ``now`` (None: never)."""
         return now is not None and self.resync_until is not None and now < self.resync_until
+
+    stripes: tuple[Stripe, ...] = ()
+
+    @property
+    def disks(self) -> tuple[str, ...]:
+        """Every disk holding part of the component, in stripe order."""
+        return tuple(s.disk for s in self.stripes) if self.stripes else (self.disk,)
+
+    def placement(self, reserved_gb: float | None = None) -> ComponentPlacement:
+        """The component as the cluster's ledger holds it (reserving ``reserved_gb`` instead,
+        when given)."""
+        return ComponentPlacement(
+            index=self.index,
+            role=self.role,
+            host=self.host,
+            disk=self.disk,
+            reserved_gb=self.reserved_gb if reserved_gb is None else reserved_gb,
+            stripes=self.stripes,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -178,6 +202,12 @@ class VolumeRecord:
     def layout(self) -> Policy:
         """The policy as this volume is laid out (its recorded ``k`` for erasure coding)."""
         return POLICIES[self.policy].with_data_components(self.k)
+
+    @property
+    def written_gb(self) -> float:
+        """How much of the volume has been written, in GB: its extent, at most its size (what
+        a thin volume's components reserve their share of)."""
+        return min(self.size_gb, self.extent / 1024**3)
 
     def component(self, index: int) -> ComponentRecord:
         """Component ``index``."""

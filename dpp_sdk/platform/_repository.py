@@ -67,12 +67,7 @@ def _token() -> str:
 
 
 def _placements(volume: VolumeRecord) -> list[ComponentPlacement]:
-    return [
-        ComponentPlacement(
-            index=c.index, role=c.role, host=c.host, disk=c.disk, reserved_gb=c.reserved_gb
-        )
-        for c in volume.components
-    ]
+    return [c.placement() for c in volume.components]
 
 
 class Repository:

@@ -10,6 +10,7 @@ comes to hold is noted in the ledger with the operation that made it (``created_
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -36,7 +37,7 @@ from dpp_sdk.platform._checks import (
     placement_errors,
 )
 from dpp_sdk.platform._clock import Clock
-from dpp_sdk.platform._cluster import Cluster
+from dpp_sdk.platform._cluster import Cluster, grow_stripes
 from dpp_sdk.platform._data import VolumeData
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._named import MIN_SECRET_LENGTH, NamedResources
@@ -135,7 +136,9 @@ class InstanceResources(NamedResources):
         volume_id = f"v-{uuid.uuid4().hex[:16]}"
         op_id = self._current_op(instance)
         with placement_errors(f"volume {name!r} of {instance!r}"):
-            _placement.check_quota(cluster, policy.raw_gb(size_gb))
+            _placement.check_quota(
+                cluster, math.fsum(policy.reserved_sizes_gb(size_gb)), _placement.pool_kind(policy)
+            )
             comps = _placement.place_volume(
                 cluster,
                 policy,
@@ -156,7 +159,12 @@ class InstanceResources(NamedResources):
             k=policy.k if policy.kind == "erasure" else None,
             components=tuple(
                 ComponentRecord(
-                    index=c.index, role=c.role, host=c.host, disk=c.disk, reserved_gb=c.reserved_gb
+                    index=c.index,
+                    role=c.role,
+                    host=c.host,
+                    disk=c.disk,
+                    reserved_gb=c.reserved_gb,
+                    stripes=c.stripes,
                 )
                 for c in comps
             ),
@@ -238,24 +246,40 @@ class InstanceResources(NamedResources):
             if size_gb == record.size_gb:
                 return self._info(record)
             policy = record.layout
-            sizes = policy.component_sizes_gb(size_gb)
             with self._repo.mutation() as cluster:
                 # Read again inside the transaction: another process may have changed the
                 # record meanwhile (a degraded write marking components stale).
                 record = self._repo.volume(instance, name)
                 if size_gb <= record.size_gb:
                     return self._info(record)
-                extra = policy.raw_gb(size_gb) - policy.raw_gb(record.size_gb)
-                with placement_errors(f"expanding volume {name!r} to {size_gb} GB"):
-                    _placement.check_quota(cluster, extra)
-                    cluster.reserve(record.id, placements(record, sizes))
-                record = attrs.evolve(
-                    record,
-                    size_gb=float(size_gb),
-                    components=tuple(
-                        attrs.evolve(c, reserved_gb=sizes[c.index]) for c in record.components
-                    ),
+                # A thin volume's reservations follow what was written, not its size.
+                sizes = [
+                    max(c.reserved_gb, size)
+                    for c, size in zip(
+                        record.components,
+                        policy.reserved_sizes_gb(size_gb, record.written_gb),
+                        strict=True,
+                    )
+                ]
+                extra = max(
+                    0.0, math.fsum(sizes) - math.fsum(c.reserved_gb for c in record.components)
                 )
+                # A striped component grows on its last stripe's disk.
+                declared = policy.component_sizes_gb(size_gb)
+                grown = record.with_components(
+                    {
+                        c.index: attrs.evolve(
+                            c,
+                            reserved_gb=sizes[c.index],
+                            stripes=grow_stripes(c.stripes, declared[c.index]),
+                        )
+                        for c in record.components
+                    }
+                )
+                with placement_errors(f"expanding volume {name!r} to {size_gb} GB"):
+                    _placement.check_quota(cluster, extra, _placement.pool_kind(policy))
+                    cluster.reserve(record.id, placements(grown))
+                record = attrs.evolve(grown, size_gb=float(size_gb))
                 self._repo.put_volume(record)
             return self._info(record)
 

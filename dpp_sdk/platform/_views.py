@@ -11,6 +11,7 @@ policy's quorum is gone; its ``health`` gives vSAN's object health category.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Literal
@@ -30,7 +31,7 @@ from dpp_sdk.contract import (
     SecretInfo,
     VolumeInfo,
 )
-from dpp_sdk.platform._cluster import Cluster, ComponentPlacement
+from dpp_sdk.platform._cluster import Cluster, ComponentPlacement, DiskState
 from dpp_sdk.platform._placement import PoolSpread
 from dpp_sdk.platform._policies import Policy
 from dpp_sdk.platform._records import (
@@ -82,7 +83,8 @@ def pool_spread(
             continue
         if volume.pool_anti_affinity.group == rule.group:
             for c in volume.components:
-                neighbours.setdefault((c.host, c.disk), []).append(volume.name)
+                for disk in c.disks:
+                    neighbours.setdefault((c.host, disk), []).append(volume.name)
     return PoolSpread(group=rule.group, required=rule.required, neighbours=neighbours)
 
 
@@ -121,16 +123,20 @@ def placements(
     volume: VolumeRecord, sizes: Sequence[float] | None = None
 ) -> list[ComponentPlacement]:
     """A volume's components as placements (with new ``sizes`` when given)."""
-    return [
-        ComponentPlacement(
-            index=c.index,
-            role=c.role,
-            host=c.host,
-            disk=c.disk,
-            reserved_gb=c.reserved_gb if sizes is None else sizes[c.index],
-        )
-        for c in volume.components
-    ]
+    return [c.placement(None if sizes is None else sizes[c.index]) for c in volume.components]
+
+
+def disks_state(cluster: Cluster, comp: ComponentRecord) -> DiskState:
+    """The state of the disks holding ``comp``: ``failed`` if any failed (a striped
+    component loses its data with any of its disks), else ``maintenance`` if any is, else
+    ``healthy``."""
+    disks = cluster.host(comp.host).disks
+    if len(comp.disks) == 1:
+        return disks[comp.disk].state
+    states = {disks[name].state for name in comp.disks}
+    return (
+        "failed" if "failed" in states else "maintenance" if "maintenance" in states else "healthy"
+    )
 
 
 def effective_state(
@@ -141,7 +147,7 @@ def effective_state(
     if comp.state == "lost":
         return "lost"
     host = cluster.host(comp.host)
-    disk_state = host.disks[comp.disk].state
+    disk_state = disks_state(cluster, comp)
     if disk_state == "failed":
         return "lost"
     if host.state not in ("connected", "draining") or disk_state == "maintenance":
@@ -220,6 +226,8 @@ def volume_info(
         resync_bytes_left=sum(_bytes_left(c, now) for c in syncing if now is not None),
         components=comps,
         pool_anti_affinity=volume.pool_anti_affinity,
+        written_gb=volume.written_gb,
+        reserved_gb=math.fsum(c.reserved_gb for c in volume.components),
     )
 
 
