@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import ClusterConfig, Platform
 from dpp_sdk.platform._cluster import (
     GB_TOLERANCE,
@@ -26,6 +27,16 @@ from dpp_sdk.platform._config import HostSpec
 from dpp_sdk.platform._data import GIB
 from dpp_sdk.platform._placement import check_quota, place_volume, pool_kind
 from dpp_sdk.platform._policies import POLICIES
+from tests.providers import KV_MANIFEST, KVProvider
+
+
+class BigKV(KVProvider):
+    """The kv provider with a plan up to 10,000 GB."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        plan = dpp.Plan(name="big", min_capacity_gb=1, max_capacity_gb=10_000)
+        return attrs.evolve(KV_MANIFEST, name="kv-big", plans=(plan,))
+
 
 THICK_MIRROR = POLICIES["vsan-default-thick"]
 THICK_SNA = POLICIES["vsan-sna-thick"]
@@ -95,18 +106,17 @@ def test_a_2500_gb_raid1_volume_fits_on_2000_gb_disks_and_reads_back() -> None:
         hosts=3, capacity_disks_per_host=2, capacity_disk_gb=2000, direct_disks_per_host=0
     )
     with Platform.open(config=attrs.evolve(config, resource_quota=100)) as platform:
-        platform.register_service("tests.providers:KVProvider")
-        platform.create_instance(service="kv", name="big", capacity_gb=1)
-        platform._resources.ensure_volume(
-            "big", "large", size_gb=2500, policy="vsan-default-thick", member=None
+        platform.register_service(BigKV)
+        platform.create_instance(
+            service="kv-big", name="big", capacity_gb=2500, policy="vsan-default-thick"
         )
-        (volume,) = [v for v in platform.get_instance("big").volumes if v.name == "large"]
+        (volume,) = platform.get_instance("big").volumes
         assert volume.reserved_gb == 5000
         # Each replica: ten pieces (nine of 255 GB, one of 205 GB) over its host's two disks.
         big = {d.reserved_gb for d in platform.resources().disks if d.reserved_gb > 1000}
         assert big == {1275.0, 1225.0}
-        platform._resources.data.write("big", "large", 2400 * GIB, b"tail")
-        assert platform._resources.data.read("big", "large", 2400 * GIB, 4) == b"tail"
+        testing.write_volume(platform, "big", "data", 2400 * GIB, b"tail")
+        assert testing.read_volume(platform, "big", "data", 2400 * GIB, 4) == b"tail"
         assert platform.check_consistency() == []
 
 
@@ -119,17 +129,17 @@ def test_a_failed_disk_under_one_stripe_loses_the_whole_component() -> None:
     with Platform.open(config=attrs.evolve(config, resource_quota=100)) as platform:
         platform.register_service("tests.providers:KVProvider")
         platform.create_instance(service="kv", name="kv", capacity_gb=300, policy="vsan-default")
-        platform._resources.data.write("kv", "data", 0, b"kept")
+        testing.write_volume(platform, "kv", "data", 0, b"kept")
         (volume,) = platform.get_instance("kv").volumes
         replica = volume.components[0]
-        record = platform._resources._repo.volume("kv", "data")
-        striped = record.component(replica.index)
-        assert len(striped.disks) == 2
-        platform.inject_disk_failure(replica.host, striped.disks[-1])
+        # 300 GB fits on neither 200 GB disk alone: the replica is striped over both, and
+        # its first stripe is ``replica.disk``; fail the other one.
+        [other] = [d.name for d in platform.get_host(replica.host).disks if d.name != replica.disk]
+        platform.inject_disk_failure(replica.host, other)
         (volume,) = platform.get_instance("kv").volumes
         assert volume.components[0].state == "degraded"
         assert volume.state == "reduced-availability"
-        assert platform._resources.data.read("kv", "data", 0, 4) == b"kept"
+        assert testing.read_volume(platform, "kv", "data", 0, 4) == b"kept"
 
 
 # -- thin and thick ----------------------------------------------------------------------------
@@ -154,7 +164,7 @@ def test_a_thin_volume_reserves_what_was_written_and_a_thick_one_its_size(
     small.create_instance(service="kv", name="thin", capacity_gb=2)
     (volume,) = small.get_instance("thin").volumes
     assert (volume.written_gb, volume.reserved_gb) == (0.0, 0.0)
-    small._resources.data.write("thin", "data", GIB // 2 - 1, b"x")
+    testing.write_volume(small, "thin", "data", GIB // 2 - 1, b"x")
     (volume,) = small.get_instance("thin").volumes
     assert (volume.written_gb, volume.reserved_gb) == (0.5, 1.0)
     assert small.resources().reserved_gb == 1.0
@@ -171,11 +181,10 @@ def test_a_thin_write_past_the_room_left_fails_with_out_of_space_and_changes_not
     refused with OutOfSpace naming the disk, and nothing was written or reserved."""
     small.create_instance(service="kv", name="thin", capacity_gb=2)
     small.create_instance(service="kv", name="thick", capacity_gb=2, policy="vsan-default-thick")
-    data = small._resources.data
-    data.write("thin", "data", 0, b"before")
+    testing.write_volume(small, "thin", "data", 0, b"before")
     before = small.resources()
     with pytest.raises(dpp.OutOfSpace) as caught:
-        data.write("thin", "data", GIB + 8192, b"too far")
+        testing.write_volume(small, "thin", "data", GIB + 8192, b"too far")
     error = caught.value
     assert isinstance(error, dpp.DataUnavailable)
     assert error.volume == "data"
@@ -183,8 +192,8 @@ def test_a_thin_write_past_the_room_left_fails_with_out_of_space_and_changes_not
     assert "vsan-default is thin" in str(error)
     assert "disk esx-0" in str(error)
     assert small.resources() == before
-    assert data.read("thin", "data", 0, 6) == b"before"
-    assert data.read("thin", "data", GIB + 8192, 7) == bytes(7)
+    assert testing.read_volume(small, "thin", "data", 0, 6) == b"before"
+    assert testing.read_volume(small, "thin", "data", GIB + 8192, 7) == bytes(7)
     assert small.check_consistency() == []
     round_trip = pickle.loads(pickle.dumps(error))
     assert (round_trip.volume, round_trip.needed_gb, str(round_trip)) == (
@@ -223,19 +232,19 @@ def test_a_thin_write_beyond_the_room_fails_and_leaves_bytes_and_records_as_they
         for offset, payload in writes:
             end = offset + len(payload)
             if max(extent, end) <= GIB:
-                p._resources.data.write("thin", "data", offset, payload)
+                testing.write_volume(p, "thin", "data", offset, payload)
                 model.update({offset + i: b for i, b in enumerate(payload)})
                 extent = max(extent, end)
             else:
                 reserved = p.resources().reserved_gb
                 with pytest.raises(dpp.OutOfSpace):
-                    p._resources.data.write("thin", "data", offset, payload)
+                    testing.write_volume(p, "thin", "data", offset, payload)
                 assert p.resources().reserved_gb == reserved
             (volume,) = p.get_instance("thin").volumes
             assert volume.written_gb == extent / GIB
             assert volume.reserved_gb == 2 * extent / GIB
         for offset, payload in writes:
-            got = p._resources.data.read("thin", "data", offset, len(payload))
+            got = testing.read_volume(p, "thin", "data", offset, len(payload))
             assert got == bytes(model.get(offset + i, 0) for i in range(len(payload)))
         assert p.check_consistency() == []
 

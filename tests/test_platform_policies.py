@@ -91,8 +91,8 @@ def test_a_raid1_mirror_needs_two_ftt_plus_one_fault_domains(policy: str, ftt: i
 def test_a_raid1_mirror_reserves_ftt_plus_one_times_its_size(policy: str, ftt: int) -> None:
     """100 GB at FTT=2 reserves 300 GB raw, at FTT=3 400 GB: one full copy per replica, 0 GB per
     witness; expanding reserves (FTT+1)x the growth, and removal gives it all back."""
-    with cluster(2 * ftt + 1) as p:
-        p.create_instance(service="kv-wide", name="kv1", capacity_gb=100, policy=policy)
+    with cluster(2 * ftt + 1) as p:  # thick: reserved at creation, not as written
+        p.create_instance(service="kv-wide", name="kv1", capacity_gb=100, policy=f"{policy}-thick")
         assert p.resources().reserved_gb == pytest.approx(100.0 * (ftt + 1))
         sizes = {c.role: set() for c in _volume(p).components}
         for usage in p.resources().disks:
@@ -184,7 +184,9 @@ def test_under_esa_a_raid5_volume_is_laid_out_by_the_host_count(hosts: int, size
     """ESA: 2+1 (1.5x raw) on 3 to 5 hosts, 4+1 (1.25x) on 6 or more, one component per
     fault domain; OSA on the same cluster is 3+1 (4/3x), refused below 4 hosts."""
     with cluster(hosts, "esa") as p:
-        p.create_instance(service="kv-wide", name="kv1", capacity_gb=size, policy="vsan-raid5")
+        p.create_instance(
+            service="kv-wide", name="kv1", capacity_gb=size, policy="vsan-raid5-thick"
+        )
         volume = _volume(p)
         k = 2 if hosts < 6 else 4
         assert _layout(volume) == (k, 1)
@@ -198,7 +200,9 @@ def test_under_esa_a_raid5_volume_is_laid_out_by_the_host_count(hosts: int, size
                     service="kv-wide", name="kv1", capacity_gb=size, policy="vsan-raid5"
                 )
         else:
-            p.create_instance(service="kv-wide", name="kv1", capacity_gb=size, policy="vsan-raid5")
+            p.create_instance(
+                service="kv-wide", name="kv1", capacity_gb=size, policy="vsan-raid5-thick"
+            )
             assert _layout(_volume(p)) == (3, 1)
             assert p.resources().reserved_gb == pytest.approx(size * 4 / 3)
 
@@ -207,7 +211,7 @@ def test_an_esa_raid5_volume_keeps_its_layout_when_a_host_fails_expands_and_rebu
     """A 4+1 volume made on 6 hosts stays 4+1 with one host down, when it grows and when a
     lost component is rebuilt; a new volume is still 4+1 (the cluster did not shrink)."""
     with cluster(6, "esa", clock=ManualClock()) as p:
-        p.create_instance(service="kv-wide", name="kv1", capacity_gb=40, policy="vsan-raid5")
+        p.create_instance(service="kv-wide", name="kv1", capacity_gb=40, policy="vsan-raid5-thick")
         testing.write_volume(p, "kv1", "data", 0, b"wide" * 5000)
         down = _volume(p).components[0].host
         p.inject_host_failure(down)
@@ -232,7 +236,7 @@ def test_an_esa_raid5_volume_keeps_its_layout_across_a_restart(tmp_path: Path) -
     )
     with Platform.open(tmp_path, config=config) as p:
         p.register_service("tests.providers:WideKVProvider")
-        p.create_instance(service="kv-wide", name="kv1", capacity_gb=30, policy="vsan-raid5")
+        p.create_instance(service="kv-wide", name="kv1", capacity_gb=30, policy="vsan-raid5-thick")
         testing.write_volume(p, "kv1", "data", 100, b"kept")
     with Platform.open(tmp_path) as p:
         assert p.status().architecture == "esa"
@@ -275,7 +279,9 @@ def test_the_quota_check_of_a_request_uses_the_esa_layout() -> None:
     with cluster(3, "esa", disks=1, disk_gb=200) as p:
         with pytest.raises(dpp.QuotaExceeded, match=r"495\.0 GB"):
             p.create_instance(service="kv-wide", name="big", capacity_gb=330, policy="vsan-raid5")
-        p.create_instance(service="kv-wide", name="fits", capacity_gb=320, policy="vsan-raid5")
+        p.create_instance(
+            service="kv-wide", name="fits", capacity_gb=320, policy="vsan-raid5-thick"
+        )
         assert p.resources().reserved_gb == pytest.approx(480.0)
 
 

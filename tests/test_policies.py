@@ -61,6 +61,8 @@ def test_vsan_policies_are_thin_and_their_twins_reserve_everything() -> None:
     for name in THICK:
         twin, base = POLICIES[name], POLICIES[name.removesuffix("-thick")]
         assert (twin.space_reservation, twin.thin) == (100, False)
+        if twin.esa_adaptive:  # its ESA layouts stay thick
+            assert twin.with_data_components(2).space_reservation == 100
         assert (twin.kind, twin.raw_factor, twin.fault_domains_needed, twin.ftt) == (
             base.kind,
             base.raw_factor,

@@ -193,7 +193,8 @@ class Policy:
         if k < 1:
             raise ValueError(f"k = {k!r}: an erasure layout needs at least 1 data component")
         note = "vSAN ESA adaptive RAID-5" if self.esa_adaptive else f"recorded k = {k}"
-        return _erasure(self.name, k=k, m=self.m, esa_adaptive=self.esa_adaptive, note=note)
+        layout = _erasure(self.name, k=k, m=self.m, esa_adaptive=self.esa_adaptive, note=note)
+        return attrs.evolve(layout, space_reservation=self.space_reservation)
 
 
 class UnknownPolicy(ValueError):
