@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from dpp_sdk.platform._cluster import (
     GB_TOLERANCE,
+    STRIPE_GB,
     Cluster,
     ComponentPlacement,
     PlacementError,
@@ -99,17 +100,24 @@ def clusters(draw: st.DrawFn, max_hosts: int = 8) -> Cluster:
 
 
 def feasible(cluster: Cluster, sizes: list[float]) -> bool:
-    """Brute-force truth: can components of ``sizes`` go on distinct fault domains?"""
+    """Brute-force truth: can components of ``sizes`` go on distinct fault domains? A
+    component fits on one disk with room, or, over 255 GB, striped over one host's disks."""
     best: dict[str, float] = {}
+    striped = max(sizes) > STRIPE_GB + GB_TOLERANCE
     for domain, hosts in cluster.fault_domains().items():
-        frees = [
-            cluster.free_on(disk)
+        by_host = [
+            [
+                cluster.free_on(disk)
+                for disk in cluster.hosts[host].disks.values()
+                if disk.kind == "capacity" and cluster.disk_available(disk)
+            ]
             for host in hosts
-            for disk in cluster.hosts[host].disks.values()
-            if disk.kind == "capacity" and cluster.disk_available(disk)
         ]
+        frees = [free for host in by_host for free in host]
         if frees:
             best[domain] = max(frees)
+            if striped:
+                best[domain] = max(best[domain], *(math.fsum(host) for host in by_host))
     data = [s for s in sizes if s > 0]
     roomy = sum(1 for free in best.values() if free + GB_TOLERANCE >= max(sizes))
     return roomy >= len(data) and len(best) >= len(sizes)
