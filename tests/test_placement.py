@@ -28,6 +28,7 @@ from dpp_sdk.platform._placement import (
     check_quota,
     place_member,
     place_volume,
+    pool_kind,
     replace_component,
 )
 from dpp_sdk.platform._policies import POLICIES, Policy
@@ -316,7 +317,7 @@ def test_reserved_always_equals_the_live_reservations_and_stays_within_quota(
         if what == "create":
             try:
                 placements = place_volume(cluster, policy, size, host=host_name(number % 4 + 1))
-                check_quota(cluster, policy.raw_gb(size))
+                check_quota(cluster, policy.raw_gb(size), pool_kind(policy))
             except (PlacementError, QuotaExceeded):
                 continue
             name = f"v{step}"
@@ -339,14 +340,15 @@ def test_reserved_always_equals_the_live_reservations_and_stays_within_quota(
                 ]
                 extra = math.fsum(p.reserved_gb for p in grown) - live[name]
                 try:
-                    check_quota(cluster, extra)
+                    check_quota(cluster, extra, pool_kind(policies[name]))
                     cluster.reserve(name, grown)
                 except (PlacementError, QuotaExceeded):
                     continue
                 live[name] += extra
                 sizes[name] = new_size
         assert math.isclose(cluster.reserved_gb(), math.fsum(live.values()), abs_tol=1e-6)
-        assert cluster.reserved_gb() <= cluster.quota_gb() + 1e-6
+        for kind in ("capacity", "direct"):  # each pool kind has its own quota
+            assert cluster.reserved_gb(kind) <= cluster.quota_gb(kind) + 1e-6
         for disk in cluster.disks():
             assert disk.reserved_gb <= disk.size_gb + 1e-6
             assert disk.kind == "capacity" or len(disk.reservations) <= 1
