@@ -846,3 +846,48 @@ class RackAwareProvider(KVProvider):
     def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
         for member in ctx.members.list():
             ctx.members.delete(member.name)
+
+
+class ThreeCopiesProvider(KVProvider):
+    """Three members on distinct hosts, each with a host-local copy of ``capacity_gb``; with
+    ``DECLARE``, it declares that footprint so the platform can refuse up front."""
+
+    DECLARE: ClassVar[bool] = True
+    RULE = dpp.AntiAffinity(group="copies", required=True, scope="host")
+    views: ClassVar[list[dpp.ClusterView]] = []
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return attrs.evolve(
+            _renamed("three-copies"),
+            plans=(dpp.Plan(name="big", min_capacity_gb=1, max_capacity_gb=20_000),),
+            supported_policies=("vsan-sna",),
+            default_policy="vsan-sna",
+            redundancy=dpp.Redundancy.SERVICE,
+        )
+
+    @staticmethod
+    def _claim(n: int, spec: dpp.InstanceSpec) -> dpp.VolumeClaim:
+        return dpp.VolumeClaim(name=f"data-{n}", size_gb=spec.capacity_gb)
+
+    def footprint(self, spec: dpp.InstanceSpec, cluster: dpp.ClusterView) -> dpp.Footprint | None:
+        self.views.append(cluster)
+        if not self.DECLARE:
+            return None
+        return dpp.Footprint(
+            members=tuple(
+                dpp.MemberFootprint(
+                    name=f"copy-{n}", volumes=(self._claim(n, spec),), anti_affinity=self.RULE
+                )
+                for n in range(3)
+            )
+        )
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        for n in range(3):
+            ctx.members.ensure(
+                f"copy-{n}", volumes=[self._claim(n, request.spec)], anti_affinity=self.RULE
+            )
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        for member in ctx.members.list():
+            ctx.members.delete(member.name)

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigureRequest",
     "DecommissionRequest",
     "DrainRequest",
+    "Footprint",
     "DiskInfo",
     "EndpointInfo",
     "FailureEvent",
@@ -38,12 +39,14 @@ __all__ = [
     "MaintenanceMode",
     "MaintenanceRequest",
     "Manifest",
+    "MemberFootprint",
     "MemberInfo",
     "ObjectHealth",
     "Operation",
     "OperationError",
     "OperationState",
     "Plan",
+    "PoolInfo",
     "PoolAntiAffinity",
     "ProvisionRequest",
     "Redundancy",
@@ -460,10 +463,28 @@ class HostInfo:
 
 
 @attrs.frozen(kw_only=True)
+class PoolInfo:
+    """One pool kind's capacity as quotas count it: ``vsan`` (the vSAN datastore: every
+    capacity disk) or ``direct`` (every vSAN Direct disk together). GB are raw."""
+
+    kind: Literal["vsan", "direct"]
+    raw_gb: float
+    reserved_gb: float
+    quota_gb: float
+
+    @property
+    def free_gb(self) -> float:
+        """Raw GB still allowed under the quota (never negative)."""
+        return max(0.0, self.quota_gb - self.reserved_gb)
+
+
+@attrs.frozen(kw_only=True)
 class ClusterView:
-    """A read-only snapshot of the cluster, for decisions such as 'enough hosts for 3 members?'."""
+    """A read-only snapshot of the cluster, for decisions such as 'enough hosts for 3 members?'.
+    ``pools`` gives each pool kind's raw capacity, what is reserved and the quota."""
 
     hosts: tuple[HostInfo, ...]
+    pools: tuple[PoolInfo, ...] = ()
 
     def host(self, name: str) -> HostInfo | None:
         """The host called ``name``, or None."""
@@ -547,6 +568,27 @@ class MaintenanceRequest:
     disk: str | None = None
     members: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class MemberFootprint:
+    """One member a spec needs: its volume claims and its anti-affinity rules, as the
+    provider will ``ensure`` it."""
+
+    name: str
+    volumes: tuple[VolumeClaim, ...] = ()
+    anti_affinity: AntiAffinity | tuple[AntiAffinity, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Footprint:
+    """What an instance of a spec will hold, declared by :meth:`ServiceProvider.footprint`:
+    its members (with their volumes) and any volumes of no member. The platform checks it
+    against the quota of each pool kind and places it as a dry run before anything is
+    allocated, so a request that cannot fit is refused, not failed half-way."""
+
+    members: tuple[MemberFootprint, ...] = ()
+    volumes: tuple[VolumeClaim, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

@@ -14,6 +14,7 @@ from dpp_sdk.contract._models import (
     DecommissionRequest,
     DrainRequest,
     FailureEvent,
+    Footprint,
     HealthReport,
     InstanceSpec,
     MaintenanceDecision,
@@ -186,6 +187,19 @@ class ServiceProvider(abc.ABC):
         """
         del ctx, request
         return MaintenanceDecision.allow()
+
+    def footprint(self, spec: InstanceSpec, cluster: ClusterView) -> Footprint | None:
+        """What an instance of ``spec`` will hold: its members with their volume claims and
+        anti-affinity, as ``provision`` will ``ensure`` them (or None, the default, to let the
+        platform estimate from ``capacity_gb`` and the policy alone).
+
+        With a footprint, a create is checked before anything is allocated: its raw need per
+        pool kind against the quota, and a placement dry run of its members on the cluster;
+        what cannot fit is refused (``QuotaExceeded`` with used, asked and left, or
+        ``PlacementFailed`` with the reason) and audited ``refused``, instead of failing
+        half-way through ``provision``. Must not change anything: arithmetic on ``spec``."""
+        del spec, cluster
+        return None
 
     def drain(self, ctx: InstanceContext, request: DrainRequest) -> MaintenanceDecision:
         """Take this instance's members off ``request.host``, which is entering maintenance.

@@ -43,6 +43,7 @@ DEFAULT_DEADLINES: Mapping[str, float] = {
     "decommission": 300.0,
     "monitor": 30.0,
     "on_maintenance": 60.0,
+    "footprint": 30.0,
     "drain": 300.0,
     "on_failure": 300.0,
 }

@@ -56,6 +56,7 @@ from dpp_sdk.platform._checks import (
     mask_parameters,
     placement_errors,
 )
+from dpp_sdk.platform._footprint import Footprints
 from dpp_sdk.platform._health import Health
 from dpp_sdk.platform._journal import Journal
 from dpp_sdk.platform._operations import OperationEngine, Plan, Run
@@ -96,6 +97,7 @@ class Lifecycle:
         self.health = health
         self.repairs = repairs
         self.secrets = SecretParameters(repo, catalog)
+        self.footprints = Footprints(repo, catalog)
         self.plans: dict[str, Plan] = {
             "provision": Provision(self),
             "configure": Change(self, "configure"),
@@ -221,6 +223,7 @@ class Lifecycle:
             )
         assert spec is not None
         self.check_quota_for(spec)
+        self.footprints.check(provider, spec, name)
         return spec, version.version
 
     def create(

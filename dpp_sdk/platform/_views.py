@@ -28,6 +28,7 @@ from dpp_sdk.contract import (
     MemberInfo,
     ObjectHealth,
     PoolAntiAffinity,
+    PoolInfo,
     SecretInfo,
     VolumeInfo,
 )
@@ -322,5 +323,21 @@ def host_info(cluster: Cluster, name: str) -> HostInfo:
 
 
 def cluster_view(cluster: Cluster) -> ClusterView:
-    """What providers see of the cluster."""
-    return ClusterView(hosts=tuple(host_info(cluster, h) for h in cluster.hosts))
+    """What providers see of the cluster: hosts, and each pool kind's capacity and quota."""
+    return ClusterView(
+        hosts=tuple(host_info(cluster, h) for h in cluster.hosts),
+        pools=(
+            PoolInfo(
+                kind="vsan",
+                raw_gb=cluster.raw_capacity_gb("capacity"),
+                reserved_gb=round(cluster.reserved_gb("capacity"), 6),
+                quota_gb=cluster.quota_gb("capacity"),
+            ),
+            PoolInfo(
+                kind="direct",
+                raw_gb=cluster.raw_capacity_gb("direct"),
+                reserved_gb=round(cluster.reserved_gb("direct"), 6),
+                quota_gb=cluster.quota_gb("direct"),
+            ),
+        ),
+    )
