@@ -152,3 +152,33 @@ def test_a_placement_dry_run_answers_where_and_why_not_and_changes_nothing() -> 
         assert after == before
         assert [m.name for m in after[1].members] == ["kv-0"]
         assert platform.check_consistency() == []
+
+
+class VolumePlanningProvider(KVProvider):
+    """Asks where a replacement volume would go, in monitor (a read-only context)."""
+
+    answers: ClassVar[list[object]] = []
+
+    def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
+        planned = ctx.volumes.plan("data", size_gb=5, member="kv-0", replacing=True)
+        self.answers.append((planned.name, planned.components[0].host))
+        try:
+            ctx.volumes.plan("huge", size_gb=10**6, member="kv-0", policy="vsan-sna-thick")
+        except (dpp.PlacementFailed, dpp.QuotaExceeded) as exc:
+            self.answers.append(type(exc).__name__)
+        return super().monitor(ctx)
+
+
+def test_a_volume_dry_run_answers_where_and_why_not_and_changes_nothing() -> None:
+    VolumePlanningProvider.answers.clear()
+    with testing.open_platform(VolumePlanningProvider, hosts=3) as platform:
+        platform.create_instance(service="kv", name="v1", capacity_gb=5, policy="vsan-sna")
+        host = testing.host_of(platform, "v1", "kv-0")
+        before = platform.resources().reserved_gb
+        VolumePlanningProvider.answers.clear()
+        platform.instance_health("v1")
+        assert VolumePlanningProvider.answers[0] == ("data", host)
+        assert VolumePlanningProvider.answers[1] in ("PlacementFailed", "QuotaExceeded")
+        assert platform.resources().reserved_gb == before
+        assert [v.name for v in platform.get_instance("v1").volumes] == ["data"]
+        assert platform.check_consistency() == []

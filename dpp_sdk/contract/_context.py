@@ -105,6 +105,21 @@ class Volumes(abc.ABC):
         """
 
     @abc.abstractmethod
+    def plan(
+        self,
+        name: str,
+        *,
+        size_gb: float,
+        policy: str | None = None,
+        member: str | None = None,
+        pool_anti_affinity: PoolAntiAffinity | None = None,
+        replacing: bool = False,
+    ) -> VolumeInfo:
+        """Where :meth:`ensure` would place volume ``name`` now, without creating anything
+        (the platform's own placement, run and undone); with ``replacing``, as if the volume
+        were deleted first. Raises what ``ensure`` would. Allowed in read-only contexts."""
+
+    @abc.abstractmethod
     def find(self, name: str) -> VolumeInfo | None:
         """The volume ``name``, or None."""
 

@@ -106,6 +106,33 @@ class _Volumes(Volumes):
             pool_anti_affinity=pool_anti_affinity,
         )
 
+    def plan(
+        self,
+        name: str,
+        *,
+        size_gb: float,
+        policy: str | None = None,
+        member: str | None = None,
+        pool_anti_affinity: PoolAntiAffinity | None = None,
+        replacing: bool = False,
+    ) -> VolumeInfo:
+        self._g.check(mutating=False)
+        instance = self._g.instance
+
+        def attempt() -> VolumeInfo:
+            if replacing:
+                self._p.delete_volume(instance, name)
+            return self._p.ensure_volume(
+                instance,
+                name,
+                size_gb=size_gb,
+                policy=policy,
+                member=member,
+                pool_anti_affinity=pool_anti_affinity,
+            )
+
+        return self._p.dry_run(attempt)
+
     def find(self, name: str) -> VolumeInfo | None:
         self._g.check(mutating=False)
         return self._p.find_volume(self._g.instance, name)
@@ -170,14 +197,18 @@ class _Members(Members):
         replacing: bool = False,
     ) -> MemberInfo:
         self._g.check(mutating=False)
-        return self._p.plan_member(
-            self._g.instance,
-            name,
-            volumes=tuple(volumes),
-            host=host,
-            anti_affinity=anti_affinity,
-            replacing=replacing,
-        )
+        instance, claims = self._g.instance, tuple(volumes)
+
+        def attempt() -> MemberInfo:
+            if replacing:
+                self._p.delete_member(instance, name, delete_volumes=True)
+                for claim in claims:
+                    self._p.delete_volume(instance, claim.name)
+            return self._p.ensure_member(
+                instance, name, volumes=claims, host=host, anti_affinity=anti_affinity, labels={}
+            )
+
+        return self._p.dry_run(attempt)
 
     def find(self, name: str) -> MemberInfo | None:
         self._g.check(mutating=False)

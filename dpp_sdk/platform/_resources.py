@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -56,16 +56,18 @@ from dpp_sdk.platform._views import (
 
 __all__ = ["MIN_SECRET_LENGTH", "InstanceResources", "Rules"]
 
+T = TypeVar("T")
+
 Rules = AntiAffinity | Sequence[AntiAffinity] | None
 """``members.ensure``'s ``anti_affinity``: no rule, one, or several."""
 
 
 class _Undone(Exception):
-    """Rolls back a dry run (:meth:`InstanceResources.plan_member`), carrying its answer."""
+    """Rolls back a dry run (:meth:`InstanceResources.dry_run`), carrying its answer."""
 
-    def __init__(self, member: MemberInfo) -> None:
-        super().__init__(member.name)
-        self.member = member
+    def __init__(self, value: object) -> None:
+        super().__init__("dry run undone")
+        self.value = value
 
 
 class InstanceResources(NamedResources):
@@ -375,37 +377,17 @@ class InstanceResources(NamedResources):
                         )
             return self.get_member(instance, name)
 
-    def plan_member(
-        self,
-        instance: str,
-        name: str,
-        *,
-        volumes: tuple[VolumeClaim, ...],
-        host: str | None,
-        anti_affinity: Rules,
-        replacing: bool,
-    ) -> MemberInfo:
-        """Where :meth:`ensure_member` would put member ``name`` (after deleting it, with
-        ``replacing``): both run in one transaction and one cluster journal, then undone."""
+    def dry_run(self, attempt: Callable[[], T]) -> T:
+        """What ``attempt`` (changes through this object) returns, with every change it made
+        undone: it runs in one transaction and one cluster journal, both rolled back. For
+        ``ctx.members.plan`` and ``ctx.volumes.plan``: the platform's own placement, tried."""
         with self._lock:
             cluster = self._repo.cluster()
             try:
                 with cluster.changes(), self._repo.store.transaction():
-                    if replacing:
-                        self.delete_member(instance, name, delete_volumes=True)
-                        for claim in volumes:
-                            self.delete_volume(instance, claim.name)
-                    planned = self.ensure_member(
-                        instance,
-                        name,
-                        volumes=volumes,
-                        host=host,
-                        anti_affinity=anti_affinity,
-                        labels={},
-                    )
-                    raise _Undone(planned)
+                    raise _Undone(attempt())
             except _Undone as undone:
-                return undone.member
+                return cast(T, undone.value)
 
     def _kept_volumes(
         self, instance: str, name: str, volumes: Sequence[VolumeClaim], host: str | None

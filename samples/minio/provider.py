@@ -502,31 +502,21 @@ def _server_fits(ctx: dpp.InstanceContext, pool: Pool, server: int, host: str) -
     return True
 
 
-def _drive_fits(
-    host: dpp.HostInfo, pool: Pool, policy: str, own_disk: str | None, set_disks: set[str]
-) -> bool:
-    """Whether ``host`` can take a replacement drive once the lost one (on ``own_disk``,
-    if that disk is healthy again) is deleted, off ``set_disks`` (the direct disks holding
-    other drives of its erasure set, on vsan-direct)."""
-    want = "direct" if policy == "vsan-direct" else "capacity"
-    for disk in host.disks:
-        if disk.kind != want or disk.state != "healthy" or disk.name in set_disks:
-            continue
-        free = disk.free_gb + (pool.drive_gb if disk.name == own_disk else 0.0)
-        if free + _EPSILON_GB >= pool.drive_gb:
-            return True
-    return False
-
-
-def _set_disks(snap: _Snapshot, pool: Pool, server: int, drive: int) -> set[str]:
-    """The disks holding the other drives of ``drive``'s erasure set on server ``server``."""
-    erasure_set = pool.erasure_set_of(server, drive)
-    disks: set[str] = set()
-    for other in range(pool.drives_per_server):
-        volume = snap.volumes.get(pool.drive_name(server, other))
-        if other != drive and volume and pool.erasure_set_of(server, other) == erasure_set:
-            disks.update(c.disk for c in volume.components)
-    return disks
+def _drive_fits(ctx: dpp.InstanceContext, claim: dpp.VolumeClaim, server: str) -> bool:
+    """Whether a fresh ``claim`` drive for ``server`` (its host, its storage-pool
+    anti-affinity) could replace the lost one now: the platform's own placement, as a dry run
+    (``ctx.volumes.plan``)."""
+    try:
+        ctx.volumes.plan(
+            claim.name,
+            size_gb=claim.size_gb,
+            member=server,
+            pool_anti_affinity=claim.pool_anti_affinity,
+            replacing=True,
+        )
+    except (dpp.PlacementFailed, dpp.QuotaExceeded):
+        return False
+    return True
 
 
 def _check_room(ctx: dpp.InstanceContext, pool: Pool) -> None:
@@ -1120,22 +1110,19 @@ class MinioProvider(dpp.ServiceProvider):
         replaced: set[str] = set()
         policy = ctx.spec.policy
         snap = _Snapshot.take(ctx)
-        cluster = ctx.cluster
         for pool in layout.pools:
             for server in range(pool.servers):
                 member = snap.members.get(pool.server_name(server))
                 if member is None or member.state != "running":
                     continue
-                host = cluster.host(member.host)
                 for d in range(pool.drives_per_server):
                     drive = pool.drive_name(server, d)
                     volume = snap.volumes.get(drive)
                     lost = [c for c in volume.components if c.state == "degraded"] if volume else []
                     if volume is not None and not lost:
                         continue
-                    own_disk = lost[0].disk if lost else None
-                    near = _set_disks(snap, pool, server, d) if policy == "vsan-direct" else set()
-                    if host is None or not _drive_fits(host, pool, policy, own_disk, near):
+                    claim = pool.drive_claim(server, d, policy)
+                    if not _drive_fits(ctx, claim, member.name):
                         ctx.log.warning(
                             "%s lost its data and host %s has no room for a new %g GB %s "
                             "drive; the set stays degraded",
@@ -1146,7 +1133,6 @@ class MinioProvider(dpp.ServiceProvider):
                         )
                         continue
                     ctx.volumes.delete(drive)
-                    claim = pool.drive_claim(server, d, policy)
                     try:
                         ctx.volumes.ensure(
                             drive,
