@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.contract import structure, unstructure, validate_document
 from dpp_sdk.platform import ClusterConfig, Platform
 from dpp_sdk.platform._cluster import GB_TOLERANCE, Cluster, PlacementError
@@ -264,15 +265,12 @@ def test_a_volume_ensured_later_keeps_away_from_its_group(dpp_platform: Platform
         service="spread", name="s1", capacity_gb=10, parameters={"drives": 3}
     )
     rule = dpp.PoolAntiAffinity(group="disks")
-    info = dpp_platform._resources.ensure_volume(
-        "s1", "drive-9", size_gb=10, policy=None, member="node-0", pool_anti_affinity=rule
-    )
+    ctx = testing.context(dpp_platform, "s1")
+    info = ctx.volumes.ensure("drive-9", size_gb=10, member="node-0", pool_anti_affinity=rule)
     assert len(set(drive_disks(dpp_platform, "s1"))) == 4
     assert info.pool_anti_affinity == rule
     with pytest.raises(dpp.PlacementFailed, match="AntiAffinityUnsatisfiable"):
-        dpp_platform._resources.ensure_volume(
-            "s1", "drive-10", size_gb=10, policy=None, member="node-0", pool_anti_affinity=rule
-        )
+        ctx.volumes.ensure("drive-10", size_gb=10, member="node-0", pool_anti_affinity=rule)
     assert len(instance_volumes(dpp_platform, "s1")) == 4
 
 
@@ -286,9 +284,7 @@ def test_pool_anti_affinity_on_a_policy_without_pools_is_refused_naming_the_fiel
             name="extra", size_gb=1, pool_anti_affinity=dpp.PoolAntiAffinity(group="g")
         )
         with pytest.raises(dpp.ValidationError) as caught:
-            dpp_platform._resources.ensure_member(
-                "k1", "kv-1", volumes=(claim,), host=None, anti_affinity=None, labels={}
-            )
+            testing.context(dpp_platform, "k1").members.ensure("kv-1", volumes=[claim])
         [problem] = caught.value.problems
         assert (problem.path, problem.value) == ("$.volumes[0].pool_anti_affinity", "g")
         assert "volume 'extra' has policy vsan-sna" in problem.message
@@ -310,9 +306,7 @@ def test_malformed_pool_anti_affinity_is_refused_with_every_problem(dpp_platform
         dpp.VolumeClaim(name="b", size_gb=1, pool_anti_affinity="set-0"),  # type: ignore[arg-type]
     )
     with pytest.raises(dpp.ValidationError) as caught:
-        dpp_platform._resources.ensure_member(
-            "s1", "node-1", volumes=claims, host=None, anti_affinity=None, labels={}
-        )
+        testing.context(dpp_platform, "s1").members.ensure("node-1", volumes=claims)
     found = {(p.path, p.value) for p in caught.value.problems}
     assert found == {
         ("$.volumes[0].pool_anti_affinity.required", "yes"),
@@ -329,8 +323,8 @@ def test_a_group_cannot_be_both_required_and_preferred(dpp_platform: Platform) -
     )
     loose = dpp.PoolAntiAffinity(group="disks", required=False)
     with pytest.raises(dpp.ValidationError) as caught:
-        dpp_platform._resources.ensure_volume(
-            "s1", "drive-5", size_gb=1, policy=None, member="node-0", pool_anti_affinity=loose
+        testing.context(dpp_platform, "s1").volumes.ensure(
+            "drive-5", size_gb=1, member="node-0", pool_anti_affinity=loose
         )
     [problem] = caught.value.problems
     assert problem.path == "$.volume.pool_anti_affinity.required"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import Platform
 from tests.providers import WEIRD_SECRET
 
@@ -91,7 +92,7 @@ def test_a_write_only_parameter_reaches_the_provider_and_is_never_shown(tmp_path
         p.create_instance(
             service="guarded", name="g", capacity_gb=1, parameters={"password": "first-pass-1"}
         )
-        assert p._resources.find_secret("g", "admin") is not None
+        assert testing.context(p, "g").secrets.find("admin") is not None
         shown = p.get_instance("g").spec.parameters
         assert (shown["password"], shown["pin"]) == ("********", "********")
         p.configure_instance("g", {"password": "second-pass-2"})

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import Platform
 from dpp_sdk.platform._store import SCHEMA_VERSION
 
@@ -48,7 +49,7 @@ def test_a_schema_1_state_directory_is_migrated_when_opened(tmp_path: Path) -> N
 def test_a_migrated_secret_is_still_redacted(tmp_path: Path) -> None:
     """Secret values stored under schema 1 are known to the redactor after migration."""
     with Platform.open(_schema1_state(tmp_path)) as p:
-        probe = p._resources.find_secret("k1", "password")
+        probe = testing.context(p, "k1").secrets.find("password")
         assert probe is not None
         value = probe.reveal()
         p._journal.log.info("leaking %s", value)

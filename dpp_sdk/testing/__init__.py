@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from dpp_sdk.contract import DataProbe, NotFound, ServiceProvider
+from dpp_sdk.contract import DataProbe, InstanceContext, NotFound, ServiceProvider
 from dpp_sdk.platform import Clock, ClusterConfig, Platform
 from dpp_sdk.platform._config import HostSpec, host_name
 from dpp_sdk.testing._crash import crash_and_resume, kill
@@ -33,6 +33,7 @@ from dpp_sdk.testing._crash import crash_and_resume, kill
 __all__ = [
     "assert_nothing_allocated",
     "cluster",
+    "context",
     "crash_and_resume",
     "host_of",
     "kill",
@@ -122,6 +123,15 @@ def read_volume(platform: Platform, instance: str, volume: str, offset: int, len
     """``length`` bytes at ``offset`` of volume ``volume`` of ``instance``, read as the data
     path reads them (from the components available now); DataUnavailable when it cannot."""
     return platform._resources.data.read(instance, volume, offset, length)
+
+
+def context(platform: Platform, instance: str, *, read_only: bool = False) -> InstanceContext:
+    """An :class:`~dpp_sdk.InstanceContext` of ``instance``, as its provider gets one, that
+    stays open (like a data probe's): for a test that acts as the provider would (delete a
+    volume under a running service, try a claim the provider would make). It refuses once the
+    instance is gone; with ``read_only``, any change raises ScopeViolation."""
+    record = platform.get_instance(instance)
+    return platform._contexts.new(instance, record.service, "test", read_only=read_only)
 
 
 def write_volume(platform: Platform, instance: str, volume: str, offset: int, data: bytes) -> None:

@@ -521,10 +521,10 @@ def test_the_probe_counts_a_member_without_its_data_volume_as_not_acknowledging(
     a majority of the others, never NotFound from the platform."""
     create(dpp_platform, replicaCount=3)
     probe = probe_of(dpp_platform)
-    dpp_platform._resources.delete_volume("db1", "data-mongodb-2")
+    testing.context(dpp_platform, "db1").volumes.delete("data-mongodb-2")
     probe.write("canary", b"two of three")
     assert probe.read("canary") == b"two of three"
-    dpp_platform._resources.delete_volume("db1", "data-mongodb-1")
+    testing.context(dpp_platform, "db1").volumes.delete("data-mongodb-1")
     with pytest.raises(dpp.DataUnavailable, match="write concern majority not satisfied"):
         probe.write("more", b"one of three")
 
