@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dpp_sdk.platform import Platform
-from dpp_sdk.platform._owners import register_owner
+from dpp_sdk.testing import kill
 
 __all__ = ["CrashPoint", "dies_after", "kill"]
 
@@ -114,17 +114,6 @@ class _FencedBackend:
             return result
 
         return fenced
-
-
-def kill(platform: Platform) -> None:
-    """Drop ``platform`` as if its process had been SIGKILLed now: it writes nothing more,
-    its owner tag is forgotten (so recovery takes over its operations) and its files are
-    closed. Unlike :meth:`Platform.close`, nothing is written. The object is unusable after."""
-    store = platform._repo.store
-    store.before_begin = _refuse
-    register_owner(platform._owner, None)
-    platform._journal.close()
-    store.close()
 
 
 def _refuse() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import ManualClock, Platform
 from tests import providers
 
@@ -310,7 +311,7 @@ def test_monitor_may_not_change_anything_and_secrets_never_reach_health_or_logs(
         # the real value appears nowhere the admin can see
         probe = p.data_probe("m1")
         assert probe is not None
-        secret = p._resources.find_secret("m1", "password")
+        secret = testing.context(p, "m1").secrets.find("password")
         assert secret is not None
         assert secret.reveal() not in log
         assert all(secret.reveal() not in a.detail for a in p.audit())
@@ -378,12 +379,11 @@ def test_a_member_reclaiming_a_kept_volume_reattaches_it_instead_of_placing_it_a
     dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=10, policy="vsan-sna")
     host = dpp_platform.get_instance("kv1").members[0].host
     reserved = dpp_platform.resources().reserved_gb
-    dpp_platform._resources.delete_member("kv1", "kv-0", delete_volumes=False)
+    ctx = testing.context(dpp_platform, "kv1")
+    ctx.members.delete("kv-0", delete_volumes=False)
     assert dpp_platform.get_instance("kv1").volumes[0].member is None
     claim = dpp.VolumeClaim(name="data", size_gb=10)
-    member = dpp_platform._resources.ensure_member(
-        "kv1", "kv-1", volumes=(claim,), host=None, anti_affinity=None, labels={}
-    )
+    member = ctx.members.ensure("kv-1", volumes=(claim,))
     assert (member.host, member.volumes) == (host, ("data",))
     assert dpp_platform.resources().reserved_gb == reserved
     assert dpp_platform.check_consistency() == []
@@ -414,7 +414,7 @@ def test_names_with_trailing_newlines_or_capitals_are_refused(dpp_platform: Plat
         dpp_platform.create_instance(service="kv", name="kv1\n", capacity_gb=1)
     dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
     with pytest.raises(dpp.ValidationError, match="lower-case"):
-        dpp_platform._resources.ensure_secret("kv1", "Password\n", value=None, length=16)
+        testing.context(dpp_platform, "kv1").secrets.ensure("Password\n", length=16)
 
 
 def test_a_disabled_platform_refuses_new_instances_but_allows_removal() -> None:

@@ -116,7 +116,7 @@ def test_secrets_in_tracebacks_and_vetoes_are_redacted(tmp_path: Path) -> None:
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:LeakyLoggerProvider")
         p.create_instance(service="leakylog", name="l1", capacity_gb=1)
-        secret = p._resources.find_secret("l1", "password")
+        secret = testing.context(p, "l1").secrets.find("password")
         assert secret is not None
         host = p.get_instance("l1").members[0].host
         check = p.maintenance_precheck(host, "no-action")
@@ -177,13 +177,11 @@ def test_member_requests_with_bad_fields_are_refused_before_anything_is_stored(
     dpp_platform.create_instance(service="kv", name="k1", capacity_gb=1)
     claim = dpp.VolumeClaim(name="d", size_gb=1)
     with pytest.raises(dpp.ValidationError) as info:
-        dpp_platform._resources.ensure_member(
-            "k1",
+        testing.context(dpp_platform, "k1").members.ensure(
             "m1",
             volumes=(claim, claim),
-            host=None,
-            anti_affinity=dpp.AntiAffinity(group="g", scope="rack"),  # wrong type on purpose
-            labels={"replica": 0},  # wrong type on purpose
+            anti_affinity=dpp.AntiAffinity(group="g", scope="rack"),  # type: ignore[arg-type]
+            labels={"replica": 0},  # type: ignore[dict-item]
         )
     paths = sorted(p.path for p in info.value.problems)
     assert paths == ["$.anti_affinity.scope", "$.labels.replica", "$.volumes[1].name"]
@@ -211,9 +209,7 @@ def test_wrongly_typed_arguments_are_validation_errors_naming_them(dpp_platform:
     with pytest.raises(dpp.ValidationError, match="evacuate-all"):
         dpp_platform.maintenance_precheck("esx-01", "evacuate")
     with pytest.raises(dpp.ValidationError, match="finite"):
-        dpp_platform._resources.ensure_volume(
-            "a", "big", size_gb=float("inf"), policy=None, member=None
-        )
+        testing.context(dpp_platform, "a").volumes.ensure("big", size_gb=float("inf"))
 
 
 def test_the_quota_problem_is_listed_with_the_others(dpp_platform: Platform) -> None:
