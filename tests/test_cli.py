@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import dpp_sdk as dpp
+from dpp_sdk import kits
 from dpp_sdk.cli import _app
 from dpp_sdk.cli._app import cli
 from dpp_sdk.cli._options import read_only
@@ -83,14 +84,7 @@ class TinyProvider(dpp.ServiceProvider):
         ctx.volumes.expand("data", request.capacity_gb)
 
     def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
-        for member in ctx.members.list():
-            ctx.members.delete(member.name, delete_volumes=True)
-        for volume in ctx.volumes.list():
-            ctx.volumes.delete(volume.name)
-        for endpoint in ctx.endpoints.list():
-            ctx.endpoints.delete(endpoint.name)
-        for secret in ctx.secrets.list():
-            ctx.secrets.delete(secret.name)
+        kits.release_everything(ctx, keep_state=True)
 
     def on_maintenance(
         self, ctx: dpp.InstanceContext, request: dpp.MaintenanceRequest

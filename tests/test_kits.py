@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import attrs
 import pytest
@@ -37,12 +37,15 @@ def test_a_validation_error_lists_every_problem() -> None:
         kits.validation_error([])
 
 
-def _member(name: str, state: str, volume: str = "") -> dpp.MemberInfo:
+MemberState = Literal["running", "unreachable", "lost", "stopped"]
+
+
+def _member(name: str, state: MemberState, volume: str = "") -> dpp.MemberInfo:
     return dpp.MemberInfo(
         name=name,
         host="esx-01",
         state=state,
-        volumes=(volume,) if volume else (),  # type: ignore[arg-type]
+        volumes=(volume,) if volume else (),
     )
 
 

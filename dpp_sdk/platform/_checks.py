@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from dpp_sdk.contract import (
     AntiAffinity,
@@ -107,8 +107,8 @@ def _rule_problems(path: str, group: object, required: object) -> list[Problem]:
     return problems
 
 
-def anti_affinity_rules(value: object) -> tuple[object, ...]:
-    """``members.ensure``'s ``anti_affinity`` as a tuple of rules: None, one rule, or several."""
+def _split_rules(value: object) -> tuple[object, ...]:
+    """``members.ensure``'s ``anti_affinity`` as a tuple: None, one rule, or several."""
     if value is None:
         return ()
     if isinstance(value, list | tuple):
@@ -116,8 +116,17 @@ def anti_affinity_rules(value: object) -> tuple[object, ...]:
     return (value,)
 
 
+def anti_affinity_rules(
+    value: AntiAffinity | Sequence[AntiAffinity] | None,
+) -> tuple[AntiAffinity, ...]:
+    """A checked (:func:`check_member_request`) ``anti_affinity`` as a tuple of rules."""
+    rules = _split_rules(value)
+    assert all(isinstance(rule, AntiAffinity) for rule in rules), rules
+    return cast(tuple[AntiAffinity, ...], rules)
+
+
 def _anti_affinity_problems(value: object) -> list[Problem]:
-    rules = anti_affinity_rules(value)
+    rules = _split_rules(value)
     if len(rules) == 1 and not isinstance(value, list | tuple):
         return _one_rule_problems("$.anti_affinity", rules[0])
     problems = []

@@ -86,11 +86,7 @@ class Faults:
                     raise Conflict(f"host {host!r} is not {leaving} (it is {state})")
                 cluster.host(host).state = "connected"
                 self._timers.cancel(host)
-                for instance, names in self._hardware.members_on(host).items():
-                    for name in names:  # members stopped by a drain run again
-                        member = self._repo.member(instance, name)
-                        if member.stopped:
-                            self._repo.put_member(instance, attrs.evolve(member, stopped=False))
+                self._hardware.restart_stopped(host)
                 for volume, _ in self._hardware.volumes_on(host):
                     self._hardware.resync(cluster, volume)
             affected = self._hardware.affected(host)

@@ -24,6 +24,7 @@ from dpp_sdk.contract import (
 )
 from dpp_sdk.platform import _placement
 from dpp_sdk.platform._calls import call_provider
+from dpp_sdk.platform._capacity import DiskKind
 from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import anti_affinity_rules, check_member_request, placement_errors
 from dpp_sdk.platform._cluster import Cluster
@@ -94,7 +95,7 @@ class Footprints:
     def _check_quota(
         cluster: Cluster, declared: Footprint, policies: Mapping[str, Policy], instance: str
     ) -> None:
-        need: dict[str, list[float]] = {}
+        need: dict[DiskKind, list[float]] = {}
         claims = [*(c for m in declared.members for c in m.volumes), *declared.volumes]
         for claim in claims:
             policy = policies[claim.name]
@@ -103,7 +104,7 @@ class Footprints:
             with placement_errors(
                 f"instance {instance!r} declares {math.fsum(sizes):.1f} GB of raw capacity"
             ):
-                _placement.check_quota(cluster, math.fsum(sizes), kind)  # type: ignore[arg-type]
+                _placement.check_quota(cluster, math.fsum(sizes), kind)
 
     @staticmethod
     def _place(cluster: Cluster, declared: Footprint, policies: Mapping[str, Policy]) -> None:
@@ -112,7 +113,7 @@ class Footprints:
         existing: dict[str, _placement.MemberPlacementInfo] = {}
         for member in declared.members:
             rules = anti_affinity_rules(member.anti_affinity)
-            groups = [rule.group for rule in rules]  # type: ignore[attr-defined]
+            groups = [rule.group for rule in rules]
             local = [c.size_gb for c in member.volumes if policies[c.name].kind == "host-local"]
             direct = [
                 _placement.DirectVolume(name=c.name, size_gb=c.size_gb)
@@ -122,7 +123,7 @@ class Footprints:
             host = _placement.place_member(
                 cluster,
                 existing=existing,
-                anti_affinity=rules,  # type: ignore[arg-type]
+                anti_affinity=rules,
                 local_volume_gb=local,
                 direct_volumes=direct,
             )

@@ -66,6 +66,18 @@ class Hardware:
                     out.setdefault(instance.name, []).append(member.name)
         return out
 
+    def restart_stopped(self, host: str) -> dict[str, list[str]]:
+        """Run again the members on ``host`` that a drain stopped (in the caller's
+        transaction); returns instance -> the members restarted."""
+        restarted: dict[str, list[str]] = {}
+        for instance, names in self.members_on(host).items():
+            for name in names:
+                member = self._repo.member(instance, name)
+                if member.stopped:
+                    self._repo.put_member(instance, attrs.evolve(member, stopped=False))
+                    restarted.setdefault(instance, []).append(name)
+        return restarted
+
     def affected(self, host: str, disk: str | None = None) -> Affected:
         """instance -> (members on host, volumes with a component on host/disk). A disk's
         trouble affects no member."""

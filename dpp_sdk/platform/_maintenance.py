@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import attrs
-
 from dpp_sdk.contract import (
     Conflict,
     FailureKind,
@@ -395,22 +393,15 @@ class Maintenance:
         """Abandon ``host``'s drain: connected again, its stopped members run again, and
         their providers are told (``HOST_RECOVERED``)."""
         with self._repo.store.data_lock(), self._repo.lock:
-            stopped = {
-                instance: [m for m in members if self._repo.member(instance, m).stopped]
-                for instance, members in self._hardware.members_on(host).items()
-            }
             with self._repo.mutation() as cluster:
                 if cluster.host(host).state == "draining":
                     cluster.host(host).state = "connected"
                 self._repo.delete_host_record("drain", host)
-                for instance, members in stopped.items():
-                    for name in members:
-                        member = self._repo.member(instance, name)
-                        self._repo.put_member(instance, attrs.evolve(member, stopped=False))
+                stopped = self._hardware.restart_stopped(host)
             self._journal.event(
                 "maintenance-abandoned", host, f"{host} is connected again; its drain stopped"
             )
-        told: dict[str, tuple[list[str], list[str]]] = {i: (m, []) for i, m in stopped.items() if m}
+        told: dict[str, tuple[list[str], list[str]]] = {i: (m, []) for i, m in stopped.items()}
         self._repairs.notify_all(told, FailureKind.HOST_RECOVERED, host)
 
     def abandon_dead_drains(self) -> list[str]:

@@ -429,7 +429,7 @@ class InstanceResources(NamedResources):
         cluster = self._repo.cluster()
         if host is not None and host not in cluster.hosts:
             raise NotFound("host", host, f"hosts: {', '.join(cluster.hosts)}")
-        rules = cast(tuple[AntiAffinity, ...], anti_affinity_rules(anti_affinity))
+        rules = anti_affinity_rules(anti_affinity)
         existing = {
             m.name: _placement.MemberPlacementInfo(
                 host=m.host,
