@@ -28,12 +28,14 @@ from typing import Any
 from dpp_sdk.contract import DataProbe, InstanceContext, NotFound, ServiceProvider
 from dpp_sdk.platform import Clock, ClusterConfig, Platform
 from dpp_sdk.platform._config import HostSpec, host_name
+from dpp_sdk.testing._count import count_context_calls
 from dpp_sdk.testing._crash import crash_and_resume, kill
 
 __all__ = [
     "assert_nothing_allocated",
     "cluster",
     "context",
+    "count_context_calls",
     "crash_and_resume",
     "host_of",
     "kill",

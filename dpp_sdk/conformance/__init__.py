@@ -1,0 +1,71 @@
+"""The conformance suite: certify a provider against the mock platform.
+
+Checks are plain functions in a registry, each with a stable ID, a category, a level and a
+one-line rule; each runs in its own trial on a fresh platform, so one failure never poisons
+the next. Run it three ways: ``dpp conformance run PROVIDER``, ``pytest --dpp-provider
+PROVIDER``, or from Python::
+
+    from dpp_sdk import conformance
+
+    report = conformance.run("samples/minio", seed=7, profile="quick")
+    assert report.passed, conformance.summary(report)
+
+Not imported by ``import dpp_sdk``; importing this module loads the platform.
+"""
+
+from __future__ import annotations
+
+from dpp_sdk.conformance._registry import (
+    REGISTRY_VERSION,
+    Category,
+    CheckFailed,
+    CheckSpec,
+    Level,
+    Skip,
+    all_checks,
+)
+from dpp_sdk.conformance._report import REPORT_FORMAT, CheckResult, Outcome, Report, details
+from dpp_sdk.conformance._runner import Verification, run, run_check, select, verify
+from dpp_sdk.conformance._subject import ProviderRef, Subject, load_subject
+from dpp_sdk.conformance._trial import Holding, Trial, conformance_cluster
+
+__all__ = [
+    "REGISTRY_VERSION",
+    "REPORT_FORMAT",
+    "Category",
+    "CheckFailed",
+    "CheckResult",
+    "CheckSpec",
+    "Holding",
+    "Level",
+    "Outcome",
+    "ProviderRef",
+    "Report",
+    "Skip",
+    "Subject",
+    "Trial",
+    "Verification",
+    "all_checks",
+    "conformance_cluster",
+    "details",
+    "load_subject",
+    "run",
+    "run_check",
+    "select",
+    "summary",
+    "verify",
+]
+
+
+def summary(report: Report) -> str:
+    """A short text summary: the counts, then each failure's evidence."""
+    counts = ", ".join(f"{count} {outcome}" for outcome, count in report.counts().items())
+    lines = [
+        f"{report.service} {report.service_version}: "
+        f"{'PASSED' if report.passed else 'FAILED'} ({counts}) seed {report.seed}"
+    ]
+    for result in report.results:
+        if result.outcome in (Outcome.FAIL, Outcome.ERROR):
+            lines.append(f"\n{result.id} {result.outcome} ({result.level}): {result.message}")
+            lines.append(details(result))
+    return "\n".join(lines)
