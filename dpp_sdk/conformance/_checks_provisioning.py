@@ -4,20 +4,19 @@ before any allocation, and a declared footprint matches what provision allocates
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from dpp_sdk.conformance._params import bad_parameters, random_parameters
 from dpp_sdk.conformance._registry import Category, CheckFailed, Level, Skip, check
+from dpp_sdk.conformance._steps import converges_after_crashes
 from dpp_sdk.conformance._trial import Trial, said
 from dpp_sdk.contract import (
     ClusterView,
     DppError,
-    Operation,
     OperationFailed,
     ProvisionRequest,
 )
 from dpp_sdk.platform import Platform
-from dpp_sdk.testing import context, count_context_calls, crash_and_resume
+from dpp_sdk.testing import context
 
 P = Category.PROVISIONING
 
@@ -65,69 +64,18 @@ def provision_repeated_converges(t: Trial) -> None:
     t.expect(not problems, "a consistent platform", "; ".join(problems))
 
 
-def _create(platform: Platform, **request: Any) -> Operation:
-    return platform.create_instance(**request)
-
-
-def crash_points(t: Trial, calls: int) -> list[int]:
-    """Where crashes land: the first and last call always, then seeded picks in between."""
-    if calls <= 0:
-        return []
-    picks = {0, calls - 1}
-    middle = list(range(1, calls - 1))
-    t.random.shuffle(middle)
-    picks.update(middle[: 1 if t.quick else 4])
-    return sorted(picks)
-
-
 @check(
     "PROV-004",
     P,
-    "A provision killed after any context call and resumed converges, with nothing allocated twice",
+    "A provision killed after any context call and resumed converges, nothing allocated twice",
 )
 def provision_converges_after_a_crash(t: Trial) -> None:
-    platform = t.open(on_disk=True)
     capacity = t.default_capacity()
-    calls = count_context_calls(
-        platform, lambda p: p.create_instance(service=t.service, name="ref", capacity_gb=capacity)
-    )
-    reference = t.holding("ref")
-    t.remove("ref")
-    t.note(f"a clean provision makes {calls} context calls")
-    points = crash_points(t, calls)
-    platform.close()
-    for after in points:
-        name = f"crash{after}"
-        crashed, reopened = crash_and_resume(
-            t.state_dir,
-            partial(_create, service=t.service, name=name, capacity_gb=capacity),
-            after_calls=after,
-            clock=t.clock,
-        )
-        t.adopt(reopened)
-        t.expect(crashed, f"a crash after context call {after}", "the provision finished first")
-        info = reopened.get_instance(name)
-        t.expect(
-            info.status == "ready",
-            f"the provision killed after context call {after} to resume to ready",
-            partial(t.state_text, name),
-        )
-        holding = t.holding(name)
-        t.expect(
-            holding == reference,
-            f"after a crash at call {after}, the holding of a clean provision "
-            f"({reference.describe()})",
-            holding.difference(reference),
-        )
-        problems = reopened.check_consistency()
-        t.expect(
-            not problems,
-            f"a consistent platform after the crash at call {after}",
-            "; ".join(problems),
-        )
-        leaked = t.remove(name)
-        t.expect(not leaked, "nothing left after decommission", ", ".join(leaked))
-        reopened.close()
+
+    def provision(platform: Platform, name: str) -> None:
+        platform.create_instance(service=t.service, name=name, capacity_gb=capacity)
+
+    converges_after_crashes(t, "provision", lambda platform, name: None, provision)
 
 
 @check(

@@ -48,6 +48,12 @@ CAPABILITIES = (
 _CHECK_MODULES = (
     "dpp_sdk.conformance._checks_registration",
     "dpp_sdk.conformance._checks_provisioning",
+    "dpp_sdk.conformance._checks_configuration",
+    "dpp_sdk.conformance._checks_monitoring",
+    "dpp_sdk.conformance._checks_scaling",
+    "dpp_sdk.conformance._checks_decommissioning",
+    "dpp_sdk.conformance._checks_resilience",
+    "dpp_sdk.conformance._checks_security",
 )
 
 _ID = re.compile(r"^[A-Z]{3,5}-\d{3}$")
