@@ -54,6 +54,7 @@ _CHECK_MODULES = (
     "dpp_sdk.conformance._checks_decommissioning",
     "dpp_sdk.conformance._checks_resilience",
     "dpp_sdk.conformance._checks_security",
+    "dpp_sdk.conformance._machine",
 )
 
 _ID = re.compile(r"^[A-Z]{3,5}-\d{3}$")
