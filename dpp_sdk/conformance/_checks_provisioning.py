@@ -16,7 +16,7 @@ from dpp_sdk.contract import (
     ProvisionRequest,
 )
 from dpp_sdk.platform import Platform
-from dpp_sdk.testing import context
+from dpp_sdk.testing import cluster, context
 
 P = Category.PROVISIONING
 
@@ -240,5 +240,7 @@ def footprint_matches_provision(t: Trial) -> None:
     level=Level.RECOMMENDED,
 )
 def every_policy_provisions(t: Trial) -> None:
+    # Six hosts, each its own fault domain: enough for every policy (RAID-6 needs six).
+    t.open(config=cluster(hosts=6))
     for number, policy in enumerate(t.subject.manifest.supported_policies):
         t.round_trip(f"pol{number}", policy=policy)

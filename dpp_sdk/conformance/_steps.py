@@ -98,13 +98,13 @@ def apply_change(t: Trial, name: str, *, wanted: Callable[[Change], bool] | None
 
 def crash_points(t: Trial, calls: int) -> list[int]:
     """Where crashes land: the first and last call always, then seeded picks in between
-    (one in the quick profile, four in the full one)."""
+    (one in the quick profile, three in the full one)."""
     if calls <= 0:
         return []
     picks = {0, calls - 1}
     middle = list(range(1, calls - 1))
     t.random.shuffle(middle)
-    picks.update(middle[: 1 if t.quick else 4])
+    picks.update(middle[: 1 if t.quick else 3])
     return sorted(picks)
 
 

@@ -46,6 +46,7 @@ CLOCK_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 #: How far a check waits (simulated seconds) for something before it gives up.
 WAIT_LIMIT = 6 * 3600.0
 WAIT_STEP = 30.0
+WAIT_STEP_MAX = 600.0
 
 
 def conformance_cluster() -> ClusterConfig:
@@ -289,9 +290,9 @@ class Trial:
         limit: float = WAIT_LIMIT,
         step: float = WAIT_STEP,
     ) -> float:
-        """Advance simulated time in ``step`` seconds until ``condition`` holds; fail after
-        ``limit`` seconds saying what was awaited and the state things were in. Returns the
-        seconds waited."""
+        """Advance simulated time until ``condition`` holds, in steps that start at ``step``
+        seconds and double up to ten minutes; fail after ``limit`` seconds saying what was
+        awaited and the state things were in. Returns the seconds waited."""
         waited = 0.0
         while not condition():
             if waited >= limit:
@@ -301,6 +302,7 @@ class Trial:
                 )
             self.platform.advance(step)
             waited += step
+            step = min(step * 2, WAIT_STEP_MAX)
         return waited
 
     def settle(self, name: str) -> None:
