@@ -89,6 +89,13 @@ class KVProvider(dpp.ServiceProvider):
         return _Probe(ctx)
 
 
+class KV2Provider(KVProvider):
+    """Version 2.0.0 of the ``kv`` service (the same behaviour, registered as a newer one)."""
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return attrs.evolve(KV_MANIFEST, version="2.0.0")
+
+
 class FailingProvider(KVProvider):
     """Allocates a member and a volume, then fails permanently during provision."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Iterator
 
 import attrs
 import pytest
@@ -145,56 +144,63 @@ def test_a_failed_disk_under_one_stripe_loses_the_whole_component() -> None:
 # -- thin and thick ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small() -> Iterator[Platform]:
-    """Three hosts with one 3 GB capacity disk each, no direct disks, quota 100%."""
-    config = ClusterConfig.uniform(
-        hosts=3, capacity_disks_per_host=1, capacity_disk_gb=3, direct_disks_per_host=0
-    )
-    with Platform.open(config=attrs.evolve(config, resource_quota=100)) as p:
-        p.register_service("tests.providers:KVProvider")
-        yield p
+SMALL = pytest.mark.dpp_platform(
+    "tests.providers:KVProvider",
+    config=attrs.evolve(
+        ClusterConfig.uniform(
+            hosts=3, capacity_disks_per_host=1, capacity_disk_gb=3, direct_disks_per_host=0
+        ),
+        resource_quota=100,
+    ),
+)
+"""Three hosts with one 3 GB capacity disk each, no direct disks, quota 100%."""
 
 
+@SMALL
 def test_a_thin_volume_reserves_what_was_written_and_a_thick_one_its_size(
-    small: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """vsan-default reserves nothing until written, then each replica its written extent;
     vsan-default-thick reserves its raw size at creation."""
-    small.create_instance(service="kv", name="thin", capacity_gb=2)
-    (volume,) = small.get_instance("thin").volumes
+    dpp_platform.create_instance(service="kv", name="thin", capacity_gb=2)
+    (volume,) = dpp_platform.get_instance("thin").volumes
     assert (volume.written_gb, volume.reserved_gb) == (0.0, 0.0)
-    testing.write_volume(small, "thin", "data", GIB // 2 - 1, b"x")
-    (volume,) = small.get_instance("thin").volumes
+    testing.write_volume(dpp_platform, "thin", "data", GIB // 2 - 1, b"x")
+    (volume,) = dpp_platform.get_instance("thin").volumes
     assert (volume.written_gb, volume.reserved_gb) == (0.5, 1.0)
-    assert small.resources().reserved_gb == 1.0
-    small.create_instance(service="kv", name="thick", capacity_gb=1, policy="vsan-default-thick")
-    (volume,) = small.get_instance("thick").volumes
+    assert dpp_platform.resources().reserved_gb == 1.0
+    dpp_platform.create_instance(
+        service="kv", name="thick", capacity_gb=1, policy="vsan-default-thick"
+    )
+    (volume,) = dpp_platform.get_instance("thick").volumes
     assert (volume.written_gb, volume.reserved_gb) == (0.0, 2.0)
-    assert small.check_consistency() == []
+    assert dpp_platform.check_consistency() == []
 
 
+@SMALL
 def test_a_thin_write_past_the_room_left_fails_with_out_of_space_and_changes_nothing(
-    small: Platform,
+    dpp_platform: Platform,
 ) -> None:
     """With a thick volume beside it, a thin volume can grow to 1 GB; a write past that is
     refused with OutOfSpace naming the disk, and nothing was written or reserved."""
-    small.create_instance(service="kv", name="thin", capacity_gb=2)
-    small.create_instance(service="kv", name="thick", capacity_gb=2, policy="vsan-default-thick")
-    testing.write_volume(small, "thin", "data", 0, b"before")
-    before = small.resources()
+    dpp_platform.create_instance(service="kv", name="thin", capacity_gb=2)
+    dpp_platform.create_instance(
+        service="kv", name="thick", capacity_gb=2, policy="vsan-default-thick"
+    )
+    testing.write_volume(dpp_platform, "thin", "data", 0, b"before")
+    before = dpp_platform.resources()
     with pytest.raises(dpp.OutOfSpace) as caught:
-        testing.write_volume(small, "thin", "data", GIB + 8192, b"too far")
+        testing.write_volume(dpp_platform, "thin", "data", GIB + 8192, b"too far")
     error = caught.value
     assert isinstance(error, dpp.DataUnavailable)
     assert error.volume == "data"
     assert error.needed_gb > 0
     assert "vsan-default is thin" in str(error)
     assert "disk esx-0" in str(error)
-    assert small.resources() == before
-    assert testing.read_volume(small, "thin", "data", 0, 6) == b"before"
-    assert testing.read_volume(small, "thin", "data", GIB + 8192, 7) == bytes(7)
-    assert small.check_consistency() == []
+    assert dpp_platform.resources() == before
+    assert testing.read_volume(dpp_platform, "thin", "data", 0, 6) == b"before"
+    assert testing.read_volume(dpp_platform, "thin", "data", GIB + 8192, 7) == bytes(7)
+    assert dpp_platform.check_consistency() == []
     round_trip = pickle.loads(pickle.dumps(error))
     assert (round_trip.volume, round_trip.needed_gb, str(round_trip)) == (
         error.volume,
@@ -338,8 +344,9 @@ def test_status_and_resources_show_the_reserves_pools_and_per_disk_warnings() ->
         assert "disks past 80%: esx-01/cap-0 90.0%, esx-02/cap-0 90.0%" in check.message
 
 
-def test_a_quota_shortfall_on_create_names_the_pool(small: Platform) -> None:
+@SMALL
+def test_a_quota_shortfall_on_create_names_the_pool(dpp_platform: Platform) -> None:
     """A capacity the vSAN datastore's quota cannot take is refused before any work, and
     the error says which pool's quota."""
     with pytest.raises(dpp.QuotaExceeded, match="quota of the vSAN datastore exceeded"):
-        small.create_instance(service="kv", name="kv", capacity_gb=5)
+        dpp_platform.create_instance(service="kv", name="kv", capacity_gb=5)

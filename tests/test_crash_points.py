@@ -2,7 +2,7 @@
 
 Hypothesis picks a provider, a short scenario (``tests/strategies.py``: create, write bytes,
 configure, scale, remove, host and disk failures, the clock advancing past repair timers) and
-the commit after which the process dies (``tests/crash.py``). The scenario first runs in
+the commit after which the process dies (``dpp_sdk.testing.dies_after``). The scenario first runs in
 memory to count its commits, so the crash falls inside it; then it runs on a state directory
 and dies right after that commit; the recovering process may be killed too, once; then the
 directory is reopened (which runs recovery) and checked:
@@ -37,7 +37,6 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
@@ -47,9 +46,8 @@ from hypothesis import strategies as st
 import dpp_sdk as dpp
 from dpp_sdk import testing
 from dpp_sdk.platform import POLICIES, ClusterConfig, ManualClock, Platform
-from dpp_sdk.platform._views import available, scheme_for
+from dpp_sdk.testing import CrashPoint, dies_after
 from tests import providers
-from tests.crash import CrashPoint, dies_after, kill
 from tests.strategies import (
     SCENARIO_HOSTS,
     SCENARIO_PROVIDERS,
@@ -106,8 +104,8 @@ class Acknowledged:
 
 
 def _volume_id(p: Platform, instance: str) -> str | None:
-    record = p._repo.find_volume(instance, VOLUME)
-    return None if record is None else record.id
+    stored = testing.stored_volume(p, instance, VOLUME)
+    return None if stored is None else stored.id
 
 
 def _destroyed_by_disk_failure(p: Platform, host: str, disk: str) -> set[str]:
@@ -206,10 +204,16 @@ def _check_recovered(p: Platform, acked: Acknowledged) -> None:
         for v in i.volumes
     )
     assert p.resources().reserved_gb == pytest.approx(needed, abs=1e-6)
-    volumes = {record.id: record for record in p._repo.all_volumes()}
+    volumes = {stored.id: stored for stored in testing.stored_volumes(p)}
+    accessible = {
+        (info.name, volume.name)
+        for info in p.list_instances(limit=None)
+        for volume in info.volumes
+        if volume.accessible
+    }
     for volume_id in acked.writes:
         record = volumes.get(volume_id)
-        if record is None or not p._resources.get_volume(record.instance, record.name).accessible:
+        if record is None or (record.instance, record.name) not in accessible:
             continue
         read = functools.partial(testing.read_volume, p, record.instance, record.name)
         problem = acked.problem(volume_id, read)
@@ -221,16 +225,14 @@ def _check_recovered(p: Platform, acked: Acknowledged) -> None:
 def _check_redundant(p: Platform, acked: Acknowledged) -> None:
     """Every acknowledged byte of a volume with all its components active and a policy that
     tolerates a failure can still be read with any one of its components lost."""
-    cluster = p._repo.cluster()
-    for record in p._repo.all_volumes():
+    for record in testing.stored_volumes(p):
         policy = POLICIES[record.policy]
-        up = available(cluster, record)
+        up = record.current
         if record.id not in acked.writes or policy.ftt < 1 or len(up) < len(record.components):
             continue
-        scheme = scheme_for(policy)
         for lost in sorted(up):
             read = functools.partial(
-                p._resources.bytes.read, record.id, scheme, available=up - {lost}
+                testing.read_components, p, record.instance, record.name, components=up - {lost}
             )
             problem = acked.problem(record.id, read)
             assert problem is None, (
@@ -402,6 +404,19 @@ def test_a_crash_point_lets_nothing_after_its_commit_reach_the_state_directory(
         assert reopened.check_consistency() == []
 
 
+def _raid5_volume_written(state: Path) -> Platform:
+    """A platform on ``state`` with a RAID-5 volume ``r/data`` holding acknowledged bytes."""
+    p = Platform.open(state, config=CONFIG)
+    p.register_service(KV)
+    p.create_instance(service="kv", name="r", capacity_gb=1, policy="vsan-raid5")
+    testing.write_volume(p, "r", "data", 4096, b"acknowledged")
+    return p
+
+
+def _stripe_write(p: Platform) -> None:
+    testing.write_volume(p, "r", "data", 0, b"abcd")
+
+
 @pytest.mark.parametrize("landed", [0, 1, 2, 3])
 def test_a_raid5_stripe_write_torn_between_components_is_finished_from_its_journal(
     tmp_path: Path, landed: int
@@ -409,32 +424,23 @@ def test_a_raid5_stripe_write_torn_between_components_is_finished_from_its_journ
     """The process dies after ``landed`` of a stripe's four component writes: on reopen the
     stripe journal finishes the write, so the acknowledged bytes of the stripe still read
     right with any one component lost (no RAID-5 write hole)."""
-    p = Platform.open(tmp_path, config=CONFIG)
-    p.register_service(KV)
-    p.create_instance(service="kv", name="r", capacity_gb=1, policy="vsan-raid5")
-    testing.write_volume(p, "r", "data", 4096, b"acknowledged")
-    backend = p._resources.bytes._backend
-    writes = {"n": 0}
-    real_write = backend.write
-
-    def write(*args: Any) -> Any:
-        if writes["n"] == landed:
-            raise _Killed
-        writes["n"] += 1
-        return real_write(*args)
-
-    backend.write = write  # type: ignore[method-assign]
-    with pytest.raises(_Killed):
-        testing.write_volume(p, "r", "data", 0, b"abcd")
-    kill(p)
-    with Platform.open(tmp_path) as q:
+    # A first run, not killed, names the stripe write's durable writes in order: the crash
+    # falls right before its component write number landed + 1.
+    with dies_after(_raid5_volume_written(tmp_path / "counted"), 10**9, byte_writes=True) as all_:
+        _stripe_write(all_.platform)
+    assert all_.landed.count("write") == 4
+    before_next = [i for i, what in enumerate(all_.landed) if what == "write"][landed]
+    assert "put_journal" in all_.landed[:before_next]  # the stripe journal came first
+    state = tmp_path / "torn"
+    with dies_after(_raid5_volume_written(state), before_next, byte_writes=True) as point:
+        _stripe_write(point.platform)
+    assert point.crashed
+    assert point.landed == all_.landed[:before_next]
+    assert point.landed.count("write") == landed
+    with Platform.open(state) as q:
         (volume,) = q.get_instance("r").volumes
         for component in volume.components:
             q.inject_host_failure(component.host)
             assert testing.read_volume(q, "r", "data", 4096, 12) == b"acknowledged"
             q.clear_host_failure(component.host)
         assert q.check_consistency() == []
-
-
-class _Killed(BaseException):
-    """The process dies here (a test stand-in for SIGKILL)."""

@@ -33,6 +33,7 @@ from hypothesis.stateful import (
 )
 
 import dpp_sdk as dpp
+from dpp_sdk import testing
 from dpp_sdk.platform import POLICIES, ClusterConfig, MaintenanceVetoed, ManualClock, Platform
 
 HOSTS = 6
@@ -241,15 +242,15 @@ class LifecycleMachine(RuleBasedStateMachine):
             grown = attrs.evolve(model, extent=max(model.extent, offset + length))
             if self.used_gb + grown.raw_gb - model.raw_gb > self.quota_gb - TOLERANCE:
                 may = (*may, dpp.OutOfSpace)  # a thin volume grows only within the quota
-        resources = self.platform._resources
+        platform = self.platform
         if self.outcome(
-            lambda: resources.data.write(name, "data", offset, data), must=must, may=may
+            lambda: testing.write_volume(platform, name, "data", offset, data), must=must, may=may
         ):
             assert model is not None
             model.extent = max(model.extent, offset + length)
             if model.writes is not None:
                 model.writes.append((offset, data))
-            assert resources.data.read(name, "data", offset, length) == data
+            assert testing.read_volume(platform, name, "data", offset, length) == data
 
     # ------------------------------------------------------------------ hosts and disks
 
@@ -380,16 +381,19 @@ class LifecycleMachine(RuleBasedStateMachine):
     @invariant()
     def acknowledged_bytes_read_back(self) -> None:
         """Every acknowledged write of an accessible volume reads back, byte for byte."""
-        resources = self.platform._resources
+        platform = self.platform
         for name, model in self.instances.items():
-            if not model.writes or not resources.get_volume(name, "data").accessible:
+            if not model.writes:
+                continue
+            (volume,) = (v for v in platform.get_instance(name).volumes if v.name == "data")
+            if not volume.accessible:
                 continue
             start = min(offset for offset, _ in model.writes)
             end = max(offset + len(data) for offset, data in model.writes)
             want = bytearray(end - start)
             for offset, data in model.writes:
                 want[offset - start : offset - start + len(data)] = data
-            assert resources.data.read(name, "data", start, end - start) == want
+            assert testing.read_volume(platform, name, "data", start, end - start) == want
 
 
 def test_any_sequence_of_lifecycle_steps_agrees_with_the_reference_model() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import dpp_sdk as dpp
 from dpp_sdk import testing
 from dpp_sdk.platform import ManualClock, Platform
+from dpp_sdk.testing import faults
 from tests import providers
 
 KV = "tests.providers:KVProvider"
@@ -321,8 +323,10 @@ def test_monitor_may_not_change_anything_and_secrets_never_reach_health_or_logs(
 def test_a_busy_instance_refuses_another_change(dpp_platform: Platform) -> None:
     """While an operation runs, the instance is busy; state only moves forward."""
     dpp_platform.create_instance(service="kv", name="kv1", capacity_gb=1)
-    dpp_platform._repo.update_instance("kv1", status=dpp.InstanceStatus.SCALING, operation="op-x")
-    with pytest.raises(dpp.Conflict, match="scaling"):
+    with (
+        faults.busy(dpp_platform, "kv1", dpp.InstanceStatus.SCALING),
+        pytest.raises(dpp.Conflict, match="scaling"),
+    ):
         dpp_platform.configure_instance("kv1", {"cacheMb": 100})
 
 
@@ -339,7 +343,9 @@ def test_max_services_is_enforced() -> None:
             p.register_service("tests.providers:FailingProvider")
 
 
-def test_the_resource_quota_refuses_a_request_it_cannot_fit(dpp_platform: Platform) -> None:
+def test_the_resource_quota_refuses_a_request_it_cannot_fit(
+    dpp_platform: Platform, dpp_platform_factory: Callable[..., Platform]
+) -> None:
     """Quota errors say what is used, asked and left; nothing is allocated."""
     # 4 hosts x 2 x 2000 GB capacity + 4 x 4 x 1000 GB direct = 32000 GB raw, 80% quota.
     dpp_platform.register_service("tests.providers:FailingProvider")
@@ -347,13 +353,24 @@ def test_the_resource_quota_refuses_a_request_it_cannot_fit(dpp_platform: Platfo
     big = int(quota / 2) + 1  # RAID-1 doubles it past the quota
     with pytest.raises(dpp.ValidationError):
         dpp_platform.create_instance(service="kv", name="big", capacity_gb=big)  # past the plan
+    assert _nothing_reserved(dpp_platform)
+    # The quota alone: 4 hosts x 100 GB, 80% quota = 320 GB raw, within the plan's 500 GB.
+    small = dpp_platform_factory(
+        KV,
+        hosts=4,
+        capacity_disks=1,
+        capacity_disk_gb=100,
+        direct_disks=0,
+    )
+    quota = small.status().quota_gb
+    big = int(quota / 2) + 1  # RAID-1 doubles it past the quota
+    assert big <= 500
     with pytest.raises(dpp.QuotaExceeded) as info:
-        dpp_platform._lifecycle.check_quota_for(
-            dpp.InstanceSpec(plan="standard", capacity_gb=big, policy="vsan-default")
-        )
+        small.create_instance(service="kv", name="big", capacity_gb=big)
     assert info.value.left > 0
     assert info.value.asked > info.value.left
-    assert _nothing_reserved(dpp_platform)
+    assert _nothing_reserved(small)
+    assert small.list_instances(limit=None) == []
 
 
 def test_every_mutation_is_audited_with_principal_and_outcome(dpp_platform: Platform) -> None:
@@ -470,17 +487,8 @@ def test_the_provision_result_names_the_instance_uid_for_its_ledger(dpp_platform
 
 def test_an_older_version_can_be_made_active_again(dpp_platform: Platform) -> None:
     """activate_version switches the active version; an unknown one is refused by name."""
-    import attrs
-
-    from tests.providers import KV_MANIFEST
-
-    record = dpp_platform._repo.service("kv")
-    newer = attrs.evolve(
-        record.versions[0], version="2.0.0", manifest=attrs.evolve(KV_MANIFEST, version="2.0.0")
-    )
-    dpp_platform._repo.put_service(
-        attrs.evolve(record, versions=(*record.versions, newer), active_version="2.0.0")
-    )
+    assert dpp_platform.register_service("tests.providers:KV2Provider").active_version == "2.0.0"
+    assert [v.version for v in dpp_platform.get_service("kv").versions] == ["1.0.0", "2.0.0"]
     assert dpp_platform.activate_version("kv", "1.0.0").active_version == "1.0.0"
     dpp_platform.create_instance(service="kv", name="old", capacity_gb=1)
     assert dpp_platform.get_instance("old").service_version == "1.0.0"

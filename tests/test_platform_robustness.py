@@ -17,6 +17,7 @@ from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
 from dpp_sdk.platform._operations import MIN_RETRY_DELAY
 from dpp_sdk.platform._owners import _process_start
 from dpp_sdk.platform._owners import owner_alive as _owner_alive
+from dpp_sdk.testing import faults
 from tests import providers
 
 pytestmark = pytest.mark.dpp_platform("tests.providers:KVProvider", clock=ManualClock)
@@ -230,7 +231,7 @@ def test_the_quota_problem_is_listed_with_the_others(dpp_platform: Platform) -> 
 def test_a_failed_instance_can_only_be_removed(dpp_platform: Platform) -> None:
     """configure and scale are refused on a failed instance; remove works."""
     dpp_platform.create_instance(service="kv", name="f1", capacity_gb=1)
-    dpp_platform._repo.update_instance("f1", status=dpp.InstanceStatus.FAILED)
+    faults.set_status(dpp_platform, "f1", dpp.InstanceStatus.FAILED)
     with pytest.raises(dpp.Conflict, match="can only be removed"):
         dpp_platform.configure_instance("f1", {"cacheMb": 100})
     dpp_platform.remove_instance("f1")
@@ -243,10 +244,7 @@ def test_an_unloadable_provider_is_red_vetoes_maintenance_and_can_be_force_remov
     dpp_platform.create_instance(service="kv", name="ok", capacity_gb=1)
     dpp_platform.register_service("tests.providers:RecordingProvider")
     dpp_platform.create_instance(service="recording", name="gone", capacity_gb=1)
-    dpp_platform._catalog.forget_providers()
-    record = dpp_platform._repo.service("recording")
-    broken = attrs.evolve(record.versions[0], provider="tests.providers:NoSuchProvider")
-    dpp_platform._repo.put_service(attrs.evolve(record, versions=(broken,)))
+    faults.provider_vanished(dpp_platform, "recording")
     health = dpp_platform.instance_health("gone")
     assert health.status is dpp.HealthStatus.RED
     assert health.checks[0].name == "provider/unavailable"
@@ -269,11 +267,9 @@ def test_a_failure_during_another_operation_is_delivered_afterwards() -> None:
     with Platform.open() as p:
         p.register_service("tests.providers:RecordingProvider")
         p.create_instance(service="recording", name="r1", capacity_gb=1)
-        p._repo.update_instance("r1", status=dpp.InstanceStatus.SCALING)
-        p.inject_host_failure(p.get_instance("r1").members[0].host)
-        assert providers.RecordingProvider.events == []
-        p._repo.update_instance("r1", status=dpp.InstanceStatus.READY)
-        p._repairs.deliver_pending("r1")
+        with faults.busy(p, "r1", dpp.InstanceStatus.SCALING):
+            p.inject_host_failure(p.get_instance("r1").members[0].host)
+            assert providers.RecordingProvider.events == []
         assert [e.kind for e in providers.RecordingProvider.events] == [
             dpp.FailureKind.HOST_FAILURE
         ]
@@ -285,9 +281,7 @@ def test_a_component_recorded_lost_is_rebuilt_from_its_peers_on_reopen(tmp_path:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="k1", capacity_gb=1)
         testing.write_volume(p, "k1", "data", 0, b"keep me")
-        vol = p._repo.volume("k1", "data")
-        lost = attrs.evolve(vol.components[0], state="lost")
-        p._repo.put_volume(vol.with_components({0: lost}))
+        faults.mark_component_lost(p, "k1", "data", 0)
     with Platform.open(tmp_path) as p:
         (volume,) = p.get_instance("k1").volumes
         assert volume.state == "healthy"
@@ -344,8 +338,7 @@ def test_an_operation_whose_owner_is_a_zombie_is_interrupted_and_recovered(
         assert not _owner_alive(owner)
         with Platform.open(tmp_path) as p:
             p.register_service("tests.providers:KVProvider")
-            run, _ = p._engine.new("decommission", "vanished", {}, None)
-            p._engine.save(run, state="running", owner=owner)
+            run = faults.leave_running(p, "decommission", "vanished", owner=owner)
             assert [op.id for op in p.interrupted_operations()] == [run.id]
         with Platform.open(tmp_path) as p:
             assert p.get_operation(run.id).state is dpp.OperationState.SUCCEEDED
@@ -357,8 +350,7 @@ def test_a_decommission_finished_before_a_crash_counts_as_succeeded(tmp_path: Pa
     """The instance is gone, so recovery marks the interrupted decommission done."""
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:KVProvider")
-        record, _ = p._engine.new("decommission", "vanished", {}, None)
-        p._engine.save(record, state="running", owner="999999999::dead")
+        record = faults.leave_running(p, "decommission", "vanished", owner="999999999::dead")
     with Platform.open(tmp_path) as p:
         op = p.get_operation(record.id)
         assert op.state is dpp.OperationState.SUCCEEDED

@@ -18,6 +18,7 @@ import pytest
 import dpp_sdk as dpp
 from dpp_sdk import testing
 from dpp_sdk.platform import ClusterConfig, Platform
+from dpp_sdk.testing import faults
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,9 +130,9 @@ def test_recovery_fails_an_interrupted_repair_and_frees_the_instance(tmp_path: P
     with Platform.open(tmp_path) as p:
         p.register_service("tests.providers:KVProvider")
         p.create_instance(service="kv", name="kv1", capacity_gb=1)
-        record, _ = p._engine.new("repair", "kv1", {}, None)
-        p._engine.save(record, state="running", owner="999999999:dead")
-        p._repo.update_instance("kv1", operation=record.id)
+        record = faults.leave_running(
+            p, "repair", "kv1", owner="999999999:dead", holds_instance=True
+        )
     with Platform.open(tmp_path) as p:
         op = p.get_operation(record.id)
         assert op.state is dpp.OperationState.FAILED

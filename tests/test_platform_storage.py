@@ -52,8 +52,9 @@ def test_a_migrated_secret_is_still_redacted(tmp_path: Path) -> None:
         probe = testing.context(p, "k1").secrets.find("password")
         assert probe is not None
         value = probe.reveal()
-        p._journal.log.info("leaking %s", value)
+        testing.context(p, "k1").log.info("leaking %s", value)
         assert value not in (p.log_path or Path()).read_text("utf-8")
+        assert p.events(kind="secret-leak")
 
 
 def test_a_state_directory_from_a_newer_sdk_is_refused_with_what_to_do(tmp_path: Path) -> None:

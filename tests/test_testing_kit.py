@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import dpp_sdk as dpp
 from dpp_sdk import testing
+from dpp_sdk.testing import faults
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -92,3 +93,77 @@ def test_the_pytest_factory_fixture_opens_platforms_and_closes_them(
 def test_the_marker_shapes_the_platform_fixture(dpp_platform: dpp.Platform) -> None:
     assert [h.fault_domain for h in dpp_platform.list_hosts()] == ["rack-1", "rack-1"]
     assert [s.name for s in dpp_platform.list_services()] == ["kv"]
+
+
+def test_a_crash_point_names_the_durable_writes_and_stops_the_block_at_the_chosen_one(
+    tmp_path: Path,
+) -> None:
+    """dies_after: a large count lets the block finish and names its durable writes; a
+    chosen one stops the block right after it, and the next open recovers."""
+    with testing.open_platform("tests.providers:KVProvider", state_dir=tmp_path / "a") as p:
+        p.create_instance(service="kv", name="kv1", capacity_gb=1)
+    with testing.dies_after(dpp.Platform.open(tmp_path / "a"), 10**9, byte_writes=True) as all_:
+        testing.write_volume(all_.platform, "kv1", "data", 0, b"abc")
+    assert not all_.crashed
+    assert all_.landed == ["commit", "write", "write"]  # the record, then both replicas
+    with testing.open_platform("tests.providers:KVProvider", state_dir=tmp_path / "b") as p:
+        p.create_instance(service="kv", name="kv1", capacity_gb=1)
+    reached = []
+    with testing.dies_after(dpp.Platform.open(tmp_path / "b"), 2, byte_writes=True) as point:
+        testing.write_volume(point.platform, "kv1", "data", 0, b"abc")
+        reached.append(True)
+    assert point.crashed
+    assert reached == []
+    assert point.landed == ["commit", "write"]
+    with dpp.Platform.open(tmp_path / "b") as reopened:
+        assert reopened.check_consistency() == []
+    with pytest.raises(ValueError, match="durable write 1 or later"):
+        testing.dies_after(dpp.Platform.open(tmp_path / "b"), 0).__enter__()
+
+
+def test_stored_volumes_tell_a_recreated_volume_apart_and_read_any_components() -> None:
+    """A volume created again under the same names has a new id; read_components rebuilds
+    the bytes with any one component lost and refuses with too few."""
+    with testing.open_platform("tests.providers:KVProvider") as platform:
+        platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+        first = testing.stored_volume(platform, "kv1", "data")
+        assert first is not None
+        assert (first.instance, first.name, first.policy) == ("kv1", "data", "vsan-default")
+        assert testing.stored_volumes(platform) == [first]
+        testing.write_volume(platform, "kv1", "data", 10, b"both")
+        assert first.current == frozenset(first.components) == {0, 1, 2}  # 2 replicas, witness
+        for lost in first.current:
+            left = first.current - {lost}
+            got = testing.read_components(platform, "kv1", "data", 10, 4, components=left)
+            assert got == b"both"
+        with pytest.raises(dpp.DataUnavailable, match="votes"):
+            testing.read_components(platform, "kv1", "data", 10, 4, components={0})
+        platform.remove_instance("kv1")
+        assert testing.stored_volume(platform, "kv1", "data") is None
+        platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+        second = testing.stored_volume(platform, "kv1", "data")
+        assert second is not None
+        assert second.id != first.id
+
+
+def test_faults_set_up_what_recovery_and_health_must_cope_with(tmp_path: Path) -> None:
+    """A provider gone is red; a component recorded lost is rebuilt on reopen; an operation
+    left running by a dead process is interrupted; busy refuses a status no operation holds."""
+    with testing.open_platform("tests.providers:KVProvider", state_dir=tmp_path) as platform:
+        platform.create_instance(service="kv", name="kv1", capacity_gb=1)
+        with pytest.raises(ValueError, match="not a status an operation holds"):
+            faults.busy(platform, "kv1", dpp.InstanceStatus.READY).__enter__()
+        with pytest.raises(dpp.NotFound, match="component"):
+            faults.mark_component_lost(platform, "kv1", "data", 9)
+        faults.mark_component_lost(platform, "kv1", "data", 0)
+        op = faults.leave_running(platform, "decommission", "gone")
+        assert [o.id for o in platform.interrupted_operations()] == [op.id]
+        assert op.state is dpp.OperationState.RUNNING
+    with testing.open_platform(state_dir=tmp_path) as platform:
+        assert platform.get_operation(op.id).state is dpp.OperationState.SUCCEEDED
+        (volume,) = platform.get_instance("kv1").volumes
+        assert volume.state == "healthy"
+        faults.provider_vanished(platform, "kv")
+        health = platform.instance_health("kv1")
+        assert health.status is dpp.HealthStatus.RED
+        assert health.checks[0].name == "provider/unavailable"

@@ -170,7 +170,7 @@ class Store:
         #: Bumped on every rollback, so caches of what was read inside a rolled-back
         #: transaction can tell they are void (SQLite's data_version only counts others).
         self.rollbacks = 0
-        #: Crash-point hooks for tests (``tests/crash.py`` stops a process at a chosen commit
+        #: Crash-point hooks for tests (``dpp_sdk.testing.dies_after`` stops a process at a commit
         #: with them). ``before_begin`` is called before every outermost transaction begins;
         #: if it raises, the transaction never starts and nothing reaches the database.
         #: ``after_commit`` is called after every outermost commit with ``commits``, the

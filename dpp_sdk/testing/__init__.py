@@ -2,8 +2,9 @@
 assert nothing is left, read bytes, and crash a verb part-way to test that it resumes.
 
 Everything here goes through the platform's public interface, except where a test needs a seam
-the platform does not offer its users (reading a volume's bytes, killing a process at a chosen
-point); those live here so that tests never touch private platform attributes themselves::
+the platform does not offer its users (reading a volume's bytes, the stored volume records,
+killing a process at a chosen point, and the situations of :mod:`dpp_sdk.testing.faults`);
+those live here so that tests never touch private platform attributes themselves::
 
     from dpp_sdk import testing
 
@@ -22,26 +23,46 @@ The module is not imported by ``import dpp_sdk``; pytest users may also use the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from dpp_sdk.contract import DataProbe, InstanceContext, NotFound, ServiceProvider
+import attrs
+
+from dpp_sdk.contract import (
+    DataProbe,
+    DataUnavailable,
+    InstanceContext,
+    NotFound,
+    ServiceProvider,
+)
 from dpp_sdk.platform import Clock, ClusterConfig, Platform
 from dpp_sdk.platform._config import HostSpec, host_name
+from dpp_sdk.platform._records import VolumeRecord
+from dpp_sdk.platform._storage import DataUnavailable as _StoreUnavailable
+from dpp_sdk.platform._views import available, scheme_for
+from dpp_sdk.testing import faults
 from dpp_sdk.testing._count import count_context_calls
-from dpp_sdk.testing._crash import crash_and_resume, kill
+from dpp_sdk.testing._crash import BYTE_WRITES, CrashPoint, crash_and_resume, dies_after, kill
 
 __all__ = [
+    "BYTE_WRITES",
+    "CrashPoint",
+    "StoredVolume",
     "assert_nothing_allocated",
     "cluster",
     "context",
     "count_context_calls",
     "crash_and_resume",
+    "dies_after",
+    "faults",
     "host_of",
     "kill",
     "open_platform",
     "probe",
+    "read_components",
     "read_volume",
+    "stored_volume",
+    "stored_volumes",
     "write_volume",
 ]
 
@@ -140,6 +161,67 @@ def write_volume(platform: Platform, instance: str, volume: str, offset: int, da
     """Write ``data`` at ``offset`` of volume ``volume`` of ``instance`` as the data path
     writes (to every available component; those that miss it turn stale)."""
     platform._resources.data.write(instance, volume, offset, data)
+
+
+@attrs.frozen(kw_only=True)
+class StoredVolume:
+    """A volume as the platform stores it, for tests that check what survives a crash.
+
+    ``id`` names the volume's bytes; it is never reused, so a volume removed and created
+    again under the same instance and volume names has a new one. ``components`` are the
+    indices of its components; ``current`` those whose bytes are current now (active, a
+    component still resyncing included; not absent, lost or stale)."""
+
+    id: str
+    instance: str
+    name: str
+    policy: str
+    components: tuple[int, ...]
+    current: frozenset[int]
+
+
+def _stored(platform: Platform, record: VolumeRecord) -> StoredVolume:
+    return StoredVolume(
+        id=record.id,
+        instance=record.instance,
+        name=record.name,
+        policy=record.policy,
+        components=tuple(c.index for c in record.components),
+        current=available(platform._repo.states(), record),
+    )
+
+
+def stored_volumes(platform: Platform) -> list[StoredVolume]:
+    """Every volume ``platform`` stores, of every instance."""
+    return [_stored(platform, record) for record in platform._repo.all_volumes()]
+
+
+def stored_volume(platform: Platform, instance: str, volume: str) -> StoredVolume | None:
+    """Volume ``volume`` of ``instance`` as stored, or None when there is none."""
+    record = platform._repo.find_volume(instance, volume)
+    return None if record is None else _stored(platform, record)
+
+
+def read_components(
+    platform: Platform,
+    instance: str,
+    volume: str,
+    offset: int,
+    length: int,
+    *,
+    components: Collection[int],
+) -> bytes:
+    """``length`` bytes at ``offset`` of volume ``volume`` of ``instance``, rebuilt from
+    exactly ``components`` (indices) as the data path would if only those were available:
+    to check that the volume's redundancy holds (any one component lost, the bytes still
+    read back). DataUnavailable when those components do not suffice."""
+    record = platform._repo.volume(instance, volume)
+    try:
+        return platform._resources.bytes.read(
+            record.id, scheme_for(record.layout), offset, length, frozenset(components)
+        )
+    except _StoreUnavailable as exc:
+        raise DataUnavailable(f"volume {volume!r} of {instance!r}: {exc}") from exc
 
 
 def assert_nothing_allocated(platform: Platform, *, instances: Iterable[str] = ()) -> None:

@@ -10,10 +10,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from dpp_sdk import testing
 from dpp_sdk.platform import Platform
+from dpp_sdk.testing import faults
 from tests.stress import workers
 from tests.stress._harness import (
     Outcome,
@@ -140,36 +139,28 @@ def test_cluster_health_answers_while_another_process_removes_an_instance(
 
 
 def test_a_scale_racing_a_degraded_write_in_another_process_keeps_the_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """A degraded write of another platform during a scale reads back after the host returns."""
-    from dpp_sdk.platform import _resources
-
     payload = random.Random(1003).randbytes(4 << 20)  # spans every data component
     with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
         a.register_service("tests.providers:KVProvider")
         a.create_instance(service="kv", name="r5", capacity_gb=1, policy="vsan-raid5")
         hosts = [c.host for c in a.get_instance("r5").volumes[0].components]
         a.inject_host_failure(hosts[0])
-        check_size = _resources.check_size
-        armed = [True]
 
-        def write_meanwhile(path: str, value: object) -> float:
+        def write_meanwhile() -> None:
             # Runs after expand_volume read the record, before it saves it (the window a
             # process scheduled at the wrong moment falls into). In a thread, so a platform
             # that holds its transaction by then only delays the write.
-            if armed and path == "$.volume.size_gb":
-                armed.clear()
-                writer = threading.Thread(
-                    target=testing.write_volume, args=(b, "r5", "data", 0, payload)
-                )
-                writer.start()
-                writer.join(2)
-            return check_size(path, value)
+            writer = threading.Thread(
+                target=testing.write_volume, args=(b, "r5", "data", 0, payload)
+            )
+            writer.start()
+            writer.join(2)
 
-        monkeypatch.setattr(_resources, "check_size", write_meanwhile)
-        a.scale_instance("r5", 2)
-        monkeypatch.undo()
+        with faults.while_growing_a_volume(a, write_meanwhile):
+            a.scale_instance("r5", 2)
         a.clear_host_failure(hosts[0])
         assert testing.read_volume(a, "r5", "data", 0, len(payload)) == payload
         for host in hosts:
@@ -189,7 +180,7 @@ def test_faults_injected_by_dpp_commands_while_other_processes_write_lose_no_wri
 
 
 def test_tidying_after_a_crash_racing_a_scale_in_another_process_keeps_the_new_size(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """A scale by another platform during recovery's byte-store tidying keeps its new size."""
     with Platform.open(tmp_path) as a, Platform.open(tmp_path) as b:
@@ -198,21 +189,15 @@ def test_tidying_after_a_crash_racing_a_scale_in_another_process_keeps_the_new_s
         hosts = [c.host for c in a.get_instance("r5").volumes[0].components]
         a.inject_host_failure(hosts[0])
         testing.write_volume(a, "r5", "data", 0, b"x" * 4096)  # a component goes stale
-        volume_ids = a._hardware._bytes.volume_ids
-        armed = [True]
 
-        def scale_meanwhile() -> set[str]:
+        def scale_meanwhile() -> None:
             # Runs after the volumes were read, before the healed ones are saved.
-            if armed:
-                armed.clear()
-                scaler = threading.Thread(target=b.scale_instance, args=("r5", 2))
-                scaler.start()
-                scaler.join(3)
-            return volume_ids()
+            scaler = threading.Thread(target=b.scale_instance, args=("r5", 2))
+            scaler.start()
+            scaler.join(3)
 
-        monkeypatch.setattr(a._hardware._bytes, "volume_ids", scale_meanwhile)
-        a.recover(targets=set())
-        monkeypatch.undo()
+        with faults.on_byte_store_listing(a, scale_meanwhile):
+            a.recover(targets=set())
         info = a.get_instance("r5")
         assert (info.spec.capacity_gb, info.volumes[0].size_gb) == (2, 2.0)
         assert state_violations(a) == []

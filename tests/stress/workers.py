@@ -530,15 +530,12 @@ def recover_at_once(state: str, barrier: Any) -> None:
     interrupted operations before either resumes one (``barrier``, two parties). This only
     makes an unlucky but possible scheduling certain; a platform that claims an operation
     before resuming it lets only one of the two run it."""
-    from dpp_sdk.platform import _recovery
+    from dpp_sdk.testing import faults
 
-    original = _recovery.Recovery._resume
-
-    def in_step(self: Any, record: Any) -> None:
+    def in_step() -> None:
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=3)
-        original(self, record)
 
-    _recovery.Recovery._resume = in_step  # type: ignore[method-assign]
     os.environ.pop("DPP_TEST_CRASH", None)
-    Platform.open(state).close()
+    with Platform.open(state, recover=False) as p, faults.before_each_resume(p, in_step):
+        p.recover()
