@@ -12,6 +12,7 @@ their own that opens a platform (use ``dpp_platform`` or ``dpp_platform_factory`
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +31,37 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
-def _root(node: ast.expr) -> ast.expr:
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return node
+def _imported(tree: ast.Module) -> dict[str, str]:
+    """Names the file's imports bind, mapped to what they name in full."""
+    bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bound[alias.asname] = alias.name
+                else:
+                    bound[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bound
+
+
+def _is_module(node: ast.Attribute, imported: dict[str, str]) -> bool:
+    """Whether ``node`` names a module (``conformance._registry``, ``dpp_sdk.platform._calls``):
+    a unit test of a private module reaching it, not a private attribute of an object."""
+    parts = [node.attr]
+    value = node.value
+    while isinstance(value, ast.Attribute):
+        parts.append(value.attr)
+        value = value.value
+    if not (isinstance(value, ast.Name) and value.id in imported):
+        return False
+    dotted = ".".join([imported[value.id], *reversed(parts)])
+    try:
+        return importlib.util.find_spec(dotted) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _findings(path: Path, root: Path = ROOT) -> list[str]:
@@ -41,14 +69,14 @@ def _findings(path: Path, root: Path = ROOT) -> list[str]:
     repository, which file names are relative to)."""
     tree = ast.parse(path.read_text("utf-8"), str(path))
     where = path.relative_to(root).as_posix()
+    imported = _imported(tree)
     found: list[tuple[int, str, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _private(node.attr):
-            root = _root(node)
             if isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}:
                 continue  # an object's own attributes (test providers, harness classes)
-            if isinstance(root, ast.Name) and root.id == "dpp_sdk":
-                continue  # a module path (dpp_sdk.platform._calls), checked by import rules
+            if _is_module(node, imported):
+                continue
             found.append((node.lineno, node.attr, ast.unparse(node)))
         elif isinstance(node, ast.Call) and len(node.args) >= 2:
             func = node.func
@@ -87,15 +115,18 @@ def test_tests_touch_no_private_platform_attribute_and_define_no_platform_fixtur
 
 
 def test_the_guard_finds_what_it_is_meant_to(tmp_path: Path) -> None:
-    """A private attribute, a private name by string and a platform fixture are each found;
-    an object's own attributes and module paths are not."""
+    """A private attribute (of an object or a class), a private name by string and a
+    platform fixture are each found; an object's own attributes and module paths are not."""
     sample = tmp_path / "test_sample.py"
     sample.write_text(
         "import pytest\n"
+        "import dpp_sdk.platform._calls\n"
+        "from dpp_sdk.platform import _recovery\n"
         "def test_a(p):\n"
         "    p._repo.update_instance('x')\n"
         "    monkeypatch.setattr(p, '_engine', None)\n"
         "    self._ok = dpp_sdk.platform._calls.ProviderTimeout\n"
+        "    _recovery.Recovery._resume = None\n"
         "@pytest.fixture\n"
         "def platform():\n"
         "    pass\n"
@@ -105,4 +136,4 @@ def test_the_guard_finds_what_it_is_meant_to(tmp_path: Path) -> None:
         "utf-8",
     )
     found = [problem.split(":")[1] for problem in _findings(sample, root=tmp_path)]
-    assert found == ["3", "4", "7", "10"]
+    assert found == ["5", "6", "8", "10", "13"]
