@@ -7,6 +7,7 @@ fail on it and ``says`` words its failure message must contain.
 from __future__ import annotations
 
 import base64
+import itertools
 
 import attrs
 
@@ -15,6 +16,7 @@ from samples.mongodb.provider import (
     ADMIN_PASSWORD,
     MANIFEST,
     PORT,
+    PROTOCOL,
     MongoDBProvider,
     ReplicaSetProbe,
     ReplicaSetView,
@@ -25,6 +27,10 @@ from samples.mongodb.provider import (
 from tests.broken_providers._base import Broken
 
 _DONE = "provisioned"
+
+#: Calls counted across every provider object, as a process-wide counter would.
+_REGISTER_CALLS = itertools.count(1)
+_MONITOR_CALLS = itertools.count(1)
 
 
 def _add_numbered_volume(ctx: dpp.InstanceContext, prefix: str) -> None:
@@ -55,11 +61,10 @@ class RegisterCountsItsCalls(Broken, MongoDBProvider):
 
     caught_by = "REG-002"
     says = ("equal manifests from two calls of register",)
-    _calls = 0
 
     def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
-        type(self)._calls += 1
-        return attrs.evolve(MANIFEST, description=f"{MANIFEST.description} (call {self._calls})")
+        call = next(_REGISTER_CALLS)
+        return attrs.evolve(MANIFEST, description=f"{MANIFEST.description} (call {call})")
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -153,11 +158,10 @@ class MonitorCountsItsCalls(Broken, MongoDBProvider):
 
     caught_by = "MON-002"
     says = ("the same report each time", "check #")
-    _calls = 0
 
     def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
-        type(self)._calls += 1
-        return _plus_check(super().monitor(ctx), "replica-set/checked", f"check #{self._calls}")
+        call = next(_MONITOR_CALLS)
+        return _plus_check(super().monitor(ctx), "replica-set/checked", f"check #{call}")
 
 
 class HealthNeverLeavesGreen(Broken, MongoDBProvider):
@@ -325,10 +329,13 @@ class PilesMembersOnOneHost(Broken, MongoDBProvider):
 
     @staticmethod
     def _ensure_member(ctx: dpp.InstanceContext, index: int, *, version: str) -> dpp.MemberInfo:
-        # Placed here first, without anti-affinity; the sample's ensure then finds it there
-        # and adds its data volume on that host.
-        ctx.members.ensure(member_name(index), host=ctx.cluster.hosts[0].name)
-        return MongoDBProvider._ensure_member(ctx, index, version=version)
+        name = member_name(index)
+        claim = dpp.VolumeClaim(name=volume_name(name), size_gb=ctx.spec.capacity_gb)
+        labels = {"role": "secondary", "version": version}
+        first = ctx.cluster.hosts[0].name
+        member = ctx.members.ensure(name, volumes=[claim], host=first, labels=labels)
+        ctx.endpoints.ensure(name, port=PORT, protocol=PROTOCOL, member=name)
+        return member
 
 
 class ScaleRecreatesTheVolumes(Broken, MongoDBProvider):
