@@ -27,43 +27,10 @@ from tests.broken_providers import BROKEN, Broken
 
 #: Broken providers the check aimed at them does not catch: each is a finding about the check.
 #: The tests stay (strict xfail), so they turn red the day the check learns to catch them.
-MISSED = {
-    "HealthNeverLeavesGreen": (
-        "MON-003 judges the instance's combined health, and the platform adds its own "
-        "platform/members and platform/volumes checks, which turn yellow when a member's host "
-        "fails; a monitor that never leaves green is hidden behind them. The check should "
-        "judge the provider's own checks (the report of provider.monitor, or the checks not "
-        "named platform/*)"
-    ),
-    "NoStoragePoolAntiAffinity": (
-        "RES-012 only looks at where the default vsan-direct instance landed on an empty "
-        "cluster, where the platform already puts each direct volume on the direct disk with "
-        "the most free space, so 4 drives per server land on the 4 disks of its host with or "
-        "without storage-pool anti-affinity. It needs a cluster where disks are unevenly "
-        "filled, or more drives per server than the most-free-space rule spreads by itself"
-    ),
-    "LeaksTheAdminPasswordIntoHealth": (
-        "the platform redacts every stored secret value (journal, health, labels, log) before "
-        "SEC-001 reads any surface, so the leak never shows there; the provider's own report "
-        "still carries it. SEC-001 could also scan what the provider returns before redaction "
-        "(provider.monitor through testing.context)"
-    ),
-    "LeaksTheAdminPasswordEncoded": (
-        "SEC-001 looks only for a secret's exact value, and the platform redacts only the "
-        "exact value, so the password base64-encoded in a Basic authorization header reaches "
-        "the health output and goes unnoticed. SEC-001 should also look for common encodings "
-        "(base64 of the value and of user:value, URL-encoding, hex)"
-    ),
-}
+MISSED: dict[str, str] = {}
 
 #: Caught (the check fails), but the message does not say why.
-VAGUE = {
-    "MonitorWritesItsState": (
-        "MON-002 fails already in Trial.create with only 'it is degraded': the platform's "
-        "health says 'provider/monitor red: ... monitor must only observe', but create's "
-        "message leaves the health text out (it should add t.state_text(name))"
-    ),
-}
+VAGUE: dict[str, str] = {}
 
 
 # ----------------------------------------------------------------------------- helpers

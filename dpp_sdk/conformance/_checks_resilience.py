@@ -11,6 +11,7 @@ from dpp_sdk.conformance._steps import apply_change, member_hosts
 from dpp_sdk.conformance._trial import Trial, said
 from dpp_sdk.contract import DppError, HealthStatus, Redundancy
 from dpp_sdk.platform import MaintenanceVetoed
+from dpp_sdk.testing import cluster
 
 X = Category.RESILIENCE
 
@@ -277,6 +278,9 @@ def canary_survives_scale(t: Trial) -> None:
 def direct_volumes_on_distinct_disks(t: Trial) -> None:
     if "vsan-direct" not in t.subject.manifest.supported_policies:
         raise Skip("the manifest does not support vsan-direct")
+    # One big direct disk per host: placing by free space alone would stack every volume of
+    # a member there; only storage-pool anti-affinity spreads them over the host's disks.
+    t.open(config=cluster(hosts=6, racks=3, direct_disk_gb=[8000, 1000, 1000, 1000]))
     info = t.create("c1", policy="vsan-direct")
     for member in info.members:
         disks = Counter(

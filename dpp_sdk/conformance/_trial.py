@@ -26,6 +26,7 @@ from dpp_sdk.conformance._subject import Subject
 from dpp_sdk.contract import (
     DataProbe,
     DppError,
+    HealthReport,
     HealthStatus,
     InstanceInfo,
     InstanceSpec,
@@ -34,9 +35,9 @@ from dpp_sdk.contract import (
     OperationFailed,
     Plan,
 )
-from dpp_sdk.platform import ClusterConfig, ManualClock, Platform
+from dpp_sdk.platform import ClusterConfig, InstanceHealth, ManualClock, Platform
 from dpp_sdk.testing import cluster as testing_cluster
-from dpp_sdk.testing import open_platform
+from dpp_sdk.testing import context, open_platform
 
 __all__ = ["CLOCK_START", "Holding", "Trial", "conformance_cluster"]
 
@@ -201,7 +202,7 @@ class Trial:
         self.expect(
             info.status == "ready",
             f"instance {name!r} ready after provision",
-            f"it is {info.status}",
+            partial(self.state_text, name),
         )
         return info
 
@@ -246,10 +247,19 @@ class Trial:
     def health(self, name: str) -> HealthStatus:
         return self.platform.instance_health(name).status
 
+    def provider_report(self, name: str) -> HealthReport:
+        """What the provider's own ``monitor`` reports for ``name`` (without the platform's
+        checks, and before any redaction), called with a read-only context."""
+        provider = self.platform.provider_for(name)
+        try:
+            return provider.monitor(context(self.platform, name, read_only=True))
+        except Exception as error:
+            raise CheckFailed(
+                f"monitor of {name!r} to report", f"it raised {_said(error)}"
+            ) from error
+
     def health_text(self, name: str) -> str:
-        report = self.platform.instance_health(name)
-        checks = "; ".join(f"{c.name} {c.status}: {c.message}" for c in report.checks)
-        return f"{report.status} ({checks})" if checks else str(report.status)
+        return report_text(self.platform.instance_health(name))
 
     def state_text(self, name: str) -> str:
         """The instance as a check reports it when something did not happen."""
@@ -477,6 +487,12 @@ class Trial:
                 continue
             if leaked:
                 self.leaks.extend(f"{info.name}: {item}" for item in leaked)
+
+
+def report_text(report: HealthReport | InstanceHealth) -> str:
+    """A health report as one line: the status, then each check's name, status and message."""
+    checks = "; ".join(f"{c.name} {c.status}: {c.message}" for c in report.checks)
+    return f"{report.status} ({checks})" if checks else str(report.status)
 
 
 def _describe_request(request: Mapping[str, Any]) -> str:

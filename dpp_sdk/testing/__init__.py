@@ -23,7 +23,7 @@ The module is not imported by ``import dpp_sdk``; pytest users may also use the 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -77,21 +77,28 @@ def cluster(
     capacity_disks: int = 2,
     capacity_disk_gb: float = 2000,
     direct_disks: int = 4,
-    direct_disk_gb: float = 1000,
+    direct_disk_gb: float | Sequence[float] = 1000,
     **settings: Any,
 ) -> ClusterConfig:
     """A cluster of ``hosts`` identical hosts in one call. With ``racks``, hosts are spread
     over that many fault domains ``rack-1`` ... round robin (esx-01 in rack-1, esx-02 in
     rack-2, ...); without, each host is its own fault domain. ``settings`` are the other
-    :class:`~dpp_sdk.platform.ClusterConfig` fields (``object_repair_timer=15``, ...)."""
+    :class:`~dpp_sdk.platform.ClusterConfig` fields (``object_repair_timer=15``, ...).
+    ``direct_disk_gb`` may list one size per direct disk (``[4000, 1000, 1000, 1000]``), for
+    hosts whose vSAN Direct disks differ; ``direct_disks`` is then ignored."""
     if racks is not None and not (isinstance(racks, int) and 1 <= racks <= hosts):
         raise ValueError(f"racks: {racks!r} must be an integer from 1 to hosts ({hosts})")
+    direct_sizes = (
+        tuple(float(size) for size in direct_disk_gb)
+        if isinstance(direct_disk_gb, Sequence)
+        else (float(direct_disk_gb),) * direct_disks
+    )
     specs = [
         HostSpec(
             name=host_name(number),
             fault_domain=host_name(number) if racks is None else f"rack-{(number - 1) % racks + 1}",
             capacity_disks=(float(capacity_disk_gb),) * capacity_disks,
-            direct_disks=(float(direct_disk_gb),) * direct_disks,
+            direct_disks=direct_sizes,
         )
         for number in range(1, hosts + 1)
     ]

@@ -362,7 +362,7 @@ class LeaksTheAdminPasswordIntoHealth(Broken, MongoDBProvider):
     SEC-001: secret values never appear in logs, health, audit, events or operations."""
 
     caught_by = "SEC-001"
-    says = (f"secret {ADMIN_PASSWORD!r}'s value kept out of the health",)
+    says = (f"secret {ADMIN_PASSWORD!r}'s value kept out of the provider's own health report",)
 
     def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
         url = f"mongodb://admin:{_admin_password(ctx)}@{ctx.instance}:{PORT}"
@@ -375,7 +375,7 @@ class LeaksTheAdminPasswordEncoded(Broken, MongoDBProvider):
     SEC-001: secret values never appear in logs, health, audit, events or operations."""
 
     caught_by = "SEC-001"
-    says = (f"secret {ADMIN_PASSWORD!r}'s value kept out of the health",)
+    says = (f"secret {ADMIN_PASSWORD!r}'s value kept out of the provider's own health report",)
 
     def monitor(self, ctx: dpp.InstanceContext) -> dpp.HealthReport:
         header = base64.b64encode(f"admin:{_admin_password(ctx)}".encode()).decode()
