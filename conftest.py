@@ -18,4 +18,5 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # The fixtures partners get from dpp_sdk.testing (``dpp_platform``), for the SDK's own tests too.
-pytest_plugins = ["dpp_sdk.testing.plugin"]
+# pytester runs pytest inside a test (the conformance plugin's tests).
+pytest_plugins = ["dpp_sdk.testing.plugin", "pytester"]

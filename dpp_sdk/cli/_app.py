@@ -23,7 +23,7 @@ from dpp_sdk._version import __version__
 from dpp_sdk.cli._errors import EXIT_ERROR, CliError, error_line, format_error
 from dpp_sdk.cli._options import OUTPUT_CHOICE
 from dpp_sdk.cli._session import Session
-from dpp_sdk.cli.commands import clock, hardware, instance, observe, platform, service
+from dpp_sdk.cli.commands import clock, conformance, hardware, instance, observe, platform, service
 from dpp_sdk.contract import DppError
 
 __all__ = ["cli", "run"]
@@ -166,6 +166,7 @@ for _command in (
     hardware.host_group,
     hardware.fault_group,
     clock.clock_group,
+    conformance.conformance_group,
 ):
     cli.add_command(_command)
 
@@ -177,7 +178,7 @@ def run(args: Sequence[str] | None = None) -> int:
     (status 2) say what was wrong and point to ``--help``.
     """
     try:
-        cli.main(args=args, prog_name="dpp", standalone_mode=False)
+        status = cli.main(args=args, prog_name="dpp", standalone_mode=False)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         click.echo(f"dpp: error: {error_line(exc.format_message())}{hint}", err=True)
@@ -190,4 +191,5 @@ def run(args: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    # Without standalone mode, click returns the status of a command that called ctx.exit(N).
+    return status if isinstance(status, int) else 0

@@ -10,24 +10,69 @@ PROVIDER``, or from Python::
     report = conformance.run("samples/minio", seed=7, profile="quick")
     assert report.passed, conformance.summary(report)
 
-Not imported by ``import dpp_sdk``; importing this module loads the platform.
+Not imported by ``import dpp_sdk``. Importing this package is light: its names (and with
+them the checks and the platform) load on first use.
 """
 
 from __future__ import annotations
 
-from dpp_sdk.conformance._registry import (
-    REGISTRY_VERSION,
-    Category,
-    CheckFailed,
-    CheckSpec,
-    Level,
-    Skip,
-    all_checks,
-)
-from dpp_sdk.conformance._report import REPORT_FORMAT, CheckResult, Outcome, Report, details
-from dpp_sdk.conformance._runner import Verification, run, run_check, select, verify
-from dpp_sdk.conformance._subject import ProviderRef, Subject, load_subject
-from dpp_sdk.conformance._trial import Holding, Trial, conformance_cluster
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dpp_sdk.conformance._registry import (
+        REGISTRY_VERSION,
+        Category,
+        CheckFailed,
+        CheckSpec,
+        Level,
+        Skip,
+        all_checks,
+    )
+    from dpp_sdk.conformance._report import (
+        REPORT_FORMAT,
+        CheckResult,
+        Outcome,
+        Report,
+        details,
+    )
+    from dpp_sdk.conformance._runner import Verification, run, run_check, select, verify
+    from dpp_sdk.conformance._subject import ProviderRef, Subject, load_subject
+    from dpp_sdk.conformance._trial import Holding, Trial, conformance_cluster
+
+# Every name loads on first use, so that importing this package (as pytest does for the
+# ``pytest11`` plugin, dpp_sdk.conformance.plugin, in every run) loads neither the checks nor
+# the platform.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ("REGISTRY_VERSION", "Category", "CheckFailed", "CheckSpec", "Level", "Skip"),
+        "dpp_sdk.conformance._registry",
+    ),
+    "all_checks": "dpp_sdk.conformance._registry",
+    **dict.fromkeys(
+        ("REPORT_FORMAT", "CheckResult", "Outcome", "Report", "details"),
+        "dpp_sdk.conformance._report",
+    ),
+    **dict.fromkeys(
+        ("Verification", "run", "run_check", "select", "verify"), "dpp_sdk.conformance._runner"
+    ),
+    **dict.fromkeys(("ProviderRef", "Subject", "load_subject"), "dpp_sdk.conformance._subject"),
+    **dict.fromkeys(("Holding", "Trial", "conformance_cluster"), "dpp_sdk.conformance._trial"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "REGISTRY_VERSION",
@@ -59,6 +104,8 @@ __all__ = [
 
 def summary(report: Report) -> str:
     """A short text summary: the counts, then each failure's evidence."""
+    from dpp_sdk.conformance._report import Outcome, details
+
     counts = ", ".join(f"{count} {outcome}" for outcome, count in report.counts().items())
     lines = [
         f"{report.service} {report.service_version}: "

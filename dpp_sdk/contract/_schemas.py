@@ -32,7 +32,13 @@ __all__ = [
 ]
 
 #: Names of the schemas shipped in ``dpp_sdk/schemas`` (``NAME.schema.json``).
-SCHEMA_NAMES: tuple[str, ...] = ("health-report", "instance", "manifest", "operation")
+SCHEMA_NAMES: tuple[str, ...] = (
+    "conformance-report",
+    "health-report",
+    "instance",
+    "manifest",
+    "operation",
+)
 
 if TYPE_CHECKING:
     import jsonschema
