@@ -161,8 +161,13 @@ def pytest_collection_modifyitems(
     if options is None:
         return
     suite = ConformanceSuite.from_parent(session, name=_GROUP, nodeid=_GROUP)
-    for spec in options.checks():
-        items.append(ConformanceItem.from_parent(suite, name=spec.id, spec=spec))
+    checks = [
+        ConformanceItem.from_parent(suite, name=spec.id, spec=spec) for spec in options.checks()
+    ]
+    items.extend(checks)
+    # Reported as the suite's collection, so "collected N items" counts the checks too.
+    report = pytest.CollectReport(_GROUP, "passed", None, list(checks))
+    config.hook.pytest_collectreport(report=report)
 
 
 class ConformanceSuite(pytest.Collector):
@@ -205,7 +210,8 @@ class ConformanceItem(pytest.Item):
         self.user_properties.append(("outcome", str(result.outcome)))
         outcome = str(result.outcome)
         if outcome == "skipped":
-            pytest.skip(f"{self.spec.id}: {result.reason}")
+            # Reported at the check's own location, not at this line.
+            raise pytest.skip.Exception(f"{self.spec.id}: {result.reason}", _use_item_location=True)
         if outcome == "waived":
             pytest.xfail(f"waived: {result.reason}")
         if outcome in ("fail", "error"):
