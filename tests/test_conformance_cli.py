@@ -196,9 +196,10 @@ def test_list_prints_the_catalog_as_a_table_and_as_json() -> None:
     checks = conformance.all_checks()
     table = dpp_run("conformance", "list")
     assert table.exit_code == 0
-    assert all(spec.id in table.stdout and spec.rule in table.stdout for spec in checks)
+    assert all(spec.id in table.stdout for spec in checks)
+    assert checks[0].rule.split()[0] in table.stdout  # long rules wrap in their column
     rows = json.loads(dpp_run("conformance", "list", "--json").stdout)
-    assert [row["id"] for row in rows] == [spec.id for spec in checks]
+    assert [(row["id"], row["rule"]) for row in rows] == [(s.id, s.rule) for s in checks]
     assert set(rows[0]) == {"id", "category", "level", "quick", "needs", "rule"}
 
 
