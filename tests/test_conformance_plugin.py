@@ -39,32 +39,24 @@ def test_the_option_adds_one_item_per_check_named_by_its_id(pytester: pytest.Pyt
 def test_a_failing_check_fails_with_its_evidence_and_a_waived_one_is_an_xfail(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makeconftest(
-        """
-        import attrs
-        from dpp_sdk.conformance import _registry
-
-        def pytest_configure(config):
-            for check_id in ("REG-001", "REG-002"):
-                spec = _registry.all_checks() and _registry._REGISTRY[check_id]
-                _registry._REGISTRY[check_id] = attrs.evolve(
-                    spec, function=lambda trial: trial.fail("the rule", "broken on purpose")
-                )
-        """
-    )
-    result = pytester.runpytest(
-        PROVIDER, "--dpp-only", "REG-001,REG-002", "--dpp-waive", "REG-002=later"
-    )
-    result.assert_outcomes(failed=1, xfailed=1)
-    result.stdout.fnmatch_lines(
+    # The SDK's test KV provider never re-creates a member lost with its host: RES-004 fails.
+    pytester.syspathinsert(ROOT)
+    kv = "--dpp-provider=tests.providers:KVProvider"
+    failed = pytester.runpytest(kv, "--dpp-only", "RES-004", "--dpp-seed", "2")
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(
         [
-            "*REG-001 fail (required): expected the rule; broken on purpose",
+            "RES-004 fail (required): expected *",
             "rule: *",
-            "expected: the rule",
-            "actual: broken on purpose",
-            f"replay: dpp conformance run {MINIO} --only REG-001 --seed 0 --profile full",
+            "expected: *",
+            "actual: gave up after *",
+            "operations:",
+            "audit:",
+            "replay: dpp conformance run tests.providers:KVProvider --only RES-004 --seed 2 *",
         ]
     )
+    waived = pytester.runpytest(kv, "--dpp-only", "RES-004", "--dpp-waive", "RES-004=a cache")
+    waived.assert_outcomes(xfailed=1)
 
 
 def test_the_checks_run_under_xdist_in_the_same_order(pytester: pytest.Pytester) -> None:
