@@ -7,8 +7,10 @@ One import reaches everything public::
     class MyProvider(dpp.ServiceProvider):
         ...
 
-The contract (provider base class, models, errors) loads eagerly and is light; JSON conversion
-and schema validation, the mock platform and the CLI load on first use of one of their names.
+Every name loads on first use: the contract (provider base class, models, errors) with the
+first of its names, JSON conversion and schema validation, the mock platform and the CLI with
+theirs. ``import dpp_sdk`` itself costs next to nothing, so a process that only needs the
+version, or the CLI's ``--help``, does not build the contract's classes.
 """
 
 from __future__ import annotations
@@ -16,20 +18,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from dpp_sdk import contract as _contract
 from dpp_sdk._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from dpp_sdk.contract import *  # noqa: F403 - the contract's curated __all__, re-exported whole
     from dpp_sdk.platform import *  # noqa: F403 - the platform's curated __all__, loaded lazily
 
-globals().update(
-    {name: getattr(_contract, name) for name in _contract.__all__ if name not in _contract.LAZY}
-)
-
-# Names that live in heavier modules, imported on first attribute access.
-_LAZY: dict[str, str] = {
-    **dict.fromkeys(_contract.LAZY, "dpp_sdk.contract"),
+# The platform's names, imported on first attribute access; every other public name is the
+# contract's (its own __all__, read when the contract is first loaded).
+_PLATFORM: dict[str, str] = {
     **dict.fromkeys(
         (
             "AuditRecord",
@@ -73,17 +70,46 @@ _LAZY: dict[str, str] = {
     ),
 }
 
-__all__ = sorted([*_contract.__all__, *_LAZY, "__version__"])  # noqa: PLE0605 - kept sorted
+
+def _load_contract() -> None:
+    """Import the contract and bind its names here (its own lazy names stay lazy there)."""
+    contract = importlib.import_module("dpp_sdk.contract")
+    names = globals()
+    names["contract"] = contract
+    lazy = contract.LAZY
+    for name in contract.__all__:
+        if name not in lazy:
+            names.setdefault(name, getattr(contract, name))
+    names["_CONTRACT"] = frozenset(contract.__all__)
+
+
+_CONTRACT: frozenset[str] | None = None
+"""The contract's public names, once it is loaded."""
+
+
+def _public() -> list[str]:
+    if _CONTRACT is None:
+        _load_contract()
+    assert _CONTRACT is not None
+    return sorted([*_CONTRACT, *_PLATFORM, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dpp_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if name == "__all__":
+        value: Any = _public()
+    elif name in _PLATFORM:
+        value = getattr(importlib.import_module(_PLATFORM[name]), name)
+    else:
+        if _CONTRACT is None and not name.startswith("__"):
+            _load_contract()
+            if name in globals():  # "contract", or a name just bound
+                return globals()[name]
+        if _CONTRACT is None or name not in _CONTRACT:
+            raise AttributeError(f"module 'dpp_sdk' has no attribute {name!r}")
+        value = getattr(importlib.import_module("dpp_sdk.contract"), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted({*globals(), *_public()})
