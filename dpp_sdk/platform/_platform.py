@@ -64,7 +64,7 @@ from dpp_sdk.platform._resources import InstanceResources
 from dpp_sdk.platform._storage import VolumeStore
 from dpp_sdk.platform._store import Store
 from dpp_sdk.platform._timers import Timers
-from dpp_sdk.platform._views import cluster_view, host_info, instance_info
+from dpp_sdk.platform._views import InstanceViews, cluster_view, host_info, instance_info
 
 __all__ = ["Platform"]
 
@@ -117,6 +117,7 @@ class Platform:
             store.close()
             raise
         repo, journal = self._repo, self._journal
+        self._views = InstanceViews()
         volumes = VolumeStore(None if state_dir is None else state_dir / "volumes")
         self._catalog = Catalog(repo, journal, self.clock, Deadlines(provider_deadlines))
         self._resources = InstanceResources(repo, volumes, self.clock, journal)
@@ -287,15 +288,8 @@ class Platform:
         (``None``: all), starting after ``cursor`` (a previous page's ``next_cursor``)."""
         size = check_limit(limit)
         after = decode_cursor("instances", cursor, str)
-        with self._repo.lock:
-            records = self._repo.instances_page(
-                after=after, limit=None if size is None else size + 1, service=service
-            )
-            more = size is not None and len(records) > size
-            records = records[:size] if size is not None else records
-            cluster = self._repo.states()
-            items = [instance_info(self._repo, r, cluster) for r in records]
-        return Page(items, encode_cursor("instances", records[-1].name) if more else None)
+        items, last = self._views.page(self._repo, after=after, size=size, service=service)
+        return Page(items, None if last is None else encode_cursor("instances", last))
 
     def create_instance(
         self,

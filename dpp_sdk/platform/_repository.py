@@ -400,8 +400,17 @@ class Repository:
         self, *, after: str | None, limit: int | None, service: str | None = None
     ) -> list[InstanceRecord]:
         """Instances named after ``after``, by name, at most ``limit`` (of ``service``)."""
-        rows = self.store.page("instance", "", after=after, limit=limit, attr=service)
-        return [structure(body, InstanceRecord) for _name, body in rows]
+        with self.lock:
+            self._fresh()
+            cached = self._rows
+            names = self.store.page_names("instance", "", after=after, limit=limit, attr=service)
+            keys = [("instance", "", name) for name in names]
+            if any(cached.get(key) is None for key in keys):  # a row not read yet: read the page
+                rows = self.store.page("instance", "", after=after, limit=limit, attr=service)
+                for name, body in rows:
+                    cached["instance", "", name] = structure(body, InstanceRecord)
+                keys = [("instance", "", name) for name, _ in rows]
+            return [cached[key] for key in keys]
 
     def instances(self) -> list[InstanceRecord]:
         """Every instance, by name."""

@@ -94,6 +94,25 @@ def _dumps(body: Any) -> str:
     return _ENCODER.encode(body)
 
 
+def _page_query(
+    columns: str, kind: str, scope: str, *, after: str | None, limit: int | None, attr: str | None
+) -> tuple[str, list[Any]]:
+    """The statement and arguments of :meth:`Store.page` reading ``columns``."""
+    sql = f"SELECT {columns} FROM records WHERE kind = ? AND scope = ?"
+    args: list[Any] = [kind, scope]
+    if attr is not None:
+        sql += " AND attr = ?"
+        args.append(attr)
+    if after is not None:
+        sql += " AND name > ?"
+        args.append(after)
+    sql += " ORDER BY name"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return sql, args
+
+
 class _Transaction:
     """One use of :meth:`Store.transaction`: begins (or joins) on enter, commits or rolls back
     on exit. The outermost one holds the store's lock from ``BEGIN IMMEDIATE`` to the end of
@@ -401,21 +420,17 @@ class Store:
     ) -> list[tuple[str, Any]]:
         """(name, body) of records of ``kind`` in ``scope`` named after ``after``, by name, at
         most ``limit``; only those whose ``attr`` is ``attr`` when given."""
-        sql = "SELECT name, body FROM records WHERE kind = ? AND scope = ?"
-        args: list[Any] = [kind, scope]
-        if attr is not None:
-            sql += " AND attr = ?"
-            args.append(attr)
-        if after is not None:
-            sql += " AND name > ?"
-            args.append(after)
-        sql += " ORDER BY name"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
         with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [(str(name), json.loads(body)) for name, body in rows]
+            rows = self._db.execute(
+                *_page_query("name, body", kind, scope, after=after, limit=limit, attr=attr)
+            )
+            return [(str(name), json.loads(body)) for name, body in rows.fetchall()]
+
+    def page_names(self, kind: str, scope: str, **where: Any) -> list[str]:
+        """The names :meth:`page` would return (``where``: its keywords), without the bodies."""
+        with self._lock:
+            rows = self._db.execute(*_page_query("name", kind, scope, **where))
+            return [str(name) for (name,) in rows.fetchall()]
 
     def count(self, kind: str, *, attr: str | None = None) -> int:
         """Number of records of ``kind`` (whose ``attr`` is ``attr``, when given)."""

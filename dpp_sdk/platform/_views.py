@@ -14,7 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from dpp_sdk.contract import (
     ClusterView,
@@ -41,6 +41,7 @@ from dpp_sdk.platform._records import (
     InstanceRecord,
     MemberRecord,
     RepairTimer,
+    SecretRecord,
     VolumeRecord,
 )
 from dpp_sdk.platform._repository import Repository
@@ -48,6 +49,8 @@ from dpp_sdk.platform._storage import CHUNK, Scheme
 
 __all__ = [
     "EffectiveState",
+    "InstanceViews",
+    "ViewMoment",
     "available",
     "cluster_view",
     "component_bytes",
@@ -58,6 +61,7 @@ __all__ = [
     "member_info",
     "lost_hosts",
     "placements",
+    "view_moment",
     "pool_spread",
     "repair_due",
     "scheme_for",
@@ -102,12 +106,21 @@ def lost_hosts(repo: Repository) -> frozenset[str]:
 
 
 def scheme_for(policy: Policy) -> Scheme:
-    """How a policy stores bytes."""
-    if policy.kind == "mirror":
-        return Scheme(kind="mirror", replicas=policy.replicas, witnesses=policy.witnesses)
-    if policy.kind == "erasure":
-        return Scheme(kind="erasure", k=policy.k, m=policy.m)
-    return Scheme(kind="single")
+    """How a policy stores bytes (one frozen :class:`Scheme` per layout, made once)."""
+    key = (policy.kind, policy.replicas, policy.witnesses, policy.k, policy.m)
+    scheme = _SCHEMES.get(key)
+    if scheme is None:
+        if policy.kind == "mirror":
+            scheme = Scheme(kind="mirror", replicas=policy.replicas, witnesses=policy.witnesses)
+        elif policy.kind == "erasure":
+            scheme = Scheme(kind="erasure", k=policy.k, m=policy.m)
+        else:
+            scheme = Scheme(kind="single")
+        _SCHEMES[key] = scheme
+    return scheme
+
+
+_SCHEMES: dict[tuple[str, int, int, int, int], Scheme] = {}
 
 
 def component_bytes(policy: Policy, role: str, extent: int) -> int:
@@ -281,27 +294,121 @@ def endpoint_info(endpoint: EndpointRecord) -> EndpointInfo:
     )
 
 
-def instance_info(repo: Repository, record: InstanceRecord, cluster: Cluster) -> InstanceInfo:
-    """The public view of an instance, with its resources."""
+def instance_info(
+    repo: Repository, record: InstanceRecord, cluster: Cluster, at: ViewMoment | None = None
+) -> InstanceInfo:
+    """The public view of an instance, with its resources. ``at`` (:func:`view_moment`) is
+    what every instance of one listing shares: the time and the repair timers."""
     name = record.name
+    return _instance_info(
+        record,
+        _Resources(
+            repo.volumes(name), repo.members(name), repo.endpoints(name), repo.secrets(name)
+        ),
+        cluster,
+        view_moment(repo) if at is None else at,
+    )
+
+
+class _Resources(NamedTuple):
+    """An instance's resource records, as the repository has them."""
+
+    volumes: list[VolumeRecord]
+    members: list[MemberRecord]
+    endpoints: list[EndpointRecord]
+    secrets: list[SecretRecord]
+
+
+def _instance_info(
+    record: InstanceRecord, held: _Resources, cluster: Cluster, moment: ViewMoment
+) -> InstanceInfo:
     status = record.status
     if status is InstanceStatus.READY and record.health is not HealthStatus.GREEN:
         status = InstanceStatus.DEGRADED
     return InstanceInfo(
-        name=name,
+        name=record.name,
         service=record.service,
         service_version=record.service_version,
         spec=record.spec,
         status=status,
         health=record.health,
-        volumes=tuple(
-            volume_info(cluster, v, repair_due(repo), repo.clock.now()) for v in repo.volumes(name)
-        ),
-        members=tuple(member_info(cluster, m, lost_hosts(repo)) for m in repo.members(name)),
-        endpoints=tuple(endpoint_info(e) for e in repo.endpoints(name)),
-        secrets=tuple(SecretInfo(name=s.name) for s in repo.secrets(name)),
+        volumes=tuple(volume_info(cluster, v, moment.repair_due, moment.now) for v in held.volumes),
+        members=tuple(member_info(cluster, m, moment.lost_hosts) for m in held.members),
+        endpoints=tuple(endpoint_info(e) for e in held.endpoints),
+        secrets=tuple(SecretInfo(name=s.name) for s in held.secrets),
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+class InstanceViews:
+    """:func:`instance_info`, remembering each instance's last view and what it was made of.
+
+    A listing builds a hundred views, most of them the same as at the previous listing; a
+    view is kept with its inputs (the stored records, which are immutable and replaced
+    whenever they change, the effective states of its components and its members' hosts, the
+    repair timers) and given again while they are the same. A view that depends on the time
+    (a component with a resync recorded) is never kept. At most ``limit`` views are kept;
+    beyond, it starts afresh."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._kept: dict[str, tuple[tuple[object, ...], InstanceInfo]] = {}
+
+    def info(
+        self, repo: Repository, record: InstanceRecord, cluster: Cluster, moment: ViewMoment
+    ) -> InstanceInfo:
+        """What :func:`instance_info` returns, from the last view when its inputs are equal."""
+        name = record.name
+        held = _Resources(
+            repo.volumes(name), repo.members(name), repo.endpoints(name), repo.secrets(name)
+        )
+        states: list[str] = []
+        for volume in held.volumes:
+            for comp in volume.components:
+                if comp.resync_until is not None:  # the view changes with the time
+                    return _instance_info(record, held, cluster, moment)
+                states.append(effective_state(cluster, comp))
+        states.extend(cluster.host(m.host).state for m in held.members)
+        key = (record, held, tuple(states), moment.repair_due, moment.lost_hosts)
+        kept = self._kept.get(name)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        info = _instance_info(record, held, cluster, moment)
+        if len(self._kept) >= self._limit:
+            self._kept.clear()
+        self._kept[name] = (key, info)
+        return info
+
+    def page(
+        self, repo: Repository, *, after: str | None, size: int | None, service: str | None
+    ) -> tuple[list[InstanceInfo], str | None]:
+        """The views of at most ``size`` instances (``None``: all) named after ``after``, by
+        name (of ``service`` when given), and the last name when more follow."""
+        with repo.lock:
+            records = repo.instances_page(
+                after=after, limit=None if size is None else size + 1, service=service
+            )
+            more = size is not None and len(records) > size
+            records = records[:size] if size is not None else records
+            cluster = repo.states()
+            moment = view_moment(repo)
+            items = [self.info(repo, r, cluster, moment) for r in records]
+        return items, records[-1].name if more else None
+
+
+class ViewMoment(NamedTuple):
+    """What the views of several instances at one moment share (:func:`view_moment`)."""
+
+    now: dt.datetime
+    repair_due: Mapping[str, dt.datetime]
+    lost_hosts: frozenset[str]
+
+
+def view_moment(repo: Repository) -> ViewMoment:
+    """The time, and the repair timers running and expired, read once for a listing."""
+    return ViewMoment(
+        now=repo.clock.now(), repair_due=repair_due(repo), lost_hosts=lost_hosts(repo)
     )
 
 
