@@ -90,6 +90,7 @@ class SimulatedClock(Clock):
 
     def __init__(self, offset: float = 0.0) -> None:
         self._offset = max(0.0, float(offset))
+        self._delta = dt.timedelta(seconds=self._offset)  # made once per change, not per now()
         self._lock = threading.Lock()
 
     @property
@@ -98,7 +99,7 @@ class SimulatedClock(Clock):
         return self._offset
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._offset)
+        return dt.datetime.now(dt.UTC) + self._delta
 
     def monotonic(self) -> float:
         return time.monotonic() + self._offset
@@ -109,6 +110,7 @@ class SimulatedClock(Clock):
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += max(0.0, seconds)
+            self._delta = dt.timedelta(seconds=self._offset)
 
     def saved(self) -> float | None:
         return self._offset
@@ -116,6 +118,7 @@ class SimulatedClock(Clock):
     def restore(self, position: float) -> None:
         with self._lock:
             self._offset = max(self._offset, position)
+            self._delta = dt.timedelta(seconds=self._offset)
 
 
 class ManualClock(Clock):

@@ -269,7 +269,9 @@ class Lifecycle:
             with self.repo.store.transaction():
                 if self.repo.find_instance(name) is not None:
                     raise Conflict(f"instance {name!r} was created meanwhile by another process")
-                run, _ = self.engine.new("provision", name, request, idempotency_key)
+                run, created = self.engine.new(
+                    "provision", name, request, idempotency_key, started=True
+                )
                 now = self.repo.clock.now()
                 masked, secrets = mask_parameters(spec.parameters, secret_names)
                 self.repo.put_instance(
@@ -287,7 +289,8 @@ class Lifecycle:
                     )
                 )
                 self.repo.put_secret_parameters(name, secrets)
-                self.engine.start(run)
+                if not created:  # another process's, with this key: started here
+                    self.engine.start(run)
         return self.execute(run)
 
     # ------------------------------------------------------------------ changes
@@ -359,16 +362,18 @@ class Lifecycle:
                 self._check_busy(now)  # another process may have begun
                 if now != record:
                     return None
-                run, _ = self.engine.new(
+                run, created = self.engine.new(
                     kind,
                     name,
                     request,
                     idempotency_key,
                     extra={"spec": unstructure(new_spec), "previous": unstructure(record.spec)},
+                    started=True,
                 )
                 self.repo.update_instance(name, spec=new_spec, status=status, operation=run.id)
                 self.secrets.stash_and_store(name, secrets)
-                self.engine.start(run)
+                if not created:  # another process's, with this key: started here
+                    self.engine.start(run)
         return run
 
     def _checked_spec(self, kind: str, record: InstanceRecord, build: Build) -> InstanceSpec:

@@ -153,10 +153,14 @@ class OperationEngine:
         request: Mapping[str, Any],
         idempotency_key: str | None,
         extra: Mapping[str, Any] | None = None,
+        *,
+        started: bool = False,
     ) -> tuple[Run, bool]:
         """Create an operation, or return the one with the same idempotency key.
 
-        Returns (run, created). The same key with a different request raises Conflict."""
+        Returns (run, created). The same key with a different request raises Conflict.
+        ``started``: a new operation is stored already started, as :meth:`start` leaves it
+        (in one write; the caller has recorded it on its instance)."""
         fingerprint = hashlib.sha256(
             json.dumps({"kind": kind, "target": target, **request}, sort_keys=True).encode()
         ).hexdigest()
@@ -179,6 +183,8 @@ class OperationEngine:
             request={**request, **(extra or {})},
             owner=self.owner,
         )
+        if started:
+            record = self._started(record)
         self._repo.put_operation(record)
         return Run(record), True
 
@@ -211,14 +217,18 @@ class OperationEngine:
     def start(self, run: Run) -> None:
         """Mark the operation running (owned by this platform, first attempt counted) and its
         instance as the one it works on. Call inside the transaction that creates it."""
-        self.save(
-            run,
-            state=OperationState.RUNNING,
-            started_at=run.record.started_at or self._clock.now(),
-            owner=self.owner,
-            attempts=run.record.attempts + 1,
-        )
+        run.record = self._started(run.record)
+        self._repo.put_operation(run.record)
         self._repo.update_instance(run.target, operation=run.id)
+
+    def _started(self, record: OperationRecord) -> OperationRecord:
+        """``record`` running, owned by this platform, with one more attempt counted."""
+        return record.moved(
+            state=OperationState.RUNNING,
+            started_at=record.started_at or self._clock.now(),
+            owner=self.owner,
+            attempts=record.attempts + 1,
+        )
 
     def drive(self, run: Run, plan: Plan) -> None:
         """Drive the operation (just started, pending, or interrupted) to a terminal state,

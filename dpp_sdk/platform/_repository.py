@@ -89,8 +89,8 @@ class Repository:
         self._rows: dict[tuple[str, str, str], Any] = {}
         self._scopes: dict[tuple[str, str], list[str]] = {}
         self._rows_version: tuple[int, int] | None = None
-        self._last_version: tuple[int, int] | None = None
-        self._version_mark = (-1, -1)
+        self._version_mark = 0  # what the last version read was read for (see _version)
+        self._last_version = (0, 0)
         self.config = self._init_config(config)
 
     # ------------------------------------------------------------------ configuration
@@ -241,15 +241,14 @@ class Repository:
 
     def _version(self) -> tuple[int, int]:
         """The store's data version, read once per transaction (which holds the database's
-        write lock) and once per hold of the platform lock outside transactions."""
+        write lock) and once per hold of the platform lock outside transactions (see
+        :meth:`Store.data_version`; remembered here too, as this is asked at every read)."""
         store = self.store
-        # Inside a transaction no other process can commit; outside, the version is read once
-        # per hold of the lock (so the reads of one step see one state).
-        mark = (store.serial, -1) if store.in_transaction else (-1, self.lock.generation)
-        if mark == self._version_mark and self._last_version is not None:
-            return self._last_version
-        self._version_mark = mark
-        self._last_version = store.data_version()
+        # A transaction's serial number (>= 1), or minus one less the lock's generation.
+        mark = store.serial if store.in_transaction else -1 - self.lock.generation
+        if mark != self._version_mark:
+            self._last_version = store.data_version()
+            self._version_mark = mark
         return self._last_version
 
     def _fresh(self) -> None:
@@ -275,14 +274,32 @@ class Repository:
     def _all(self, cls: type[R], kind: str, scope: str) -> list[R]:
         with self.lock:
             self._fresh()
-            names = self._scopes.get((kind, scope))
-            if names is None:
-                rows = self.store.page(kind, scope, after=None, limit=None)
-                for name, body in rows:
-                    self._rows[(kind, scope, name)] = structure(body, cls)
-                names = [name for name, _ in rows]
-                self._scopes[(kind, scope)] = names
-            return [self._rows[(kind, scope, name)] for name in names]
+            return self._all_fresh(cls, kind, scope)
+
+    def _all_fresh(self, cls: type[R], kind: str, scope: str) -> list[R]:
+        """:meth:`_all`, the lock held and the cache checked by the caller."""
+        names = self._scopes.get((kind, scope))
+        if names is None:
+            rows = self.store.page(kind, scope, after=None, limit=None)
+            for name, body in rows:
+                self._rows[(kind, scope, name)] = structure(body, cls)
+            names = [name for name, _ in rows]
+            self._scopes[(kind, scope)] = names
+        return [self._rows[(kind, scope, name)] for name in names]
+
+    def held(
+        self, instance: str
+    ) -> tuple[list[VolumeRecord], list[MemberRecord], list[EndpointRecord], list[SecretRecord]]:
+        """The volumes, members, endpoints and secrets of ``instance``, each by name, read
+        together (one check of the cache for all four)."""
+        with self.lock:
+            self._fresh()
+            return (
+                self._all_fresh(VolumeRecord, "volume", instance),
+                self._all_fresh(MemberRecord, "member", instance),
+                self._all_fresh(EndpointRecord, "endpoint", instance),
+                self._all_fresh(SecretRecord, "secret", instance),
+            )
 
     def _put(self, kind: str, scope: str, name: str, record: Any, attr: str | None = None) -> None:
         with self.lock:

@@ -209,6 +209,9 @@ class Store:
         # The data version read in transaction number ``_version_serial`` (see data_version).
         self._version_serial = -1
         self._version_in_transaction = 0
+        # The data version read in the hold of the lock numbered ``_version_generation``.
+        self._version_generation = -1
+        self._version_outside = 0
         self._db = sqlite3.connect(
             target, isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -327,15 +330,23 @@ class Store:
 
         Read from the database once per transaction: while this connection holds the write
         lock (``BEGIN IMMEDIATE``) no other connection can commit, so the value read first in
-        a transaction holds until it ends. Outside transactions it is read every time."""
+        a transaction holds until it ends. Outside transactions it is read once per hold of
+        the store's lock (:attr:`StoreLock.generation`), so that the reads of one step see
+        one state; a value read in a transaction is the newest, and serves the rest of the
+        hold it began in."""
         with self._lock:
-            if self._depth and self._version_serial == self.serial:
-                return self._version_in_transaction, self.rollbacks
+            if self._depth:
+                if self._version_serial == self.serial:
+                    return self._version_in_transaction, self.rollbacks
+            elif self._version_generation == self._lock.generation:
+                return self._version_outside, self.rollbacks
             row = self._db.execute("PRAGMA data_version").fetchone()
             version = int(row[0])
             if self._depth:
                 self._version_serial = self.serial
                 self._version_in_transaction = version
+            self._version_generation = self._lock.generation
+            self._version_outside = version
         return version, self.rollbacks
 
     @property

@@ -360,9 +360,7 @@ class InstanceViews:
     ) -> InstanceInfo:
         """What :func:`instance_info` returns, from the last view when its inputs are equal."""
         name = record.name
-        held = _Resources(
-            repo.volumes(name), repo.members(name), repo.endpoints(name), repo.secrets(name)
-        )
+        held = _Resources(*repo.held(name))
         states: list[str] = []
         for volume in held.volumes:
             for comp in volume.components:
