@@ -97,7 +97,7 @@ from dpp_sdk.platform._capacity import (
     grow_stripes,
     natural_key,
 )
-from dpp_sdk.platform._cluster_index import ChangeJournal, Derived, LoadRank
+from dpp_sdk.platform._cluster_index import ChangeJournal, Derived, LoadRank, used_percent
 from dpp_sdk.platform._config import ClusterConfig
 
 __all__ = [
@@ -175,7 +175,7 @@ class Cluster:
                     raise ValueError(
                         f"disk {disk.host}/{disk.name} is filed under {host.name}/{disk_key}"
                     )
-        _assign(self, "_derived", Derived(self.hosts))
+        _assign(self, "_derived", Derived(self.hosts, self.capacity_warning_percent))
         for host in self.hosts.values():
             _assign(host, "_cluster", self)
             for disk in host.disks.values():
@@ -365,13 +365,13 @@ class Cluster:
 
     def capacity_warning(self) -> bool:
         """Whether the datastore's use, or any disk's, has reached ``capacity_warning_percent``."""
-        return self.pool_used_percent() >= self.capacity_warning_percent or bool(
-            self.disks_past_warning()
-        )
+        limit, derived = self.capacity_warning_percent, self._derived
+        past = derived.past_warning if limit == derived.warn_percent else self.disks_past_warning()
+        return self.pool_used_percent() >= limit or bool(past)
 
     def disk_used_percent(self, disk: Disk) -> float:
         """Percentage of ``disk`` that is reserved (a direct disk: its storage pool)."""
-        return 100 * disk.reserved_gb / disk.size_gb if disk.size_gb > 0 else 0.0
+        return used_percent(disk)
 
     def disks_past_warning(self) -> list[Disk]:
         """Every disk whose use has reached ``capacity_warning_percent``, in natural order

@@ -25,7 +25,7 @@ from dpp_sdk.platform._capacity import (
     natural_key,
 )
 
-__all__ = ["ChangeJournal", "Derived", "LoadRank"]
+__all__ = ["ChangeJournal", "Derived", "LoadRank", "used_percent"]
 
 
 class _Journaled(Protocol):
@@ -48,6 +48,11 @@ class LoadRank(NamedTuple):
     name: str
 
 
+def used_percent(disk: Disk) -> float:
+    """Percentage of ``disk`` that is reserved (a direct disk: its storage pool)."""
+    return 100 * disk.reserved_gb / disk.size_gb if disk.size_gb > 0 else 0.0
+
+
 def _load(used_units: int, size_units: int) -> float:
     """Reserved fraction of a size, as ``fsum(reserved) / fsum(sizes)`` (1.0 for no size)."""
     return _gb(used_units) / _gb(size_units) if size_units > 0 else 1.0
@@ -57,8 +62,9 @@ class Derived:
     """Everything a cluster derives from its hosts, kept up to date by the cluster.
 
     The shape part (orders, sizes, fault domains) is computed once; the rest (reserved totals,
-    loads, the volume index) changes with every reservation and state change, through
-    :meth:`reserved_changed` and :meth:`usable_changed`.
+    loads, the volume index, the disks past the capacity warning threshold ``warn_percent``)
+    changes with every reservation and state change, through :meth:`reserved_changed` and
+    :meth:`usable_changed`.
     """
 
     __slots__ = (
@@ -74,14 +80,17 @@ class Derived:
         "host_used",
         "hosts",
         "names",
+        "past_warning",
         "placed",
         "ranks",
         "raw_units",
         "reserved_units",
+        "warn_percent",
     )
 
-    def __init__(self, hosts: Mapping[str, Host]) -> None:
+    def __init__(self, hosts: Mapping[str, Host], warn_percent: float) -> None:
         self.hosts = hosts
+        self.warn_percent = warn_percent
         order = sorted(hosts.values(), key=lambda host: natural_key(host.name))
         self._orders(order)
         self._placements()
@@ -136,6 +145,10 @@ class Derived:
         """Exact reserved totals and the load rankings placement reads."""
         self.reserved_units = {
             kind: sum(d._reserved_units for d in self.disks[kind]) for kind in _KINDS
+        }
+        # The disks whose use reached warn_percent, so the check after a change is O(1).
+        self.past_warning = {
+            (d.host, d.name) for d in self.disks[None] if used_percent(d) >= self.warn_percent
         }
         # Loads sum each capacity disk's float total, as placement's fsum over disks does.
         self.host_used = {
@@ -195,6 +208,10 @@ class Derived:
         _assign(disk, "_reserved_units", units)
         _assign(disk, "_reserved_gb", after)
         self.reserved_units[disk.kind] += delta
+        if used_percent(disk) >= self.warn_percent:
+            self.past_warning.add((disk.host, disk.name))
+        else:
+            self.past_warning.discard((disk.host, disk.name))
         if disk.kind != "capacity" or after == before:
             return
         change = _units(after) - _units(before)
@@ -249,12 +266,12 @@ class ChangeJournal:
     @property
     def hosts(self) -> Mapping[str, HostState]:
         """Host name -> its state now, for every host whose state changed."""
-        return self._report()[0]
+        return self._final[0] if self._final is not None else self._states()[0]
 
     @property
     def disks(self) -> Mapping[tuple[str, str], DiskState]:
         """``(host, disk)`` -> its state now, for every disk whose state changed."""
-        return self._report()[1]
+        return self._final[1] if self._final is not None else self._states()[1]
 
     @property
     def volumes(self) -> frozenset[str]:
@@ -268,6 +285,19 @@ class ChangeJournal:
             return self._final
         cluster = self._cluster
         assert cluster is not None
+        hosts, disks = self._states()
+        volumes = frozenset(
+            volume
+            for volume, before in self._volumes.items()
+            if cluster.components(volume) != before
+        )
+        return hosts, disks, volumes
+
+    def _states(self) -> tuple[Mapping[str, HostState], Mapping[tuple[str, str], DiskState]]:
+        """The host and disk parts of the report, while the block runs (without comparing
+        the volumes' placements, which the volumes part does)."""
+        cluster = self._cluster
+        assert cluster is not None
         hosts = {
             name: cluster.hosts[name].state
             for name, before in self._hosts.items()
@@ -278,12 +308,7 @@ class ChangeJournal:
             for (host, name), before in self._disks.items()
             if cluster.hosts[host].disks[name].state != before
         }
-        volumes = frozenset(
-            volume
-            for volume, before in self._volumes.items()
-            if cluster.components(volume) != before
-        )
-        return MappingProxyType(hosts), MappingProxyType(disks), volumes
+        return MappingProxyType(hosts), MappingProxyType(disks)
 
     def _close(self) -> None:
         """The outermost block is over: fix the report."""

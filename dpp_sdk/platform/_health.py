@@ -198,14 +198,15 @@ class Health:
         # Names and messages are shown in tables and on one line: secrets redacted, control
         # characters escaped, length capped.
         detect = self._journal.scrub_detecting
-        checks = [
-            attrs.evolve(
-                c,
-                name=printable(detect(c.name, name, "health check names")),
-                message=printable(detect(c.message, name, "health messages")),
-            )
-            for c in report.checks
-        ]
+        with self._repo.lock:  # one hold: the secrets other processes stored are looked up once
+            checks = [
+                attrs.evolve(
+                    c,
+                    name=printable(detect(c.name, name, "health check names")),
+                    message=printable(detect(c.message, name, "health messages")),
+                )
+                for c in report.checks
+            ]
         worst = HealthStatus.worst(c.status for c in checks)
         if not checks or report.status.severity > worst.severity:
             checks.append(

@@ -239,16 +239,16 @@ class Lifecycle:
     ) -> Operation:
         """See :meth:`Platform.create_instance`."""
         check_request_types(capacity_gb=capacity_gb, parameters=parameters)
-        secret_names = self.secrets.names_of_service(service)
-        shown, _ = mask_parameters(dict(parameters or {}), secret_names)
-        request = {
-            "service": service,
-            "capacity_gb": capacity_gb,
-            "parameters": shown,
-            "plan": plan,
-            "policy": policy,
-        }
-        with self.repo.lock:
+        with self.repo.lock:  # one hold for the checks: one look at the data version
+            secret_names = self.secrets.names_of_service(service)
+            shown, _ = mask_parameters(dict(parameters or {}), secret_names)
+            request = {
+                "service": service,
+                "capacity_gb": capacity_gb,
+                "parameters": shown,
+                "plan": plan,
+                "policy": policy,
+            }
             if self.engine.prior(idempotency_key) is not None:
                 run, _ = self.engine.new("provision", name, request, idempotency_key)
                 return self.engine.finish(run)

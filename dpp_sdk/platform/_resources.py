@@ -464,9 +464,9 @@ class InstanceResources(NamedResources):
             anti_affinity=rules[0] if rules else None,
             more_anti_affinity=rules[1:],
             created_by=self._current_op(instance),
+            volumes=tuple(sorted(c.name for c in volumes)),
         )
-        with self._repo.mutation() as cluster:
-            self._repo.put_member(instance, member)
+        with self._repo.mutation() as cluster:  # the member is stored once its volumes are
             self._note(instance, "member", name, member.created_by)
             for claim in fresh:
                 self.place_volume_in(
@@ -481,9 +481,7 @@ class InstanceResources(NamedResources):
             for volume in kept.values():
                 now = self._repo.find_volume(instance, volume.name) or volume
                 self._repo.put_volume(attrs.evolve(now, member=name))
-            self._repo.put_member(
-                instance, attrs.evolve(member, volumes=tuple(sorted(c.name for c in volumes)))
-            )
+            self._repo.put_member(instance, member)
 
     def _clean_labels(self, instance: str, labels: dict[str, str]) -> dict[str, str]:
         """Labels are shown to everyone: a secret value in one is stored redacted (and

@@ -127,8 +127,9 @@ class Timers:
 
     def due(self) -> list[RepairTimer]:
         """Timers whose time has come, soonest first."""
-        self.catch_up()  # another process may have advanced the clock
-        timers = self._all_timers()
+        with self._repo.lock:  # one hold: the data version is checked once for both reads
+            self.catch_up()  # another process may have advanced the clock
+            timers = self._all_timers()
         if not timers:
             return []
         now = self._clock.now()
