@@ -16,11 +16,15 @@ version, or the CLI's ``--help``, does not build the contract's classes.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from dpp_sdk._version import __version__ as __version__
 
+# Not typing.TYPE_CHECKING: importing typing alone would double what `import dpp_sdk` costs.
+# Type checkers take any constant named TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dpp_sdk.contract import *  # noqa: F403 - the contract's curated __all__, re-exported whole
     from dpp_sdk.platform import *  # noqa: F403 - the platform's curated __all__, loaded lazily
 

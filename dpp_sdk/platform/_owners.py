@@ -15,7 +15,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from dpp_sdk.platform._store import instance_lock_file
+from dpp_sdk.platform._sqlite import instance_lock_file, open_lock_file
 
 __all__ = ["CallMarks", "owner_alive", "owner_tag", "register_owner"]
 
@@ -131,7 +131,7 @@ class CallMarks:
         if path is None:
             return 0
         offset = _slot(verb)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_lock_file(path)
         try:
             found = _note(os.pread(fd, _SLOT, offset))
             kills_text, _, previous = found.partition(" ")

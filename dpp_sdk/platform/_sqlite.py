@@ -20,6 +20,7 @@ __all__ = [
     "StoreLock",
     "check_database",
     "instance_lock_file",
+    "open_lock_file",
 ]
 
 LOCKS_DIR = "locks"
@@ -72,16 +73,26 @@ class StoreLock:
 
 
 def instance_lock_file(state_dir: Path, instance: str) -> str:
-    """The path of ``instance``'s lock file (``locks/`` of ``state_dir``, created if missing).
+    """The path of ``instance``'s lock file, in ``locks/`` of ``state_dir`` (open it with
+    :func:`open_lock_file`, which makes that directory when it is missing).
 
     The file is never removed or replaced (a lock is an open file's, so a new file would not
     exclude holders of the old one). Besides the lock of :meth:`Store.instance_lock`, it holds
     the instance's call marks (:class:`~dpp_sdk.platform._owners.CallMarks`)."""
-    directory = os.path.join(state_dir, LOCKS_DIR)
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(directory)
     digest = hashlib.sha1(instance.encode(), usedforsecurity=False).hexdigest()
-    return os.path.join(directory, f"{digest}.lock")
+    return os.path.join(state_dir, LOCKS_DIR, f"{digest}.lock")
+
+
+def open_lock_file(path: str) -> int:
+    """A descriptor of the lock file ``path`` (:func:`instance_lock_file`), open for reading
+    and writing, created if missing, and its directory too: the directory is made only when
+    the first open finds it missing, not checked at every open."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(os.path.dirname(path))
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
 
 def check_database(path: Path) -> None:

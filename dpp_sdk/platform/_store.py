@@ -45,6 +45,7 @@ from dpp_sdk.platform._sqlite import (
     StoreLock,
     check_database,
     instance_lock_file,
+    open_lock_file,
 )
 
 __all__ = ["DB_NAME", "LOCKS_DIR", "SCHEMA_VERSION", "Store", "StoreLock", "instance_lock_file"]
@@ -304,7 +305,7 @@ class Store:
                     if len(self._lock_paths) >= _PATHS_KEPT:
                         self._lock_paths.clear()  # bounded, whatever the number of instances
                     path = self._lock_paths[instance] = instance_lock_file(self.state_dir, instance)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = open_lock_file(path)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:
@@ -328,12 +329,9 @@ class Store:
         """Changes whenever the stored data may have changed under this connection's caches:
         another connection committed, or this one rolled back.
 
-        Read from the database once per transaction: while this connection holds the write
-        lock (``BEGIN IMMEDIATE``) no other connection can commit, so the value read first in
-        a transaction holds until it ends. Outside transactions it is read once per hold of
-        the store's lock (:attr:`StoreLock.generation`), so that the reads of one step see
-        one state; a value read in a transaction is the newest, and serves the rest of the
-        hold it began in."""
+        Read once per transaction (while this connection holds the write lock no other one
+        can commit) and once per hold of the store's lock outside transactions, so the reads
+        of one step see one state; a value read in a transaction serves the rest of its hold."""
         with self._lock:
             if self._depth:
                 if self._version_serial == self.serial:
