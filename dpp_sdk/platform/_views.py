@@ -299,15 +299,8 @@ def instance_info(
 ) -> InstanceInfo:
     """The public view of an instance, with its resources. ``at`` (:func:`view_moment`) is
     what every instance of one listing shares: the time and the repair timers."""
-    name = record.name
-    return _instance_info(
-        record,
-        _Resources(
-            repo.volumes(name), repo.members(name), repo.endpoints(name), repo.secrets(name)
-        ),
-        cluster,
-        view_moment(repo) if at is None else at,
-    )
+    moment = view_moment(repo) if at is None else at
+    return _instance_info(record, _Resources(*repo.held(record.name)), cluster, moment)
 
 
 class _Resources(NamedTuple):
