@@ -135,7 +135,8 @@ def check(
         raise ValueError(f"check {id}: needs: unknown capabilities {unknown}")
 
     def register(function: Callable[[Trial], None]) -> Callable[[Trial], None]:
-        if id in _REGISTRY and _REGISTRY[id].function is not function:
+        known = _REGISTRY.get(id)
+        if known is not None and _origin(known.function) != _origin(function):
             raise ValueError(f"check id {id} is registered twice")
         _REGISTRY[id] = CheckSpec(
             id=id,
@@ -149,6 +150,12 @@ def check(
         return function
 
     return register
+
+
+def _origin(function: Callable[..., object]) -> tuple[str, str]:
+    """Where a check function is defined: the same check re-imported (a module reloaded) is
+    registered again, not twice."""
+    return (function.__module__, function.__qualname__)
 
 
 def all_checks() -> tuple[CheckSpec, ...]:

@@ -5,9 +5,9 @@ This layer knows nothing of the platform's internals (PRODUCT.md section 2).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from dpp_sdk._lazy import lazy_names
 from dpp_sdk.contract._context import (
     Endpoints,
     InstanceContext,
@@ -107,14 +107,7 @@ LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dpp_sdk.contract' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__, _ = lazy_names("dpp_sdk.contract", LAZY, globals())
 
 __all__ = [
     "POLICY_NAMES",
