@@ -188,7 +188,9 @@ class ServiceProvider(abc.ABC):
         del ctx, request
         return MaintenanceDecision.allow()
 
-    def footprint(self, spec: InstanceSpec, cluster: ClusterView) -> Footprint | None:
+    def footprint(
+        self, spec: InstanceSpec, cluster: ClusterView, *, current: Footprint | None = None
+    ) -> Footprint | None:
         """What an instance of ``spec`` will hold: its members with their volume claims and
         anti-affinity, as ``provision`` will ``ensure`` them (or None, the default, to let the
         platform estimate from ``capacity_gb`` and the policy alone).
@@ -197,8 +199,12 @@ class ServiceProvider(abc.ABC):
         pool kind against the quota, and a placement dry run of its members on the cluster;
         what cannot fit is refused (``QuotaExceeded`` with used, asked and left, or
         ``PlacementFailed`` with the reason) and audited ``refused``, instead of failing
-        half-way through ``provision``. Must not change anything: arithmetic on ``spec``."""
-        del spec, cluster
+        half-way through ``provision``. A configure or scale is checked the same way with the
+        new spec: ``current`` is then what the instance holds now (None for a create), and
+        the footprint is everything it will hold after the change; only what it adds (new
+        claims, held volumes growing) is asked of the quota and placed. Must not change
+        anything: arithmetic on ``spec`` (and ``current``)."""
+        del spec, cluster, current
         return None
 
     def drain(self, ctx: InstanceContext, request: DrainRequest) -> MaintenanceDecision:

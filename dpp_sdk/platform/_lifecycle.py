@@ -97,7 +97,7 @@ class Lifecycle:
         self.health = health
         self.repairs = repairs
         self.secrets = SecretParameters(repo, catalog)
-        self.footprints = Footprints(repo, catalog)
+        self.footprints = Footprints(repo, catalog, resources)
         self.plans: dict[str, Plan] = {
             "provision": Provision(self),
             "configure": Change(self, "configure"),
@@ -388,13 +388,13 @@ class Lifecycle:
                 )
         new_spec = build(record, self.catalog.version_of(record).manifest)
         if kind != "decommission":
-            problems = self.catalog.validate(
-                self.catalog.provider_of(record), new_spec, record.spec
-            )
+            provider = self.catalog.provider_of(record)
+            problems = self.catalog.validate(provider, new_spec, record.spec)
             if problems:
                 raise ValidationError(
                     f"{kind} of {name!r} is invalid ({count(len(problems), 'problem')})", problems
                 )
+            self.footprints.check_change(provider, new_spec, name)
         return new_spec
 
     def configure(

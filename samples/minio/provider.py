@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -45,7 +46,10 @@ __all__ = [
     "StoredObject",
     "default_parity",
     "erasure_set_size",
+    "held_layout",
+    "layout_footprint",
     "parameter_problems",
+    "planned_layout",
     "read_quorum",
     "write_quorum",
 ]
@@ -363,6 +367,78 @@ def _new_pool(index: int, parameters: Mapping[str, Any], parity: int, usable_gb:
     return Pool(
         index=index, servers=servers, drives_per_server=drives, set_size=size, drive_gb=drive_gb
     )
+
+
+def planned_layout(spec: dpp.InstanceSpec, layout: Layout | None = None) -> Layout:
+    """The layout a tenant of ``spec`` has once provisioned or scaled: from ``layout`` (what
+    it has now; None before provision), one more pool of the spec's shape sized for the
+    capacity the existing pools lack, if they lack any. ``provision``, ``scale`` and
+    ``footprint`` all plan with this one function."""
+    if layout is None:
+        parity = int(spec.parameters["parity"])
+        return Layout(
+            parity=parity,
+            pools=(_new_pool(0, spec.parameters, parity, float(spec.capacity_gb)),),
+        )
+    missing_gb = spec.capacity_gb - layout.usable_gb()
+    if missing_gb <= _EPSILON_GB:
+        return layout
+    pool = _new_pool(len(layout.pools), spec.parameters, layout.parity, missing_gb)
+    return attrs.evolve(layout, pools=(*layout.pools, pool))
+
+
+def layout_footprint(layout: Layout, policy: str) -> dpp.Footprint:
+    """Every server of ``layout`` with its drives and anti-affinity, as
+    :meth:`MinioProvider._ensure_server` creates them."""
+    return dpp.Footprint(
+        members=tuple(
+            dpp.MemberFootprint(
+                name=pool.server_name(server),
+                volumes=tuple(_server_claims(pool, server, policy)),
+                anti_affinity=_server_anti_affinity(pool),
+            )
+            for pool in layout.pools
+            for server in range(pool.servers)
+        )
+    )
+
+
+_SERVER_NAME: Final = re.compile(r"pool(\d+)-server-(\d+)")
+
+
+def held_layout(held: dpp.Footprint, parity: int) -> Layout | None:
+    """The layout a tenant holding ``held`` (its servers with their drives, as the platform
+    lists them) has: pools by their servers' names, each drive's size, the erasure set size
+    MinIO derives. None when it holds no server."""
+    shapes: dict[int, tuple[int, int, float]] = {}
+    for member in held.members:
+        found = _SERVER_NAME.fullmatch(member.name)
+        if found is None or not member.volumes:
+            continue
+        index, server = int(found[1]), int(found[2])
+        servers, drives, drive_gb = shapes.get(index, (0, 0, 0.0))
+        shapes[index] = (
+            max(servers, server + 1),
+            max(drives, len(member.volumes)),
+            max(drive_gb, *(v.size_gb for v in member.volumes)),
+        )
+    if not shapes or sorted(shapes) != list(range(len(shapes))):
+        return None
+    pools = []
+    for index, (servers, drives, drive_gb) in sorted(shapes.items()):
+        size = erasure_set_size(servers, drives)
+        if size is None:
+            return None
+        pools.append(
+            Pool(
+                index=index,
+                servers=servers,
+                drives_per_server=drives,
+                set_size=size,
+                drive_gb=drive_gb,
+            )
+        )
+    return Layout(parity=parity, pools=tuple(pools))
 
 
 def _load_layout(ctx: dpp.InstanceContext) -> Layout | None:
@@ -774,6 +850,26 @@ class MinioProvider(dpp.ServiceProvider):
             )
         return problems
 
+    def footprint(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        *,
+        current: dpp.Footprint | None = None,
+    ) -> dpp.Footprint | None:
+        """Every server with its drives once ``spec`` is provisioned (``current`` None) or
+        applied to a tenant holding ``current``: its pools, plus the pool a scale adds.
+
+        The platform checks it against the quota (every drive of every server: the parity
+        shards count) and places it as a dry run before it starts anything, so a tenant or a
+        new pool that cannot fit is refused up front. None when the parameters break MinIO's
+        rules (:meth:`validate` has said why)."""
+        del cluster
+        if parameter_problems(spec.parameters):
+            return None
+        held = None if current is None else held_layout(current, int(spec.parameters["parity"]))
+        return layout_footprint(planned_layout(spec, held), spec.policy)
+
     def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
         """Plan pool 0 for ``capacity_gb``, then create it.
 
@@ -787,10 +883,8 @@ class MinioProvider(dpp.ServiceProvider):
         _validate(spec.parameters, connected_hosts=len(ctx.cluster.connected_hosts))
         layout = _load_layout(ctx)
         if layout is None:
-            parity = int(spec.parameters["parity"])
-            pool = _new_pool(0, spec.parameters, parity, float(spec.capacity_gb))
-            _check_room(ctx, pool)
-            layout = Layout(parity=parity, pools=(pool,))
+            layout = planned_layout(spec)
+            _check_room(ctx, layout.pools[0])
             _save_layout(ctx, layout)
         for pool in layout.pools:
             self._ensure_pool(ctx, pool)
@@ -837,12 +931,11 @@ class MinioProvider(dpp.ServiceProvider):
                 "grow it by adding pools, or copy the data to a smaller tenant"
             )
         layout = _require_layout(ctx)
-        missing_gb = request.capacity_gb - layout.usable_gb()
-        if missing_gb <= _EPSILON_GB:
+        _validate(ctx.spec.parameters)
+        grown = planned_layout(ctx.spec, layout)
+        if grown == layout:
             return
-        parameters = ctx.spec.parameters
-        _validate(parameters)
-        pool = _new_pool(len(layout.pools), parameters, layout.parity, missing_gb)
+        pool = grown.pools[-1]
         _check_room(ctx, pool)
         try:
             self._ensure_pool(ctx, pool)
@@ -852,7 +945,7 @@ class MinioProvider(dpp.ServiceProvider):
             raise dpp.PermanentError(
                 f"server pool {pool.index} could not be placed, nothing of it was kept: {exc}"
             ) from exc
-        _save_layout(ctx, attrs.evolve(layout, pools=(*layout.pools, pool)))
+        _save_layout(ctx, grown)
 
     def _ensure_pool(self, ctx: dpp.InstanceContext, pool: Pool) -> None:
         """Get or create every server of ``pool`` with its drives. A server whose host is down

@@ -602,15 +602,18 @@ def test_the_provider_itself_refuses_to_shrink_saying_why() -> None:
         assert len(info.members) == 4
 
 
-def test_a_pool_that_cannot_be_placed_fails_the_scale_and_leaves_nothing(
+def test_a_pool_that_cannot_be_placed_refuses_the_scale_and_leaves_nothing(
     dpp_platform: Platform,
 ) -> None:
-    """With a host down only 3 hosts are free for 4 servers: scale fails before allocating."""
+    """With a host down only 3 hosts are free for 4 servers: the footprint's dry run refuses
+    the scale before any operation starts."""
     dpp_platform.create_instance(service="minio", name="m1", capacity_gb=1000)
     before = dpp_platform.resources().reserved_gb
     dpp_platform.inject_host_failure("esx-04")
-    with pytest.raises(dpp.OperationFailed, match="AntiAffinityUnsatisfiable"):
+    with pytest.raises(dpp.PlacementFailed, match=r"AntiAffinityUnsatisfiable.*pool1-server-3"):
         dpp_platform.scale_instance("m1", 2000)
+    assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.scale"] == ["refused"]
+    assert dpp_platform.get_instance("m1").spec.capacity_gb == 1000
     assert dpp_platform.resources().reserved_gb == before
     assert len(dpp_platform.get_instance("m1").members) == 4
     assert "pool1-set0" not in {c.name for c in dpp_platform.instance_health("m1").checks}
@@ -689,3 +692,111 @@ def test_planned_downtime_stops_the_server_and_heals_it_on_return(dpp_platform: 
     dpp_platform.exit_maintenance(host)
     assert dpp_platform.instance_health("m1").status is dpp.HealthStatus.GREEN
     assert probe.read("while-down") == payload(22)
+
+
+# --------------------------------------------------------------------------- the footprint
+
+
+def holdings(dpp_platform: Platform, instance: str) -> dpp.Footprint:
+    """What ``instance`` holds, as a footprint: each server with its drives."""
+    info = dpp_platform.get_instance(instance)
+    return dpp.Footprint(
+        members=tuple(
+            dpp.MemberFootprint(
+                name=m.name,
+                volumes=tuple(
+                    dpp.VolumeClaim(name=v.name, size_gb=v.size_gb)
+                    for v in info.volumes
+                    if v.member == m.name
+                ),
+            )
+            for m in info.members
+        )
+    )
+
+
+def shape(footprint: dpp.Footprint | None) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Servers and their drives (name, size), sorted, to compare footprints."""
+    assert footprint is not None
+    return sorted(
+        (m.name, sorted((v.name, float(v.size_gb)) for v in m.volumes)) for m in footprint.members
+    )
+
+
+def declared(dpp_platform: Platform, instance: str, current: dpp.Footprint | None) -> object:
+    """The sample's footprint of ``instance``'s spec now, given it held ``current``."""
+    spec = dpp_platform.get_instance(instance).spec
+    view = dpp.ClusterView(hosts=tuple(dpp_platform.list_hosts()))
+    return shape(MinioProvider().footprint(spec, view, current=current))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    layout=st.sampled_from([(4, 4, 4), (4, 1, 2), (6, 3, 3), (5, 4, 2), (2, 2, 2), (4, 2, 4)]),
+    policy=st.sampled_from(["vsan-sna", "vsan-direct"]),
+    capacity=st.integers(10, 900),
+    growth=st.lists(st.integers(0, 400), max_size=2),
+    next_drives=st.sampled_from([None, 1, 2]),
+)
+def test_the_footprint_is_what_provision_and_scale_make(
+    layout: tuple[int, int, int],
+    policy: str,
+    capacity: int,
+    growth: list[int],
+    next_drives: int | None,
+) -> None:
+    """For any valid layout: the footprint of a create names exactly the servers and drives
+    (sizes too) provision makes, and the footprint of a scale, told what the tenant held,
+    exactly what it holds afterwards (the new pool in the shape configured last)."""
+    servers, drives, parity = layout
+    parameters = {"servers": servers, "drivesPerServer": drives, "parity": parity}
+    with minio_platform(ClusterConfig.uniform(hosts=6)) as dpp_platform:
+        dpp_platform.create_instance(
+            service="minio", name="m1", capacity_gb=capacity, parameters=parameters, policy=policy
+        )
+        assert declared(dpp_platform, "m1", None) == shape(holdings(dpp_platform, "m1"))
+        if (
+            next_drives is not None
+            and parameter_problems({**parameters, "drivesPerServer": next_drives}) == []
+        ):
+            dpp_platform.configure_instance("m1", {"drivesPerServer": next_drives})
+        for more in growth:
+            before = holdings(dpp_platform, "m1")
+            try:
+                dpp_platform.scale_instance("m1", capacity + more)
+            except (dpp.QuotaExceeded, dpp.PlacementFailed):
+                assert holdings(dpp_platform, "m1") == before  # refused up front
+                continue
+            capacity += more
+            after = shape(holdings(dpp_platform, "m1"))
+            assert declared(dpp_platform, "m1", before) == after
+        assert dpp_platform.remove_instance("m1").result["leaked"] == []
+
+
+def test_the_largest_small_tenant_is_refused_up_front_counting_its_parity() -> None:
+    """Plan small at 10,000 GB: 4 drives of 5,000 GB (EC:2 doubles the data) need 20,000 GB
+    raw against a 19,200 GB quota. The platform's estimate sees 10,000 GB; the footprint
+    refuses it before any server exists."""
+    with minio_platform(ClusterConfig.uniform(hosts=6)) as dpp_platform:
+        with pytest.raises(dpp.QuotaExceeded, match=r"declares 20000\.0 GB of raw capacity"):
+            dpp_platform.create_instance(
+                service="minio", name="m1", plan="small", capacity_gb=10_000
+            )
+        assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.provision"] == [
+            "refused"
+        ]
+        assert nothing_allocated(dpp_platform)
+
+
+def test_a_scale_past_the_quota_is_refused_and_the_tenant_is_unchanged() -> None:
+    """19,201 GB on six hosts (19,200 GB quota): the new pool alone needs more than is left."""
+    with minio_platform(ClusterConfig.uniform(hosts=6)) as dpp_platform:
+        dpp_platform.create_instance(service="minio", name="m1", capacity_gb=1000)
+        before = holdings(dpp_platform, "m1")
+        with pytest.raises(dpp.QuotaExceeded, match="more of raw capacity"):
+            dpp_platform.scale_instance("m1", 19_201)
+        assert holdings(dpp_platform, "m1") == before
+        assert dpp_platform.get_instance("m1").spec.capacity_gb == 1000
+        assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.scale"] == [
+            "refused"
+        ]

@@ -36,7 +36,10 @@ __all__ = [
     "ReplicaSetProbe",
     "ReplicaSetView",
     "majority",
+    "member_footprint",
     "member_name",
+    "replica_count_problems",
+    "replica_set_footprint",
     "volume_name",
 ]
 
@@ -128,6 +131,47 @@ def member_name(index: int) -> str:
 def volume_name(member: str) -> str:
     """The data volume of ``member`` (``data-mongodb-0``), named as a StatefulSet would."""
     return f"data-{member}"
+
+
+def member_footprint(index: int, capacity_gb: float) -> dpp.MemberFootprint:
+    """Member ``index`` as the provider creates it: its data volume of ``capacity_gb`` (every
+    member holds a full copy) and the replica set's anti-affinity. ``provision``, re-creating
+    a member and :meth:`MongoDBProvider.footprint` all build members from this."""
+    name = member_name(index)
+    return dpp.MemberFootprint(
+        name=name,
+        volumes=(dpp.VolumeClaim(name=volume_name(name), size_gb=capacity_gb),),
+        anti_affinity=ANTI_AFFINITY,
+    )
+
+
+def replica_set_footprint(spec: dpp.InstanceSpec) -> dpp.Footprint:
+    """The members (with their data volumes) a replica set of ``spec`` has: ``replicaCount``
+    of them, each with a ``capacity_gb`` data volume."""
+    return dpp.Footprint(
+        members=tuple(
+            member_footprint(index, spec.capacity_gb)
+            for index in range(int(spec.parameters["replicaCount"]))
+        )
+    )
+
+
+def replica_count_problems(spec: dpp.InstanceSpec, connected_hosts: int) -> list[dpp.Problem]:
+    """The replica set needs a host per member (required anti-affinity): a problem when
+    ``replicaCount`` exceeds the connected hosts."""
+    count = spec.parameters.get("replicaCount")
+    if not isinstance(count, int) or count <= connected_hosts:
+        return []
+    return [
+        dpp.Problem(
+            path="$.parameters.replicaCount",
+            value=count,
+            message=(
+                f"every member of a replica set needs a host of its own (a host lost must cost "
+                f"one copy only); the cluster has {connected_hosts} connected hosts"
+            ),
+        )
+    ]
 
 
 def _index(member: str) -> int:
@@ -333,6 +377,21 @@ class MongoDBProvider(dpp.ServiceProvider):
         """The manifest; a cluster of any size is accepted (placement checks each request)."""
         del cluster
         return MANIFEST
+
+    def validate(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        *,
+        current: dpp.InstanceSpec | None = None,
+    ) -> list[dpp.Problem]:
+        """A host per member, checked when the replica set is created or its ``replicaCount``
+        changes (a scale with a host down keeps the members it has)."""
+        if current is not None and current.parameters.get("replicaCount") == (
+            spec.parameters.get("replicaCount")
+        ):
+            return []
+        return replica_count_problems(spec, len(cluster.connected_hosts))
 
     def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
         """Secrets, one member per replica (each with its data volume), endpoints, a primary."""
@@ -583,6 +642,20 @@ class MongoDBProvider(dpp.ServiceProvider):
         self._replicate(ctx)
         self._record_election(ctx, ReplicaSetView.read(ctx))
 
+    def footprint(
+        self,
+        spec: dpp.InstanceSpec,
+        cluster: dpp.ClusterView,
+        *,
+        current: dpp.Footprint | None = None,
+    ) -> dpp.Footprint | None:
+        """``replicaCount`` members on distinct hosts, each with a full-size data volume:
+        the platform checks all the copies against the quota and places them as a dry run
+        before anything starts. What a change adds is the same for any ``current``: members
+        ensured by name, data volumes expanded in place by a scale."""
+        del cluster, current
+        return replica_set_footprint(spec)
+
     def data_probe(self, ctx: dpp.InstanceContext) -> dpp.DataProbe | None:
         """A probe that writes with write concern ``majority``."""
         return ReplicaSetProbe(ctx)
@@ -592,11 +665,12 @@ class MongoDBProvider(dpp.ServiceProvider):
     @staticmethod
     def _ensure_member(ctx: dpp.InstanceContext, index: int, *, version: str) -> dpp.MemberInfo:
         """Get or create member ``index`` with its data volume and its endpoint."""
-        name = member_name(index)
+        wanted = member_footprint(index, ctx.spec.capacity_gb)
+        name = wanted.name
         member = ctx.members.ensure(
             name,
-            volumes=[dpp.VolumeClaim(name=volume_name(name), size_gb=ctx.spec.capacity_gb)],
-            anti_affinity=ANTI_AFFINITY,
+            volumes=wanted.volumes,
+            anti_affinity=wanted.anti_affinity,
             labels={"role": "secondary", "version": version},
         )
         ctx.endpoints.ensure(name, port=PORT, protocol=PROTOCOL, member=name)
@@ -622,12 +696,10 @@ class MongoDBProvider(dpp.ServiceProvider):
     def _room_for(ctx: dpp.InstanceContext, name: str) -> bool:
         """Whether ``name`` could be re-created now, with its data volume, where the
         platform's own placement would put it (a dry run: nothing is allocated)."""
+        wanted = member_footprint(_index(name), ctx.spec.capacity_gb)
         try:
             ctx.members.plan(
-                name,
-                volumes=[dpp.VolumeClaim(name=volume_name(name), size_gb=ctx.spec.capacity_gb)],
-                anti_affinity=ANTI_AFFINITY,
-                replacing=True,
+                name, volumes=wanted.volumes, anti_affinity=wanted.anti_affinity, replacing=True
             )
         except (dpp.PlacementFailed, dpp.QuotaExceeded):
             return False

@@ -16,7 +16,7 @@ import dpp_sdk as dpp
 from dpp_sdk import kits, testing
 from dpp_sdk.platform import MaintenanceVetoed
 
-from .provider import ReplicaSetView, majority
+from .provider import MongoDBProvider, ReplicaSetView, majority
 
 SAMPLE = Path(__file__).parent
 GB = 10
@@ -120,16 +120,19 @@ def test_three_members_land_on_three_distinct_hosts(dpp_platform: dpp.Platform) 
     assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
 
 
-def test_a_replica_set_larger_than_the_cluster_fails_placement_and_is_cleaned_up(
+def test_a_replica_set_larger_than_the_cluster_is_refused_before_anything_runs(
     dpp_platform: dpp.Platform,
 ) -> None:
-    """Five members cannot be kept apart on four hosts; the attempt leaves nothing."""
-    with pytest.raises(dpp.OperationFailed) as caught:
+    """Five members cannot be kept apart on four hosts: validate says so, nothing runs."""
+    with pytest.raises(dpp.ValidationError) as caught:
         create(dpp_platform, replicaCount=5)
-    error = caught.value.operation.error
-    assert error is not None
-    assert error.type == "PlacementFailed"
-    assert "AntiAffinityUnsatisfiable" in error.message
+    (problem,) = caught.value.problems
+    assert problem.path == "$.parameters.replicaCount"
+    assert "4 connected hosts" in problem.message
+    assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.provision"] == [
+        "refused"
+    ]
+    assert list(dpp_platform.list_operations(limit=None)) == []
     assert_nothing_left(dpp_platform)
 
 
@@ -138,17 +141,17 @@ def test_a_replica_set_larger_than_the_cluster_fails_placement_and_is_cleaned_up
 def test_a_replica_count_is_accepted_only_if_odd_and_within_the_hosts(
     count: int, hosts: int
 ) -> None:
-    """Any replicaCount: valid iff in {1, 3, 5, 7}, placed iff it fits; refusals leave nothing."""
+    """Any replicaCount: valid iff in {1, 3, 5, 7} and within the hosts; refusals leave nothing."""
     with testing.open_platform(SAMPLE, hosts=hosts) as dpp_platform:
         if count not in (1, 3, 5, 7):
             with pytest.raises(dpp.ValidationError) as refused:
                 create(dpp_platform, replicaCount=count)
             assert [p.path for p in refused.value.problems] == ["$.parameters.replicaCount"]
         elif count > hosts:
-            with pytest.raises(dpp.OperationFailed) as failed:
+            with pytest.raises(dpp.ValidationError) as refused:
                 create(dpp_platform, replicaCount=count)
-            assert failed.value.operation.error is not None
-            assert "AntiAffinityUnsatisfiable" in failed.value.operation.error.message
+            assert [p.path for p in refused.value.problems] == ["$.parameters.replicaCount"]
+            assert list(dpp_platform.list_operations(limit=None)) == []
         else:
             info = create(dpp_platform, replicaCount=count)
             assert len({m.host for m in info.members}) == count
@@ -276,13 +279,13 @@ def test_new_members_receive_the_existing_data_by_initial_sync() -> None:
 def test_growing_past_the_hosts_is_refused_and_the_set_is_unchanged(
     dpp_platform: dpp.Platform,
 ) -> None:
-    """3 -> 5 on four hosts fails placement; the platform keeps three members and the spec."""
+    """3 -> 5 on four hosts is refused up front; the platform keeps three members and the spec."""
     create(dpp_platform, replicaCount=3)
-    with pytest.raises(dpp.OperationFailed) as caught:
+    with pytest.raises(dpp.ValidationError, match="4 connected hosts"):
         dpp_platform.configure_instance("db1", {"replicaCount": 5})
-    error = caught.value.operation.error
-    assert error is not None
-    assert "AntiAffinityUnsatisfiable" in error.message
+    assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.configure"] == [
+        "refused"
+    ]
     info = dpp_platform.get_instance("db1")
     assert [m.name for m in info.members] == ["mongodb-0", "mongodb-1", "mongodb-2"]
     assert info.spec.parameters["replicaCount"] == 3
@@ -582,3 +585,102 @@ def test_evacuate_all_with_nowhere_to_go_is_vetoed_and_changes_nothing(
     assert dpp_platform.get_host(host).state == "connected"
     assert host_of(dpp_platform, "mongodb-0") == host
     assert dpp_platform.instance_health("db1").status is dpp.HealthStatus.GREEN
+
+
+# --------------------------------------------------------------------------- the footprint
+
+
+def made(info: dpp.InstanceInfo) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Members and their volumes (name, size) as the platform lists them, sorted."""
+    return sorted(
+        (m.name, sorted((v.name, v.size_gb) for v in info.volumes if v.member == m.name))
+        for m in info.members
+    )
+
+
+def declared(dpp_platform: dpp.Platform, instance: str = "db1") -> object:
+    """The sample's footprint of ``instance``'s spec, in the shape of :func:`made`."""
+    spec = dpp_platform.get_instance(instance).spec
+    view = dpp.ClusterView(hosts=tuple(dpp_platform.list_hosts()))
+    footprint = MongoDBProvider().footprint(spec, view)
+    assert footprint is not None
+    return sorted(
+        (m.name, sorted((v.name, float(v.size_gb)) for v in m.volumes)) for m in footprint.members
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    count=st.sampled_from([1, 3, 5]),
+    capacity=st.integers(1, 500),
+    policy=st.sampled_from(["vsan-sna", "vsan-direct", "vsan-default"]),
+    changes=st.lists(
+        st.one_of(
+            st.tuples(st.just("replicaCount"), st.sampled_from([1, 3, 5])),
+            st.tuples(st.just("capacity"), st.integers(0, 300)),
+        ),
+        max_size=3,
+    ),
+)
+def test_the_footprint_is_what_provision_configure_and_scale_make(
+    count: int, capacity: int, policy: str, changes: list[tuple[str, int]]
+) -> None:
+    """For any replica set: the footprint of its spec names exactly the members and data
+    volumes (sizes too) the provider holds, after provision and after each change; a change
+    that cannot fit is refused before it starts, never failed half-way."""
+    with testing.open_platform(SAMPLE, hosts=5) as dpp_platform:
+        create_sized(dpp_platform, capacity, replicaCount=count, policy=policy)
+        assert declared(dpp_platform) == made(dpp_platform.get_instance("db1"))
+        for key, value in changes:
+            before = made(dpp_platform.get_instance("db1"))
+            try:
+                if key == "capacity":
+                    dpp_platform.scale_instance("db1", capacity + value)
+                else:
+                    dpp_platform.configure_instance("db1", {"replicaCount": value})
+            except (dpp.QuotaExceeded, dpp.PlacementFailed):
+                # Refused up front (a direct disk too small to grow a volume): nothing changed.
+                assert made(dpp_platform.get_instance("db1")) == before
+                continue
+            capacity = dpp_platform.get_instance("db1").spec.capacity_gb
+            assert declared(dpp_platform) == made(dpp_platform.get_instance("db1"))
+        assert dpp_platform.remove_instance("db1").result["leaked"] == []
+
+
+def create_sized(dpp_platform: dpp.Platform, capacity_gb: int, **parameters: object) -> None:
+    policy = parameters.pop("policy", None)
+    dpp_platform.create_instance(
+        service="mongodb",
+        name="db1",
+        capacity_gb=capacity_gb,
+        parameters=parameters,
+        policy=None if policy is None else str(policy),
+    )
+
+
+def test_the_largest_replica_set_is_refused_up_front_counting_every_copy() -> None:
+    """Three 16,000 GB members need 48,000 GB raw against a 19,200 GB quota (six hosts):
+    refused before any member exists, though one copy alone would pass the estimate."""
+    with testing.open_platform(SAMPLE, hosts=6) as dpp_platform:
+        with pytest.raises(dpp.QuotaExceeded, match=r"declares 48000\.0 GB of raw capacity"):
+            create_sized(dpp_platform, 16_000)
+        assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.provision"] == [
+            "refused"
+        ]
+        assert_nothing_left(dpp_platform)
+
+
+def test_growing_every_copy_past_the_quota_is_refused_and_nothing_changes() -> None:
+    """Three 1,000 GB members scaled to 8,000 GB add 21,000 GB raw against a 19,200 GB
+    quota (one copy, 7,000 GB, would pass the estimate): refused before any volume grows."""
+    with testing.open_platform(SAMPLE, hosts=6) as dpp_platform:
+        create_sized(dpp_platform, 1000)
+        with pytest.raises(dpp.QuotaExceeded, match=r"declares 21000\.0 GB more") as caught:
+            dpp_platform.scale_instance("db1", 8000)
+        assert caught.value.asked == 21000
+        info = dpp_platform.get_instance("db1")
+        assert info.spec.capacity_gb == 1000
+        assert {v.size_gb for v in info.volumes} == {1000}
+        assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.scale"] == [
+            "refused"
+        ]
