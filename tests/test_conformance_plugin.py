@@ -19,8 +19,8 @@ PROVIDER = f"--dpp-provider={MINIO}"
 # For runs in a subprocess: Hypothesis's plugin alone takes seconds to import.
 LEAN = ("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
 
-# A check that passes on MinIO, one it skips (no footprint declared) and a recommended one.
-CHECKS = "REG-001,PROV-009,REG-004"
+# A check that passes on MinIO, one it skips (no horizontal_scale declared) and a recommended one.
+CHECKS = "REG-001,SCALE-006,REG-004"
 
 
 def test_the_option_adds_one_item_per_check_named_by_its_id(pytester: pytest.Pytester) -> None:
@@ -28,10 +28,10 @@ def test_the_option_adds_one_item_per_check_named_by_its_id(pytester: pytest.Pyt
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines(
         [
-            "dpp-conformance::PROV-009 SKIPPED*",
             "dpp-conformance::REG-001 PASSED*",
             "dpp-conformance::REG-004 PASSED*",
-            "*PROV-009: the provider declares no footprint*",
+            "dpp-conformance::SCALE-006 SKIPPED*",
+            "*SCALE-006: the manifest does not declare capabilities.horizontal_scale*",
         ]
     )
 
