@@ -468,6 +468,11 @@ class MongoDBProvider(dpp.ServiceProvider):
             self._record_election(ctx, view)  # the primary steps down first if it is leaving
             for name in sorted(view.extra, key=_index, reverse=True):
                 self._remove_member(ctx, name)
+        # A shrink interrupted between deleting a member and its endpoint leaves the endpoint
+        # of a member that no longer exists: a resumed configure removes it here.
+        for endpoint in ctx.endpoints.list():
+            if endpoint.member is not None and ctx.members.find(endpoint.member) is None:
+                ctx.endpoints.delete(endpoint.name)
         self._replicate(ctx)
         self._record_election(ctx, ReplicaSetView.read(ctx))
         if any(m.labels.get("version") != new_version for m in ctx.members.list()):

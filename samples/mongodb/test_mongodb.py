@@ -6,6 +6,7 @@ Each test opens an in-memory platform, registers the sample by its directory (as
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -684,3 +685,34 @@ def test_growing_every_copy_past_the_quota_is_refused_and_nothing_changes() -> N
         assert [a.outcome for a in dpp_platform.audit() if a.action == "instance.scale"] == [
             "refused"
         ]
+
+
+def _shrink_to_one(platform: dpp.Platform, name: str) -> None:
+    platform.configure_instance(name, {"replicaCount": 1})
+
+
+def test_a_shrink_killed_at_any_call_resumes_without_endpoints_of_removed_members(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    clock = dpp.ManualClock()
+    with testing.open_platform(SAMPLE, state_dir=state, hosts=4, clock=clock) as platform:
+        platform.create_instance(service="mongodb", name="ref", capacity_gb=10)
+        calls = testing.count_context_calls(platform, partial(_shrink_to_one, name="ref"))
+        platform.remove_instance("ref")
+    for after in range(calls):
+        name = f"db{after}"
+        with testing.open_platform(state_dir=state, clock=clock) as platform:
+            platform.create_instance(service="mongodb", name=name, capacity_gb=10)
+        crashed, platform = testing.crash_and_resume(
+            state,
+            partial(_shrink_to_one, name=name),
+            after_calls=after,
+            clock=clock,
+        )
+        with platform:
+            assert crashed
+            info = platform.get_instance(name)
+            assert [m.name for m in info.members] == ["mongodb-0"]
+            assert sorted(e.name for e in info.endpoints) == ["mongodb-0", "replicaset"], after
+            platform.remove_instance(name)
