@@ -483,8 +483,10 @@ class Trial:
             try:
                 leaked = self.remove(info.name)
             except DppError as error:
+                # The provider could not decommission it: the platform reclaims everything.
                 self.notes.append(f"removing {info.name!r} after the check failed: {_said(error)}")
-                continue
+                forced = platform.remove_instance(info.name, force=True)
+                leaked = [str(item) for item in forced.result.get("reclaimed", [])]
             if leaked:
                 self.leaks.extend(f"{info.name}: {item}" for item in leaked)
 
