@@ -1,0 +1,68 @@
+"""Problem details back into the exceptions the in-process platform raises.
+
+The gateway names the exception class in the problem's ``error`` member and sends its
+structured fields as members of their own (see :mod:`dpp_sdk.gateway._problems`). The client
+rebuilds an exception of that class whose ``str()`` is the problem's ``detail`` (the
+in-process message, verbatim) and whose fields are set from those members; ``problems``
+becomes a tuple of :class:`~dpp_sdk.Problem`. A problem naming no known class raises
+:class:`GatewayError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dpp_sdk import contract
+from dpp_sdk import platform as _platform
+from dpp_sdk.contract import DppError, Problem
+
+__all__ = ["GatewayError", "error_from_problem"]
+
+_STANDARD = frozenset({"type", "title", "status", "detail", "instance", "error"})
+
+
+class GatewayError(DppError):
+    """The gateway refused or failed a request in a way no platform exception describes: no
+    or a wrong token (``status`` 401), a route it does not serve, a server fault (5xx).
+    ``status`` is the HTTP status and ``problem`` the problem details the gateway answered
+    (empty when the answer was not problem details)."""
+
+    def __init__(self, status: int, problem: dict[str, Any], message: str) -> None:
+        self.status = status
+        self.problem = problem
+        super().__init__(message)
+
+
+def _known() -> dict[str, type[DppError]]:
+    classes: dict[str, type[DppError]] = {}
+    for module in (contract, _platform):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type) and issubclass(value, DppError):
+                classes[name] = value
+    return classes
+
+
+_CLASSES: dict[str, type[DppError]] | None = None
+
+
+def error_from_problem(status: int, problem: dict[str, Any]) -> DppError:
+    """The exception the problem details describe (see the module docstring)."""
+    global _CLASSES  # noqa: PLW0603  (built once, on the first error, to keep import light)
+    if _CLASSES is None:
+        _CLASSES = _known()
+    detail = str(problem.get("detail", ""))
+    cls = _CLASSES.get(str(problem.get("error")))
+    if cls is None:
+        title = problem.get("title", "error")
+        return GatewayError(status, problem, f"gateway answered {status} {title}: {detail}")
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, detail)
+    for key, value in problem.items():
+        if key in _STANDARD:
+            continue
+        if key == "problems":
+            setattr(exc, key, tuple(Problem(**p) for p in value))
+        else:
+            setattr(exc, key, value)
+    return exc
