@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import threading
 import time
@@ -38,15 +40,13 @@ class Gateway:
         return requests.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
 
 
-@pytest.fixture
-def gateway(dpp_platform_factory: Callable[..., dpp.Platform]) -> Iterator[Gateway]:
-    """A gateway on 127.0.0.1 and a free port, over an in-memory platform, stopped after."""
-    platform = dpp_platform_factory()
+@contextlib.contextmanager
+def running(app: object) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 and a free port in a thread; its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    app = create_app(platform, AdminToken(TOKEN, "test"))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -54,12 +54,22 @@ def gateway(dpp_platform_factory: Callable[..., dpp.Platform]) -> Iterator[Gatew
         assert time.monotonic() < deadline, "the gateway did not start"
         time.sleep(0.01)
     host, port = sock.getsockname()
-    running = Gateway(f"http://{host}:{port}", platform)
-    yield running
-    running.client.close()
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture
+def gateway(dpp_platform_factory: Callable[..., dpp.Platform]) -> Iterator[Gateway]:
+    """A gateway over an in-memory platform, stopped after the test."""
+    platform = dpp_platform_factory()
+    with running(create_app(platform, AdminToken(TOKEN, "test"))) as url:
+        served = Gateway(url, platform)
+        yield served
+        served.client.close()
 
 
 def test_the_client_is_a_platform_api() -> None:
@@ -229,3 +239,29 @@ def test_a_failed_operation_answers_202_and_the_client_raises_operation_failed(
         gateway.client.create_instance(service="failing", name="f1", capacity_gb=1)
     assert failed.value.operation.state is dpp.OperationState.FAILED
     assert gateway.client.get_operation(failed.value.operation.id) == failed.value.operation
+
+
+class _BrokenPlatform:
+    """A platform whose listing fails with a bug (not a dpp error)."""
+
+    def list_services(self) -> list[dpp.ServiceInfo]:
+        raise RuntimeError("secret internal detail")
+
+
+def test_a_server_fault_is_a_500_problem_with_an_incident_id_and_a_logged_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected exception answers 500 problem+json naming an incident, never the
+    exception's text; the log has the traceback under that incident."""
+    app = create_app(_BrokenPlatform(), AdminToken(TOKEN, "test"))  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="dpp_sdk.gateway"), running(app) as url:
+        response = requests.get(
+            f"{url}/v1/services", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+    [record] = [r for r in caplog.records if problem["incident"] in r.getMessage()]
+    assert record.exc_info is not None

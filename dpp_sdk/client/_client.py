@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -29,6 +29,7 @@ from dpp_sdk.platform import (
     MaintenancePrecheck,
     MaintenanceResult,
     Page,
+    PlatformAPI,
     PlatformStatus,
     ResourceReport,
     ServiceInfo,
@@ -410,3 +411,9 @@ class PlatformClient:
     ) -> list[Event]:
         """Platform events after sequence number ``since`` (of ``kind``), at most ``limit``."""
         return self._list("/v1/events", Event, since=since, kind=kind, limit=limit)
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_protocol(client: PlatformClient) -> PlatformAPI:
+        return client  # mypy checks here that PlatformClient satisfies PlatformAPI
