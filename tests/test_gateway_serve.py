@@ -104,6 +104,39 @@ def test_serve_takes_the_admin_token_from_the_environment_and_stops_on_sigint(
     assert status == 0
 
 
+def test_serve_after_a_sigkill_recovers_the_operation_left_running_before_serving(
+    serve: tuple[Path, list[Served]],
+) -> None:
+    """A create killed half-way leaves its operation running; serve resumes it at start and
+    says so, and the instance is ready when the first request comes."""
+    state_dir, started = serve
+    script = (
+        "from dpp_sdk.cli._app import run\n"
+        f"base = ['--state-dir', {str(state_dir)!r}]\n"
+        "assert run([*base, 'service', 'register', 'tests.providers:SuicidalProvider']) == 0\n"
+        "run([*base, 'instance', 'create', '--service', 'suicidal', '--name', 's1'])\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_env(DPP_TEST_CRASH="s1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    served = Served(state_dir, _env(DPP_ADMIN_TOKEN="t"))
+    started.append(served)
+    assert any(
+        re.match(r"recovered operation op-\w+ \(provision s1\): succeeded", line)
+        for line in served.lines
+    ), served.lines
+    with PlatformClient(served.url, "t") as client:
+        assert client.get_instance("s1").status == dpp.InstanceStatus.READY
+    assert served.stop()[0] == 0
+
+
 def test_dpp_help_and_serve_help_do_not_load_the_gateway() -> None:
     """The web stack loads only when ``platform serve`` runs, never for help."""
     code = (

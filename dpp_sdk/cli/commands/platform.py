@@ -50,9 +50,6 @@ def platform_recover(session: Session) -> None:
     emit(session, ended, _render.operations_table)
 
 
-# The gateway recovers every interrupted operation itself once the platform is open, so the
-# session must not resume some of them on its behalf first: for the session, serve only looks.
-@read_only
 @platform_group.command("serve")
 @click.option(
     "--host",
