@@ -265,3 +265,34 @@ def test_a_server_fault_is_a_500_problem_with_an_incident_id_and_a_logged_traceb
     assert "Traceback" not in response.text
     [record] = [r for r in caplog.records if problem["incident"] in r.getMessage()]
     assert record.exc_info is not None
+
+
+def test_maintenance_over_http_prechecks_enters_exits_and_refuses_a_veto(
+    gateway: Gateway,
+) -> None:
+    """Pre-check and enter answer the platform's documents; a provider's veto raises
+    MaintenanceVetoed with the same message and vetoes as in-process; exit brings it back."""
+    client, platform = gateway.client, gateway.platform
+    client.register_service(KV)
+    client.register_service("tests.providers:VetoingProvider")
+    client.create_instance(service="vetoing", name="v1", capacity_gb=1)
+    host = client.get_instance("v1").members[0].host
+    assert host is not None
+    precheck = client.maintenance_precheck(host, "no-action")
+    assert precheck == platform.maintenance_precheck(host, "no-action")
+    assert [v.instance for v in precheck.vetoes] == ["v1"]
+    with pytest.raises(dpp.MaintenanceVetoed) as remote:
+        client.enter_maintenance(host, "no-action")
+    with pytest.raises(dpp.MaintenanceVetoed) as local:
+        platform.enter_maintenance(host, "no-action")
+    assert str(remote.value) == str(local.value)
+    assert remote.value.vetoes == local.value.vetoes
+    client.remove_instance("v1")
+    entered = client.enter_maintenance(host, dpp.MaintenanceMode.NO_ACTION)
+    assert isinstance(entered, dpp.MaintenanceResult)
+    assert client.get_host(host).state == "maintenance"
+    client.exit_maintenance(host)
+    assert client.get_host(host).state == "connected"
+    with pytest.raises(dpp.ValidationError) as bad_mode:
+        client.maintenance_precheck(host, "sideways")
+    assert [p.path for p in bad_mode.value.problems] == ["$.mode"]

@@ -354,18 +354,22 @@ class PlatformClient:
     def maintenance_precheck(
         self, host: str, mode: MaintenanceMode | str, *, disk: str | None = None
     ) -> MaintenancePrecheck:
-        """Not served yet."""
-        self._not_served("maintenance_precheck")
+        """Predict, changing nothing, what entering maintenance on ``host`` would do."""
+        path = f"/v1/hosts/{_segment(host)}/maintenance/precheck"
+        return self._get(path, MaintenancePrecheck, mode=str(mode), disk=disk)
 
     def enter_maintenance(
         self, host: str, mode: MaintenanceMode | str, *, disk: str | None = None
     ) -> MaintenanceResult:
-        """Not served yet."""
-        self._not_served("enter_maintenance")
+        """Put ``host`` (or its ``disk``) into maintenance; any provider's veto refuses it."""
+        body = {"mode": str(mode)} | ({} if disk is None else {"disk": disk})
+        response = self._request("POST", f"/v1/hosts/{_segment(host)}/maintenance", body=body)
+        return structure(response.json(), MaintenanceResult)
 
     def exit_maintenance(self, host: str, *, disk: str | None = None) -> None:
-        """Not served yet."""
-        self._not_served("exit_maintenance")
+        """Bring ``host`` (or its ``disk``) back from maintenance."""
+        path = f"/v1/hosts/{_segment(host)}/maintenance"
+        self._request("DELETE", path, params={"disk": disk})
 
     # ------------------------------------------------------------------ faults
 

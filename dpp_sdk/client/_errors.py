@@ -14,7 +14,8 @@ from typing import Any
 
 from dpp_sdk import contract
 from dpp_sdk import platform as _platform
-from dpp_sdk.contract import DppError, Problem
+from dpp_sdk.contract import DppError, Problem, structure
+from dpp_sdk.platform import Veto
 
 __all__ = ["GatewayError", "error_from_problem"]
 
@@ -61,8 +62,16 @@ def error_from_problem(status: int, problem: dict[str, Any]) -> DppError:
     for key, value in problem.items():
         if key in _STANDARD:
             continue
-        if key == "problems":
-            setattr(exc, key, tuple(Problem(**p) for p in value))
-        else:
-            setattr(exc, key, value)
+        setattr(exc, key, _field(key, value))
     return exc
+
+
+def _field(key: str, value: Any) -> Any:
+    """A structured field as the in-process exception holds it."""
+    if key == "problems":
+        return tuple(Problem(**p) for p in value)
+    if key == "vetoes":
+        return tuple(structure(v, Veto) for v in value)
+    if key == "left" and isinstance(value, dict):
+        return {instance: tuple(things) for instance, things in value.items()}
+    return value

@@ -9,7 +9,7 @@ Every error the gateway answers is one JSON object with the RFC's members (``typ
   ``name`` (not found), ``summary`` and ``problems`` (validation: each problem's ``path``,
   ``value`` and ``message``, the same JSON paths as in-process), ``reason`` (placement),
   ``limit``, ``used``, ``asked`` and ``left`` (quota), ``verb`` and ``seconds`` (a provider
-  deadline).
+  deadline), ``host`` with ``vetoes`` or ``left`` (a maintenance refused or left incomplete).
 
 ``detail`` is the exception's message, exactly as ``str()`` of the in-process exception; no
 traceback ever reaches a client. How each exception maps to a status is decided in
@@ -73,7 +73,10 @@ PROBLEM_TYPES = {slug: f"urn:dpp:problem:{slug}" for _, _, slug, _ in STATUS_BY_
 }
 """Every problem ``type`` the gateway answers, by slug."""
 
-_FIELDS = ("kind", "name", "summary", "reason", "limit", "used", "asked", "left", "verb", "seconds")
+_FIELDS = (
+    *("kind", "name", "summary", "reason", "limit", "used", "asked", "left"),
+    *("verb", "seconds", "host", "vetoes"),
+)
 
 
 def _jsonable(value: Any) -> Any:

@@ -75,6 +75,12 @@ _LIMIT = QueryParam(
 _CURSOR = QueryParam(
     name="cursor", type="string", description="The `next_cursor` of the previous page."
 )
+_MODE = QueryParam(
+    name="mode",
+    type="string",
+    description="ensure-accessibility, evacuate-all or no-action (required).",
+)
+_DISK = QueryParam(name="disk", type="string", description="One disk of the host.")
 
 
 def _page(args: Args) -> dict[str, Any]:
@@ -294,6 +300,38 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="getHost",
         summary="One host with its fault domain, state and disks.",
         call=lambda p, a: p.get_host(a.path["host"]),
+    ),
+    Endpoint(
+        method="GET",
+        path="/v1/hosts/{host}/maintenance/precheck",
+        operation_id="precheckMaintenance",
+        summary="Predict, changing nothing, what entering maintenance with `mode` would do "
+        "(on one `disk` of the host when given); providers' vetoes included.",
+        call=lambda p, a: p.maintenance_precheck(
+            a.path["host"], a.query.get("mode", ""), disk=a.query.get("disk")
+        ),
+        query=(_MODE, _DISK),
+    ),
+    Endpoint(
+        method="POST",
+        path="/v1/hosts/{host}/maintenance",
+        operation_id="enterMaintenance",
+        summary="Put the host (or one of its disks) into maintenance; any provider's veto "
+        "refuses it (409).",
+        call=lambda p, a: p.enter_maintenance(
+            a.path["host"], a.body["mode"], disk=a.body.get("disk")
+        ),
+        body={"mode": "string", "disk": "string"},
+        required=("mode",),
+    ),
+    Endpoint(
+        method="DELETE",
+        path="/v1/hosts/{host}/maintenance",
+        operation_id="exitMaintenance",
+        summary="Bring the host (or one of its disks) back from maintenance.",
+        call=lambda p, a: p.exit_maintenance(a.path["host"], disk=a.query.get("disk")),
+        query=(_DISK,),
+        reply="empty",
     ),
     Endpoint(
         method="POST",
