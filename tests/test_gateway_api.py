@@ -296,3 +296,39 @@ def test_maintenance_over_http_prechecks_enters_exits_and_refuses_a_veto(
     with pytest.raises(dpp.ValidationError) as bad_mode:
         client.maintenance_precheck(host, "sideways")
     assert [p.path for p in bad_mode.value.problems] == ["$.mode"]
+
+
+class _Unreachable(requests.Session):
+    """A session whose every request fails to connect, counting the attempts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[tuple[str, str | None]] = []
+
+    def request(self, method: str, url: str, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
+        headers = kwargs.get("headers") or {}
+        assert isinstance(headers, dict)
+        self.attempts.append((method, headers.get("Idempotency-Key")))
+        raise requests.ConnectionError("connection refused")
+
+
+@pytest.mark.parametrize(
+    ("call", "attempts"),
+    [
+        (lambda c: c.list_services(), 3),
+        (lambda c: c.scale_instance("kv1", 3, idempotency_key="k"), 3),
+        (lambda c: c.scale_instance("kv1", 3), 1),
+        (lambda c: c.remove_instance("kv1"), 1),
+        (lambda c: c.inject_host_failure("esx-01"), 1),
+    ],
+    ids=["read", "keyed-mutation", "mutation", "remove", "fault"],
+)
+def test_only_reads_and_mutations_with_an_idempotency_key_are_retried(
+    call: Callable[[PlatformClient], object], attempts: int
+) -> None:
+    """A connection error is retried (3 attempts in all) only where repeating is safe."""
+    session = _Unreachable()
+    client = PlatformClient("http://127.0.0.1:9", TOKEN, session=session)
+    with pytest.raises(requests.ConnectionError):
+        call(client)
+    assert len(session.attempts) == attempts

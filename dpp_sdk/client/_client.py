@@ -56,7 +56,9 @@ class PlatformClient:
     ``url`` is the gateway's base URL (``http://127.0.0.1:8080``), ``token`` the bearer token.
     One :class:`requests.Session` keeps connections alive. ``timeout`` bounds the wait for
     an answer (an operation runs to completion inside its request, so leave it above the
-    platform's operation timeout); ``connect_timeout`` the wait for a connection.
+    platform's operation timeout); ``connect_timeout`` the wait for a connection. Pass a
+    ``session`` of your own for proxies, certificates or adapters (the client sets its
+    ``Authorization`` header, and closes it on :meth:`close`).
 
     A call is retried (3 attempts, with back-off) after a connection error or a timeout only
     when repeating it is safe: reads, and mutations given an ``idempotency_key``.
@@ -71,10 +73,11 @@ class PlatformClient:
         *,
         timeout: float = 660.0,
         connect_timeout: float = 5.0,
+        session: requests.Session | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = (connect_timeout, timeout)
-        self._http = requests.Session()
+        self._http = session if session is not None else requests.Session()
         self._http.headers["Accept"] = "application/json, application/problem+json"
         if token is not None:
             self._http.headers["Authorization"] = f"Bearer {token}"
