@@ -142,7 +142,10 @@ class Session:
         """Resume what a killed ``dpp`` left unfinished on the instance this command changes
         (all of it for ``dpp platform recover``), saying so before waiting on it; others' are
         only pointed out, so a broken provider elsewhere never holds this command hostage."""
-        everything = ctx is not None and ctx.command_path.endswith("platform recover")
+        # ``platform serve`` recovers everything too, before serving its first request.
+        everything = ctx is not None and ctx.command_path.endswith(
+            ("platform recover", "platform serve")
+        )
         # A forced removal takes the instance over; resuming its operation first would run
         # the very provider code it is meant to get around.
         forced = ctx is not None and bool(ctx.params.get("force"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from dpp_sdk.cli import _render
+from dpp_sdk.cli._errors import CliError
 from dpp_sdk.cli._options import emit, output_option, pass_session, read_only
-from dpp_sdk.cli._session import Session
+from dpp_sdk.cli._session import Session, default_state_dir
 
 __all__ = ["platform_group"]
 
@@ -47,3 +48,47 @@ def platform_recover(session: Session) -> None:
     """
     ended = session.platform().recover()
     emit(session, ended, _render.operations_table)
+
+
+@platform_group.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default; 0.0.0.0 exposes the platform).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free port, printed at start).",
+)
+@pass_session
+def platform_serve(session: Session, host: str, port: int) -> None:
+    """Serve the platform over HTTP (the /v1 REST API) until Ctrl+C or SIGTERM.
+
+    Every route needs the admin bearer token: DPP_ADMIN_TOKEN when set, otherwise a token
+    generated into the state directory (its path is printed). See docs/gateway.md.
+
+    \b
+    Example:
+      dpp platform serve --port 8080
+      curl -H "Authorization: Bearer $(cat STATE_DIR/gateway-admin-token)" \\
+        http://127.0.0.1:8080/v1/instances
+    """
+    try:
+        from dpp_sdk.gateway import serve
+    except ImportError as exc:
+        raise CliError(
+            f"the gateway needs the 'gateway' extra ({exc.name} is missing): "
+            "pip install 'dpp-sdk[gateway]'"
+        ) from exc
+    platform = session.platform()
+    state_dir = session.state_dir if session.state_dir is not None else default_state_dir()
+
+    def echo(line: str) -> None:
+        click.echo(line, file=session.stdout)
+        session.stdout.flush()
+
+    serve(platform, state_dir=state_dir, host=host, port=port, echo=echo)
