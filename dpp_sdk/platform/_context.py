@@ -51,7 +51,7 @@ class _Guard:
         read_only: bool,
         uid: str,
         uid_of: Callable[[str], str | None],
-        on_call: Callable[[], None] | None = None,
+        on_call: Callable[[str], None] | None = None,
     ) -> None:
         self.instance = instance
         self.verb = verb
@@ -63,7 +63,7 @@ class _Guard:
 
     def check(self, *, mutating: bool) -> None:
         if self._on_call is not None:
-            self._on_call()  # a test's crash point (dpp_sdk.testing.crash_and_resume)
+            self._on_call(self.verb)  # a test's crash point (dpp_sdk.testing.crash_and_resume)
         if not self.open:
             raise ScopeViolation(
                 f"the context of instance {self.instance!r} handed to {self.verb} was used after "
@@ -318,7 +318,7 @@ class PlatformContext(InstanceContext):
         logger: logging.LoggerAdapter[logging.Logger],
         cluster_view: Callable[[], ClusterView],
         read_only: bool = False,
-        on_call: Callable[[], None] | None = None,
+        on_call: Callable[[str], None] | None = None,
     ) -> None:
         self._r = resources
         uid = resources.uid_of(instance)
@@ -395,9 +395,9 @@ class Contexts:
         self._resources = resources
         self._logger = logger
         self._cluster_view = cluster_view
-        #: Called before every context call of every provider (None: nothing). For tests that
-        #: stop a verb at a chosen call (``dpp_sdk.testing.crash_and_resume``).
-        self.on_call: Callable[[], None] | None = None
+        #: Called with the verb before every context call of every provider (None: nothing).
+        #: For tests that stop a verb at a chosen call (``dpp_sdk.testing.crash_and_resume``).
+        self.on_call: Callable[[str], None] | None = None
 
     def new(
         self, instance: str, service: str, verb: str, *, read_only: bool = False

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from dpp_sdk.platform import Platform
 
 __all__ = ["count_context_calls"]
 
 
-def count_context_calls(platform: Platform, action: Callable[[Platform], object]) -> int:
+def count_context_calls(
+    platform: Platform,
+    action: Callable[[Platform], object],
+    *,
+    verbs: Collection[str] | None = None,
+) -> int:
     """Run ``action`` on ``platform`` and return how many provider context calls it made:
     :func:`~dpp_sdk.testing.crash_and_resume` can kill after any of them (``after_calls``
-    from 0 to that count - 1)."""
+    from 0 to that count - 1). With ``verbs`` (``{"provision"}``), only the calls of
+    contexts handed to those verbs count, not the platform's own ``monitor`` after it; pass
+    the same ``verbs`` to ``crash_and_resume``."""
     calls = 0
     previous = platform._contexts.on_call
 
-    def count() -> None:
+    def count(verb: str) -> None:
         nonlocal calls
-        calls += 1
+        if verbs is None or verb in verbs:
+            calls += 1
         if previous is not None:
-            previous()
+            previous(verb)
 
     platform._contexts.on_call = count
     try:

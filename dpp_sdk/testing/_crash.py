@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from dpp_sdk.platform import Clock, Platform
@@ -163,6 +163,7 @@ def crash_and_resume(
     *,
     after_calls: int,
     clock: Clock | None = None,
+    verbs: Collection[str] | None = None,
 ) -> tuple[bool, Platform]:
     """Run ``action`` on a platform opened on ``state_dir``, killing the process right after
     the provider's ``after_calls``-th context call (its next call never happens), then open
@@ -170,14 +171,17 @@ def crash_and_resume(
 
     Returns whether the kill happened (False if ``action`` made fewer calls) and the reopened
     platform, for the caller to check and close. A verb that converges leaves the same
-    instance as an uninterrupted run would, with nothing allocated twice."""
+    instance as an uninterrupted run would, with nothing allocated twice. With ``verbs``,
+    only the context calls of those verbs count (as for ``count_context_calls``)."""
     if not (isinstance(after_calls, int) and after_calls >= 0):
         raise ValueError(f"after_calls: {after_calls!r} must be an integer >= 0")
     platform = Platform.open(state_dir, clock=clock)
     calls = 0
 
-    def count() -> None:
+    def count(verb: str) -> None:
         nonlocal calls
+        if verbs is not None and verb not in verbs:
+            return
         calls += 1
         if calls > after_calls:
             platform._repo.store.before_begin = _refuse  # nothing more is written
