@@ -137,23 +137,25 @@ def measure(systems: list[System], rounds: int, per_round: int) -> dict[str, lis
     return seconds
 
 
-def report(seconds: dict[str, list[float]], per_round: int) -> tuple[float, float]:
-    """Print the per-round table; return the overall (in-process, moto) lifecycles/s."""
-    ours, peer = seconds["in-process"], seconds["moto"]
+def report(
+    seconds: dict[str, list[float]], per_round: int, ours: str = "in-process", peer: str = "moto"
+) -> tuple[float, float]:
+    """Print the per-round table; return the overall (``ours``, ``peer``) lifecycles/s."""
+    mine, theirs = seconds[ours], seconds[peer]
     rows = [
         [
             str(i + 1),
-            "in-process" if i % 2 == 0 else "moto",
+            ours if i % 2 == 0 else peer,
             f"{per_round / a:.1f}",
             f"{per_round / b:.1f}",
             f"{b / a:.2f}",
         ]
-        for i, (a, b) in enumerate(zip(ours, peer, strict=True))
+        for i, (a, b) in enumerate(zip(mine, theirs, strict=True))
     ]
-    ours_rate = per_round * len(ours) / sum(ours)
-    peer_rate = per_round * len(peer) / sum(peer)
+    ours_rate = per_round * len(mine) / sum(mine)
+    peer_rate = per_round * len(theirs) / sum(theirs)
     rows.append(["all", "", f"{ours_rate:.1f}", f"{peer_rate:.1f}", f"{ours_rate / peer_rate:.2f}"])
-    headers = ["round", "first", "in-process /s", "moto /s", "ratio"]
+    headers = ["round", "first", f"{ours} /s", f"{peer} /s", "ratio"]
     print(table(headers, rows))
     return ours_rate, peer_rate
 

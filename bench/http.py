@@ -1,0 +1,194 @@
+"""Lifecycles through the HTTP gateway, side by side with moto's server mode (EC2 volumes).
+
+What it measures (issue 12, item 9): one keep-alive client doing create + get + delete, in
+alternating rounds of one run so machine noise hits both:
+
+- **gateway**: ``dpp platform serve`` in a child process on a fresh state directory (the
+  minimal provider of ``bench/_provider.py`` registered), driven through
+  ``dpp_sdk.client.PlatformClient``: ``create_instance`` + ``get_instance`` +
+  ``remove_instance``.
+- **moto-server**: moto's threaded server on loopback, driven by a boto3 EC2 client:
+  ``create_volume`` + ``describe_volumes(VolumeIds=[id])`` + ``delete_volume``.
+
+Run from the repository root, after ``pip install -e '.[bench,gateway]'``::
+
+    python -m bench.http --quick
+
+The last line of stdout is ``http: gateway A lifecycles/s vs moto-server B (ratio R)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench._provider import MANIFEST
+from bench._report import progress, versions
+from bench.lifecycle import _DUMMY_AWS_ENV, _REGION, System, measure, report
+
+_QUICK = {"rounds": 6, "per_round": 30, "warmup": 10}
+_FULL = {"rounds": 10, "per_round": 100, "warmup": 30}
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with {process.returncode} before serving")
+        with contextlib.suppress(requests.ConnectionError):
+            requests.get(url, timeout=2)
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not answer at {url} within 60 s")
+
+
+class Gateway:
+    """Lifecycles of the minimal provider through ``dpp platform serve`` over HTTP."""
+
+    name = "gateway"
+
+    def __init__(self) -> None:
+        from dpp_sdk.client import PlatformClient
+
+        self._dir = tempfile.TemporaryDirectory(prefix="dpp-bench-http-")
+        token = secrets.token_urlsafe(24)
+        port = _free_port()
+        env = {**os.environ, "DPP_ADMIN_TOKEN": token, "PYTHONPATH": str(_ROOT)}
+        dpp = Path(sys.executable).with_name("dpp")
+        self._server = subprocess.Popen(
+            [str(dpp), "--state-dir", self._dir.name, "platform", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(f"{url}/v1/openapi.json", self._server, "dpp platform serve")
+        self.client = PlatformClient(url, token)
+        self.client.register_service("bench._provider:MinimalProvider")
+        self._next = 0
+
+    def run(self, count: int) -> None:
+        client = self.client
+        for _ in range(count):
+            name = f"lc-{self._next}"
+            self._next += 1
+            client.create_instance(service=MANIFEST.name, name=name, capacity_gb=1)
+            if client.get_instance(name).status != "ready":
+                raise RuntimeError(f"instance {name} is not ready")
+            client.remove_instance(name)
+
+    def close(self) -> None:
+        self._server.send_signal(signal.SIGTERM)
+        try:
+            self._server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._server.kill()
+        self._dir.cleanup()
+
+
+class MotoServer:
+    """Volume lifecycles against moto's threaded server on loopback, through boto3."""
+
+    name = "moto-server"
+
+    def __init__(self) -> None:
+        for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            os.environ.pop(variable, None)
+        os.environ.update(_DUMMY_AWS_ENV)
+        try:
+            import boto3
+            from moto.server import ThreadedMotoServer
+        except ImportError as exc:
+            raise SystemExit(
+                f"bench/http.py needs moto's server mode and boto3 ({exc}); "
+                "install them with: pip install -e '.[bench]'"
+            ) from exc
+        port = _free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        self._ec2: Any = boto3.client(
+            "ec2", region_name=_REGION, endpoint_url=f"http://127.0.0.1:{port}"
+        )
+
+    def run(self, count: int) -> None:
+        ec2 = self._ec2
+        for _ in range(count):
+            volume_id = ec2.create_volume(AvailabilityZone=f"{_REGION}a", Size=1)["VolumeId"]
+            found = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+            if [v["VolumeId"] for v in found] != [volume_id]:
+                raise RuntimeError(f"moto described {found!r} for volume {volume_id}")
+            ec2.delete_volume(VolumeId=volume_id)
+
+    def close(self) -> None:
+        self._server.stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.http",
+        description="Gateway lifecycles/s over HTTP against moto's server mode, in "
+        "alternating rounds of one run.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a short run, under a minute")
+    parser.add_argument("--rounds", type=int, help=f"rounds per system (default {_FULL['rounds']})")
+    parser.add_argument(
+        "--per-round", type=int, help=f"lifecycles per round (default {_FULL['per_round']})"
+    )
+    parser.add_argument(
+        "--warmup", type=int, help=f"untimed lifecycles first (default {_FULL['warmup']})"
+    )
+    args = parser.parse_args(argv)
+    preset = _QUICK if args.quick else _FULL
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key in ("rounds", "per_round"):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key.replace('_', '-')} must be at least 1; got {getattr(args, key)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    print(f"http benchmark: {versions('moto', 'boto3', 'uvicorn', 'starlette')}")
+    print(f"{args.rounds} rounds x {args.per_round} lifecycles per system, {args.warmup} warm-up")
+    with contextlib.ExitStack() as stack:
+        ours = Gateway()
+        stack.callback(ours.close)
+        peer = MotoServer()
+        stack.callback(peer.close)
+        systems: list[System] = [ours, peer]
+        for system in systems:
+            progress(f"warming up {system.name}: {args.warmup} lifecycles")
+            system.run(args.warmup)
+        seconds = measure(systems, args.rounds, args.per_round)
+        ours_rate, peer_rate = report(seconds, args.per_round, ours.name, peer.name)
+    progress(f"done in {time.perf_counter() - started:.1f} s")
+    print(
+        f"http: gateway {ours_rate:.1f} lifecycles/s vs moto-server {peer_rate:.1f} "
+        f"(ratio {ours_rate / peer_rate:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
