@@ -14,6 +14,7 @@ checks run inside ``with journal.refusals(action, target):`` and any
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import re
@@ -195,7 +196,12 @@ class Journal:
     ) -> None:
         self._store = store
         self.clock = clock
-        self.principal = principal
+        self._principal = principal
+        # Who acts in the current thread or task, when someone other than ``principal`` (the
+        # gateway serving several principals); see :meth:`acting_as`.
+        self._acting: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            "dpp_principal", default=None
+        )
         self.log_path = log_path
         self.log = logging.Logger("dpp.platform", logging.INFO)
         self._handler: logging.Handler | None = None
@@ -210,6 +216,20 @@ class Journal:
         self._redactor = Redactor()
         self._secrets_seq = 0
         self._secrets_version: tuple[int, int] | None = None
+
+    @property
+    def principal(self) -> str:
+        """The principal audit records name: the one acting now, else the platform's."""
+        return self._acting.get() or self._principal
+
+    @contextlib.contextmanager
+    def acting_as(self, principal: str) -> Iterator[None]:
+        """Record ``principal`` for what the current thread (or task) does in the block."""
+        token = self._acting.set(principal)
+        try:
+            yield
+        finally:
+            self._acting.reset(token)
 
     def close(self) -> None:
         """Close the log file."""

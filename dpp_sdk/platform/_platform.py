@@ -10,6 +10,7 @@ the behaviour lives in the modules named in ``docs/design.md`` ("The platform pa
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from dpp_sdk.contract import (
     MaintenanceMode,
     Operation,
     ServiceProvider,
+    ValidationError,
 )
 from dpp_sdk.platform._calls import Deadlines, check_seconds
 from dpp_sdk.platform._catalog import Catalog
@@ -221,6 +223,19 @@ class Platform:
     def log_path(self) -> Path | None:
         """The platform log file (``datapersistence.log``), or None in memory."""
         return self._journal.log_path
+
+    def acting_as(self, principal: str) -> contextlib.AbstractContextManager[None]:
+        """Within the block, the audit trail records what this thread (or asyncio task)
+        does as ``principal`` instead of the one given at :meth:`open`; other threads are
+        not affected. The gateway uses it to record each request's caller
+        (``partner:VENDOR``)::
+
+            with platform.acting_as("partner:acme"):
+                platform.create_instance(service="kv", name="kv1")
+        """
+        if not isinstance(principal, str) or not principal.strip():
+            raise ValidationError.single("$.principal", principal, "must be a non-empty string")
+        return self._journal.acting_as(principal)
 
     @property
     def config(self) -> ClusterConfig:
