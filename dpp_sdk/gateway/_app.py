@@ -1,15 +1,23 @@
-"""The ASGI application: Starlette routes made from :data:`~dpp_sdk.gateway._routes.ENDPOINTS`.
+"""The ASGI application: Starlette routes made from :data:`~dpp_sdk.gateway._routes.ENDPOINTS`
+(and the partner token routes of :mod:`~dpp_sdk.gateway._token_routes`).
 
-Each request is authenticated, its query and body parsed, and the platform call run on a
-worker thread (the platform is thread-safe and its calls block: an operation runs to
-completion inside the call). The answer is the call's document as JSON, or a problem details
-object (:mod:`dpp_sdk.gateway._problems`).
+Each request is authenticated (the admin, or a partner scoped to a vendor), its query and
+body parsed, and the platform call run on a worker thread (the platform is thread-safe and its
+calls block: an operation runs to completion inside the call) as the request's principal, so
+the audit trail names it. A partner's call goes through its vendor's scope
+(:mod:`~dpp_sdk.gateway._tenancy`). The answer is the call's document as JSON, or a problem
+details object (:mod:`dpp_sdk.gateway._problems`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
-from collections.abc import Awaitable, Callable
+import logging
+import threading
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -20,22 +28,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dpp_sdk.contract import DppError, OperationFailed, unstructure
-from dpp_sdk.gateway._auth import AdminToken
+from dpp_sdk.contract import DppError, InstanceInfo, OperationFailed, unstructure
+from dpp_sdk.gateway._auth import AdminToken, Authenticator, PartnerTokens, Principal
 from dpp_sdk.gateway._openapi import OPENAPI_PATH, openapi_document
 from dpp_sdk.gateway._problems import (
     PROBLEM_JSON,
+    Forbidden,
+    PreconditionFailed,
     Problem,
     internal_error,
     problem_for,
     problem_of,
 )
 from dpp_sdk.gateway._routes import ENDPOINTS, Args, Endpoint, check_body, parse_query
+from dpp_sdk.gateway._tenancy import Scope, partner_call
+from dpp_sdk.gateway._token_routes import TOKEN_CALLS, TOKEN_ENDPOINTS
 from dpp_sdk.platform import Page, PlatformAPI
 
 __all__ = ["create_app"]
 
 JSON = "application/json"
+
+log = logging.getLogger("dpp_sdk.gateway")
+
+CONDITIONAL = frozenset({"configureInstance", "scaleInstance", "changeInstance", "removeInstance"})
+"""Instance updates that honour ``If-Match`` (``412`` when it names a stale version)."""
 
 
 def _json(data: Any) -> bytes:
@@ -53,10 +70,24 @@ def _document(result: Any) -> Any:
     return unstructure(result)
 
 
+def etag_of(info: InstanceInfo) -> str:
+    """The instance document's entity tag: a strong ETag hashing the document."""
+    canonical = json.dumps(unstructure(info), sort_keys=True, separators=(",", ":"))
+    return '"' + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32] + '"'
+
+
+def _matches(if_match: str, etag: str) -> bool:
+    """Whether an ``If-Match`` header value admits ``etag`` (``*`` admits any)."""
+    tags = [t.strip() for t in if_match.split(",")]
+    return "*" in tags or etag in tags
+
+
 def _reply(endpoint: Endpoint, result: Any) -> Response:
     if endpoint.reply == "empty":
         return Response(status_code=204)
     headers = {}
+    if isinstance(result, InstanceInfo):
+        headers["ETag"] = etag_of(result)
     status = 200
     if endpoint.reply == "operation":
         status, headers = 202, {"Location": f"/v1/operations/{result.id}"}
@@ -70,15 +101,87 @@ def _unauthorized(detail: str) -> Response:
     return problem_response(problem, {"WWW-Authenticate": 'Bearer realm="dpp"'})
 
 
-def _authenticate(request: Request, token: AdminToken) -> Response | None:
-    """None when the request carries the admin token; otherwise the 401 to answer."""
+def _authenticate(request: Request, auth: Authenticator) -> Principal | Response:
+    """The principal of the request's bearer token; otherwise the 401 to answer."""
     header = request.headers.get("authorization")
     if header is None:
         return _unauthorized("this route needs a bearer token (Authorization: Bearer TOKEN)")
     scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.matches(presented.strip()):
+    principal = auth.principal(presented.strip()) if scheme.lower() == "bearer" else None
+    if principal is None:
         return _unauthorized("the bearer token is not valid")
-    return None
+    return principal
+
+
+class _Stripes:
+    """Locks by instance name (a fixed set, by hash): an ``If-Match`` check and the update
+    it guards run with no other update of that instance through this gateway between."""
+
+    def __init__(self, count: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(count)]
+
+    @contextlib.contextmanager
+    def holding(self, name: str) -> Iterator[None]:
+        with self._locks[zlib.crc32(name.encode("utf-8")) % len(self._locks)]:
+            yield
+
+
+def _acting(platform: PlatformAPI, principal: Principal) -> contextlib.AbstractContextManager[Any]:
+    """The platform's ``acting_as`` for the principal when it has one (an in-process
+    :class:`~dpp_sdk.Platform`); otherwise nothing (the platform's own principal is
+    recorded)."""
+    acting_as = getattr(platform, "acting_as", None)
+    return contextlib.nullcontext() if acting_as is None else acting_as(principal.name)
+
+
+class _Gateway:
+    """What every handler shares: the platform, the tokens, the update locks."""
+
+    def __init__(self, platform: PlatformAPI, auth: Authenticator) -> None:
+        self.platform = platform
+        self.auth = auth
+        self.stripes = _Stripes()
+
+    def call(
+        self, endpoint: Endpoint, principal: Principal, args: Args, if_match: str | None
+    ) -> Any:
+        """Run ``endpoint`` as ``principal`` (on a worker thread)."""
+        with _acting(self.platform, principal):
+            if endpoint.operation_id not in CONDITIONAL:
+                return self._scoped(endpoint, principal, args)
+            name = args.path["name"]
+            with self.stripes.holding(name):
+                if if_match is not None:
+                    if principal.vendor is None:
+                        current = self.platform.get_instance(name)
+                    else:
+                        current = Scope(self.platform, principal.vendor).require_instance(name)
+                    if not _matches(if_match, etag_of(current)):
+                        raise PreconditionFailed(
+                            f"instance {name!r} changed since the version If-Match names "
+                            f"(now {etag_of(current)}); get it again and retry"
+                        )
+                return self._scoped(endpoint, principal, args)
+
+    def _scoped(self, endpoint: Endpoint, principal: Principal, args: Args) -> Any:
+        if principal.vendor is None:
+            return endpoint.call(self.platform, args)
+        return partner_call(endpoint, self.platform, principal.vendor, args)
+
+    def tokens(self, endpoint: Endpoint, principal: Principal, args: Args) -> Any:
+        """A token route: the admin's only."""
+        if principal.vendor is not None:
+            raise Forbidden(f"{endpoint.method} {endpoint.path} is for the admin only")
+        result = TOKEN_CALLS[endpoint.operation_id](self.auth.partners, args)
+        if endpoint.method != "GET":
+            log.info("%s by %s: %s", endpoint.operation_id, principal.name, _token_note(result))
+        return result
+
+
+def _token_note(result: Any) -> str:
+    if isinstance(result, dict):
+        return f"token {result['id']} for vendor {result['vendor']!r}"
+    return f"token {result.id} of vendor {result.vendor!r}"
 
 
 async def _body(request: Request) -> Any:
@@ -96,14 +199,14 @@ class _BadRequest(Exception):
 
 
 def _handler(
-    endpoint: Endpoint, platform: PlatformAPI, token: AdminToken
+    endpoint: Endpoint, gateway: _Gateway, *, tokens: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
     where = f"{endpoint.method} {endpoint.path}"
 
     async def handle(request: Request) -> Response:
-        refused = _authenticate(request, token)
-        if refused is not None:
-            return refused
+        principal = _authenticate(request, gateway.auth)
+        if isinstance(principal, Response):
+            return principal
         try:
             args = Args(
                 path=dict(request.path_params),
@@ -111,7 +214,11 @@ def _handler(
                 body=check_body(endpoint, await _body(request)),
                 idempotency_key=request.headers.get("idempotency-key"),
             )
-            result = await run_in_threadpool(endpoint.call, platform, args)
+            if tokens:
+                result = await run_in_threadpool(gateway.tokens, endpoint, principal, args)
+            else:
+                if_match = request.headers.get("if-match")
+                result = await run_in_threadpool(gateway.call, endpoint, principal, args, if_match)
         except _BadRequest as exc:
             return problem_response(problem_of(400, "bad-request", "Bad request", str(exc)))
         except OperationFailed as exc:
@@ -140,18 +247,27 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return problem_response(internal_error(exc, f"{request.method} {request.url.path}"))
 
 
-def create_app(platform: PlatformAPI, token: AdminToken) -> Starlette:
-    """The gateway's ASGI application over ``platform``, accepting ``token`` on every route
-    but the OpenAPI document. The caller owns the platform (and closes it)."""
+def create_app(
+    platform: PlatformAPI, token: AdminToken, partners: PartnerTokens | None = None
+) -> Starlette:
+    """The gateway's ASGI application over ``platform``: ``token`` is the admin's, and
+    ``partners`` the partner tokens (default: kept in memory only, none yet). Every route
+    but the OpenAPI document needs one of them. The caller owns the platform (and closes
+    it)."""
     document = _json(openapi_document())
+    gateway = _Gateway(platform, Authenticator(token, partners or PartnerTokens(None)))
 
     async def openapi(request: Request) -> Response:
         return Response(document, media_type=JSON)
 
     routes = [Route(OPENAPI_PATH, openapi, methods=["GET"])]
     routes += [
-        Route(e.path, _handler(e, platform, token), methods=[e.method], name=e.operation_id)
+        Route(e.path, _handler(e, gateway), methods=[e.method], name=e.operation_id)
         for e in ENDPOINTS
+    ]
+    routes += [
+        Route(e.path, _handler(e, gateway, tokens=True), methods=[e.method], name=e.operation_id)
+        for e in TOKEN_ENDPOINTS
     ]
     return Starlette(
         routes=routes,

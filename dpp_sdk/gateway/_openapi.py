@@ -8,6 +8,7 @@ from typing import Any
 from dpp_sdk._version import __version__
 from dpp_sdk.gateway._problems import PROBLEM_JSON
 from dpp_sdk.gateway._routes import ENDPOINTS, Endpoint, QueryParam
+from dpp_sdk.gateway._token_routes import TOKEN_ENDPOINTS
 
 __all__ = ["OPENAPI_PATH", "openapi_document"]
 
@@ -129,6 +130,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     else:
         responses = {"200": {"description": "OK.", "content": _content(endpoint.schema)}}
     responses["401"] = _problem("No bearer token, or not a valid one.")
+    responses["403"] = _problem("The token may not use this route (a partner's, on an admin one).")
     responses["default"] = _problem("The request was refused or failed (problem details).")
     operation: dict[str, Any] = {
         "operationId": endpoint.operation_id,
@@ -167,7 +169,7 @@ def openapi_document() -> dict[str, Any]:
             }
         }
     }
-    for endpoint in ENDPOINTS:
+    for endpoint in (*ENDPOINTS, *TOKEN_ENDPOINTS):
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",

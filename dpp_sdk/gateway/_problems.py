@@ -38,6 +38,8 @@ from dpp_sdk.platform import ProviderCrashed, ProviderTimeout
 
 __all__ = [
     "PROBLEM_JSON",
+    "Forbidden",
+    "PreconditionFailed",
     "PROBLEM_TYPES",
     "Problem",
     "internal_error",
@@ -52,11 +54,23 @@ log = logging.getLogger("dpp_sdk.gateway")
 Problem = dict[str, Any]
 """A problem details object, ready for ``json.dumps``."""
 
+
+class Forbidden(DppError):
+    """The caller's token may not use this route, or act on an object it can see (a
+    partner registering another vendor's provider); ``403``."""
+
+
+class PreconditionFailed(DppError):
+    """``If-Match`` named a version of the instance that is no longer current; ``412``."""
+
+
 # (exception class, status, type slug, title); the first class the error is an instance of wins.
 STATUS_BY_ERROR: tuple[tuple[type[DppError], int, str, str], ...] = (
     (ManifestError, 422, "manifest-error", "The provider's manifest is invalid"),
     (ValidationError, 422, "validation-error", "The request is invalid"),
     (NotFound, 404, "not-found", "Not found"),
+    (Forbidden, 403, "forbidden", "Forbidden"),
+    (PreconditionFailed, 412, "precondition-failed", "The instance changed meanwhile"),
     # A quota or a placement refusal depends on the cluster's state, not on the request alone:
     # the same request can succeed once capacity is freed or a host comes back, so 409.
     (QuotaExceeded, 409, "quota-exceeded", "A platform limit would be exceeded"),

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dpp_sdk.gateway._app import create_app
-from dpp_sdk.gateway._auth import admin_token
+from dpp_sdk.gateway._auth import PartnerTokens, admin_token
 from dpp_sdk.gateway._server import bind, run, url_of
 from dpp_sdk.platform import PlatformAPI
 
@@ -38,7 +38,8 @@ def serve(
         echo(f"dpp gateway serving {state_dir} at {url}/v1 (OpenAPI: {url}/v1/openapi.json)")
         echo(f"admin token: {token.source}")
         echo("stop with Ctrl+C or SIGTERM (requests in flight finish first)")
-        received = run(create_app(platform, token), sock, log_level=log_level)
+        app = create_app(platform, token, PartnerTokens(state_dir))
+        received = run(app, sock, log_level=log_level)
     finally:
         sock.close()
     echo(f"dpp gateway stopped{' on signal ' + str(received[-1]) if received else ''}")
