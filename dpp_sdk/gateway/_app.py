@@ -12,7 +12,6 @@ details object (:mod:`dpp_sdk.gateway._problems`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import threading
@@ -31,6 +30,7 @@ from starlette.routing import Route
 from dpp_sdk.contract import DppError, InstanceInfo, OperationFailed, unstructure
 from dpp_sdk.gateway._auth import AdminToken, Authenticator, PartnerTokens, Principal
 from dpp_sdk.gateway._openapi import OPENAPI_PATH, openapi_document
+from dpp_sdk.gateway._preconditions import CONDITIONAL, etag_of, if_match_admits
 from dpp_sdk.gateway._problems import (
     PROBLEM_JSON,
     Forbidden,
@@ -51,9 +51,6 @@ JSON = "application/json"
 
 log = logging.getLogger("dpp_sdk.gateway")
 
-CONDITIONAL = frozenset({"configureInstance", "scaleInstance", "changeInstance", "removeInstance"})
-"""Instance updates that honour ``If-Match`` (``412`` when it names a stale version)."""
-
 
 def _json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode("utf-8")
@@ -68,18 +65,6 @@ def _document(result: Any) -> Any:
     if isinstance(result, Page):
         return {"items": [unstructure(item) for item in result], "next_cursor": result.next_cursor}
     return unstructure(result)
-
-
-def etag_of(info: InstanceInfo) -> str:
-    """The instance document's entity tag: a strong ETag hashing the document."""
-    canonical = json.dumps(unstructure(info), sort_keys=True, separators=(",", ":"))
-    return '"' + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32] + '"'
-
-
-def _matches(if_match: str, etag: str) -> bool:
-    """Whether an ``If-Match`` header value admits ``etag`` (``*`` admits any)."""
-    tags = [t.strip() for t in if_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 def _reply(endpoint: Endpoint, result: Any) -> Response:
@@ -156,7 +141,7 @@ class _Gateway:
                         current = self.platform.get_instance(name)
                     else:
                         current = Scope(self.platform, principal.vendor).require_instance(name)
-                    if not _matches(if_match, etag_of(current)):
+                    if not if_match_admits(if_match, etag_of(current)):
                         raise PreconditionFailed(
                             f"instance {name!r} changed since the version If-Match names "
                             f"(now {etag_of(current)}); get it again and retry"

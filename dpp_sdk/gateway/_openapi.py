@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from dpp_sdk._version import __version__
+from dpp_sdk.gateway._preconditions import CONDITIONAL
 from dpp_sdk.gateway._problems import PROBLEM_JSON
 from dpp_sdk.gateway._routes import ENDPOINTS, Endpoint, QueryParam
 from dpp_sdk.gateway._token_routes import TOKEN_ENDPOINTS
@@ -129,6 +130,25 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         responses = {"204": {"description": "Done."}}
     else:
         responses = {"200": {"description": "OK.", "content": _content(endpoint.schema)}}
+    if endpoint.operation_id == "getInstance":
+        responses["200"]["headers"] = {
+            "ETag": {
+                "description": "The document's version, for `If-Match` on updates.",
+                "schema": {"type": "string"},
+            }
+        }
+    if endpoint.operation_id in CONDITIONAL:
+        parameters.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": "Proceed only if the instance's current `ETag` is one of these "
+                "(`*`: any); otherwise 412.",
+                "schema": {"type": "string"},
+            }
+        )
+        responses["412"] = _problem("The instance changed since the `If-Match` version.")
     responses["401"] = _problem("No bearer token, or not a valid one.")
     responses["403"] = _problem("The token may not use this route (a partner's, on an admin one).")
     responses["default"] = _problem("The request was refused or failed (problem details).")
