@@ -225,14 +225,9 @@ class Platform:
         return self._journal.log_path
 
     def acting_as(self, principal: str) -> contextlib.AbstractContextManager[None]:
-        """Within the block, the audit trail records what this thread (or asyncio task)
-        does as ``principal`` instead of the one given at :meth:`open`; other threads are
-        not affected. The gateway uses it to record each request's caller
-        (``partner:VENDOR``)::
-
-            with platform.acting_as("partner:acme"):
-                platform.create_instance(service="kv", name="kv1")
-        """
+        """Within the block, the audit trail records what this thread (or asyncio task) does
+        as ``principal`` (the gateway's ``partner:VENDOR``) instead of the one given at
+        :meth:`open`; other threads are not affected."""
         if not isinstance(principal, str) or not principal.strip():
             raise ValidationError.single("$.principal", principal, "must be a non-empty string")
         return self._journal.acting_as(principal)
