@@ -58,6 +58,48 @@ def _state_dir(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return None if value is None else Path(value)
 
 
+def _url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--url``: an http(s) URL of a gateway, or None (an empty DPP_URL counts as unset)."""
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")) or value in ("http://", "https://"):
+        raise click.BadParameter(
+            f"{value!r} is not the URL of a gateway (http://HOST:PORT or https://...)",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
+_LOCAL_OPTIONS = (
+    ("state_dir", "--state-dir"),
+    ("config_path", "--config"),
+    ("operation_timeout", "--operation-timeout"),
+)
+
+
+def _check_remote(ctx: click.Context, url: str | None, token: str | None) -> None:
+    """Usage errors of the remote switch: a token with no URL to send it to, and options of a
+    local state directory given on the command line together with --url."""
+    if url is None:
+        if token is not None:
+            source = ctx.get_parameter_source("token")
+            where = "--token" if source is click.core.ParameterSource.COMMANDLINE else "DPP_TOKEN"
+            raise click.UsageError(
+                f"{where} is the token of a gateway: give its URL with --url (or DPP_URL), "
+                "or leave the token out to work on a local state directory",
+                ctx=ctx,
+            )
+        return
+    for name, flag in _LOCAL_OPTIONS:
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(
+                f"{flag} is for a local state directory and does not go with --url: the "
+                "gateway's platform has its own",
+                ctx=ctx,
+            )
+
+
 class _DppGroup(click.Group):
     """The root group: every failure becomes one line, ``dpp: error: <message>``.
 
@@ -70,7 +112,7 @@ class _DppGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (DppError, OSError) as exc:
-            raise CliError(format_error(exc)) from exc
+            raise CliError(_remote_hint(ctx, exc, format_error(exc))) from exc
         except click.Abort:
             raise CliError("aborted; nothing more was done") from None
         except (click.ClickException, click.exceptions.Exit):
@@ -81,6 +123,18 @@ class _DppGroup(click.Group):
             raise CliError(
                 f"unexpected {type(exc).__name__}: {exc} (set DPP_DEBUG=1 to see the traceback)"
             ) from exc
+
+
+def _remote_hint(ctx: click.Context, exc: BaseException, message: str) -> str:
+    """``message``, saying which gateway and what to check when the error came from one."""
+    session = ctx.find_object(Session)
+    if session is None or session.url is None:
+        return message
+    if getattr(exc, "status", None) == 401:
+        return f"{message} (check --token or DPP_TOKEN)"
+    if isinstance(exc, OSError) and not isinstance(exc, DppError):
+        return f"cannot reach the gateway at {session.url}: {type(exc).__name__}: {message}"
+    return message
 
 
 @click.group(
@@ -117,6 +171,22 @@ class _DppGroup(click.Group):
     help="Seconds an operation may keep retrying a provider's temporary errors.",
 )
 @click.option(
+    "--url",
+    envvar="DPP_URL",
+    show_envvar=True,
+    default=None,
+    callback=_url,
+    help="Work on the platform a gateway serves (dpp platform serve), e.g. "
+    "http://127.0.0.1:8080, instead of a local state directory.",
+)
+@click.option(
+    "--token",
+    envvar="DPP_TOKEN",
+    show_envvar=True,
+    default=None,
+    help="The gateway's bearer token (with --url).",
+)
+@click.option(
     "-o",
     "--output",
     type=OUTPUT_CHOICE,
@@ -127,27 +197,35 @@ class _DppGroup(click.Group):
 @click.pass_context
 def cli(
     ctx: click.Context,
+    *,
     state_dir: Path | None,
     config_path: Path | None,
     operation_timeout: float,
+    url: str | None,
+    token: str | None,
     output: str,
 ) -> None:
     """dpp: run service providers on a local mock Data Persistence Platform.
 
     The commands mirror the seed's PowerCLI and esxcli commands. The platform lives in a
-    state directory and is opened only when a command runs.
+    state directory and is opened only when a command runs; with --url (or DPP_URL) and
+    --token (or DPP_TOKEN) every command works on a gateway's platform instead.
 
     \b
     Example:
       dpp service register samples/minio
       dpp instance create --service minio --name store-1 --capacity-gb 100
       dpp instance list -o json
+      dpp --url http://127.0.0.1:8080 --token "$TOKEN" instance list
     """
+    _check_remote(ctx, url, token or None)
     session = Session(
         state_dir=state_dir,
         config_path=config_path,
         output="json" if output == "json" else "table",
         operation_timeout=operation_timeout,
+        url=url,
+        token=token or None,
     )
     ctx.obj = session
     ctx.call_on_close(session.close)

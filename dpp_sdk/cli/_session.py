@@ -82,8 +82,12 @@ class Session:
         config_path: Path | None,
         output: OutputFormat = "table",
         operation_timeout: float = 600.0,
+        url: str | None = None,
+        token: str | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.url = url
+        self.token = token
         self.config_path = config_path
         self.operation_timeout = operation_timeout
         self.output: OutputFormat = output
@@ -106,12 +110,33 @@ class Session:
         if self._stdout is None:
             self._stdout, sys.stdout = sys.stdout, sys.stderr
 
-    def platform(self) -> PlatformAPI:
-        """The platform on the state directory, opened on first use.
+    @property
+    def remote(self) -> bool:
+        """True when the commands go to a gateway (``--url``) instead of a state directory."""
+        return self.url is not None
 
-        It is the in-process :class:`~dpp_sdk.platform.Platform` for now; a gateway client
-        (``--url``) will be another :class:`~dpp_sdk.platform._api.PlatformAPI`.
-        """
+    def local_only(self, command: str) -> None:
+        """Refuse ``--url`` for ``command``, which works on a local state directory only."""
+        if self.url is not None:
+            raise click.UsageError(
+                f"'dpp {command}' works on a local state directory and does not take --url "
+                "(nor DPP_URL); run it without them, on the machine that has the state "
+                "directory"
+            )
+
+    def platform(self) -> PlatformAPI:
+        """The platform, opened on first use: the gateway's, through
+        :class:`dpp_sdk.client.PlatformClient`, with ``--url``; otherwise the in-process
+        :class:`~dpp_sdk.platform.Platform` on the state directory. Both are a
+        :class:`~dpp_sdk.platform._api.PlatformAPI`, so every command runs unchanged."""
+        if self._platform is None and self.url is not None:
+            from dpp_sdk.client import PlatformClient  # only with --url: keeps dpp light
+
+            client: PlatformAPI = PlatformClient(self.url, self.token)
+            self._platform = client
+            ctx = click.get_current_context(silent=True)
+            if not is_read_only(ctx):
+                self._resume(client, ctx)
         if self._platform is None:
             self._divert_stdout()  # provider modules may print when imported
             from dpp_sdk.platform import ConfigError, Platform, load_config

@@ -63,7 +63,8 @@ class PlatformClient:
     A call is retried (3 attempts, with back-off) after a connection error or a timeout only
     when repeating it is safe: reads, and mutations given an ``idempotency_key``.
 
-    Methods the gateway does not serve yet raise :class:`NotImplementedError` naming them.
+    The platform log is read with :meth:`read_log` (:attr:`log_path` is None: the file is on
+    the server).
     """
 
     def __init__(
@@ -163,13 +164,6 @@ class PlatformClient:
             raise OperationFailed(operation)
         return operation
 
-    @staticmethod
-    def _not_served(method: str) -> NoReturn:
-        raise NotImplementedError(
-            f"PlatformClient.{method} is not served over HTTP yet; use the in-process "
-            "dpp_sdk.Platform on the state directory for it"
-        )
-
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
@@ -188,12 +182,24 @@ class PlatformClient:
         return None
 
     def interrupted_operations(self) -> list[Operation]:
-        """Not served yet (the gateway recovers interrupted operations when it starts)."""
-        self._not_served("interrupted_operations")
+        """Operations left pending or running by a process that is gone (changes nothing).
+        The gateway recovers them when it starts; a process killed later can leave more."""
+        return self._list("/v1/recovery", Operation)
 
     def recover(self, *, targets: Collection[str] | None = None) -> list[Operation]:
-        """Not served yet (the gateway recovers interrupted operations when it starts)."""
-        self._not_served("recover")
+        """Resume or fail every interrupted operation (on ``targets`` only, when given);
+        returns them as they ended."""
+        body = {} if targets is None else {"targets": sorted(targets)}
+        data = self._request("POST", "/v1/recovery", body=body).json()
+        return [structure(item, Operation) for item in data]
+
+    def read_log(self, *, lines: int | None = None, offset: int | None = None) -> tuple[str, int]:
+        """Part of the platform log on the server, and the offset to go on from: the last
+        ``lines`` lines (all when None), or, with ``offset`` (the one a previous call
+        returned), the complete lines written since. Not part of ``PlatformAPI``: the
+        in-process platform has :attr:`log_path` instead."""
+        data = self._request("GET", "/v1/log", params={"lines": lines, "offset": offset}).json()
+        return str(data["text"]), int(data["offset"])
 
     # ------------------------------------------------------------------ catalog
 
@@ -285,8 +291,26 @@ class PlatformClient:
         capacity_gb: int | None = None,
         idempotency_key: str | None = None,
     ) -> list[Operation]:
-        """Not served yet; use :meth:`configure_instance` and :meth:`scale_instance`."""
-        self._not_served("change_instance")
+        """Configure then scale instance ``name`` (keys ``K:configure`` and ``K:scale``);
+        returns the operations. When one fails, raises :class:`~dpp_sdk.OperationFailed`
+        noting what was already done, as in-process."""
+        body: dict[str, Any] = {"parameters": parameters, "capacity_gb": capacity_gb}
+        response = self._request(
+            "POST",
+            f"/v1/instances/{_segment(name)}/change",
+            body={k: v for k, v in body.items() if v is not None},
+            key=idempotency_key,
+        )
+        operations = [structure(item, Operation) for item in response.json()]
+        if operations and operations[-1].state is OperationState.FAILED:
+            failed = OperationFailed(operations[-1])
+            if len(operations) > 1:
+                failed.add_note(
+                    "already done: "
+                    + ", ".join(f"{o.kind} {o.id} {o.state.value}" for o in operations[:-1])
+                )
+            raise failed
+        return operations
 
     def scale_instance(
         self, name: str, capacity_gb: int, *, idempotency_key: str | None = None

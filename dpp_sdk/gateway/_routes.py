@@ -10,12 +10,13 @@ object with known members, and turns query strings into numbers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
 
-from dpp_sdk.contract import Problem, ValidationError
+from dpp_sdk.contract import NotFound, Operation, OperationFailed, Problem, ValidationError
 from dpp_sdk.platform import PlatformAPI
 
 __all__ = ["ENDPOINTS", "Args", "Endpoint", "QueryParam"]
@@ -115,6 +116,70 @@ def _events(p: PlatformAPI, a: Args) -> Any:
 
 def _limit(a: Args) -> Any:
     return a.query.get("limit")
+
+
+def _change(p: PlatformAPI, a: Args) -> list[Operation]:
+    """``change_instance``, answering with the operations as they ended: when one fails, it
+    comes last, after those already done (the client raises ``OperationFailed`` from it and
+    notes the others, as in-process)."""
+    try:
+        return p.change_instance(
+            a.path["name"],
+            parameters=a.body.get("parameters"),
+            capacity_gb=a.body.get("capacity_gb"),
+            idempotency_key=a.idempotency_key,
+        )
+    except OperationFailed as exc:
+        notes = " ".join(getattr(exc, "__notes__", ()))
+        done = [p.get_operation(op_id) for op_id in re.findall(r"\bop-[0-9a-f]+\b", notes)]
+        return [*done, exc.operation]
+
+
+def _recover(p: PlatformAPI, a: Args) -> list[Operation]:
+    targets = a.body.get("targets")
+    if targets is not None and (
+        not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
+    ):
+        raise _invalid(
+            "the body of POST /v1/recovery is invalid",
+            [("$.targets", targets, "must be a list of instance names")],
+        )
+    return p.recover(targets=targets)
+
+
+LOG_CHUNK = 1 << 20
+"""At most this many bytes of the platform log in one answer of ``GET /v1/log``."""
+
+
+def _log(p: PlatformAPI, a: Args) -> dict[str, Any]:
+    """Part of the platform log: the complete lines written after byte ``offset`` (from the
+    start again if the file shrank), or the last ``lines`` lines of its last
+    :data:`LOG_CHUNK` bytes (all of them when ``lines`` is absent)."""
+    path = p.log_path
+    if path is None:
+        raise NotFound("log", "platform log", "this platform keeps no log file (in-memory state)")
+    offset = a.query.get("offset")
+    try:
+        with path.open("rb") as stream:
+            size = stream.seek(0, 2)
+            if offset is None:
+                start = max(0, size - LOG_CHUNK)
+            else:
+                start = offset if 0 <= offset <= size else 0
+            stream.seek(start)
+            data = stream.read(LOG_CHUNK)
+    except FileNotFoundError:
+        start, data = 0, b""
+    end = start + len(data)
+    if offset is None:
+        kept = data.splitlines(keepends=True)[1 if start else 0 :]  # a cut first line goes
+        lines = a.query.get("lines")
+        data = b"".join(kept if lines is None else kept[max(0, len(kept) - lines) :])
+    else:
+        cut = data.rfind(b"\n") + 1  # complete lines only, unless one fills the chunk
+        if cut or len(data) < LOG_CHUNK:
+            data, end = data[:cut], start + cut
+    return {"text": data.decode("utf-8", errors="replace"), "offset": end}
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -415,6 +480,53 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             QueryParam(name="limit", type="limit", description="At most this many (or `all`)."),
         ),
         schema="DocumentList",
+    ),
+    # ---------------------------------------------------------------- added: change, recovery, log
+    Endpoint(
+        method="POST",
+        path="/v1/instances/{name}/change",
+        operation_id="changeInstance",
+        summary="Configure then scale the instance (`dpp instance set`), each an operation of "
+        "its own; a scale that would be refused refuses the whole change first. Answers with "
+        "the operations as they ended (a failed one last); with an Idempotency-Key K they use "
+        "the keys `K:configure` and `K:scale`.",
+        call=_change,
+        body={"parameters": "object", "capacity_gb": "integer"},
+        schema="DocumentList",
+    ),
+    Endpoint(
+        method="GET",
+        path="/v1/recovery",
+        operation_id="listInterruptedOperations",
+        summary="Operations left pending or running by a process that is gone (changes nothing).",
+        call=lambda p, a: p.interrupted_operations(),
+        schema="DocumentList",
+    ),
+    Endpoint(
+        method="POST",
+        path="/v1/recovery",
+        operation_id="recoverOperations",
+        summary="Resume or fail every interrupted operation (only those on `targets`, when "
+        "given); answers with them as they ended.",
+        call=_recover,
+        body={"targets": "array"},
+        schema="DocumentList",
+    ),
+    Endpoint(
+        method="GET",
+        path="/v1/log",
+        operation_id="getLog",
+        summary="The platform log (`datapersistence.log`): the last `lines` lines, or what "
+        "was written after byte `offset` (to follow it); `offset` in the answer is where to "
+        "go on from.",
+        call=_log,
+        query=(
+            QueryParam(name="lines", type="integer", description="Only the last N lines."),
+            QueryParam(
+                name="offset", type="integer", description="The `offset` of the last answer."
+            ),
+        ),
+        schema="Document",
     ),
 )
 """Every route of ``/v1`` but the OpenAPI document itself, in the document's order."""

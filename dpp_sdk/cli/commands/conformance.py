@@ -286,6 +286,8 @@ def conformance_run(  # noqa: PLR0917 - click passes every option as an argument
     from dpp_sdk import conformance
 
     session = ctx.find_object(Session)
+    if session is not None:
+        session.local_only("conformance run")
     config = _cluster(session)
     with _stdout_to_stderr() as stdout:
         console = _render.make_console(stdout)

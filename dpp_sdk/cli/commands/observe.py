@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING, cast
+
 import click
 
 from dpp_sdk.cli import _render
@@ -18,7 +21,11 @@ from dpp_sdk.cli._options import (
 )
 from dpp_sdk.cli._session import Session
 
+if TYPE_CHECKING:
+    from dpp_sdk.client import PlatformClient
+
 __all__ = [
+    "FOLLOW_INTERVAL",
     "audit_command",
     "events_command",
     "health_command",
@@ -27,6 +34,9 @@ __all__ = [
     "resource_group",
 ]
 
+
+FOLLOW_INTERVAL = 0.5
+"""Seconds between two reads of the log by ``dpp logs -f`` through a gateway."""
 
 # --------------------------------------------------------------------------- operations
 
@@ -141,6 +151,9 @@ def logs_command(session: Session, following: bool, lines: int | None) -> None:
       dpp logs -n 50
       dpp logs -f
     """
+    if session.remote:
+        _remote_logs(session, following, lines)
+        return
     path = session.platform().log_path
     if path is None:
         raise CliError("this platform keeps no log file (in-memory state)")
@@ -153,6 +166,21 @@ def logs_command(session: Session, following: bool, lines: int | None) -> None:
         return
     try:
         follow(path, lambda chunk: click.echo(chunk, nl=False), offset=offset)
+    except KeyboardInterrupt:
+        return
+
+
+def _remote_logs(session: Session, following: bool, lines: int | None) -> None:
+    """``dpp logs`` through a gateway: the log's tail, then (with -f) what is written next,
+    asked for every half second."""
+    client = cast("PlatformClient", session.platform())
+    text, offset = client.read_log(lines=lines)
+    click.echo(text, nl=False)
+    try:
+        while following:
+            time.sleep(FOLLOW_INTERVAL)
+            text, offset = client.read_log(offset=offset)
+            click.echo(text, nl=False)
     except KeyboardInterrupt:
         return
 

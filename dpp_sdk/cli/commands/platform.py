@@ -77,6 +77,7 @@ def platform_serve(session: Session, host: str, port: int) -> None:
       curl -H "Authorization: Bearer $(cat STATE_DIR/gateway-admin-token)" \\
         http://127.0.0.1:8080/v1/instances
     """
+    session.local_only("platform serve")
     try:
         from dpp_sdk.gateway import serve
     except ImportError as exc:
