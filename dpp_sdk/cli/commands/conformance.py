@@ -274,7 +274,8 @@ def conformance_run(  # noqa: PLR0917 - click passes every option as an argument
 
     Exits 0 when no required check failed or errored, 1 otherwise; 2 for a usage error. The
     cluster is the conformance cluster (six hosts in three racks) unless the global --config
-    gives one.
+    gives one. It runs the provider in this process, on platforms of its own, so it does
+    not take --url.
 
     \b
     Example:

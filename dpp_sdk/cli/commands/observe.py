@@ -144,7 +144,8 @@ def resource_list(session: Session) -> None:
 def logs_command(session: Session, following: bool, lines: int | None) -> None:
     """Print the platform log; with -f keep following it until Ctrl-C.
 
-    Mirrors tail -f .../datapersistence.log.
+    Mirrors tail -f .../datapersistence.log. With --url, the log of the gateway's platform
+    (with -f, asked for every half second).
 
     \b
     Example:

@@ -69,7 +69,9 @@ def platform_serve(session: Session, host: str, port: int) -> None:
     """Serve the platform over HTTP (the /v1 REST API) until Ctrl+C or SIGTERM.
 
     Every route needs the admin bearer token: DPP_ADMIN_TOKEN when set, otherwise a token
-    generated into the state directory (its path is printed). See docs/gateway.md.
+    generated into the state directory (its path is printed). Other dpp commands reach it
+    with --url and --token; this one works on a local state directory and takes no --url.
+    See docs/gateway.md.
 
     \b
     Example:
