@@ -218,9 +218,10 @@ def test_usage_errors_of_the_remote_switch_exit_2_naming_the_option(
 def test_the_environment_switches_to_the_gateway_and_a_wrong_token_fails_clearly(
     served: Served,
 ) -> None:
-    """DPP_URL and DPP_TOKEN do what --url and --token do; a wrong token exits 1 with one
+    """DPP_URL and DPP_TOKEN do what --url and --token do (the URL 'platform serve' prints,
+    ending in /v1, works too); a wrong token exits 1 with one
     line saying the token is not valid and what to check, and changes nothing."""
-    env = {"DPP_URL": served.url, "DPP_TOKEN": TOKEN}
+    env = {"DPP_URL": f"{served.url}/v1/", "DPP_TOKEN": TOKEN}  # as 'platform serve' prints it
     result = CliRunner().invoke(cli, ["service", "register", PROVIDER], env=env)
     assert result.exit_code == 0, result.output
     assert served.platform.get_service("tiny-kv").name == "tiny-kv"

@@ -59,7 +59,8 @@ def _state_dir(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 def _url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """``--url``: an http(s) URL of a gateway, or None (an empty DPP_URL counts as unset)."""
+    """``--url``: the base URL of a gateway (``/v1`` at its end is dropped), or None (an
+    empty DPP_URL counts as unset)."""
     if not value:
         return None
     if not value.startswith(("http://", "https://")) or value in ("http://", "https://"):
@@ -68,7 +69,7 @@ def _url(ctx: click.Context, param: click.Parameter, value: str | None) -> str |
             ctx=ctx,
             param=param,
         )
-    return value
+    return value.rstrip("/").removesuffix("/v1")  # the URL 'platform serve' prints ends in /v1
 
 
 _LOCAL_OPTIONS = (
