@@ -322,7 +322,8 @@ def test_interrupted_operations_and_recover_over_http_and_the_remote_cli_resumes
     dpp_platform_factory: Any,
 ) -> None:
     """GET /v1/recovery lists what a dead process left, POST recovers it (all, or only the
-    targets); a changing remote command resumes its instance's first, as locally."""
+    targets); a changing remote command resumes its instance's first, as locally, and asks
+    for no recovery when nothing was left."""
     platform = dpp_platform_factory()
     platform.register_service(PROVIDER)
     op = platform.create_instance(service="tiny-kv", name="kv1", capacity_gb=1)
@@ -345,8 +346,13 @@ def test_interrupted_operations_and_recover_over_http_and_the_remote_cli_resumes
         assert invalid.status_code == 422
         assert [p["path"] for p in invalid.json()["problems"]] == ["$.targets"]
 
+        base = ["--url", url, "--token", TOKEN]
+        nothing_left = CliRunner().invoke(cli, [*base, "service", "disable", "tiny-kv"])
+        assert nothing_left.exit_code == 0, nothing_left.output
+        assert len(stub.recovered) == 2  # nothing interrupted: the gateway is not asked
+
         stub.left = [op]
-        args = ["--url", url, "--token", TOKEN, "instance", "set", "kv1", "--capacity-gb", "2"]
+        args = [*base, "instance", "set", "kv1", "--capacity-gb", "2"]
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         assert f"dpp: resuming operation {op.id} (provision kv1)" in result.stderr

@@ -162,8 +162,7 @@ class Session:
                 self._resume(platform, ctx)
         return self._platform
 
-    @staticmethod
-    def _resume(platform: PlatformAPI, ctx: click.Context | None) -> None:
+    def _resume(self, platform: PlatformAPI, ctx: click.Context | None) -> None:
         """Resume what a killed ``dpp`` left unfinished on the instance this command changes
         (all of it for ``dpp platform recover``), saying so before waiting on it; others' are
         only pointed out, so a broken provider elsewhere never holds this command hostage."""
@@ -192,7 +191,9 @@ class Session:
                 "'dpp platform recover' (or the next command on that instance)",
                 err=True,
             )
-        if mine or not others:
+        # Locally, recovering nothing still finishes what a crash left in the byte store; a
+        # gateway did that when it started, so it is asked only when there is something.
+        if mine or (not others and self.url is None):
             platform.recover(targets={op.target for op in mine})
 
     def close(self) -> None:
