@@ -376,3 +376,48 @@ def test_dpp_help_names_the_remote_options_and_loads_no_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stderr.strip() == "[]"
+
+
+def test_a_partner_changes_and_recovers_only_its_own_instances_and_is_refused_the_log(
+    dpp_platform_factory: Any,
+) -> None:
+    """Through a partner token, 'dpp instance set' on the vendor's instance shows the keys
+    as given (K:configure, K:scale), and another vendor's instance is not found; recovery
+    lists and resumes only the vendor's own instances' operations (another's target is not
+    found); the platform log, which mixes every vendor's lines, is admin-only (403)."""
+    platform = dpp_platform_factory()
+    platform.register_service(PROVIDER)  # TinyProvider's vendor: "dpp-sdk tests"
+    platform.create_instance(service="tiny-kv", name="kv1", capacity_gb=1)
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    with running(create_app(platform, AdminToken(TOKEN, "test"))) as url:
+        partner, other = (
+            requests.post(f"{url}/v1/tokens", json={"vendor": v}, headers=admin, timeout=10).json()[
+                "token"
+            ]
+            for v in ("dpp-sdk tests", "Someone Else")
+        )
+        base = ["--url", url, "-o", "json"]
+        change = ["instance", "set", "kv1", "--param", "replicas=2", "--capacity-gb", "2"]
+        mine = CliRunner().invoke(
+            cli, [*base, "--token", partner, *change, "--idempotency-key", "k"]
+        )
+        assert mine.exit_code == 0, mine.output
+        keys = [o["idempotency_key"] for o in json.loads(mine.stdout)]
+        assert keys == ["k:configure", "k:scale"]
+        theirs = CliRunner().invoke(cli, [*base, "--token", other, *change])
+        assert theirs.exit_code == 1
+        assert theirs.stderr == "dpp: error: instance 'kv1' not found\n"
+
+        refused = CliRunner().invoke(cli, [*base, "--token", partner, "logs"])
+        assert refused.exit_code == 1
+        assert "403 Forbidden: GET /v1/log is for the admin only" in refused.stderr
+        recovered = CliRunner().invoke(cli, [*base, "--token", partner, "platform", "recover"])
+        assert recovered.exit_code == 0, recovered.output
+        assert json.loads(recovered.stdout) == []
+        as_other = {"Authorization": f"Bearer {other}"}
+        listed = requests.get(f"{url}/v1/recovery", headers=as_other, timeout=10)
+        assert (listed.status_code, listed.json()) == (200, [])
+        body = {"targets": ["kv1"]}
+        hidden = requests.post(f"{url}/v1/recovery", json=body, headers=as_other, timeout=10)
+        assert hidden.status_code == 404
+    assert platform.get_instance("kv1").spec.capacity_gb == 2

@@ -187,6 +187,8 @@ def _mutation(scope: Scope, endpoint: Endpoint, args: Args) -> Any:
     """Call with the partner's idempotency key namespace; an operation shown as theirs."""
     args = attrs.evolve(args, idempotency_key=scope.key(args.idempotency_key))
     result = endpoint.call(scope.platform, args)
+    if isinstance(result, list):  # changeInstance: the operations, each shown as theirs
+        return [scope.present(r) if isinstance(r, Operation) else r for r in result]
     return scope.present(result) if isinstance(result, Operation) else result
 
 
@@ -316,6 +318,33 @@ def _events(scope: Scope, endpoint: Endpoint, args: Args) -> Any:
     return mine if limit is None else mine[:limit]
 
 
+def _interrupted(scope: Scope, endpoint: Endpoint, args: Args) -> Any:
+    return [scope.present(op) for op in _interrupted_of(scope)]
+
+
+def _interrupted_of(scope: Scope) -> list[Operation]:
+    return [
+        op
+        for op in scope.platform.interrupted_operations()
+        if scope.owns_record(op.target, op.created_at)
+    ]
+
+
+def _recover(scope: Scope, endpoint: Endpoint, args: Args) -> Any:
+    """Only the partner's instances: the targets it names (each checked like a path's), or,
+    with none, those of its interrupted operations; never a recovery of everything."""
+    targets = args.body.get("targets")
+    if targets is None:
+        mine = sorted({op.target for op in _interrupted_of(scope)})
+        args = attrs.evolve(args, body={**args.body, "targets": mine})
+    elif isinstance(targets, list):
+        for name in targets:
+            if isinstance(name, str):
+                scope.require_instance(name)
+    ops: list[Operation] = endpoint.call(scope.platform, args)  # refuses a malformed body
+    return [scope.present(op) for op in ops]
+
+
 def _passthrough(scope: Scope, endpoint: Endpoint, args: Args) -> Any:
     return endpoint.call(scope.platform, args)
 
@@ -345,6 +374,8 @@ PARTNER_RULES: dict[str, Rule] = {
     "getClock": _passthrough,
     "listAudit": _audit,
     "listEvents": _events,
+    "listInterruptedOperations": _interrupted,
+    "recoverOperations": _recover,
 }
 """The routes a partner may use, by ``operation_id``, and how each is scoped. Every other
 route (faults, maintenance, clock advance, tokens, and routes added later) is ``403``."""
