@@ -36,7 +36,7 @@ import requests
 
 from bench._provider import MANIFEST
 from bench._report import progress, versions
-from bench.lifecycle import _DUMMY_AWS_ENV, _REGION, System, measure, report
+from bench.lifecycle import _REGION, apply_preset, compare, dummy_credentials, volume_lifecycles
 
 _QUICK = {"rounds": 6, "per_round": 30, "warmup": 10}
 _FULL = {"rounds": 10, "per_round": 100, "warmup": 30}
@@ -111,9 +111,7 @@ class MotoServer:
     name = "moto-server"
 
     def __init__(self) -> None:
-        for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            os.environ.pop(variable, None)
-        os.environ.update(_DUMMY_AWS_ENV)
+        dummy_credentials()
         try:
             import boto3
             from moto.server import ThreadedMotoServer
@@ -130,13 +128,7 @@ class MotoServer:
         )
 
     def run(self, count: int) -> None:
-        ec2 = self._ec2
-        for _ in range(count):
-            volume_id = ec2.create_volume(AvailabilityZone=f"{_REGION}a", Size=1)["VolumeId"]
-            found = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
-            if [v["VolumeId"] for v in found] != [volume_id]:
-                raise RuntimeError(f"moto described {found!r} for volume {volume_id}")
-            ec2.delete_volume(VolumeId=volume_id)
+        volume_lifecycles(self._ec2, count)
 
     def close(self) -> None:
         self._server.stop()
@@ -157,13 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup", type=int, help=f"untimed lifecycles first (default {_FULL['warmup']})"
     )
     args = parser.parse_args(argv)
-    preset = _QUICK if args.quick else _FULL
-    for key, value in preset.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for key in ("rounds", "per_round"):
-        if getattr(args, key) < 1:
-            parser.error(f"--{key.replace('_', '-')} must be at least 1; got {getattr(args, key)}")
+    apply_preset(parser, args, _QUICK if args.quick else _FULL)
     return args
 
 
@@ -177,12 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         stack.callback(ours.close)
         peer = MotoServer()
         stack.callback(peer.close)
-        systems: list[System] = [ours, peer]
-        for system in systems:
-            progress(f"warming up {system.name}: {args.warmup} lifecycles")
-            system.run(args.warmup)
-        seconds = measure(systems, args.rounds, args.per_round)
-        ours_rate, peer_rate = report(seconds, args.per_round, ours.name, peer.name)
+        ours_rate, peer_rate = compare(ours, peer, args)
     progress(f"done in {time.perf_counter() - started:.1f} s")
     print(
         f"http: gateway {ours_rate:.1f} lifecycles/s vs moto-server {peer_rate:.1f} "

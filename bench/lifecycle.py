@@ -94,10 +94,7 @@ class MotoEC2:
     name = "moto"
 
     def __init__(self) -> None:
-        # Dummy credentials, and nothing that could point boto3 at a real account.
-        for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            os.environ.pop(variable, None)
-        os.environ.update(_DUMMY_AWS_ENV)
+        dummy_credentials()
         try:
             import boto3
             from moto import mock_aws
@@ -111,16 +108,27 @@ class MotoEC2:
         self._ec2: Any = boto3.client("ec2", region_name=_REGION)
 
     def run(self, count: int) -> None:
-        ec2 = self._ec2
-        for _ in range(count):
-            volume_id = ec2.create_volume(AvailabilityZone=f"{_REGION}a", Size=1)["VolumeId"]
-            found = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
-            if [v["VolumeId"] for v in found] != [volume_id]:
-                raise RuntimeError(f"moto described {found!r} for volume {volume_id}")
-            ec2.delete_volume(VolumeId=volume_id)
+        volume_lifecycles(self._ec2, count)
 
     def close(self) -> None:
         self._mock.stop()
+
+
+def dummy_credentials() -> None:
+    """Dummy AWS credentials, and nothing that could point boto3 at a real account."""
+    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(variable, None)
+    os.environ.update(_DUMMY_AWS_ENV)
+
+
+def volume_lifecycles(ec2: Any, count: int) -> None:
+    """``count`` EC2 volume lifecycles (create, describe by id, delete) through ``ec2``."""
+    for _ in range(count):
+        volume_id = ec2.create_volume(AvailabilityZone=f"{_REGION}a", Size=1)["VolumeId"]
+        found = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+        if [v["VolumeId"] for v in found] != [volume_id]:
+            raise RuntimeError(f"moto described {found!r} for volume {volume_id}")
+        ec2.delete_volume(VolumeId=volume_id)
 
 
 def measure(systems: list[System], rounds: int, per_round: int) -> dict[str, list[float]]:
@@ -158,6 +166,28 @@ def report(
     headers = ["round", "first", f"{ours} /s", f"{peer} /s", "ratio"]
     print(table(headers, rows))
     return ours_rate, peer_rate
+
+
+def compare(ours: System, peer: System, args: argparse.Namespace) -> tuple[float, float]:
+    """Warm both systems up, run the alternating rounds, print the table; return the overall
+    lifecycles/s of ``ours`` and ``peer``."""
+    for system in (ours, peer):
+        progress(f"warming up {system.name}: {args.warmup} lifecycles")
+        system.run(args.warmup)
+    seconds = measure([ours, peer], args.rounds, args.per_round)
+    return report(seconds, args.per_round, ours.name, peer.name)
+
+
+def apply_preset(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, preset: dict[str, int]
+) -> None:
+    """Fill the options left out from ``preset``; refuse rounds or lifecycles below one."""
+    for key, value in preset.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key in ("rounds", "per_round"):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key.replace('_', '-')} must be at least 1; got {getattr(args, key)}")
 
 
 def profile(system: InProcessPlatform, count: int, path: Path) -> None:
@@ -204,13 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "entries by cumulative time; the timed figures are not affected",
     )
     args = parser.parse_args(argv)
-    preset = _QUICK if args.quick else _FULL
-    for key, value in preset.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for key in ("rounds", "per_round"):
-        if getattr(args, key) < 1:
-            parser.error(f"--{key.replace('_', '-')} must be at least 1; got {getattr(args, key)}")
+    apply_preset(parser, args, _QUICK if args.quick else _FULL)
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more; got {args.warmup}")
     return args
@@ -226,12 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         stack.callback(ours.close)
         peer = MotoEC2()
         stack.callback(peer.close)
-        systems: list[System] = [ours, peer]
-        for system in systems:
-            progress(f"warming up {system.name}: {args.warmup} lifecycles")
-            system.run(args.warmup)
-        seconds = measure(systems, args.rounds, args.per_round)
-        ours_rate, peer_rate = report(seconds, args.per_round)
+        ours_rate, peer_rate = compare(ours, peer, args)
         if args.profile is not None:
             profile(ours, 2 * args.per_round, args.profile)
     progress(f"done in {time.perf_counter() - started:.1f} s")
