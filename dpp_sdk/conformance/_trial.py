@@ -14,7 +14,7 @@ import datetime as dt
 import random
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from dpp_sdk.contract import (
     HealthReport,
     HealthStatus,
     InstanceInfo,
-    InstanceSpec,
     NotFound,
     Operation,
     OperationFailed,
@@ -193,7 +192,7 @@ class Trial:
             operation = self.platform.create_instance(service=self.service, name=name, **request)
         except DppError as error:
             raise CheckFailed(
-                f"instance {name!r} ({_describe_request(request)}) to provision", _said(error)
+                f"instance {name!r} ({_describe_request(request)}) to provision", said(error)
             ) from error
         uid = str(operation.result.get("instance_uid", ""))
         if uid:
@@ -255,7 +254,7 @@ class Trial:
             return provider.monitor(context(self.platform, name, read_only=True))
         except Exception as error:
             raise CheckFailed(
-                f"monitor of {name!r} to report", f"it raised {_said(error)}"
+                f"monitor of {name!r} to report", f"it raised {said(error)}"
             ) from error
 
     def health_text(self, name: str) -> str:
@@ -273,9 +272,6 @@ class Trial:
             f"instance {name!r} {info.status}, health {self.health_text(name)}; members "
             f"{members}; volumes {volumes}"
         )
-
-    def spec_of(self, name: str) -> InstanceSpec:
-        return self.platform.get_instance(name).spec
 
     # ------------------------------------------------------------------ verdicts
 
@@ -337,7 +333,7 @@ class Trial:
         except OperationFailed as error:
             raise CheckFailed(
                 f"{what} to be refused before anything was allocated",
-                f"it started and failed: {_said(error)}",
+                f"it started and failed: {said(error)}",
             ) from error
         except DppError as error:
             refusal = error
@@ -356,7 +352,7 @@ class Trial:
             self.expect(
                 names in str(refusal),
                 f"the refusal of {what} to name {names!r}",
-                f"it said {_said(refusal)}",
+                f"it said {said(refusal)}",
             )
         records = platform.audit(limit=1)
         self.expect(
@@ -398,7 +394,7 @@ class Trial:
             probe.write(key, data)
         except Exception as error:
             raise CheckFailed(
-                f"the probe of {name!r} to store a canary", f"write raised {_said(error)}"
+                f"the probe of {name!r} to store a canary", f"write raised {said(error)}"
             ) from error
         return data
 
@@ -412,7 +408,7 @@ class Trial:
         except Exception as error:
             raise CheckFailed(
                 f"the canary written to {name!r} to read back after {after}",
-                f"read raised {_said(error)}; {self.state_text(name)}",
+                f"read raised {said(error)}; {self.state_text(name)}",
             ) from error
         self.expect(
             got == data,
@@ -467,7 +463,7 @@ class Trial:
             try:
                 self._clean(platform)
             except Exception as error:
-                self.notes.append(f"clean-up after the check failed: {_said(error)}")
+                self.notes.append(f"clean-up after the check failed: {said(error)}")
         for opened in self._platforms:
             with contextlib.suppress(Exception):  # a killed platform may refuse to close
                 opened.close()
@@ -484,7 +480,7 @@ class Trial:
                 leaked = self.remove(info.name)
             except DppError as error:
                 # The provider could not decommission it: the platform reclaims everything.
-                self.notes.append(f"removing {info.name!r} after the check failed: {_said(error)}")
+                self.notes.append(f"removing {info.name!r} after the check failed: {said(error)}")
                 forced = platform.remove_instance(info.name, force=True)
                 leaked = [str(item) for item in forced.result.get("reclaimed", [])]
             if leaked:
@@ -501,15 +497,6 @@ def _describe_request(request: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in sorted(request.items())) or "defaults"
 
 
-def _said(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
 def said(error: BaseException) -> str:
     """An exception as one line: its type and message."""
-    return _said(error)
-
-
-def each_host(info: InstanceInfo) -> Iterator[str]:
-    """The hosts of ``info``'s members, in member order, without repeats."""
-    yield from dict.fromkeys(m.host for m in info.members)
+    return f"{type(error).__name__}: {error}"
