@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -99,13 +100,13 @@ def test_waivers_must_name_a_known_check_and_give_a_reason() -> None:
         conformance.run(KV, only=["REG-001"], waivers={"REG-001": " "})
 
 
-def _spec(function: object) -> CheckSpec:
+def _spec(function: Callable[[Trial], None]) -> CheckSpec:
     return CheckSpec(
         id="TEST-001",
         category=Category.PROVISIONING,
         level=Level.REQUIRED,
         rule="a rule for the harness test",
-        function=function,  # type: ignore[arg-type]
+        function=function,
     )
 
 

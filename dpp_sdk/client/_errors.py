@@ -10,6 +10,7 @@ becomes a tuple of :class:`~dpp_sdk.Problem`. A problem naming no known class ra
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from dpp_sdk import contract
@@ -34,6 +35,7 @@ class GatewayError(DppError):
         super().__init__(message)
 
 
+@functools.cache
 def _known() -> dict[str, type[DppError]]:
     classes: dict[str, type[DppError]] = {}
     for module in (contract, _platform):
@@ -44,16 +46,10 @@ def _known() -> dict[str, type[DppError]]:
     return classes
 
 
-_CLASSES: dict[str, type[DppError]] | None = None
-
-
 def error_from_problem(status: int, problem: dict[str, Any]) -> DppError:
     """The exception the problem details describe (see the module docstring)."""
-    global _CLASSES  # noqa: PLW0603  (built once, on the first error, to keep import light)
-    if _CLASSES is None:
-        _CLASSES = _known()
     detail = str(problem.get("detail", ""))
-    cls = _CLASSES.get(str(problem.get("error")))
+    cls = _known().get(str(problem.get("error")))  # built once, on the first error
     if cls is None:
         title = problem.get("title", "error")
         return GatewayError(status, problem, f"gateway answered {status} {title}: {detail}")
