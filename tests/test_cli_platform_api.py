@@ -21,7 +21,7 @@ API_MEMBERS = sorted(get_protocol_members(PlatformAPI))
 # ``acting_as`` is for a server acting for several principals (the gateway); over HTTP the
 # principal is the token's, so a client has nothing to implement it with.
 LEFT_OUT = {
-    *("open", "config", "provider_for", "data_probe", "ledger", "check_consistency"),
+    *("open", "config", "provider_for", "data_probe"),
     "acting_as",
 }
 

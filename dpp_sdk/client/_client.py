@@ -19,6 +19,7 @@ from dpp_sdk.contract import (
     Operation,
     OperationFailed,
     OperationState,
+    ServiceProvider,
     structure,
 )
 from dpp_sdk.platform import (
@@ -217,8 +218,11 @@ class PlatformClient:
 
     # ------------------------------------------------------------------ catalog
 
-    def register_service(self, ref: str) -> ServiceInfo:
-        """Register the provider ``ref`` names, as the server sees it (its path, its modules)."""
+    def register_service(self, ref: str | type[ServiceProvider]) -> ServiceInfo:
+        """Register the provider ``ref`` names, as the server sees it (its path, its modules);
+        a class is sent as ``module:Class``, for the server to import."""
+        if isinstance(ref, type):
+            ref = f"{ref.__module__}:{ref.__qualname__}"
         response = self._request("POST", "/v1/services", body={"ref": ref})
         return structure(response.json(), ServiceInfo)
 
@@ -456,6 +460,16 @@ class PlatformClient:
     ) -> list[Event]:
         """Platform events after sequence number ``since`` (of ``kind``), at most ``limit``."""
         return self._list("/v1/events", Event, since=since, kind=kind, limit=limit)
+
+    # ------------------------------------------------------------------ self-checks
+
+    def check_consistency(self) -> list[str]:
+        """Every way the stored state contradicts itself; empty when consistent (admin)."""
+        return [str(problem) for problem in self._request("GET", "/v1/consistency").json()]
+
+    def ledger(self, instance_uid: str) -> list[dict[str, Any]]:
+        """Everything instance ``instance_uid`` ever held (admin)."""
+        return list(self._request("GET", f"/v1/ledger/{_segment(instance_uid)}").json())
 
 
 if TYPE_CHECKING:

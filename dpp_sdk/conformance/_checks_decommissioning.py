@@ -3,12 +3,11 @@ and scaling."""
 
 from __future__ import annotations
 
+from dpp_sdk.conformance._lab import Step
 from dpp_sdk.conformance._registry import Category, Skip, check
-from dpp_sdk.conformance._steps import converges_after_crashes, member_hosts
-from dpp_sdk.conformance._trial import Trial, said
+from dpp_sdk.conformance._steps import converges_after_crashes, create_step, member_hosts
+from dpp_sdk.conformance._trial import Trial
 from dpp_sdk.contract import DecommissionRequest
-from dpp_sdk.platform import Platform
-from dpp_sdk.testing import context
 
 D = Category.DECOMMISSIONING
 
@@ -51,13 +50,9 @@ def decommission_leaves_nothing(t: Trial) -> None:
 )
 def decommission_repeated_converges(t: Trial) -> None:
     t.create("c1")
-    provider = t.platform.provider_for("c1")
     request = DecommissionRequest(instance="c1", operation_id="conformance-repeat")
     for attempt in ("first", "second"):
-        try:
-            provider.decommission(context(t.platform, "c1"), request)
-        except Exception as error:
-            t.fail(f"the {attempt} direct decommission call to succeed", f"it raised {said(error)}")
+        t.call_provider("c1", request, f"the {attempt} direct decommission call to succeed")
     _leaves_nothing(t, "c1", "after two direct calls")
 
 
@@ -87,20 +82,18 @@ def decommission_after_changes(t: Trial) -> None:
 def decommission_converges_after_a_crash(t: Trial) -> None:
     capacity = t.default_capacity()
 
-    def prepare(platform: Platform, name: str) -> None:
-        platform.create_instance(service=t.service, name=name, capacity_gb=capacity)
+    def prepare(name: str) -> Step:
+        return create_step(t, name, capacity)
 
-    def remove(platform: Platform, name: str) -> None:
-        operation = platform.remove_instance(name)
-        leaked = operation.result.get("leaked", [])
-        t.expect(not leaked, f"decommission of {name!r} to release everything", f"left {leaked}")
+    def remove(name: str) -> Step:
+        return Step(call="remove_instance", kwargs={"name": name})
 
     def released(name: str) -> None:
         last = t.platform.list_operations(target=name, limit=None)[-1]
         leaked = last.result.get("leaked", [])
         t.expect(
             last.state == "succeeded" and not leaked,
-            f"the resumed decommission of {name!r} to succeed and release everything",
+            f"the decommission of {name!r} to succeed and release everything",
             f"it {last.state}, leaving {leaked}",
         )
 

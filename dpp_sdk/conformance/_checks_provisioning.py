@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from functools import partial
 
+from dpp_sdk.conformance._lab import Step
 from dpp_sdk.conformance._params import bad_parameters, random_parameters
 from dpp_sdk.conformance._registry import Category, CheckFailed, Level, Skip, check
-from dpp_sdk.conformance._steps import converges_after_crashes
+from dpp_sdk.conformance._steps import converges_after_crashes, create_step
 from dpp_sdk.conformance._trial import Trial, said
 from dpp_sdk.contract import (
     ClusterView,
@@ -15,8 +16,7 @@ from dpp_sdk.contract import (
     OperationFailed,
     ProvisionRequest,
 )
-from dpp_sdk.platform import Platform
-from dpp_sdk.testing import cluster, context
+from dpp_sdk.testing import cluster
 
 P = Category.PROVISIONING
 
@@ -46,14 +46,10 @@ def every_plan_provisions(t: Trial) -> None:
 def provision_repeated_converges(t: Trial) -> None:
     info = t.create("c1")
     first = t.holding("c1")
-    provider = t.platform.provider_for("c1")
     request = ProvisionRequest(
         instance="c1", service=t.service, spec=info.spec, operation_id="conformance-repeat"
     )
-    try:
-        provider.provision(context(t.platform, "c1"), request)
-    except Exception as error:
-        t.fail("a repeated provision to succeed", f"it raised {said(error)}")
+    t.call_provider("c1", request, "a repeated provision to succeed")
     second = t.holding("c1")
     t.expect(
         second == first,
@@ -72,10 +68,10 @@ def provision_repeated_converges(t: Trial) -> None:
 def provision_converges_after_a_crash(t: Trial) -> None:
     capacity = t.default_capacity()
 
-    def provision(platform: Platform, name: str) -> None:
-        platform.create_instance(service=t.service, name=name, capacity_gb=capacity)
+    def provision(name: str) -> Step:
+        return create_step(t, name, capacity)
 
-    converges_after_crashes(t, "provision", lambda platform, name: None, provision)
+    converges_after_crashes(t, "provision", None, provision)
 
 
 @check(

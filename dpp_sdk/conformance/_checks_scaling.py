@@ -4,12 +4,11 @@ scale (a member-count parameter) adds members."""
 
 from __future__ import annotations
 
+from dpp_sdk.conformance._lab import Step
 from dpp_sdk.conformance._registry import Category, check
-from dpp_sdk.conformance._steps import apply_change, converges_after_crashes
-from dpp_sdk.conformance._trial import Trial, said
+from dpp_sdk.conformance._steps import apply_change, converges_after_crashes, create_step
+from dpp_sdk.conformance._trial import Trial
 from dpp_sdk.contract import HealthStatus, ScaleRequest
-from dpp_sdk.platform import Platform
-from dpp_sdk.testing import context
 
 S = Category.SCALING
 
@@ -69,10 +68,7 @@ def scale_repeated_converges(t: Trial) -> None:
     request = ScaleRequest(
         instance="c1", capacity_gb=target, previous_capacity_gb=info.spec.capacity_gb
     )
-    try:
-        t.platform.provider_for("c1").scale(context(t.platform, "c1"), request)
-    except Exception as error:
-        t.fail("a repeated scale to succeed", f"it raised {said(error)}")
+    t.call_provider("c1", request, "a repeated scale to succeed")
     second = t.holding("c1")
     t.expect(second == first, "the same holding after a repeated scale", second.difference(first))
 
@@ -141,11 +137,11 @@ def scale_converges_after_a_crash(t: Trial) -> None:
         t.note("the plan leaves no room to grow")
         return
 
-    def prepare(platform: Platform, name: str) -> None:
-        platform.create_instance(service=t.service, name=name, capacity_gb=capacity)
+    def prepare(name: str) -> Step:
+        return create_step(t, name, capacity)
 
-    def scale(platform: Platform, name: str) -> None:
-        platform.scale_instance(name, target)
+    def scale(name: str) -> Step:
+        return Step(call="scale_instance", kwargs={"name": name, "capacity_gb": target})
 
     converges_after_crashes(t, "scale", prepare, scale)
 

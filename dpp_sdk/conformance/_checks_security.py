@@ -14,19 +14,13 @@ from dpp_sdk.conformance._registry import Category, Skip, check
 from dpp_sdk.conformance._steps import member_hosts
 from dpp_sdk.conformance._trial import Trial, report_text, said
 from dpp_sdk.contract import DppError, HealthStatus, NotFound, ScopeViolation, to_json
-from dpp_sdk.testing import context
 
 Z = Category.SECURITY
 
 
 def _secret_values(t: Trial, name: str) -> dict[str, str]:
-    ctx = context(t.platform, name, read_only=True)
-    found = {}
-    for info in ctx.secrets.list():
-        secret = ctx.secrets.find(info.name)
-        if secret is not None and len(secret.reveal()) >= 6:
-            found[info.name] = secret.reveal()
-    return found
+    found = t.lab.secret_values(t.platform, name)
+    return {secret: value for secret, value in found.items() if len(value) >= 6}
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{8,}")
@@ -76,9 +70,9 @@ def _surfaces(t: Trial, name: str) -> dict[str, str]:
         ),
         "endpoints": "\n".join(e.url for e in platform.get_instance(name).endpoints),
     }
-    log = platform.log_path
-    if log is not None and log.exists():
-        shown["platform log"] = log.read_text(errors="replace")
+    log = t.lab.log_text(platform)
+    if log is not None:
+        shown["platform log"] = log
     return shown
 
 
@@ -138,11 +132,11 @@ def instances_are_isolated(t: Trial) -> None:
 )
 def probe_and_context_die_with_the_instance(t: Trial) -> None:
     t.create("c1")
-    ctx = context(t.platform, "c1")
-    probe = t.platform.data_probe("c1")
+    ctx = t.lab.hold_context(t.platform, "c1")
+    probe = t.lab.probe(t.platform, "c1")
     t.remove("c1")
     t.create("c1")
-    attempts: list[tuple[str, Callable[[], object]]] = [("context volumes.list", ctx.volumes.list)]
+    attempts: list[tuple[str, Callable[[], object]]] = [("context volumes.list", ctx.list_volumes)]
     if probe is not None:
         attempts += [
             ("probe write", partial(probe.write, "stale", b"x")),

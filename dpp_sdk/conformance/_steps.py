@@ -8,12 +8,11 @@ from typing import Any
 
 import attrs
 
+from dpp_sdk.conformance._lab import Step
 from dpp_sdk.conformance._params import allowed_values
 from dpp_sdk.conformance._registry import CheckFailed, Skip
 from dpp_sdk.conformance._trial import Holding, Trial, said
 from dpp_sdk.contract import DppError, HealthStatus, InstanceInfo, OperationFailed
-from dpp_sdk.platform import Platform
-from dpp_sdk.testing import count_context_calls, crash_and_resume
 
 __all__ = [
     "Change",
@@ -21,6 +20,7 @@ __all__ = [
     "candidate_changes",
     "converges_after_crashes",
     "crash_points",
+    "create_step",
     "member_hosts",
 ]
 
@@ -108,21 +108,33 @@ def crash_points(t: Trial, calls: int) -> list[int]:
     return sorted(picks)
 
 
+def create_step(t: Trial, name: str, capacity_gb: int) -> Step:
+    """The step that creates ``name`` of the trial's service with ``capacity_gb`` (the first
+    plan and its defaults)."""
+    return Step(
+        call="create_instance",
+        kwargs={"service": t.service, "name": name, "capacity_gb": capacity_gb},
+    )
+
+
 def converges_after_crashes(
     t: Trial,
     verb: str,
-    prepare: Callable[[Platform, str], None],
-    action: Callable[[Platform, str], object],
+    prepare: Callable[[str], Step] | None,
+    action: Callable[[str], Step],
     done: Callable[[str], None] | None = None,
 ) -> None:
-    """Crash ``action`` (one verb on instance ``name``) after seeded context calls and
-    expect each resumed run to converge: the instance ready, green, holding what a clean run
-    holds, the platform consistent. ``prepare(platform, name)`` sets up an instance before
-    the action; ``done(name)`` checks the outcome further."""
+    """Crash ``action(name)`` (one verb on instance ``name``) after seeded context calls
+    and expect each resumed run to converge: the instance ready, green, holding what a clean
+    run holds, the platform consistent. ``prepare(name)`` sets up an instance before the
+    action; ``done(name)`` checks the outcome further (after the clean run too)."""
     platform = t.open(on_disk=True)
-    prepare(platform, "ref")
+    if prepare is not None:
+        prepare("ref").run(platform)
     verbs = {verb}  # the platform's own monitor after the verb is not a crash point
-    calls = count_context_calls(platform, lambda p: action(p, "ref"), verbs=verbs)
+    calls = t.lab.count_context_calls(platform, action("ref"), verbs=verbs)
+    if done is not None:
+        done("ref")
     gone = not any(i.name == "ref" for i in platform.list_instances(limit=None))
     reference = None if gone else t.holding("ref")
     if not gone:
@@ -130,10 +142,10 @@ def converges_after_crashes(
     t.note(f"a clean {verb} makes {calls} context calls")
     for after in crash_points(t, calls):
         name = f"crash{after}"
-        prepare(t.platform, name)
-        t.platform.close()
-        crashed, reopened = crash_and_resume(
-            t.state_dir, _bound(action, name), after_calls=after, clock=t.clock, verbs=verbs
+        if prepare is not None:
+            prepare(name).run(t.platform)
+        crashed, reopened = t.lab.crash_and_resume(
+            t.platform, action(name), after_calls=after, verbs=verbs
         )
         t.adopt(reopened)
         t.expect(crashed, f"a crash after context call {after}", f"the {verb} finished first")
@@ -142,10 +154,6 @@ def converges_after_crashes(
             done(name)
         if reference is not None:
             t.remove(name)
-
-
-def _bound(action: Callable[[Platform, str], object], name: str) -> Callable[[Platform], object]:
-    return lambda platform: action(platform, name)
 
 
 def _converged(t: Trial, verb: str, name: str, after: int, reference: Holding | None) -> None:

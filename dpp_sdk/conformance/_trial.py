@@ -10,17 +10,14 @@ found there are recorded on the check's result.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import random
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import attrs
 
+from dpp_sdk.conformance._lab import CLOCK_START, Lab, LocalLab, ProviderRequest
 from dpp_sdk.conformance._registry import CheckFailed, CheckSpec, Skip
 from dpp_sdk.conformance._subject import Subject
 from dpp_sdk.contract import (
@@ -34,14 +31,10 @@ from dpp_sdk.contract import (
     OperationFailed,
     Plan,
 )
-from dpp_sdk.platform import ClusterConfig, InstanceHealth, ManualClock, Platform
+from dpp_sdk.platform import ClusterConfig, InstanceHealth, PlatformAPI
 from dpp_sdk.testing import cluster as testing_cluster
-from dpp_sdk.testing import context, open_platform
 
 __all__ = ["CLOCK_START", "Holding", "Trial", "conformance_cluster"]
-
-#: Simulated time starts here in every trial, so a seed replays the same run.
-CLOCK_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 #: How far a check waits (simulated seconds) for something before it gives up.
 WAIT_LIMIT = 6 * 3600.0
@@ -100,6 +93,7 @@ class Trial:
         seed: int,
         config: ClusterConfig | None = None,
         quick: bool = False,
+        lab: Lab | None = None,
     ) -> None:
         self.spec = spec
         self.subject = subject
@@ -110,55 +104,41 @@ class Trial:
         self.random = random.Random(f"{seed}:{spec.id}")
         self.notes: list[str] = []
         self.leaks: list[str] = []
-        self._platforms: list[Platform] = []
+        #: Where the trial's platforms come from (this process, or a gateway's sandboxes).
+        self.lab: Lab = lab if lab is not None else LocalLab()
+        self._platforms: list[PlatformAPI] = []
         self._created: dict[str, str] = {}  # instance uid -> name
-        self._dirs: list[Path] = []
         self._audit_start: dict[int, int] = {}
-        self.clock = ManualClock(CLOCK_START)
-        self._platform: Platform | None = None
+        self._platform: PlatformAPI | None = None
 
     # ------------------------------------------------------------------ platform
 
     @property
-    def platform(self) -> Platform:
+    def platform(self) -> PlatformAPI:
         """The trial's platform (opened in memory on first use)."""
         if self._platform is None:
             self._platform = self.open()
         return self._platform
 
-    def open(self, *, config: ClusterConfig | None = None, on_disk: bool = False) -> Platform:
+    def open(self, *, config: ClusterConfig | None = None, on_disk: bool = False) -> PlatformAPI:
         """Open another fresh platform with the provider registered (it becomes
-        :attr:`platform`). ``on_disk`` puts it on a new state directory (see
-        :attr:`state_dir`), which crash checks need."""
-        state_dir = None
-        if on_disk:
-            base = Path(tempfile.mkdtemp(prefix=f"dpp-conformance-{self.spec.id}-"))
-            self._dirs.append(base)
-            state_dir = base / "state"
-        self.clock = ManualClock(CLOCK_START)
-        platform = open_platform(
+        :attr:`platform`), its clock manual at :data:`CLOCK_START`. ``on_disk`` puts it on a
+        new state directory, which crash checks need."""
+        platform = self.lab.open(
             self.subject.ref,
-            state_dir=state_dir,
-            clock=self.clock,
             config=config if config is not None else self.config,
+            on_disk=on_disk,
         )
         self.adopt(platform)
         return platform
 
-    def adopt(self, platform: Platform) -> None:
+    def adopt(self, platform: PlatformAPI) -> None:
         """Make ``platform`` the trial's platform (one reopened after a crash, say); it is
         closed and cleaned up with the trial."""
         self._platforms.append(platform)
         self._platform = platform
         records = platform.audit(limit=1)
         self._audit_start.setdefault(id(platform), records[-1].seq if records else 0)
-
-    @property
-    def state_dir(self) -> Path:
-        """The state directory of the latest on-disk platform."""
-        if not self._dirs:
-            raise RuntimeError("no on-disk platform was opened in this trial")
-        return self._dirs[-1] / "state"
 
     # ------------------------------------------------------------------ the service
 
@@ -249,13 +229,23 @@ class Trial:
     def provider_report(self, name: str) -> HealthReport:
         """What the provider's own ``monitor`` reports for ``name`` (without the platform's
         checks, and before any redaction), called with a read-only context."""
-        provider = self.platform.provider_for(name)
         try:
-            return provider.monitor(context(self.platform, name, read_only=True))
+            report = self.lab.call_provider(self.platform, name, None)
         except Exception as error:
             raise CheckFailed(
                 f"monitor of {name!r} to report", f"it raised {said(error)}"
             ) from error
+        assert report is not None
+        return report
+
+    def call_provider(self, name: str, request: ProviderRequest, what: str) -> None:
+        """Call the provider's verb for ``request`` (``verb_of``) directly on ``name``, as
+        a repeat of what the platform already did, failing with ``what`` expected when it
+        raises."""
+        try:
+            self.lab.call_provider(self.platform, name, request)
+        except Exception as error:
+            raise CheckFailed(what, f"it raised {said(error)}") from error
 
     def health_text(self, name: str) -> str:
         return report_text(self.platform.instance_health(name))
@@ -377,7 +367,7 @@ class Trial:
     def probe(self, name: str) -> DataProbe:
         """The provider's data probe of ``name`` (skip when the manifest declares none)."""
         self.needs("data_probe")
-        found = self.platform.data_probe(name)
+        found = self.lab.probe(self.platform, name)
         if found is None:
             self.fail(
                 "a data probe, as capabilities.data_probe declares",
@@ -465,12 +455,10 @@ class Trial:
             except Exception as error:
                 self.notes.append(f"clean-up after the check failed: {said(error)}")
         for opened in self._platforms:
-            with contextlib.suppress(Exception):  # a killed platform may refuse to close
-                opened.close()
-        for base in self._dirs:
-            shutil.rmtree(base, ignore_errors=True)
+            with contextlib.suppress(Exception):  # a gateway may be gone by now
+                self.lab.discard(opened)
 
-    def _clean(self, platform: Platform) -> None:
+    def _clean(self, platform: PlatformAPI) -> None:
         platform.clear_faults()
         for host in platform.list_hosts():
             if host.state in ("maintenance", "draining"):

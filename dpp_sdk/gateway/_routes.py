@@ -528,6 +528,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ),
         schema="Document",
     ),
+    # ---------------------------------------------------------------- added: self-checks
+    Endpoint(
+        method="GET",
+        path="/v1/consistency",
+        operation_id="checkConsistency",
+        summary="Every way the stored state contradicts itself (an empty list: consistent).",
+        call=lambda p, a: p.check_consistency(),
+        schema="DocumentList",
+    ),
+    Endpoint(
+        method="GET",
+        path="/v1/ledger/{uid}",
+        operation_id="getLedger",
+        summary="Every volume, member, endpoint and secret the instance with this uid (the "
+        "`instance_uid` of its provision operation) ever held; it outlives the instance.",
+        call=lambda p, a: p.ledger(a.path["uid"]),
+        schema="DocumentList",
+    ),
 )
 """Every route of ``/v1`` but the OpenAPI document itself, in the document's order."""
 

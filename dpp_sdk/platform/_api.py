@@ -13,7 +13,8 @@ unknown name raises :class:`~dpp_sdk.NotFound`. Every error is a :class:`~dpp_sd
 
 Left out on purpose, because they hand out in-process objects or exist for tests and the
 conformance suite: ``Platform.open`` (how a platform is reached is the implementation's
-business), ``config``, ``provider_for``, ``data_probe``, ``ledger`` and ``check_consistency``.
+business), ``config``, ``provider_for`` and ``data_probe`` (the conformance suite reaches
+those through its lab, ``dpp_sdk.conformance.Lab``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Protocol, Self
 
-from dpp_sdk.contract import HostInfo, InstanceInfo, MaintenanceMode, Operation
+from dpp_sdk.contract import HostInfo, InstanceInfo, MaintenanceMode, Operation, ServiceProvider
 from dpp_sdk.platform._checks import DEFAULT_PAGE
 from dpp_sdk.platform._models import (
     AuditRecord,
@@ -73,8 +74,8 @@ class PlatformAPI(Protocol):
 
     # ------------------------------------------------------------------ catalog
 
-    def register_service(self, ref: str) -> ServiceInfo:
-        """Register the provider named by ``ref`` (``module:Class`` or a provider directory)."""
+    def register_service(self, ref: str | type[ServiceProvider]) -> ServiceInfo:
+        """Register the provider ``ref`` names (``module:Class``, a directory, a class)."""
         ...
 
     def get_service(self, name: str) -> ServiceInfo:
@@ -258,4 +259,14 @@ class PlatformAPI(Protocol):
         self, *, since: int = 0, kind: str | None = None, limit: int | None = None
     ) -> list[Event]:
         """Platform events after sequence number ``since`` (of ``kind``), at most ``limit``."""
+        ...
+
+    # ------------------------------------------------------------------ self-checks
+
+    def check_consistency(self) -> list[str]:
+        """Every way the stored state contradicts itself; an empty list means consistent."""
+        ...
+
+    def ledger(self, instance_uid: str) -> list[dict[str, Any]]:
+        """Everything instance ``instance_uid`` ever held (the ledger outlives it)."""
         ...
