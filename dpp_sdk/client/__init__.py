@@ -10,10 +10,21 @@
 
 It returns the in-process platform's model types and raises its exception types, with the
 same messages; :class:`GatewayError` is for what only HTTP can go wrong (401, a route not
-served, a server fault). See ``docs/gateway.md``.
+served, a server fault). :class:`RemoteLab` runs the conformance suite through the gateway
+(loaded on first use). See ``docs/gateway.md``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dpp_sdk._lazy import lazy_names
 from dpp_sdk.client._client import PlatformClient
 from dpp_sdk.client._errors import GatewayError
 
-__all__ = ["GatewayError", "PlatformClient"]
+if TYPE_CHECKING:
+    from dpp_sdk.client._lab import RemoteLab
+
+__getattr__, __dir__ = lazy_names(__name__, {"RemoteLab": "dpp_sdk.client._lab"}, globals())
+
+__all__ = ["GatewayError", "PlatformClient", "RemoteLab"]

@@ -50,6 +50,11 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def ref_text(ref: str | type[ServiceProvider]) -> str:
+    """A provider reference as the server takes it: a class as ``module:Class``."""
+    return ref if isinstance(ref, str) else f"{ref.__module__}:{ref.__qualname__}"
+
+
 def _session_for(url: str) -> requests.Session:
     """A session that reads the environment's proxy and CA settings for ``url`` once, not on
     every request as ``requests`` does by default (a scan of every environment variable,
@@ -73,7 +78,8 @@ class PlatformClient:
     an answer (an operation runs to completion inside its request, so leave it above the
     platform's operation timeout); ``connect_timeout`` the wait for a connection. Pass a
     ``session`` of your own for proxies, certificates or adapters (the client sets its
-    ``Authorization`` header, and closes it on :meth:`close`).
+    ``Authorization`` header, and closes it on :meth:`close`). ``sandbox`` addresses one of
+    the gateway's sandboxes instead of its platform (see :class:`RemoteLab`).
 
     A call is retried (3 attempts, with back-off) after a connection error or a timeout only
     when repeating it is safe: reads, and mutations given an ``idempotency_key``.
@@ -90,13 +96,18 @@ class PlatformClient:
         timeout: float = 660.0,
         connect_timeout: float = 5.0,
         session: requests.Session | None = None,
+        sandbox: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = (connect_timeout, timeout)
+        #: The gateway sandbox this client addresses (``Dpp-Sandbox``), or None.
+        self.sandbox = sandbox
         self._http = session if session is not None else _session_for(self.url)
         self._http.headers["Accept"] = "application/json, application/problem+json"
         if token is not None:
             self._http.headers["Authorization"] = f"Bearer {token}"
+        if sandbox is not None:
+            self._http.headers["Dpp-Sandbox"] = sandbox
 
     def __repr__(self) -> str:
         return f"PlatformClient({self.url!r})"
@@ -135,6 +146,13 @@ class PlatformClient:
             if response.status_code >= 400:
                 self._raise(response)
             return response
+
+    def request_json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """Call a route the client has no method for (``path`` from ``/v1``) and return its
+        JSON answer (None for an empty one); errors raise as the other methods do. Only a
+        GET is retried."""
+        response = self._request(method, path, body=body)
+        return response.json() if response.content else None
 
     @staticmethod
     def _raise(response: requests.Response) -> NoReturn:
@@ -221,9 +239,7 @@ class PlatformClient:
     def register_service(self, ref: str | type[ServiceProvider]) -> ServiceInfo:
         """Register the provider ``ref`` names, as the server sees it (its path, its modules);
         a class is sent as ``module:Class``, for the server to import."""
-        if isinstance(ref, type):
-            ref = f"{ref.__module__}:{ref.__qualname__}"
-        response = self._request("POST", "/v1/services", body={"ref": ref})
+        response = self._request("POST", "/v1/services", body={"ref": ref_text(ref)})
         return structure(response.json(), ServiceInfo)
 
     def get_service(self, name: str) -> ServiceInfo:

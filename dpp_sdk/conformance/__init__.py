@@ -21,6 +21,16 @@ from typing import TYPE_CHECKING
 from dpp_sdk._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from dpp_sdk.conformance._lab import (
+        CLOCK_START,
+        HeldContext,
+        Lab,
+        LocalLab,
+        ProviderRequest,
+        Step,
+        StepCall,
+        verb_of,
+    )
     from dpp_sdk.conformance._registry import (
         REGISTRY_VERSION,
         Category,
@@ -46,6 +56,11 @@ if TYPE_CHECKING:
 # the platform.
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
+        ("CLOCK_START", "HeldContext", "Lab", "LocalLab", "ProviderRequest", "Step", "StepCall"),
+        "dpp_sdk.conformance._lab",
+    ),
+    "verb_of": "dpp_sdk.conformance._lab",
+    **dict.fromkeys(
         ("REGISTRY_VERSION", "Category", "CheckFailed", "CheckSpec", "Level", "Skip"),
         "dpp_sdk.conformance._registry",
     ),
@@ -65,18 +80,25 @@ _LAZY: dict[str, str] = {
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 __all__ = [
+    "CLOCK_START",
     "REGISTRY_VERSION",
     "REPORT_FORMAT",
     "Category",
     "CheckFailed",
     "CheckResult",
     "CheckSpec",
+    "HeldContext",
     "Holding",
+    "Lab",
     "Level",
+    "LocalLab",
     "Outcome",
     "ProviderRef",
+    "ProviderRequest",
     "Report",
     "Skip",
+    "Step",
+    "StepCall",
     "Subject",
     "Trial",
     "Verification",
@@ -88,6 +110,7 @@ __all__ = [
     "run_check",
     "select",
     "summary",
+    "verb_of",
     "verify",
 ]
 

@@ -12,6 +12,7 @@ from typing import Literal
 import attrs
 
 from dpp_sdk._version import __version__
+from dpp_sdk.conformance._lab import Lab
 from dpp_sdk.conformance._registry import REGISTRY_VERSION, CheckFailed, CheckSpec, Skip, all_checks
 from dpp_sdk.conformance._report import CheckResult, Outcome, Report
 from dpp_sdk.conformance._subject import ProviderRef, Subject, load_subject
@@ -71,6 +72,7 @@ def run(
     waivers: Mapping[str, str] | None = None,
     config: ClusterConfig | None = None,
     progress: Progress | None = None,
+    lab: Lab | None = None,
 ) -> Report:
     """Run the conformance suite against ``provider`` and return the report.
 
@@ -79,7 +81,10 @@ def run(
     sequences), so the same seed replays the same run. ``profile`` is ``quick`` (the checks
     marked quick) or ``full``. ``waivers`` maps check IDs to the written reason a failure of
     that check is accepted. ``config`` replaces the conformance cluster (six hosts in three
-    racks). ``report.passed`` is true exactly when no required check failed or errored."""
+    racks). ``lab`` is where the checks' platforms are opened: this process (the default,
+    :class:`~dpp_sdk.conformance.LocalLab`) or a gateway's sandboxes
+    (:class:`dpp_sdk.client.RemoteLab`). ``report.passed`` is true exactly when no required
+    check failed or errored."""
     waivers = dict(waivers or {})
     checks = select(profile=profile, only=only, skip=skip)
     unknown = sorted(set(waivers) - {spec.id for spec in all_checks()})
@@ -99,7 +104,13 @@ def run(
         if progress is not None:
             progress(spec, None)
         result = run_check(
-            spec, subject, seed=seed, profile=profile, config=cluster, waiver=waivers.get(spec.id)
+            spec,
+            subject,
+            seed=seed,
+            profile=profile,
+            config=cluster,
+            waiver=waivers.get(spec.id),
+            lab=lab,
         )
         results.append(result)
         if progress is not None:
@@ -136,6 +147,7 @@ def run_check(
     profile: str = "full",
     config: ClusterConfig | None = None,
     waiver: str | None = None,
+    lab: Lab | None = None,
 ) -> CheckResult:
     """Run one check in a fresh trial and classify the outcome."""
     base = CheckResult(
@@ -153,7 +165,7 @@ def run_check(
             outcome=Outcome.SKIPPED,
             reason=f"the manifest does not declare capabilities.{', capabilities.'.join(missing)}",
         )
-    trial = Trial(spec, subject, seed=seed, config=config, quick=profile == "quick")
+    trial = Trial(spec, subject, seed=seed, config=config, quick=profile == "quick", lab=lab)
     started = time.perf_counter()
     outcome, fields = Outcome.PASS, dict[str, str]()
     try:

@@ -41,6 +41,7 @@ from dpp_sdk.gateway._problems import (
     problem_of,
 )
 from dpp_sdk.gateway._routes import ENDPOINTS, Args, Endpoint, check_body, parse_query
+from dpp_sdk.gateway._sandboxes import SANDBOX_CALLS, SANDBOX_ENDPOINTS, SANDBOX_HEADER, Sandboxes
 from dpp_sdk.gateway._tenancy import Scope, partner_call
 from dpp_sdk.gateway._token_routes import TOKEN_CALLS, TOKEN_ENDPOINTS
 from dpp_sdk.platform import Page, PlatformAPI
@@ -120,47 +121,67 @@ def _acting(platform: PlatformAPI, principal: Principal) -> contextlib.AbstractC
 
 
 class _Gateway:
-    """What every handler shares: the platform, the tokens, the update locks."""
+    """What every handler shares: the platform, the tokens, the sandboxes, the update
+    locks."""
 
     def __init__(self, platform: PlatformAPI, auth: Authenticator) -> None:
         self.platform = platform
         self.auth = auth
+        self.sandboxes = Sandboxes()
         self.stripes = _Stripes()
 
+    def platform_for(self, principal: Principal, sandbox: str | None) -> PlatformAPI:
+        """The platform a request addresses: the gateway's, or the sandbox its
+        ``Dpp-Sandbox`` header names (the admin's only)."""
+        if sandbox is None:
+            return self.platform
+        if principal.vendor is not None:
+            raise Forbidden(f"the {SANDBOX_HEADER} header is for the admin only")
+        return self.sandboxes.platform(sandbox)
+
     def call(
-        self, endpoint: Endpoint, principal: Principal, args: Args, if_match: str | None
+        self,
+        endpoint: Endpoint,
+        principal: Principal,
+        args: Args,
+        if_match: str | None,
+        sandbox: str | None = None,
     ) -> Any:
         """Run ``endpoint`` as ``principal`` (on a worker thread)."""
-        with _acting(self.platform, principal):
+        platform = self.platform_for(principal, sandbox)
+        with _acting(platform, principal):
             if endpoint.operation_id not in CONDITIONAL:
-                return self._scoped(endpoint, principal, args)
+                return _scoped(platform, endpoint, principal, args)
             name = args.path["name"]
             with self.stripes.holding(name):
                 if if_match is not None:
                     if principal.vendor is None:
-                        current = self.platform.get_instance(name)
+                        current = platform.get_instance(name)
                     else:
-                        current = Scope(self.platform, principal.vendor).require_instance(name)
+                        current = Scope(platform, principal.vendor).require_instance(name)
                     if not if_match_admits(if_match, etag_of(current)):
                         raise PreconditionFailed(
                             f"instance {name!r} changed since the version If-Match names "
                             f"(now {etag_of(current)}); get it again and retry"
                         )
-                return self._scoped(endpoint, principal, args)
+                return _scoped(platform, endpoint, principal, args)
 
-    def _scoped(self, endpoint: Endpoint, principal: Principal, args: Args) -> Any:
-        if principal.vendor is None:
-            return endpoint.call(self.platform, args)
-        return partner_call(endpoint, self.platform, principal.vendor, args)
-
-    def tokens(self, endpoint: Endpoint, principal: Principal, args: Args) -> Any:
-        """A token route: the admin's only."""
+    def admin(self, endpoint: Endpoint, principal: Principal, args: Args) -> Any:
+        """A route of the gateway's own (tokens, sandboxes): the admin's only."""
         if principal.vendor is not None:
             raise Forbidden(f"{endpoint.method} {endpoint.path} is for the admin only")
+        if endpoint.operation_id in SANDBOX_CALLS:
+            return SANDBOX_CALLS[endpoint.operation_id](self.sandboxes, args)
         result = TOKEN_CALLS[endpoint.operation_id](self.auth.partners, args)
         if endpoint.method != "GET":
             log.info("%s by %s: %s", endpoint.operation_id, principal.name, _token_note(result))
         return result
+
+
+def _scoped(platform: PlatformAPI, endpoint: Endpoint, principal: Principal, args: Args) -> Any:
+    if principal.vendor is None:
+        return endpoint.call(platform, args)
+    return partner_call(endpoint, platform, principal.vendor, args)
 
 
 def _token_note(result: Any) -> str:
@@ -184,7 +205,7 @@ class _BadRequest(Exception):
 
 
 def _handler(
-    endpoint: Endpoint, gateway: _Gateway, *, tokens: bool = False
+    endpoint: Endpoint, gateway: _Gateway, *, admin: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
     where = f"{endpoint.method} {endpoint.path}"
 
@@ -199,11 +220,18 @@ def _handler(
                 body=check_body(endpoint, await _body(request)),
                 idempotency_key=request.headers.get("idempotency-key"),
             )
-            if tokens:
-                result = await run_in_threadpool(gateway.tokens, endpoint, principal, args)
+            if admin:
+                result = await run_in_threadpool(gateway.admin, endpoint, principal, args)
             else:
-                if_match = request.headers.get("if-match")
-                result = await run_in_threadpool(gateway.call, endpoint, principal, args, if_match)
+                headers = request.headers
+                result = await run_in_threadpool(
+                    gateway.call,
+                    endpoint,
+                    principal,
+                    args,
+                    headers.get("if-match"),
+                    headers.get(SANDBOX_HEADER),
+                )
         except _BadRequest as exc:
             return problem_response(problem_of(400, "bad-request", "Bad request", str(exc)))
         except OperationFailed as exc:
@@ -251,10 +279,12 @@ def create_app(
         for e in ENDPOINTS
     ]
     routes += [
-        Route(e.path, _handler(e, gateway, tokens=True), methods=[e.method], name=e.operation_id)
-        for e in TOKEN_ENDPOINTS
+        Route(e.path, _handler(e, gateway, admin=True), methods=[e.method], name=e.operation_id)
+        for e in (*TOKEN_ENDPOINTS, *SANDBOX_ENDPOINTS)
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
+    app.state.sandboxes = gateway.sandboxes  # closed by whoever serves the app
+    return app

@@ -9,6 +9,7 @@ from dpp_sdk._version import __version__
 from dpp_sdk.gateway._preconditions import CONDITIONAL
 from dpp_sdk.gateway._problems import PROBLEM_JSON
 from dpp_sdk.gateway._routes import ENDPOINTS, Endpoint, QueryParam
+from dpp_sdk.gateway._sandboxes import SANDBOX_ENDPOINTS, SANDBOX_HEADER
 from dpp_sdk.gateway._token_routes import TOKEN_ENDPOINTS
 
 __all__ = ["OPENAPI_PATH", "openapi_document"]
@@ -17,6 +18,7 @@ OPENAPI_PATH = "/v1/openapi.json"
 
 _REF = "#/components/schemas/"
 _MUTATION_HEADER = {"$ref": "#/components/parameters/IdempotencyKey"}
+_SANDBOX_PARAMETER = {"$ref": "#/components/parameters/Sandbox"}
 
 _QUERY_SCHEMAS: dict[str, Any] = {
     "string": {"type": "string"},
@@ -189,7 +191,11 @@ def openapi_document() -> dict[str, Any]:
             }
         }
     }
-    for endpoint in (*ENDPOINTS, *TOKEN_ENDPOINTS):
+    for endpoint in ENDPOINTS:
+        operation = _operation(endpoint)
+        operation["parameters"].append(_SANDBOX_PARAMETER)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    for endpoint in (*TOKEN_ENDPOINTS, *SANDBOX_ENDPOINTS):
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",
@@ -212,7 +218,15 @@ def openapi_document() -> dict[str, Any]:
                     "description": "A repeated request with the same key answers with the "
                     "same operation instead of starting another.",
                     "schema": {"type": "string"},
-                }
+                },
+                "Sandbox": {
+                    "name": SANDBOX_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": "Address this sandbox's platform instead of the gateway's "
+                    "(admin only; see POST /v1/sandboxes).",
+                    "schema": {"type": "string"},
+                },
             },
         },
     }

@@ -41,6 +41,7 @@ __all__ = [
     "Forbidden",
     "PreconditionFailed",
     "PROBLEM_TYPES",
+    "Raised",
     "Problem",
     "internal_error",
     "problem_for",
@@ -64,6 +65,16 @@ class PreconditionFailed(DppError):
     """``If-Match`` named a version of the instance that is no longer current; ``412``."""
 
 
+class Raised(DppError):
+    """What a provider, its data probe or a context raised in a sandbox action (a check's
+    evidence, not a server fault); ``422``, naming the exception's class in ``error`` so
+    the client raises that class again."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.raised = type(exc).__name__
+        super().__init__(str(exc))
+
+
 # (exception class, status, type slug, title); the first class the error is an instance of wins.
 STATUS_BY_ERROR: tuple[tuple[type[DppError], int, str, str], ...] = (
     (ManifestError, 422, "manifest-error", "The provider's manifest is invalid"),
@@ -71,6 +82,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DppError], int, str, str], ...] = (
     (NotFound, 404, "not-found", "Not found"),
     (Forbidden, 403, "forbidden", "Forbidden"),
     (PreconditionFailed, 412, "precondition-failed", "The instance changed meanwhile"),
+    (Raised, 422, "provider-raised", "The provider raised an exception"),
     # A quota or a placement refusal depends on the cluster's state, not on the request alone:
     # the same request can succeed once capacity is freed or a host comes back, so 409.
     (QuotaExceeded, 409, "quota-exceeded", "A platform limit would be exceeded"),
@@ -119,7 +131,8 @@ def problem_for(exc: DppError) -> Problem | None:
     fault: answer with :func:`internal_error`)."""
     for cls, status, slug, title in STATUS_BY_ERROR:
         if isinstance(exc, cls):
-            extra: dict[str, Any] = {"error": type(exc).__name__}
+            name = exc.raised if isinstance(exc, Raised) else type(exc).__name__
+            extra: dict[str, Any] = {"error": name}
             for field in _FIELDS:
                 if field in vars(exc):
                     extra[field] = _jsonable(vars(exc)[field])

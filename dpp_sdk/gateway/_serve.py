@@ -39,7 +39,10 @@ def serve(
         echo(f"admin token: {token.source}")
         echo("stop with Ctrl+C or SIGTERM (requests in flight finish first)")
         app = create_app(platform, token, PartnerTokens(state_dir))
-        received = run(app, sock, log_level=log_level)
+        try:
+            received = run(app, sock, log_level=log_level)
+        finally:
+            app.state.sandboxes.close()
     finally:
         sock.close()
     echo(f"dpp gateway stopped{' on signal ' + str(received[-1]) if received else ''}")
