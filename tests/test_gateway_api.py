@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ import uvicorn
 import dpp_sdk as dpp
 from dpp_sdk.client import GatewayError, PlatformClient
 from dpp_sdk.gateway import AdminToken, create_app
+from dpp_sdk.gateway._server import bind
 from dpp_sdk.platform import PlatformAPI
 
 TOKEN = "test-admin-token"
@@ -43,9 +43,7 @@ class Gateway:
 @contextlib.contextmanager
 def running(app: object) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 and a free port in a thread; its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
+    sock = bind("127.0.0.1", 0)  # as `dpp platform serve` binds (TCP_NODELAY on its connections)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -200,7 +200,6 @@ def test_usage_errors_of_the_remote_switch_exit_2_naming_the_option(
         (["--url", served.url, "--state-dir", str(tmp_path), "audit"], "--state-dir is for"),
         (["--url", served.url, "--config", __file__, "audit"], "--config is for"),
         (["--url", served.url, "platform", "serve"], "does not take --url"),
-        (["--url", served.url, "conformance", "run", PROVIDER], "does not take --url"),
     ]
     for args, message in cases:
         assert run(args) == 2, args

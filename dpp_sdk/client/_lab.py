@@ -51,6 +51,12 @@ class RemoteLab:
         """Close the connection to the gateway (sandboxes are discarded one by one)."""
         self._gateway.close()
 
+    def __enter__(self) -> RemoteLab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def open(
         self,
         provider: str | type[ServiceProvider],

@@ -99,6 +99,10 @@ def run(
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     subject = load_subject(provider, cluster)
+    if lab is not None:
+        # Fail once, up front, when the lab cannot open the provider (a gateway that cannot
+        # load it, or refuses the token), rather than once in every check.
+        lab.discard(lab.open(subject.ref, config=cluster))
     results = []
     for spec in checks:
         if progress is not None:

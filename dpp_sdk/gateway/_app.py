@@ -167,9 +167,8 @@ class _Gateway:
                 return _scoped(platform, endpoint, principal, args)
 
     def admin(self, endpoint: Endpoint, principal: Principal, args: Args) -> Any:
-        """A route of the gateway's own (tokens, sandboxes): the admin's only."""
-        if principal.vendor is not None:
-            raise Forbidden(f"{endpoint.method} {endpoint.path} is for the admin only")
+        """A route of the gateway's own (tokens, sandboxes): the admin's only (the handler
+        has refused partners)."""
         if endpoint.operation_id in SANDBOX_CALLS:
             return SANDBOX_CALLS[endpoint.operation_id](self.sandboxes, args)
         result = TOKEN_CALLS[endpoint.operation_id](self.auth.partners, args)
@@ -214,6 +213,9 @@ def _handler(
         if isinstance(principal, Response):
             return principal
         try:
+            if admin and principal.vendor is not None:
+                # Before the request is read: a partner learns nothing from an admin route.
+                raise Forbidden(f"{where} is for the admin only")
             args = Args(
                 path=dict(request.path_params),
                 query=parse_query(endpoint, dict(request.query_params)),

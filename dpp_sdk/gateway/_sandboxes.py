@@ -32,6 +32,7 @@ from dpp_sdk.contract import (
     DecommissionRequest,
     DppError,
     NotFound,
+    Problem,
     ProvisionRequest,
     ScaleRequest,
     ValidationError,
@@ -40,7 +41,7 @@ from dpp_sdk.contract import (
 )
 from dpp_sdk.gateway._problems import Raised, problem_for
 from dpp_sdk.gateway._routes import Args, Endpoint
-from dpp_sdk.platform import PlatformAPI
+from dpp_sdk.platform import ClusterConfig, ConfigError, PlatformAPI
 from dpp_sdk.platform._config_ini import parse_config
 from dpp_sdk.testing import cluster
 
@@ -75,6 +76,21 @@ class _Sandbox:
         }
 
 
+def _config(text: str) -> ClusterConfig:
+    """The cluster ``text`` (INI) describes; ValidationError naming ``$.cluster`` and each
+    problem's place in the text when it is not a valid configuration."""
+    try:
+        return parse_config(text, "$.cluster")
+    except ConfigError as invalid:
+        raise ValidationError(
+            "the cluster configuration ($.cluster) is invalid",
+            [
+                Problem(path="$.cluster", value=f"{p.location}: {p.value}", message=p.message)
+                for p in invalid.problems
+            ],
+        ) from None
+
+
 class Sandboxes:
     """The gateway's open sandboxes (at most :data:`MAX_SANDBOXES` at once)."""
 
@@ -85,7 +101,7 @@ class Sandboxes:
         self._lock = threading.Lock()
 
     def create(self, provider: str, cluster_ini: str | None, on_disk: bool) -> dict[str, Any]:
-        config = cluster() if cluster_ini is None else parse_config(cluster_ini, "$.cluster")
+        config = cluster() if cluster_ini is None else _config(cluster_ini)
         with self._lock:
             if len(self._open) + self._opening >= MAX_SANDBOXES:
                 raise Conflict(

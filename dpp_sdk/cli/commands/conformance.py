@@ -274,8 +274,10 @@ def conformance_run(  # noqa: PLR0917 - click passes every option as an argument
 
     Exits 0 when no required check failed or errored, 1 otherwise; 2 for a usage error. The
     cluster is the conformance cluster (six hosts in three racks) unless the global --config
-    gives one. It runs the provider in this process, on platforms of its own, so it does
-    not take --url.
+    gives one. Each check runs on a fresh platform of its own: in this process, or, with
+    the global --url and the admin --token, in a sandbox of that gateway, every platform
+    call going over HTTP (the gateway loads PROVIDER itself: give a path it can read, or an
+    importable MODULE:CLASS).
 
     \b
     Example:
@@ -283,14 +285,20 @@ def conformance_run(  # noqa: PLR0917 - click passes every option as an argument
       dpp conformance run samples/minio --profile quick
       dpp conformance run samples/minio --only PROV-004 --seed 7
       dpp conformance run samples/minio --skip resilience --waive PROV-010="no thick pools"
+      dpp --url http://127.0.0.1:8080 --token "$DPP_ADMIN_TOKEN" conformance run samples/minio
     """
     from dpp_sdk import conformance
 
     session = ctx.find_object(Session)
-    if session is not None:
-        session.local_only("conformance run")
     config = _cluster(session)
-    with _stdout_to_stderr() as stdout:
+    lab = None
+    if session is not None and session.remote:
+        from dpp_sdk.client import RemoteLab  # only with --url: keeps dpp light
+
+        lab = RemoteLab(str(session.url), session.token)
+    with _stdout_to_stderr() as stdout, contextlib.ExitStack() as stack:
+        if lab is not None:
+            stack.callback(lab.close)
         console = _render.make_console(stdout)
         progress = _Progress(console)
         try:
@@ -303,6 +311,7 @@ def conformance_run(  # noqa: PLR0917 - click passes every option as an argument
                 waivers=waive,
                 config=config,
                 progress=progress,
+                lab=lab,
             )
         finally:
             progress.stop()
