@@ -98,7 +98,10 @@ def test_the_cli_certifies_through_the_gateway_and_verify_accepts_the_report(
         ],
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(report.read_text())["results"]
+    document = json.loads(report.read_text())
+    assert document["results"]
+    assert document["platform"] == f"gateway {url}"
+    assert f"through the gateway {url}" in result.output
     verified = CliRunner().invoke(cli, ["conformance", "verify", str(report), MINIO])
     assert verified.exit_code == 0, verified.output
 

@@ -47,6 +47,10 @@ class RemoteLab:
     def __repr__(self) -> str:
         return f"RemoteLab({self.url!r})"
 
+    @property
+    def where(self) -> str:
+        return f"gateway {self._gateway.url}"
+
     def close(self) -> None:
         """Close the connection to the gateway (sandboxes are discarded one by one)."""
         self._gateway.close()

@@ -101,6 +101,12 @@ class HeldContext(Protocol):
 class Lab(Protocol):
     """Where checks get platforms, and what they do beside the public interface."""
 
+    @property
+    def where(self) -> str:
+        """Where the platforms run, as the report records it (``in-process``, ``gateway
+        URL``)."""
+        ...
+
     def open(
         self,
         provider: str | type[ServiceProvider],
@@ -170,6 +176,10 @@ class LocalLab:
 
     def __init__(self) -> None:
         self._opened: dict[int, _Opened] = {}
+
+    @property
+    def where(self) -> str:
+        return "in-process"
 
     def _entry(self, platform: PlatformAPI) -> _Opened:
         entry = self._opened.get(id(platform))

@@ -78,6 +78,9 @@ class Report:
     started_at: str
     duration_s: float
     results: tuple[CheckResult, ...]
+    #: Where the checks' platforms ran: ``in-process``, or ``gateway URL`` (each check in a
+    #: sandbox of that gateway).
+    platform: str = "in-process"
 
     @property
     def passed(self) -> bool:
@@ -142,6 +145,7 @@ class Report:
             ("fingerprint", self.fingerprint),
             ("seed", str(self.seed)),
             ("profile", self.profile),
+            ("platform", self.platform),
         ):
             ET.SubElement(properties, "property", {"name": name, "value": value})
         for result in self.results:

@@ -133,6 +133,7 @@ def run(
         started_at=started.isoformat(timespec="seconds"),
         duration_s=round(time.perf_counter() - clock, 3),
         results=tuple(results),
+        platform=lab.where if lab is not None else "in-process",
     )
 
 

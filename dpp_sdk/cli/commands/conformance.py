@@ -163,7 +163,8 @@ def _summary(report: Report) -> list[Text]:
         head,
         Text(
             f"seed {report.seed}, profile {report.profile}, registry {report.registry_version}, "
-            f"fingerprint {report.fingerprint}",
+            f"fingerprint {report.fingerprint}"
+            + ("" if report.platform == "in-process" else f", through the {report.platform}"),
             style="dim",
         ),
     ]
