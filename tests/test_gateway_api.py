@@ -138,13 +138,16 @@ def test_a_whole_lifecycle_runs_over_http_and_returns_the_platforms_types(
 
 def test_errors_are_the_in_process_types_with_the_same_messages(gateway: Gateway) -> None:
     """NotFound and ValidationError (with its problems' paths) raised by the client match
-    what the platform raises in-process, message for message."""
+    what the platform raises in-process, message for message, for every request of the right
+    JSON types (a wrong type is the gateway's schema's to refuse: see the next test)."""
     client, platform = gateway.client, gateway.platform
     client.register_service(KV)
     client.create_instance(service="kv", name="kv1", capacity_gb=1)
     for call in (
         lambda p: p.get_instance("missing"),
-        lambda p: p.create_instance(service="kv", name="9bad", capacity_gb="x"),
+        lambda p: p.create_instance(service="kv", name="9bad", capacity_gb=1),
+        lambda p: p.create_instance(service="kv", name="big", capacity_gb=100000),
+        lambda p: p.create_instance(service="kv", name="p", parameters={"cacheMb": 1}),
         lambda p: p.create_instance(service="nope", name="a"),
         lambda p: p.list_instances(limit=0),
         lambda p: p.create_instance(service="kv", name="kv1", capacity_gb=1),
@@ -162,6 +165,22 @@ def test_errors_are_the_in_process_types_with_the_same_messages(gateway: Gateway
             assert [p.path for p in remote.value.problems] == [p.path for p in local.value.problems]
 
 
+def test_a_member_of_the_wrong_json_type_is_a_validation_error_on_the_same_path(
+    gateway: Gateway,
+) -> None:
+    """A value of the wrong JSON type never reaches the platform: the gateway's body schema
+    refuses it with a ValidationError on the path the platform would name, in the schema's
+    words."""
+    gateway.client.register_service(KV)
+    with pytest.raises(dpp.ValidationError) as remote:
+        gateway.client.create_instance(service="kv", name="kv1", capacity_gb="x")  # type: ignore[arg-type]
+    with pytest.raises(dpp.ValidationError) as local:
+        gateway.platform.create_instance(service="kv", name="kv1", capacity_gb="x")  # type: ignore[arg-type]
+    assert [p.path for p in remote.value.problems] == [p.path for p in local.value.problems]
+    assert [p.value for p in remote.value.problems] == ["x"]
+    assert "the body of POST /v1/instances is invalid" in str(remote.value)
+
+
 def test_bad_input_gets_problem_json_naming_every_field(gateway: Gateway) -> None:
     """A body with a wrong type and an unknown member answers 422 application/problem+json
     with each problem's JSON path, and no traceback."""
@@ -174,7 +193,7 @@ def test_bad_input_gets_problem_json_naming_every_field(gateway: Gateway) -> Non
     problem = response.json()
     assert problem["type"] == "urn:dpp:problem:validation-error"
     assert problem["status"] == 422
-    assert [p["path"] for p in problem["problems"]] == ["$.colour"]
+    assert [p["path"] for p in problem["problems"]] == ["$.capacity_gb", "$.colour"]
     response = gateway.post("/v1/instances", {"service": "kv", "name": "a", "capacity_gb": "x"})
     assert [p["path"] for p in response.json()["problems"]] == ["$.capacity_gb"]
     bad_query = gateway.get("/v1/instances?limit=many&colour=red")

@@ -40,8 +40,9 @@ from dpp_sdk.gateway._problems import (
     problem_for,
     problem_of,
 )
-from dpp_sdk.gateway._routes import ENDPOINTS, Args, Endpoint, check_body, parse_query
+from dpp_sdk.gateway._routes import ENDPOINTS, Args, Endpoint, parse_query
 from dpp_sdk.gateway._sandboxes import SANDBOX_CALLS, SANDBOX_ENDPOINTS, SANDBOX_HEADER, Sandboxes
+from dpp_sdk.gateway._schemas import check_body
 from dpp_sdk.gateway._tenancy import Scope, partner_call
 from dpp_sdk.gateway._token_routes import TOKEN_CALLS, TOKEN_ENDPOINTS
 from dpp_sdk.platform import Page, PlatformAPI

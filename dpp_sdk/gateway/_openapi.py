@@ -10,15 +10,19 @@ from dpp_sdk.gateway._preconditions import CONDITIONAL
 from dpp_sdk.gateway._problems import PROBLEM_JSON
 from dpp_sdk.gateway._routes import ENDPOINTS, Endpoint, QueryParam
 from dpp_sdk.gateway._sandboxes import SANDBOX_ENDPOINTS, SANDBOX_HEADER
+from dpp_sdk.gateway._schemas import COMPONENTS, document_schemas, request_schema
 from dpp_sdk.gateway._token_routes import TOKEN_ENDPOINTS
 
 __all__ = ["OPENAPI_PATH", "openapi_document"]
 
 OPENAPI_PATH = "/v1/openapi.json"
 
-_REF = "#/components/schemas/"
-_MUTATION_HEADER = {"$ref": "#/components/parameters/IdempotencyKey"}
+_IDEMPOTENCY_KEY = {"$ref": "#/components/parameters/IdempotencyKey"}
 _SANDBOX_PARAMETER = {"$ref": "#/components/parameters/Sandbox"}
+
+_KEYED_LISTS = frozenset({"changeInstance"})
+"""Routes that honour ``Idempotency-Key`` but answer with a list of operations, not 202 with
+one (every route answering with an operation honours it)."""
 
 _QUERY_SCHEMAS: dict[str, Any] = {
     "string": {"type": "string"},
@@ -27,35 +31,37 @@ _QUERY_SCHEMAS: dict[str, Any] = {
     "limit": {"oneOf": [{"type": "integer", "minimum": 1}, {"const": "all"}]},
 }
 
-_SCHEMAS: dict[str, Any] = {
-    "Document": {
-        "type": "object",
-        "description": "A platform document, as `dpp ... -o json` prints it.",
-    },
-    "DocumentList": {"type": "array", "items": {"$ref": f"{_REF}Document"}},
-    "Page": {
+
+def _page_of(item: str) -> dict[str, Any]:
+    return {
         "type": "object",
         "required": ["items", "next_cursor"],
         "properties": {
-            "items": {"type": "array", "items": {"$ref": f"{_REF}Document"}},
+            "items": {"type": "array", "items": {"$ref": f"{COMPONENTS}{item}"}},
             "next_cursor": {
                 "type": ["string", "null"],
                 "description": "Pass back as `cursor` for the next page; null on the last.",
             },
         },
-    },
-    "Operation": {
+    }
+
+
+def _list_of(item: str) -> dict[str, Any]:
+    return {"type": "array", "items": {"$ref": f"{COMPONENTS}{item}"}}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Document": {
         "type": "object",
-        "required": ["id", "kind", "target", "state"],
-        "properties": {
-            "id": {"type": "string"},
-            "kind": {"type": "string"},
-            "target": {"type": "string"},
-            "state": {"enum": ["pending", "running", "succeeded", "failed"]},
-            "error": {"type": ["object", "null"]},
-            "idempotency_key": {"type": ["string", "null"]},
-        },
+        "description": "A platform document, as `dpp ... -o json` prints it.",
     },
+    "DocumentList": _list_of("Document"),
+    "Page": _page_of("Document"),
+    **document_schemas(),
+    "InstancePage": _page_of("Instance"),
+    "OperationPage": _page_of("Operation"),
+    "OperationList": _list_of("Operation"),
+    "ServiceList": _list_of("Service"),
     "Problem": {
         "type": "object",
         "description": "RFC 9457 problem details, with the dpp-sdk error's structured fields.",
@@ -86,12 +92,12 @@ _SCHEMAS: dict[str, Any] = {
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {PROBLEM_JSON: {"schema": {"$ref": f"{_REF}Problem"}}},
+        "content": {PROBLEM_JSON: {"schema": {"$ref": f"{COMPONENTS}Problem"}}},
     }
 
 
 def _content(schema: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": f"{_REF}{schema}"}}}
+    return {"application/json": {"schema": {"$ref": f"{COMPONENTS}{schema}"}}}
 
 
 def _query(param: QueryParam) -> dict[str, Any]:
@@ -111,8 +117,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     ]
     parameters += [_query(q) for q in endpoint.query]
     responses: dict[str, Any]
+    if endpoint.reply == "operation" or endpoint.operation_id in _KEYED_LISTS:
+        parameters.append(_IDEMPOTENCY_KEY)
     if endpoint.reply == "operation":
-        parameters.append(_MUTATION_HEADER)
         responses = {
             "202": {
                 "description": "The operation, ended (a failed one too); poll `Location`.",
@@ -160,21 +167,11 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "parameters": parameters,
         "responses": responses,
     }
-    if endpoint.body is not None:
+    body = request_schema(endpoint)
+    if body is not None:
         operation["requestBody"] = {
             "required": bool(endpoint.required),
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": list(endpoint.required),
-                        "properties": {
-                            name: {"type": kind} for name, kind in endpoint.body.items()
-                        },
-                    }
-                }
-            },
+            "content": {"application/json": {"schema": body}},
         }
     return operation
 

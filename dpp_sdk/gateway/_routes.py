@@ -2,10 +2,11 @@
 application's routing (:mod:`dpp_sdk.gateway._app`) and the OpenAPI document
 (:mod:`dpp_sdk.gateway._openapi`).
 
-Each endpoint names the :class:`~dpp_sdk.platform.PlatformAPI` call it makes. The request is
-handed to the platform as it came (the platform validates every value and names the field
-with the same JSON path as in-process); the gateway only checks that the body is a JSON
-object with known members, and turns query strings into numbers.
+Each endpoint names the :class:`~dpp_sdk.platform.PlatformAPI` call it makes. The gateway
+checks the body against the route's schema (:mod:`dpp_sdk.gateway._schemas`: known members
+of the right JSON types) and turns query strings into numbers; the request is then handed to
+the platform, which validates every value and names the field with the same JSON path as
+in-process.
 """
 
 from __future__ import annotations
@@ -136,15 +137,7 @@ def _change(p: PlatformAPI, a: Args) -> list[Operation]:
 
 
 def _recover(p: PlatformAPI, a: Args) -> list[Operation]:
-    targets = a.body.get("targets")
-    if targets is not None and (
-        not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
-    ):
-        raise _invalid(
-            "the body of POST /v1/recovery is invalid",
-            [("$.targets", targets, "must be a list of instance names")],
-        )
-    return p.recover(targets=targets)
+    return p.recover(targets=a.body.get("targets"))
 
 
 LOG_CHUNK = 1 << 20
@@ -190,7 +183,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="listServices",
         summary="Every registered service, by name.",
         call=lambda p, a: p.list_services(),
-        schema="DocumentList",
+        schema="ServiceList",
     ),
     Endpoint(
         method="POST",
@@ -203,6 +196,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         required=("ref",),
         reply="created",
         location=lambda service: f"/v1/services/{service.name}",
+        schema="Service",
     ),
     Endpoint(
         method="GET",
@@ -210,6 +204,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="getService",
         summary="The catalog entry of one service.",
         call=lambda p, a: p.get_service(a.path["name"]),
+        schema="Service",
     ),
     Endpoint(
         method="POST",
@@ -217,6 +212,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="enableService",
         summary="Allow new instances of the service.",
         call=lambda p, a: p.enable_service(a.path["name"]),
+        schema="Service",
     ),
     Endpoint(
         method="POST",
@@ -224,6 +220,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="disableService",
         summary="Refuse new instances of the service (existing ones keep running).",
         call=lambda p, a: p.disable_service(a.path["name"]),
+        schema="Service",
     ),
     Endpoint(
         method="POST",
@@ -231,6 +228,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="activateServiceVersion",
         summary="Make a registered version the one new instances use.",
         call=lambda p, a: p.activate_version(a.path["name"], a.path["version"]),
+        schema="Service",
     ),
     # ---------------------------------------------------------------- instances
     Endpoint(
@@ -244,7 +242,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             _LIMIT,
             _CURSOR,
         ),
-        schema="Page",
+        schema="InstancePage",
     ),
     Endpoint(
         method="POST",
@@ -269,6 +267,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="getInstance",
         summary="The instance document.",
         call=lambda p, a: p.get_instance(a.path["name"]),
+        schema="Instance",
     ),
     Endpoint(
         method="DELETE",
@@ -305,6 +304,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="getInstanceHealth",
         summary="The instance's health: the provider's checks plus the platform's own.",
         call=lambda p, a: p.instance_health(a.path["name"]),
+        schema="InstanceHealth",
     ),
     # ---------------------------------------------------------------- operations
     Endpoint(
@@ -318,7 +318,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             _LIMIT,
             _CURSOR,
         ),
-        schema="Page",
+        schema="OperationPage",
     ),
     Endpoint(
         method="GET",
@@ -335,6 +335,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="getClusterHealth",
         summary="Health of every instance plus the cluster's hosts, disks and capacity.",
         call=lambda p, a: p.cluster_health(),
+        schema="ClusterHealth",
     ),
     Endpoint(
         method="GET",
@@ -492,7 +493,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "the keys `K:configure` and `K:scale`.",
         call=_change,
         body={"parameters": "object", "capacity_gb": "integer"},
-        schema="DocumentList",
+        schema="OperationList",
     ),
     Endpoint(
         method="GET",
@@ -500,7 +501,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="listInterruptedOperations",
         summary="Operations left pending or running by a process that is gone (changes nothing).",
         call=lambda p, a: p.interrupted_operations(),
-        schema="DocumentList",
+        schema="OperationList",
     ),
     Endpoint(
         method="POST",
@@ -510,7 +511,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "given); answers with them as they ended.",
         call=_recover,
         body={"targets": "array"},
-        schema="DocumentList",
+        schema="OperationList",
     ),
     Endpoint(
         method="GET",
@@ -579,33 +580,6 @@ def parse_query(endpoint: Endpoint, raw: Mapping[str, str]) -> dict[str, Any]:
     if problems:
         raise _invalid(f"the query of {_route(endpoint)} is invalid", problems)
     return parsed
-
-
-def check_body(endpoint: Endpoint, body: Any) -> dict[str, Any]:
-    """The endpoint's body: a JSON object with only known members and the required ones."""
-    if endpoint.body is None:
-        if body is None or body == {}:
-            return {}
-        raise _invalid(
-            f"{_route(endpoint)} takes no body", [("$", body, "must be empty (no body)")]
-        )
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise _invalid(
-            f"the body of {_route(endpoint)} is invalid", [("$", body, "must be a JSON object")]
-        )
-    problems = [
-        (f"$.{name}", body[name], f"unknown member; known: {sorted(endpoint.body)}")
-        for name in body
-        if name not in endpoint.body
-    ]
-    problems += [
-        (f"$.{name}", None, "is required") for name in endpoint.required if name not in body
-    ]
-    if problems:
-        raise _invalid(f"the body of {_route(endpoint)} is invalid", problems)
-    return body
 
 
 def _route(endpoint: Endpoint) -> str:
