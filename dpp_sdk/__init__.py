@@ -58,6 +58,7 @@ _PLATFORM: dict[str, str] = {
             "PlatformStatus",
             "Policy",
             "PoolUsage",
+            "PreconditionFailed",
             "ProviderCrashed",
             "ProviderTimeout",
             "RepairTimerInfo",

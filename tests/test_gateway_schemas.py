@@ -13,6 +13,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
+import attrs
 import jsonschema
 import pytest
 import requests
@@ -68,29 +69,36 @@ class Responses:
         self.seen.add((op["operationId"], response.status_code))
 
 
+@attrs.frozen
+class Checked:
+    """A client and a plain session on one gateway, every answer validated by ``responses``."""
+
+    client: PlatformClient
+    session: requests.Session
+    responses: Responses
+
+
 @pytest.fixture
-def checked(
-    dpp_platform_factory: Callable[..., dpp.Platform], tmp_path: Path
-) -> Iterator[tuple[PlatformClient, requests.Session, Responses]]:
-    """A gateway over a platform on a state directory; a client and a session whose every
-    answer is validated against the OpenAPI document."""
+def checked(dpp_platform_factory: Callable[..., dpp.Platform], tmp_path: Path) -> Iterator[Checked]:
+    """A gateway over a platform on a state directory (so it has a log), with a client and
+    a session whose every answer is validated against the OpenAPI document."""
     platform = dpp_platform_factory(state_dir=tmp_path / "state")
     responses = Responses(DOCUMENT)
     session = requests.Session()
     session.hooks["response"].append(responses)
     with running(create_app(platform, AdminToken(TOKEN, "test"))) as url:
         client = PlatformClient(url, TOKEN, session=session)
-        yield client, session, responses
+        yield Checked(client, session, responses)
         client.close()
 
 
 def test_every_answer_of_a_whole_lifecycle_matches_the_documents_response_schema(
-    checked: tuple[PlatformClient, requests.Session, Responses],
+    checked: Checked,
 ) -> None:
     """Every route, driven through the client (and tokens and errors by plain requests),
     answers documents the OpenAPI document's schemas accept: instances, operations (a failed
     one too) and health by the package's shipped schemas, problems by the Problem schema."""
-    client, session, responses = checked
+    client, session, responses = checked.client, checked.session, checked.responses
     client.register_service(KV)
     client.register_service("tests.providers:FailingProvider")
     client.register_service("tests.providers:VetoingProvider")
@@ -232,12 +240,12 @@ def test_the_documented_request_body_is_what_the_gateway_accepts(endpoint: Any) 
 
 
 def test_a_bad_body_gets_one_problem_json_naming_every_member_and_value(
-    checked: tuple[PlatformClient, requests.Session, Responses],
+    checked: Checked,
 ) -> None:
     """Wrong types, an unknown member and a missing required one: one 422 listing each by
     JSON path with its value; a body on a route that takes none, and an array of names
     holding a number, are refused the same way."""
-    client, session, _ = checked
+    client, session = checked.client, checked.session
     answer = session.post(
         f"{client.url}/v1/instances", json={"name": 5, "capacity_gb": "x", "colour": 1}
     )

@@ -84,6 +84,13 @@ class PlatformClient:
     A call is retried (3 attempts, with back-off) after a connection error or a timeout only
     when repeating it is safe: reads, and mutations given an ``idempotency_key``.
 
+    The instance updates (configure, scale, change, remove) also take ``if_match``, the
+    entity tag of the version of the instance they are meant for: ``etag_of(info)`` of an
+    instance document read before. When the instance has changed since, the gateway refuses
+    the update (``412``) and the client raises :class:`~dpp_sdk.PreconditionFailed` (a
+    :class:`~dpp_sdk.Conflict`); nothing is done. The in-process platform takes no
+    ``if_match``, so code meant for either passes it only to a client.
+
     The platform log is read with :meth:`read_log` (:attr:`log_path` is None: the file is on
     the server).
     """
@@ -122,9 +129,12 @@ class PlatformClient:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         key: str | None = None,
+        if_match: str | None = None,
     ) -> requests.Response:
         retry = method == "GET" or key is not None
         headers = {} if key is None else {"Idempotency-Key": key}
+        if if_match is not None:
+            headers["If-Match"] = if_match
         query = {k: v for k, v in (params or {}).items() if v is not None}
         attempt = 0
         while True:
@@ -188,10 +198,11 @@ class PlatformClient:
         path: str,
         *,
         key: str | None,
+        if_match: str | None,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> Operation:
-        response = self._request(method, path, body=body, params=params, key=key)
+        response = self._request(method, path, body=body, params=params, key=key, if_match=if_match)
         operation = structure(response.json(), Operation)
         if operation.state is OperationState.FAILED:
             raise OperationFailed(operation)
@@ -288,7 +299,9 @@ class PlatformClient:
             "policy": policy,
         }
         body = {k: v for k, v in body.items() if v is not None}
-        return self._operation("POST", "/v1/instances", body=body, key=idempotency_key)
+        return self._operation(
+            "POST", "/v1/instances", body=body, key=idempotency_key, if_match=None
+        )
 
     def get_instance(self, name: str) -> InstanceInfo:
         """The instance document of ``name``."""
@@ -307,14 +320,22 @@ class PlatformClient:
         )
 
     def configure_instance(
-        self, name: str, parameters: Mapping[str, Any], *, idempotency_key: str | None = None
+        self,
+        name: str,
+        parameters: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        if_match: str | None = None,
     ) -> Operation:
-        """Merge ``parameters`` into instance ``name``'s through the provider's ``configure``."""
+        """Merge ``parameters`` into instance ``name``'s through the provider's ``configure``.
+        ``if_match``: only if the instance is still the version this tag names (see
+        :func:`etag_of`), else :class:`~dpp_sdk.PreconditionFailed` and nothing is done."""
         return self._operation(
             "POST",
             f"/v1/instances/{_segment(name)}/configure",
             body={"parameters": parameters},
             key=idempotency_key,
+            if_match=if_match,
         )
 
     def change_instance(
@@ -324,16 +345,19 @@ class PlatformClient:
         parameters: Mapping[str, Any] | None = None,
         capacity_gb: int | None = None,
         idempotency_key: str | None = None,
+        if_match: str | None = None,
     ) -> list[Operation]:
         """Configure then scale instance ``name`` (keys ``K:configure`` and ``K:scale``);
         returns the operations. When one fails, raises :class:`~dpp_sdk.OperationFailed`
-        noting what was already done, as in-process."""
+        noting what was already done, as in-process. ``if_match``: only if the instance is
+        still that version (checked once, before the configure)."""
         body: dict[str, Any] = {"parameters": parameters, "capacity_gb": capacity_gb}
         response = self._request(
             "POST",
             f"/v1/instances/{_segment(name)}/change",
             body={k: v for k, v in body.items() if v is not None},
             key=idempotency_key,
+            if_match=if_match,
         )
         operations = [structure(item, Operation) for item in response.json()]
         if operations and operations[-1].state is OperationState.FAILED:
@@ -347,25 +371,39 @@ class PlatformClient:
         return operations
 
     def scale_instance(
-        self, name: str, capacity_gb: int, *, idempotency_key: str | None = None
+        self,
+        name: str,
+        capacity_gb: int,
+        *,
+        idempotency_key: str | None = None,
+        if_match: str | None = None,
     ) -> Operation:
-        """Change instance ``name``'s capacity through the provider's ``scale``."""
+        """Change instance ``name``'s capacity through the provider's ``scale``
+        (``if_match``: only if the instance is still that version)."""
         return self._operation(
             "POST",
             f"/v1/instances/{_segment(name)}/scale",
             body={"capacity_gb": capacity_gb},
             key=idempotency_key,
+            if_match=if_match,
         )
 
     def remove_instance(
-        self, name: str, *, force: bool = False, idempotency_key: str | None = None
+        self,
+        name: str,
+        *,
+        force: bool = False,
+        idempotency_key: str | None = None,
+        if_match: str | None = None,
     ) -> Operation:
-        """Decommission instance ``name`` (``force``: reclaim without calling the provider)."""
+        """Decommission instance ``name`` (``force``: reclaim without calling the provider;
+        ``if_match``: only if the instance is still that version)."""
         return self._operation(
             "DELETE",
             f"/v1/instances/{_segment(name)}",
             params={"force": "true"} if force else None,
             key=idempotency_key,
+            if_match=if_match,
         )
 
     # ------------------------------------------------------------------ operations

@@ -34,7 +34,7 @@ from dpp_sdk.contract import (
     ValidationError,
     unstructure,
 )
-from dpp_sdk.platform import ProviderCrashed, ProviderTimeout
+from dpp_sdk.platform import PreconditionFailed, ProviderCrashed, ProviderTimeout
 
 __all__ = [
     "PROBLEM_JSON",
@@ -59,10 +59,6 @@ Problem = dict[str, Any]
 class Forbidden(DppError):
     """The caller's token may not use this route, or act on an object it can see (a
     partner registering another vendor's provider); ``403``."""
-
-
-class PreconditionFailed(DppError):
-    """``If-Match`` named a version of the instance that is no longer current; ``412``."""
 
 
 class Raised(DppError):

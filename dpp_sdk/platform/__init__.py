@@ -7,7 +7,7 @@ Use :class:`Platform` (also reachable as ``dpp_sdk.Platform``)::
         platform.create_instance(service="kv", name="kv1", capacity_gb=10)
 """
 
-from dpp_sdk.platform._api import PlatformAPI
+from dpp_sdk.platform._api import PlatformAPI, PreconditionFailed
 from dpp_sdk.platform._calls import DEFAULT_DEADLINES, ProviderCrashed, ProviderTimeout
 from dpp_sdk.platform._clock import (
     Clock,
@@ -68,6 +68,7 @@ __all__ = [
     "PlatformStatus",
     "Policy",
     "PoolUsage",
+    "PreconditionFailed",
     "ProviderCrashed",
     "ProviderTimeout",
     "RepairTimerInfo",

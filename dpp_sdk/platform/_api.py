@@ -19,11 +19,21 @@ those through its lab, ``dpp_sdk.conformance.Lab``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Protocol, Self
 
-from dpp_sdk.contract import HostInfo, InstanceInfo, MaintenanceMode, Operation, ServiceProvider
+from dpp_sdk.contract import (
+    Conflict,
+    HostInfo,
+    InstanceInfo,
+    MaintenanceMode,
+    Operation,
+    ServiceProvider,
+    unstructure,
+)
 from dpp_sdk.platform._checks import DEFAULT_PAGE
 from dpp_sdk.platform._models import (
     AuditRecord,
@@ -39,7 +49,23 @@ from dpp_sdk.platform._models import (
     ServiceInfo,
 )
 
-__all__ = ["PlatformAPI"]
+__all__ = ["PlatformAPI", "PreconditionFailed", "etag_of"]
+
+
+class PreconditionFailed(Conflict):
+    """An update named the version of the instance it was meant for (``if_match``, the HTTP
+    ``If-Match`` header) and the instance has changed since: nothing was done. Get the
+    instance again and decide. Raised by the HTTP client (``dpp_sdk.client``) and the
+    gateway; the in-process :class:`~dpp_sdk.Platform` takes no ``if_match``."""
+
+
+def etag_of(info: InstanceInfo) -> str:
+    """The entity tag of an instance document, as the gateway's ``ETag`` header gives it: a
+    strong tag, a hash of the document as JSON (any change to the instance, its
+    ``updated_at`` included, changes it). One function for the gateway and the client, so
+    that a tag the client computes from a document it read is the one the gateway compares."""
+    canonical = json.dumps(unstructure(info), sort_keys=True, separators=(",", ":"))
+    return '"' + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32] + '"'
 
 
 class PlatformAPI(Protocol):
