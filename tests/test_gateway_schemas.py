@@ -17,13 +17,17 @@ import attrs
 import jsonschema
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dpp_sdk as dpp
 from dpp_sdk.client import PlatformClient
 from dpp_sdk.gateway import AdminToken, create_app, openapi_document
 from dpp_sdk.gateway._routes import ENDPOINTS, Args
-from dpp_sdk.gateway._schemas import check_body, request_schema
+from dpp_sdk.gateway._sandboxes import SANDBOX_ENDPOINTS
+from dpp_sdk.gateway._schemas import _fast_path, check_body, request_schema
 from dpp_sdk.gateway._token_routes import TOKEN_ENDPOINTS
+from tests.strategies import json_values
 from tests.test_gateway_api import KV, TOKEN, running
 
 DOCUMENT = openapi_document()
@@ -203,16 +207,22 @@ def test_the_documents_of_instances_operations_and_health_are_the_shipped_schema
     assert answer("listInstances", "200").endswith("/InstancePage")
 
 
-VALID = {"string": "s", "integer": 1, "number": 1.5, "object": {}, "array": ["a"]}
-WRONG = {"string": 5, "integer": "x", "number": "x", "object": [1], "array": "a"}
+VALID = {
+    "string": "s",
+    "integer": 1,
+    "number": 1.5,
+    "boolean": True,
+    "object": {},
+    "array": ["a"],
+}
+WRONG = {"string": 5, "integer": "x", "number": "x", "boolean": 1, "object": [1], "array": "a"}
 """A value of each JSON type a body member has, and one of another type."""
 
+ROUTES = (*ENDPOINTS, *TOKEN_ENDPOINTS, *SANDBOX_ENDPOINTS)
+BODY_ROUTES = [e for e in ROUTES if e.body is not None]
 
-@pytest.mark.parametrize(
-    "endpoint",
-    [e for e in (*ENDPOINTS, *TOKEN_ENDPOINTS) if e.body is not None],
-    ids=lambda e: e.operation_id,
-)
+
+@pytest.mark.parametrize("endpoint", BODY_ROUTES, ids=lambda e: e.operation_id)
 def test_the_documented_request_body_is_what_the_gateway_accepts(endpoint: Any) -> None:
     """The OpenAPI document's request body is the route's schema; a body built from it is
     accepted, and a member of the wrong type, an unknown member or a missing required one
@@ -266,6 +276,28 @@ def test_a_bad_body_gets_one_problem_json_naming_every_member_and_value(
     assert [p["path"] for p in no_body.json()["problems"]] == ["$"]
 
 
+@pytest.mark.parametrize("endpoint", BODY_ROUTES, ids=lambda e: e.operation_id)
+@given(data=st.data())
+def test_the_fast_path_accepts_only_bodies_the_schema_accepts(
+    endpoint: Any, data: st.DataObject
+) -> None:
+    """The predicate compiled from a route's body schema (which spares jsonschema's cost on
+    good bodies) never accepts a body jsonschema refuses, and accepts a typical good one."""
+    schema = request_schema(endpoint)
+    assert schema is not None
+    fast = _fast_path(schema)
+    assert fast is not None, "the route's body schema has no fast path"
+    members = list(schema["properties"])
+    body = data.draw(
+        st.dictionaries(st.sampled_from([*members, "colour"]), json_values, max_size=4)
+        | st.fixed_dictionaries(dict.fromkeys(members, json_values))
+        | json_values
+    )
+    if fast(body):
+        assert jsonschema.Draft202012Validator(schema).is_valid(body), body
+    assert fast({name: VALID[sub["type"]] for name, sub in schema["properties"].items()})
+
+
 def _honours_idempotency_key(endpoint: Any) -> bool:
     """Whether the endpoint's call hands the request's idempotency key to the platform: its
     call, run against a mock platform with the key ``K``, passes ``K`` to some method."""
@@ -276,7 +308,7 @@ def _honours_idempotency_key(endpoint: Any) -> bool:
     return any(call.kwargs.get("idempotency_key") == "K-probe" for call in platform.mock_calls)
 
 
-@pytest.mark.parametrize("endpoint", [*ENDPOINTS, *TOKEN_ENDPOINTS], ids=lambda e: e.operation_id)
+@pytest.mark.parametrize("endpoint", ROUTES, ids=lambda e: e.operation_id)
 def test_idempotency_key_is_declared_exactly_where_it_is_honoured(endpoint: Any) -> None:
     """The OpenAPI document declares the Idempotency-Key header on a route if and only if the
     route passes the request's key to the platform."""

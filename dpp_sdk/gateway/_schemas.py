@@ -2,11 +2,13 @@
 
 - **Requests.** Each route's body schema is made from its row of the endpoint table
   (``body``: member -> JSON type, ``required``): an object with only those members, of those
-  types. :func:`check_body` validates a request's body against it (validators are compiled
-  once per route, on first use) and raises :class:`~dpp_sdk.ValidationError` naming every
-  wrong member by its JSON path (``$.capacity_gb``); the OpenAPI document's ``requestBody`` is
-  the same schema. What the values mean (a plan that exists, a capacity the plan allows) is
-  the platform's to check, so those problems read exactly as in-process.
+  types. :func:`check_body` validates a request's body against it and raises
+  :class:`~dpp_sdk.ValidationError` naming every wrong member by its JSON path
+  (``$.capacity_gb``); the validators are compiled once per route, on its first request,
+  with a fast path compiled from the same schema for the bodies it accepts. The OpenAPI
+  document's ``requestBody`` is the same schema. What the values mean (a plan that exists, a
+  capacity the plan allows) is the platform's to check, so those problems read exactly as
+  in-process.
 - **Responses.** :func:`document_schemas` embeds the schemas shipped in the package
   (``dpp_sdk/schemas``: instance, operation, health report, manifest) as OpenAPI components,
   with their ``$ref`` rewritten to point inside the OpenAPI document, and composes the
@@ -17,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dpp_sdk.contract import Problem, ValidationError, load_schema
@@ -57,18 +59,72 @@ def request_schema(endpoint: Endpoint) -> dict[str, Any] | None:
     }
 
 
-_VALIDATORS: dict[str, Validator] = {}
-"""Compiled body validators by ``operation_id`` (compiled on a route's first request)."""
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+"""The Python types ``json.loads`` gives for a JSON Schema type (exactly these: a ``bool`` is
+not an ``integer``)."""
+
+_FAST_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties", "items"})
 
 
-def _validator(endpoint: Endpoint) -> Validator:
-    validator = _VALIDATORS.get(endpoint.operation_id)
-    if validator is None:
+def _everything(value: Any) -> bool:
+    return True
+
+
+def _fast_path(schema: Mapping[str, Any]) -> Callable[[Any], bool] | None:
+    """A predicate compiled from ``schema`` that is True only for documents the schema
+    accepts (False: let jsonschema decide, and name the problems), or None when the schema
+    uses keywords beyond those of :func:`request_schema`. jsonschema takes about 0.1 ms to
+    accept even a small body; this takes about a microsecond."""
+    if not schema.keys() <= _FAST_KEYWORDS or schema.get("additionalProperties") not in (
+        None,
+        False,
+    ):
+        return None
+    types = _PYTHON_TYPES.get(schema.get("type", ""))
+    members = {name: _fast_path(sub) for name, sub in schema.get("properties", {}).items()}
+    items = _fast_path(schema["items"]) if "items" in schema else _everything
+    if types is None or items is None or None in members.values():
+        return None
+    required = tuple(schema.get("required", ()))
+    closed = "additionalProperties" in schema
+
+    def accepts(value: Any) -> bool:
+        if type(value) not in types:
+            return False
+        if type(value) is list:
+            return all(items(item) for item in value)
+        if type(value) is dict:
+            for key, member in value.items():
+                check = members.get(key)
+                if (check is None and closed) or (check is not None and not check(member)):
+                    return False
+            return all(key in value for key in required)
+        return True
+
+    return accepts
+
+
+_VALIDATORS: dict[str, tuple[Callable[[Any], bool], Validator]] = {}
+"""By ``operation_id``: the route body's fast path and its jsonschema validator, compiled on
+the route's first request."""
+
+
+def _validators(endpoint: Endpoint) -> tuple[Callable[[Any], bool], Validator]:
+    compiled = _VALIDATORS.get(endpoint.operation_id)
+    if compiled is None:
         from jsonschema import Draft202012Validator
 
-        schema = request_schema(endpoint)
-        validator = _VALIDATORS[endpoint.operation_id] = Draft202012Validator(schema or {})
-    return validator
+        schema = request_schema(endpoint) or {}
+        fast = _fast_path(schema) or (lambda body: False)
+        compiled = _VALIDATORS[endpoint.operation_id] = (fast, Draft202012Validator(schema))
+    return compiled
 
 
 def check_body(endpoint: Endpoint, body: Any) -> Mapping[str, Any]:
@@ -83,14 +139,18 @@ def check_body(endpoint: Endpoint, body: Any) -> Mapping[str, Any]:
         raise ValidationError(f"{route} takes no body (1 problem)", [problem])
     if body is None:
         body = {}
-    problems = schema_problems(_validator(endpoint), body)
+    fast, validator = _validators(endpoint)
+    if fast(body):
+        checked: Mapping[str, Any] = body
+        return checked
+    problems = schema_problems(validator, body)
     if problems:
         summary = f"the body of {route} is invalid ({count(len(problems), 'problem')})"
         if isinstance(body, dict) and not body.keys() <= endpoint.body.keys():
             summary += f"; its members are {', '.join(endpoint.body)}"
         raise ValidationError(summary, problems)
-    checked: Mapping[str, Any] = body
-    return checked
+    accepted: Mapping[str, Any] = body  # a document the fast path was too cautious for
+    return accepted
 
 
 def _pointing_into(node: Any, base: str) -> Any:
