@@ -16,12 +16,6 @@ text = st.text(string.ascii_letters + string.digits + " .,-", min_size=1, max_si
 policies = st.sampled_from(dpp.POLICY_NAMES)
 json_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | text
 json_objects = st.dictionaries(names, json_scalars, max_size=4)
-json_values = st.recursive(
-    json_scalars | st.floats(allow_nan=False, allow_infinity=False),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
-    max_leaves=8,
-)
-"""Any JSON document: scalars (floats included), lists and objects, nested."""
 datetimes = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
 )
