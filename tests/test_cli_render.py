@@ -38,10 +38,16 @@ def _returned_documents() -> tuple[set[type], set[type]]:
             continue  # log_path: a path, not a document
         returned = typing.get_type_hints(member).get("return")
         if typing.get_origin(returned) in (list, Page):
-            listed.add(typing.get_args(returned)[0])
-        elif inspect.isclass(returned) and returned.__module__.startswith("dpp_sdk."):
+            item = typing.get_args(returned)[0]
+            if _is_model(item):  # not check_consistency's strings, ledger's raw entries
+                listed.add(item)
+        elif _is_model(returned):
             single.add(returned)
     return single, listed
+
+
+def _is_model(kind: object) -> bool:
+    return inspect.isclass(kind) and kind.__module__.startswith("dpp_sdk.")
 
 
 def _views() -> tuple[set[type], set[type]]:

@@ -289,7 +289,7 @@ def test_the_cli_shows_the_architecture_and_each_raid5_volume_layout(tmp_path: P
     """`dpp platform status` says ESA; `dpp instance show` gives a RAID-5 volume's k+m."""
     ini = tmp_path / "esa.ini"
     ini.write_text("[cluster]\nhosts = 3\narchitecture = esa\n", "utf-8")
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "200"})  # a wide table whatever the terminal says
 
     def dpp_cli(*args: str) -> str:
         result = runner.invoke(
