@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-import uvicorn
 
 import dpp_sdk as dpp
 from dpp_sdk.client import GatewayError, PlatformClient
 from dpp_sdk.gateway import AdminToken, create_app
-from dpp_sdk.gateway._server import bind
 from dpp_sdk.platform import PlatformAPI
+from tests.gateways import running
 
 TOKEN = "test-admin-token"
 KV = "tests.providers:KVProvider"
@@ -38,26 +34,6 @@ class Gateway:
     def post(self, path: str, body: object, **headers: str) -> requests.Response:
         headers = {"Authorization": f"Bearer {TOKEN}", **headers}
         return requests.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
-
-
-@contextlib.contextmanager
-def running(app: object) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 and a free port in a thread; its base URL."""
-    sock = bind("127.0.0.1", 0)  # as `dpp platform serve` binds (TCP_NODELAY on its connections)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
-    host, port = sock.getsockname()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture

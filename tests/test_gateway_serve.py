@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import stat
@@ -16,38 +15,7 @@ import pytest
 import dpp_sdk as dpp
 from dpp_sdk.client import PlatformClient
 from dpp_sdk.gateway import TOKEN_FILE
-
-ROOT = Path(__file__).resolve().parent.parent
-DPP = [sys.executable, "-c", "from dpp_sdk.cli import main; main()"]
-
-
-class Served:
-    """A ``dpp platform serve`` process and the start-up lines it printed."""
-
-    def __init__(self, state_dir: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [*DPP, "--state-dir", str(state_dir), "platform", "serve", "--port", "0"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.lines: list[str] = []
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("stop with"):
-                break
-        found = re.search(r"at (http://\S+)/v1 ", "\n".join(self.lines))
-        assert found, self.lines
-        self.url = found.group(1)
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
-        """Send ``sig``; the exit status and the rest of stdout."""
-        self.process.send_signal(sig)
-        out, _ = self.process.communicate(timeout=20)
-        return self.process.returncode, out
+from tests.gateways import ROOT, Served, serve_env
 
 
 @pytest.fixture
@@ -56,14 +24,7 @@ def serve(tmp_path: Path) -> Iterator[tuple[Path, list[Served]]]:
     started: list[Served] = []
     yield tmp_path / "state", started
     for served in started:
-        if served.process.poll() is None:
-            served.process.kill()
-            served.process.communicate()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DPP_ADMIN_TOKEN", "DPP_STATE_DIR")}
-    return {**env, **extra}
+        served.kill()
 
 
 def test_serve_prints_the_url_writes_a_private_token_and_stops_gracefully_on_sigterm(
@@ -72,7 +33,7 @@ def test_serve_prints_the_url_writes_a_private_token_and_stops_gracefully_on_sig
     """The generated token is in the state directory with mode 0600 and works; SIGTERM ends
     the process with status 0 and the state is consistent afterwards."""
     state_dir, started = serve
-    served = Served(state_dir, _env())
+    served = Served(state_dir, serve_env())
     started.append(served)
     assert served.url.startswith("http://127.0.0.1:")
     token_file = state_dir / TOKEN_FILE
@@ -94,7 +55,7 @@ def test_serve_takes_the_admin_token_from_the_environment_and_stops_on_sigint(
 ) -> None:
     """With DPP_ADMIN_TOKEN set no token file is written and that token is the one accepted."""
     state_dir, started = serve
-    served = Served(state_dir, _env(DPP_ADMIN_TOKEN="from-env"))
+    served = Served(state_dir, serve_env(DPP_ADMIN_TOKEN="from-env"))
     started.append(served)
     assert "admin token: DPP_ADMIN_TOKEN" in served.lines
     assert not (state_dir / TOKEN_FILE).exists()
@@ -119,14 +80,14 @@ def test_serve_after_a_sigkill_recovers_the_operation_left_running_before_servin
     killed = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
-        env=_env(DPP_TEST_CRASH="s1"),
+        env=serve_env(DPP_TEST_CRASH="s1"),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    served = Served(state_dir, _env(DPP_ADMIN_TOKEN="t"))
+    served = Served(state_dir, serve_env(DPP_ADMIN_TOKEN="t"))
     started.append(served)
     assert any(
         re.match(r"recovered operation op-\w+ \(provision s1\): succeeded", line)

@@ -15,8 +15,8 @@ import requests
 
 import dpp_sdk as dpp
 from dpp_sdk.gateway import PARTNER_TOKENS_FILE, AdminToken, PartnerTokens, create_app
+from tests.gateways import running
 from tests.providers import KV_MANIFEST, KVProvider
-from tests.test_gateway_api import running
 
 ADMIN = "tenancy-admin-token"
 ACME, BETA = "Acme Data", "Beta Stores"
