@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import json
 import subprocess
 import time
 import traceback
@@ -211,6 +214,42 @@ def test_wrongly_typed_arguments_are_validation_errors_naming_them(dpp_platform:
         dpp_platform.maintenance_precheck("esx-01", "evacuate")
     with pytest.raises(dpp.ValidationError, match="finite"):
         testing.context(dpp_platform, "a").volumes.ensure("big", size_gb=float("inf"))
+
+
+def test_values_of_the_wrong_type_or_out_of_range_are_refused_not_crashed_on(
+    dpp_platform: Platform,
+) -> None:
+    """What once raised TypeError or OverflowError (a 500 over HTTP) is an error naming the
+    value; a refused advance leaves the clock working."""
+    p = dpp_platform
+    p.create_instance(service="kv", name="kv1", capacity_gb=1)
+    with pytest.raises(dpp.ValidationError, match=r"\$\.provider"):
+        p.register_service({})  # type: ignore[arg-type]
+    with pytest.raises(dpp.ValidationError, match=r"\$\.service"):
+        p.create_instance(service=[], name="a")  # type: ignore[arg-type]
+    with pytest.raises(dpp.ValidationError, match=r"\$\.policy"):
+        p.create_instance(service="kv", name="a", policy=0)  # type: ignore[arg-type]
+    with pytest.raises(dpp.ValidationError, match=r"\$\.capacity_gb"):
+        p.create_instance(service="kv", name="9", capacity_gb=-1)
+    with pytest.raises(dpp.ValidationError, match=r"\$\.parameters"):
+        p.configure_instance("kv1", None)  # type: ignore[arg-type]
+    with pytest.raises(dpp.NotFound, match="disk"):
+        p.enter_maintenance("esx-01", "no-action", disk=[])  # type: ignore[arg-type]
+    with pytest.raises(dpp.ValidationError, match=r"\$\.since"):
+        p.events(since=2**70)
+    with pytest.raises(dpp.ValidationError, match=r"\$\.cursor"):
+        p.audit(limit=5, cursor=_cursor("audit", 2**70))
+    with pytest.raises(dpp.ValidationError, match=r"\$\.cursor"):
+        p.list_operations(cursor=_cursor("operations", 2**70))
+    before = p.clock_status().now
+    with pytest.raises(dpp.ValidationError, match="past 3000-01-01"):
+        p.advance(1e300)
+    assert p.advance(60).now == before + dt.timedelta(seconds=60)  # a manual clock
+    assert p.check_consistency() == []
+
+
+def _cursor(kind: str, position: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps([kind, position]).encode()).decode()
 
 
 def test_the_quota_problem_is_listed_with_the_others(dpp_platform: Platform) -> None:

@@ -381,7 +381,9 @@ def resolve_instance_spec(
         for p in schema_problems(_draft()(manifest.parameters_schema), merged)
     )
     chosen_policy = policy if policy is not None else manifest.default_policy
-    if not _supports_policy(manifest.supported_policies, chosen_policy):
+    if not isinstance(chosen_policy, str) or not _supports_policy(
+        manifest.supported_policies, chosen_policy
+    ):
         known = "" if chosen_policy in POLICY_NAMES else " (not a platform policy)"
         problems.append(
             Problem(

@@ -24,6 +24,7 @@ from dpp_sdk.contract import (
     validate_manifest,
 )
 from dpp_sdk.platform._calls import Deadlines, call_provider
+from dpp_sdk.platform._checks import check_text
 from dpp_sdk.platform._clock import Clock
 from dpp_sdk.platform._journal import Journal, first_line
 from dpp_sdk.platform._loading import load_provider_class, normalise_ref
@@ -165,7 +166,9 @@ class Catalog:
     def register(self, ref: str | type[ServiceProvider]) -> ServiceInfo:
         """Register (or re-register) a provider; see :meth:`Platform.register_service`."""
         ref_text = (
-            f"{ref.__module__}:{ref.__qualname__}" if isinstance(ref, type) else normalise_ref(ref)
+            f"{ref.__module__}:{ref.__qualname__}"
+            if isinstance(ref, type)
+            else normalise_ref(check_text("$.provider", ref, "MODULE:CLASS or a directory"))
         )
         try:
             provider, manifest = self._load_for_registration(ref_text)

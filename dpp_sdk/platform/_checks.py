@@ -35,6 +35,8 @@ __all__ = [
     "secret_parameter_names",
     "DEFAULT_PAGE",
     "check_limit",
+    "check_seq",
+    "check_text",
     "decode_cursor",
     "encode_cursor",
     "INSTANCE_NAME",
@@ -52,6 +54,7 @@ T = TypeVar("T")
 MASK = "********"  # what a secret parameter shows (the journal redacts to the same)
 DEFAULT_PAGE = 100
 MAX_PAGE = 10_000
+MAX_SEQ = 2**63 - 1  # SQLite's largest integer: a sequence number or a cursor's position
 RESOURCE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 INSTANCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
 
@@ -247,8 +250,11 @@ def check_member_request(volumes: Sequence[object], anti_affinity: object, label
         )
 
 
-def check_request_types(*, capacity_gb: object, parameters: object) -> None:
-    """Refuse arguments of the wrong type with a ValidationError naming them."""
+def check_request_types(
+    *, capacity_gb: object, parameters: object, need_parameters: bool = False
+) -> None:
+    """Refuse arguments of the wrong type with a ValidationError naming them (``parameters``
+    may be None unless ``need_parameters``)."""
     problems = []
     if capacity_gb is not None and (
         isinstance(capacity_gb, bool) or not isinstance(capacity_gb, int)
@@ -256,7 +262,7 @@ def check_request_types(*, capacity_gb: object, parameters: object) -> None:
         problems.append(
             Problem(path="$.capacity_gb", value=capacity_gb, message="must be a whole number of GB")
         )
-    if parameters is not None and not isinstance(parameters, Mapping):
+    if (parameters is not None or need_parameters) and not isinstance(parameters, Mapping):
         problems.append(
             Problem(
                 path="$.parameters",
@@ -323,11 +329,30 @@ def decode_cursor(kind: str, cursor: str | None, position: type[T]) -> T | None:
         found_kind, found = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, TypeError, UnicodeDecodeError):
         found_kind, found = None, None
-    if found_kind != kind or not isinstance(found, position) or isinstance(found, bool):
+    if (
+        found_kind != kind
+        or not isinstance(found, position)
+        or isinstance(found, bool)
+        or (isinstance(found, int) and not 0 <= found <= MAX_SEQ)
+    ):
         raise ValidationError.single(
             "$.cursor", cursor, f"is not a cursor of the {kind} listing (pass next_cursor back)"
         )
     return found
+
+
+def check_seq(path: str, value: object) -> int:
+    """A sequence number (an event's ``seq``): an integer 0..2**63-1, as SQLite stores it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise ValidationError.single(path, value, "must be a sequence number (an integer >= 0)")
+    return value
+
+
+def check_text(path: str, value: object, what: str) -> str:
+    """``value`` if it is a string; otherwise a ValidationError saying it must be ``what``."""
+    if not isinstance(value, str):
+        raise ValidationError.single(path, value, f"must be {what} (a string)")
+    return value
 
 
 def check_limit(limit: object) -> int | None:

@@ -109,8 +109,9 @@ class SimulatedClock(Clock):
 
     def advance(self, seconds: float) -> None:
         with self._lock:
-            self._offset += max(0.0, seconds)
-            self._delta = dt.timedelta(seconds=self._offset)
+            offset = self._offset + max(0.0, seconds)
+            self._delta = dt.timedelta(seconds=offset)  # first: if it overflows, nothing moved
+            self._offset = offset
 
     def saved(self) -> float | None:
         return self._offset

@@ -32,7 +32,7 @@ def check_host(cluster: Cluster, host: str) -> None:
 def check_disk(cluster: Cluster, host: str, disk: str) -> None:
     """NotFound naming the host's disks when ``host``/``disk`` does not exist."""
     check_host(cluster, host)
-    if disk not in cluster.host(host).disks:
+    if not isinstance(disk, str) or disk not in cluster.host(host).disks:
         raise NotFound("disk", f"{host}/{disk}", f"disks: {', '.join(cluster.host(host).disks)}")
 
 

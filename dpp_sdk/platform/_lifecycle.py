@@ -53,6 +53,7 @@ from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import (
     INSTANCE_NAME,
     check_request_types,
+    check_text,
     mask_parameters,
     placement_errors,
 )
@@ -149,7 +150,12 @@ class Lifecycle:
 
     def _quota_problems(self, capacity_gb: int | None, policy: str) -> list[Problem]:
         """The quota problem of a request refused for other reasons, so all are listed."""
-        if capacity_gb is None or policy not in POLICIES:
+        if (
+            capacity_gb is None
+            or capacity_gb < 1  # refused already; no quota to compute for it
+            or not isinstance(policy, str)
+            or policy not in POLICIES
+        ):
             return []
         try:
             self.check_quota_for(InstanceSpec(plan="", capacity_gb=capacity_gb, policy=policy))
@@ -239,6 +245,7 @@ class Lifecycle:
     ) -> Operation:
         """See :meth:`Platform.create_instance`."""
         check_request_types(capacity_gb=capacity_gb, parameters=parameters)
+        check_text("$.service", service, "the name of a registered service")
         with self.repo.lock:  # one hold for the checks: one look at the data version
             secret_names = self.secrets.names_of_service(service)
             shown, _ = mask_parameters(dict(parameters or {}), secret_names)
@@ -401,7 +408,7 @@ class Lifecycle:
         self, name: str, parameters: Mapping[str, Any], idempotency_key: str | None
     ) -> Operation:
         """See :meth:`Platform.configure_instance`."""
-        check_request_types(capacity_gb=None, parameters=parameters)
+        check_request_types(capacity_gb=None, parameters=parameters, need_parameters=True)
 
         def build(record: InstanceRecord, manifest: Manifest) -> InstanceSpec:
             current = record.spec

@@ -30,6 +30,7 @@ from dpp_sdk.platform._catalog import Catalog
 from dpp_sdk.platform._checks import (
     DEFAULT_PAGE,
     check_limit,
+    check_seq,
     decode_cursor,
     encode_cursor,
 )
@@ -506,6 +507,7 @@ class Platform:
     ) -> list[Event]:
         """Platform events after sequence number ``since`` (failures, warnings, leaks...),
         oldest first, at most ``limit``; pass the last event's ``seq`` as ``since`` for more."""
+        since = check_seq("$.since", since)
         return self._journal.events(since=since, kind=kind, limit=check_limit(limit))
 
     def check_consistency(self) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Literal
 
 import attrs
 
-from dpp_sdk.contract import FailureKind
+from dpp_sdk.contract import FailureKind, ValidationError
 from dpp_sdk.platform._clock import Clock, SimulatedClock
 from dpp_sdk.platform._hardware import Hardware
 from dpp_sdk.platform._journal import Journal
@@ -37,6 +37,10 @@ from dpp_sdk.platform._repairs import Repairs
 from dpp_sdk.platform._repository import Repository
 
 __all__ = ["Timers"]
+
+LATEST = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
+"""The clock is not advanced past this: far beyond any wait worth simulating, and far from
+where ``datetime`` overflows, so every time computed from the clock stays representable."""
 
 
 class Timers:
@@ -70,6 +74,10 @@ class Timers:
         stands, fire what fell due."""
         with self._repo.lock, self._repo.store.transaction():
             self.catch_up()
+            if seconds > (LATEST - self._clock.now()).total_seconds():
+                raise ValidationError.single(
+                    "$.seconds", seconds, f"would move the clock past {LATEST:%Y-%m-%d}"
+                )
             self._clock.advance(seconds)
             position = self._clock.saved()
             if position is not None:
