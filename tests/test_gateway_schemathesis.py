@@ -1,4 +1,5 @@
-"""Malformed requests the gateway once answered with 500: each now gets a 4xx problem."""
+"""Malformed requests the gateway once answered with 500 (or a 405 whose Allow header left
+out methods): each now gets the right 4xx problem."""
 
 from __future__ import annotations
 
@@ -88,3 +89,11 @@ def test_an_advance_refused_for_being_too_far_leaves_the_clock_working(gateway_u
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["ahead_seconds"] >= before["ahead_seconds"] + 60
+
+
+def test_a_method_not_allowed_lists_every_method_of_the_path_in_allow(gateway_url: str) -> None:
+    """``/v1/services`` serves GET and POST; a PUT is told both (RFC 9110 section 15.5.6)."""
+    answer = requests.put(f"{gateway_url}/v1/services", headers=AUTH, timeout=30)
+    assert answer.status_code == 405
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert {m.strip() for m in answer.headers["allow"].split(",")} == {"GET", "HEAD", "POST"}

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from dpp_sdk.contract import DppError, InstanceInfo, OperationFailed, unstructure
 from dpp_sdk.gateway._auth import AdminToken, Authenticator, PartnerTokens, Principal
@@ -255,8 +255,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     phrase = HTTPStatus(status).phrase
     detail = f"{request.method} {request.url.path}: {phrase.lower()}"
-    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status == 405:
+        # Starlette's Allow names the methods of the first route on the path only; RFC 9110
+        # asks for every method the resource supports (each method is a route of its own).
+        headers["Allow"] = _allowed(request)
     return problem_response(problem_of(status, "http", phrase, detail), headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route serves on the request's path (``HEAD`` with ``GET``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
