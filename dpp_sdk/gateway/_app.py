@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import threading
-import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from http import HTTPStatus
 from typing import Any
@@ -100,17 +99,32 @@ def _authenticate(request: Request, auth: Authenticator) -> Principal | Response
     return principal
 
 
-class _Stripes:
-    """Locks by instance name (a fixed set, by hash): an ``If-Match`` check and the update
-    it guards run with no other update of that instance through this gateway between."""
+class _InstanceLocks:
+    """A lock per instance name, kept while someone holds or waits for it: an ``If-Match``
+    check and the update it guards run with no other update of that instance through this
+    gateway between. One lock per name, not a fixed set shared by hash, so an update of one
+    instance never waits for a slow operation on another."""
 
-    def __init__(self, count: int = 64) -> None:
-        self._locks = [threading.Lock() for _ in range(count)]
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}  # name -> (lock, users)
 
     @contextlib.contextmanager
     def holding(self, name: str) -> Iterator[None]:
-        with self._locks[zlib.crc32(name.encode("utf-8")) % len(self._locks)]:
-            yield
+        with self._guard:
+            lock, users = self._locks.get(name, (None, 0))
+            lock = lock or threading.Lock()
+            self._locks[name] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users = self._locks[name][1] - 1
+                if users:
+                    self._locks[name] = (lock, users)
+                else:
+                    del self._locks[name]
 
 
 def _acting(platform: PlatformAPI, principal: Principal) -> contextlib.AbstractContextManager[Any]:
@@ -129,7 +143,7 @@ class _Gateway:
         self.platform = platform
         self.auth = auth
         self.sandboxes = Sandboxes()
-        self.stripes = _Stripes()
+        self.locks = _InstanceLocks()
 
     def platform_for(self, principal: Principal, sandbox: str | None) -> PlatformAPI:
         """The platform a request addresses: the gateway's, or the sandbox its
@@ -154,7 +168,7 @@ class _Gateway:
             if endpoint.operation_id not in CONDITIONAL:
                 return _scoped(platform, endpoint, principal, args)
             name = args.path["name"]
-            with self.stripes.holding(name):
+            with self.locks.holding(name):
                 if if_match is not None:
                     if principal.vendor is None:
                         current = platform.get_instance(name)
