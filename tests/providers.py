@@ -236,6 +236,44 @@ class SuicidalProvider(KVProvider):
         ctx.secrets.ensure("password")
 
 
+class StallingProvider(KVProvider):
+    """Stops half-way through the verb its instance is named after (``stall-provision-*``,
+    ``stall-configure-*``, ``stall-decommission-*``) when ``DPP_TEST_STALL_DIR`` is set: it
+    writes a file named after the instance there and waits for its process to be killed. Run
+    again (the file exists: recovery), it carries on. Any other instance is a KVProvider's.
+    """
+
+    def register(self, cluster: dpp.ClusterView) -> dpp.Manifest:
+        return _renamed("stalling")
+
+    @staticmethod
+    def _stall(ctx: dpp.InstanceContext, verb: str) -> None:
+        where = os.environ.get("DPP_TEST_STALL_DIR")
+        if where is None or not ctx.instance.startswith(f"stall-{verb}-"):
+            return
+        marker = os.path.join(where, ctx.instance)
+        if os.path.exists(marker):
+            return
+        with open(marker, "w") as out:
+            out.write(f"{os.getpid()}\n")
+        threading.Event().wait(60)  # the test kills this process meanwhile
+
+    def provision(self, ctx: dpp.InstanceContext, request: dpp.ProvisionRequest) -> None:
+        claim = dpp.VolumeClaim(name="data", size_gb=request.spec.capacity_gb)
+        ctx.members.ensure("kv-0", volumes=[claim])
+        self._stall(ctx, "provision")
+        super().provision(ctx, request)
+
+    def configure(self, ctx: dpp.InstanceContext, request: dpp.ConfigureRequest) -> None:
+        super().configure(ctx, request)
+        self._stall(ctx, "configure")
+
+    def decommission(self, ctx: dpp.InstanceContext, request: dpp.DecommissionRequest) -> None:
+        ctx.members.delete("kv-0")
+        self._stall(ctx, "decommission")
+        super().decommission(ctx, request)
+
+
 class PickyProvider(KVProvider):
     """Refuses, through validate, a cache larger than a tenth of the capacity in MB."""
 
