@@ -29,7 +29,12 @@ from starlette.routing import Match, Route
 from dpp_sdk.contract import DppError, InstanceInfo, OperationFailed, unstructure
 from dpp_sdk.gateway._auth import AdminToken, Authenticator, PartnerTokens, Principal
 from dpp_sdk.gateway._openapi import OPENAPI_PATH, openapi_document
-from dpp_sdk.gateway._preconditions import CONDITIONAL, etag_of, if_match_admits
+from dpp_sdk.gateway._preconditions import (
+    CONDITIONAL,
+    etag_of,
+    etag_of_document,
+    if_match_admits,
+)
 from dpp_sdk.gateway._problems import (
     PROBLEM_JSON,
     Forbidden,
@@ -71,15 +76,16 @@ def _document(result: Any) -> Any:
 def _reply(endpoint: Endpoint, result: Any) -> Response:
     if endpoint.reply == "empty":
         return Response(status_code=204)
+    document = _document(result)
     headers = {}
     if isinstance(result, InstanceInfo):
-        headers["ETag"] = etag_of(result)
+        headers["ETag"] = etag_of_document(document)  # the document made once serves both
     status = 200
     if endpoint.reply == "operation":
         status, headers = 202, {"Location": f"/v1/operations/{result.id}"}
     elif endpoint.reply == "created" and endpoint.location is not None:
         status, headers = 201, {"Location": endpoint.location(result)}
-    return Response(_json(_document(result)), status, headers, media_type=JSON)
+    return Response(_json(document), status, headers, media_type=JSON)
 
 
 def _unauthorized(detail: str) -> Response:

@@ -4,9 +4,9 @@ instance's version (``412`` when the version named is not current). The entity t
 
 from __future__ import annotations
 
-from dpp_sdk.platform._api import etag_of
+from dpp_sdk.platform._api import etag_of, etag_of_document
 
-__all__ = ["CONDITIONAL", "etag_of", "if_match_admits"]
+__all__ = ["CONDITIONAL", "etag_of", "etag_of_document", "if_match_admits"]
 
 CONDITIONAL = frozenset({"configureInstance", "scaleInstance", "changeInstance", "removeInstance"})
 """The ``operation_id`` of the instance updates that honour ``If-Match``."""

@@ -49,7 +49,7 @@ from dpp_sdk.platform._models import (
     ServiceInfo,
 )
 
-__all__ = ["PlatformAPI", "PreconditionFailed", "etag_of"]
+__all__ = ["PlatformAPI", "PreconditionFailed", "etag_of", "etag_of_document"]
 
 
 class PreconditionFailed(Conflict):
@@ -64,7 +64,13 @@ def etag_of(info: InstanceInfo) -> str:
     strong tag, a hash of the document as JSON (any change to the instance, its
     ``updated_at`` included, changes it). One function for the gateway and the client, so
     that a tag the client computes from a document it read is the one the gateway compares."""
-    canonical = json.dumps(unstructure(info), sort_keys=True, separators=(",", ":"))
+    return etag_of_document(unstructure(info))
+
+
+def etag_of_document(document: Any) -> str:
+    """:func:`etag_of` of an instance already turned into its JSON document (``unstructure``),
+    for a caller that has it anyway."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return '"' + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32] + '"'
 
 
