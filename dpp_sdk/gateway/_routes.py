@@ -20,7 +20,7 @@ import attrs
 from dpp_sdk.contract import NotFound, Operation, OperationFailed, Problem, ValidationError
 from dpp_sdk.platform import PlatformAPI
 
-__all__ = ["ENDPOINTS", "Args", "Endpoint", "QueryParam"]
+__all__ = ["ENDPOINTS", "Args", "Endpoint", "QueryParam", "not_a_platform_call"]
 
 QueryType = Literal["string", "integer", "boolean", "limit"]
 
@@ -83,6 +83,12 @@ _MODE = QueryParam(
     description="ensure-accessibility, evacuate-all or no-action (required).",
 )
 _DISK = QueryParam(name="disk", type="string", description="One disk of the host.")
+
+
+def not_a_platform_call(platform: PlatformAPI, args: Args) -> Any:
+    """The ``call`` of a route the gateway answers itself (tokens, sandboxes): the application
+    dispatches those by ``operation_id``, never to the platform."""
+    raise RuntimeError("this route acts on the gateway's own state, not on the platform")
 
 
 def _page(args: Args) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from dpp_sdk.contract import (
     unstructure,
 )
 from dpp_sdk.gateway._problems import Raised, problem_for
-from dpp_sdk.gateway._routes import Args, Endpoint
+from dpp_sdk.gateway._routes import Args, Endpoint, not_a_platform_call
 from dpp_sdk.platform import ClusterConfig, ConfigError, PlatformAPI
 from dpp_sdk.platform._config_ini import parse_config
 from dpp_sdk.testing import cluster
@@ -312,10 +312,6 @@ SANDBOX_CALLS: dict[str, Callable[[Sandboxes, Args], Any]] = {
 }
 
 
-def _not_a_platform_call(platform: PlatformAPI, args: Args) -> Any:
-    raise RuntimeError("sandbox routes act on the gateway's sandboxes, not the platform")
-
-
 SANDBOX_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         method="POST",
@@ -326,7 +322,7 @@ SANDBOX_ENDPOINTS: tuple[Endpoint, ...] = (
         "`dpp platform init --config` takes; default: 4 hosts), its clock manual, in memory "
         "or (`on_disk`) on a temporary state directory. Address it with the `Dpp-Sandbox` "
         "header on any /v1 route.",
-        call=_not_a_platform_call,
+        call=not_a_platform_call,
         body={"provider": "string", "cluster": "string", "on_disk": "boolean"},
         required=("provider",),
         reply="created",
@@ -337,7 +333,7 @@ SANDBOX_ENDPOINTS: tuple[Endpoint, ...] = (
         path="/v1/sandboxes",
         operation_id="listSandboxes",
         summary="The open sandboxes (admin only).",
-        call=_not_a_platform_call,
+        call=not_a_platform_call,
         schema="DocumentList",
     ),
     Endpoint(
@@ -345,7 +341,7 @@ SANDBOX_ENDPOINTS: tuple[Endpoint, ...] = (
         path="/v1/sandboxes/{id}",
         operation_id="deleteSandbox",
         summary="Close a sandbox and delete its files (admin only).",
-        call=_not_a_platform_call,
+        call=not_a_platform_call,
         reply="empty",
     ),
     Endpoint(
@@ -357,7 +353,7 @@ SANDBOX_ENDPOINTS: tuple[Endpoint, ...] = (
         "open-probe, probe-write, probe-read, count-context-calls, crash-and-resume, log "
         "(see docs/gateway.md, Sandboxes). What the provider raised is answered as a "
         "422 problem naming its class in `error`.",
-        call=_not_a_platform_call,
+        call=not_a_platform_call,
         body={
             "action": "string",
             "instance": "string",

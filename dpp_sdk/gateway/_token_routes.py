@@ -12,14 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from dpp_sdk.gateway._auth import PartnerTokens
-from dpp_sdk.gateway._routes import Args, Endpoint
-from dpp_sdk.platform import PlatformAPI
+from dpp_sdk.gateway._routes import Args, Endpoint, not_a_platform_call
 
 __all__ = ["TOKEN_CALLS", "TOKEN_ENDPOINTS"]
-
-
-def _not_a_platform_call(platform: PlatformAPI, args: Args) -> Any:
-    raise RuntimeError("token routes act on the gateway's token store, not the platform")
 
 
 def _create(tokens: PartnerTokens, args: Args) -> Any:
@@ -45,7 +40,7 @@ TOKEN_ENDPOINTS: tuple[Endpoint, ...] = (
         operation_id="createPartnerToken",
         summary="Make a partner token scoped to `vendor` (admin only). The answer carries the "
         "token, the only time it is shown; the server keeps its SHA-256 digest.",
-        call=_not_a_platform_call,
+        call=not_a_platform_call,
         body={"vendor": "string"},
         required=("vendor",),
         reply="created",
@@ -56,7 +51,7 @@ TOKEN_ENDPOINTS: tuple[Endpoint, ...] = (
         path="/v1/tokens",
         operation_id="listPartnerTokens",
         summary="Every partner token's id, vendor and creation time (never the token).",
-        call=_not_a_platform_call,
+        call=not_a_platform_call,
         schema="DocumentList",
     ),
     Endpoint(
@@ -64,7 +59,7 @@ TOKEN_ENDPOINTS: tuple[Endpoint, ...] = (
         path="/v1/tokens/{id}",
         operation_id="revokePartnerToken",
         summary="Revoke a partner token: requests presenting it get 401 from now on.",
-        call=_not_a_platform_call,
+        call=not_a_platform_call,
         reply="empty",
     ),
 )
