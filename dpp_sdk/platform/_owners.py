@@ -15,7 +15,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from dpp_sdk.platform._sqlite import instance_lock_file, open_lock_file
+from dpp_sdk.platform._sqlite import LockFiles
 
 __all__ = ["CallMarks", "owner_alive", "owner_tag", "register_owner"]
 
@@ -82,9 +82,6 @@ def owner_alive(owner: str) -> bool:
     return not (start and now and now != start)
 
 
-_PATHS_KEPT = 4096
-"""Instances whose lock file path :class:`CallMarks` keeps; beyond, it starts afresh."""
-
 _SLOT = 256
 """Bytes of the note of one hook in an instance's lock file."""
 _SLOTS = {"monitor": 0, "on_maintenance": _SLOT}
@@ -107,19 +104,8 @@ class CallMarks:
     on this platform's storage creating and removing a marker file per call cost more than
     the rest of a health check."""
 
-    def __init__(self, state_dir: Path | None) -> None:
-        self._state_dir = state_dir
-        self._paths: dict[str, str] = {}
-
-    def _file(self, instance: str) -> str | None:
-        if self._state_dir is None:
-            return None
-        path = self._paths.get(instance)
-        if path is None:
-            if len(self._paths) >= _PATHS_KEPT:
-                self._paths.clear()  # bounded, whatever the number of instances
-            path = self._paths[instance] = instance_lock_file(self._state_dir, instance)
-        return path
+    def __init__(self, state_dir: Path | None, files: LockFiles | None = None) -> None:
+        self._files = files if files is not None else LockFiles(state_dir)
 
     def starting(self, instance: str, verb: str, owner: str, *, limit: int) -> int:
         """Note that ``verb`` of ``instance``'s provider is about to run in ``owner``; returns
@@ -127,11 +113,11 @@ class CallMarks:
         call is not to be made (and nothing more is noted). Always 0 in memory, where a dead
         process leaves nothing behind. The note is one line: ``kills owner`` (owner ``-`` once
         the calls stopped)."""
-        path = self._file(instance)
-        if path is None:
+        if self._files.state_dir is None:
             return 0
         offset = _slot(verb)
-        fd = open_lock_file(path)
+        fd = self._files.take(instance)
+        assert fd is not None
         try:
             found = _note(os.pread(fd, _SLOT, offset))
             kills_text, _, previous = found.partition(" ")
@@ -146,42 +132,35 @@ class CallMarks:
                 raise ValueError(f"owner tag too long for a call mark: {owner!r}")
             os.pwrite(fd, note.ljust(_SLOT), offset)
         finally:
-            os.close(fd)
+            self._files.give(instance, fd)
         return kills
 
     def finished(self, instance: str, verb: str) -> None:
         """The call returned (whatever it returned): its process survived it."""
-        path = self._file(instance)
-        if path is None:
+        if self._files.state_dir is None:
             return
         offset = _slot(verb)
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            return  # no lock file, so no note
-        try:
-            if _note(os.pread(fd, _SLOT, offset)):
-                os.pwrite(fd, b" " * _SLOT, offset)
-        finally:
-            os.close(fd)
+        self._clear(instance, offset, offset + _SLOT)
 
     def finished_all(self, instance: str) -> None:
         """:meth:`finished` for every hook of ``instance`` (an operation on it succeeded, or
         it is deleted): one read of the lock file, and one write if any note was there."""
-        path = self._file(instance)
-        if path is None:
+        self._clear(instance, 0, len(_SLOTS) * _SLOT)
+
+    def _clear(self, instance: str, start: int, end: int) -> None:
+        """Blank the notes between offsets ``start`` and ``end`` that are not blank."""
+        if self._files.state_dir is None:
             return
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
+        fd = self._files.take(instance, create=False)
+        if fd is None:
             return  # no lock file, so no note
         try:
-            found = os.pread(fd, len(_SLOTS) * _SLOT, 0)
-            for offset in _SLOTS.values():
-                if _note(found[offset : offset + _SLOT]):
+            found = os.pread(fd, end - start, start)
+            for offset in range(start, end, _SLOT):
+                if _note(found[offset - start : offset - start + _SLOT]):
                     os.pwrite(fd, b" " * _SLOT, offset)
         finally:
-            os.close(fd)
+            self._files.give(instance, fd)
 
 
 def _slot(verb: str) -> int:

@@ -83,7 +83,7 @@ class Repository(RowCache):
         self._light: tuple[str, Cluster] | None = None  # (states_version, states-only cluster)
         self._warned: tuple[tuple[int, int], bool] | None = None  # what capacity_warned says
         #: In-flight marks of provider calls that no operation records (see CallMarks).
-        self.calls = CallMarks(store.state_dir)
+        self.calls = CallMarks(store.state_dir, store.lock_files)
         self.config = self._init_config(config)
 
     # ------------------------------------------------------------------ configuration

@@ -16,7 +16,9 @@ from dpp_sdk.contract import Conflict
 __all__ = [
     "CHECKPOINT_CHANGES",
     "LOCKS_DIR",
+    "LOCK_FILES_KEPT",
     "Checkpoints",
+    "LockFiles",
     "StoreLock",
     "check_database",
     "instance_lock_file",
@@ -73,8 +75,8 @@ class StoreLock:
 
 
 def instance_lock_file(state_dir: Path, instance: str) -> str:
-    """The path of ``instance``'s lock file, in ``locks/`` of ``state_dir`` (open it with
-    :func:`open_lock_file`, which makes that directory when it is missing).
+    """The path of ``instance``'s lock file, in ``locks/`` of ``state_dir`` (opened through
+    :class:`LockFiles`, which makes that directory when it is missing).
 
     The file is never removed or replaced (a lock is an open file's, so a new file would not
     exclude holders of the old one). Besides the lock of :meth:`Store.instance_lock`, it holds
@@ -93,6 +95,86 @@ def open_lock_file(path: str) -> int:
         with contextlib.suppress(FileExistsError):
             os.mkdir(os.path.dirname(path))
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+LOCK_FILES_KEPT = 64
+"""Descriptors of instances' lock files that :class:`LockFiles` keeps open between uses."""
+
+
+class LockFiles:
+    """Descriptors of the instances' lock files in ``state_dir``, kept open between uses.
+
+    An instance lifecycle used to open and close its lock file about ten times (its operations'
+    locks and the call marks of its health checks), each an ``open`` and a ``close`` costing
+    more than the lock or the note itself. :meth:`take` lends a descriptor, opening the file
+    only when none is free; :meth:`give` returns it, unlocked, for the next use. At most
+    :data:`LOCK_FILES_KEPT` free ones stay open (the oldest are closed), however many
+    instances there are.
+
+    Locks are unchanged: ``flock`` locks belong to an open file, and a free descriptor never
+    holds one (it is given back only after ``LOCK_UN``), so a lent descriptor is locked and
+    unlocked exactly as a freshly opened one, and two :class:`LockFiles` (two stores, two
+    processes) never share an open file. A process made by ``fork`` does not use its parent's
+    descriptors (their open files, and so their locks, would be shared): it forgets them at
+    its first :meth:`take`. A file is never removed while the platform runs (see
+    :func:`instance_lock_file`), so a kept descriptor always names the instance's file."""
+
+    def __init__(self, state_dir: Path | None) -> None:
+        self.state_dir = state_dir
+        self._paths: dict[str, str] = {}
+        self._free: dict[str, int] = {}  # by instance, oldest first
+        self._guard = threading.Lock()
+        self._pid = os.getpid()
+
+    def path(self, instance: str) -> str:
+        """The path of ``instance``'s lock file (remembered for the kept descriptors' number
+        of instances and more, and forgotten beyond, whatever the number of instances)."""
+        path = self._paths.get(instance)
+        if path is None:
+            assert self.state_dir is not None
+            if len(self._paths) >= 64 * LOCK_FILES_KEPT:
+                self._paths.clear()
+            path = self._paths[instance] = instance_lock_file(self.state_dir, instance)
+        return path
+
+    def take(self, instance: str, *, create: bool = True) -> int | None:
+        """A descriptor of ``instance``'s lock file, for the caller alone until :meth:`give`
+        (created with its directory if missing; None when missing and not ``create``)."""
+        with self._guard:
+            if self._pid != os.getpid():  # a forked child: the parent's descriptors are theirs
+                self._pid = os.getpid()
+                self._free = {}
+            fd = self._free.pop(instance, None)
+        if fd is not None:
+            return fd
+        if create:
+            return open_lock_file(self.path(instance))
+        try:
+            return os.open(self.path(instance), os.O_RDWR)
+        except FileNotFoundError:
+            return None
+
+    def give(self, instance: str, fd: int) -> None:
+        """Return a descriptor from :meth:`take`, holding no lock."""
+        closing: list[int] = []
+        with self._guard:
+            if self._pid != os.getpid() or instance in self._free:
+                closing.append(fd)
+            else:
+                self._free[instance] = fd
+                while len(self._free) > LOCK_FILES_KEPT:
+                    oldest = next(iter(self._free))
+                    closing.append(self._free.pop(oldest))
+        for each in closing:
+            os.close(each)
+
+    def close(self) -> None:
+        """Close every free descriptor."""
+        with self._guard:
+            free, self._free = self._free, {}
+        if self._pid == os.getpid():
+            for fd in free.values():
+                os.close(fd)
 
 
 def check_database(path: Path) -> None:

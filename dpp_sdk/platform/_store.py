@@ -42,10 +42,10 @@ from typing import Any
 from dpp_sdk.platform._sqlite import (
     LOCKS_DIR,
     Checkpoints,
+    LockFiles,
     StoreLock,
     check_database,
     instance_lock_file,
-    open_lock_file,
 )
 
 __all__ = ["DB_NAME", "LOCKS_DIR", "SCHEMA_VERSION", "Store", "StoreLock", "instance_lock_file"]
@@ -81,8 +81,6 @@ CREATE TABLE IF NOT EXISTS secret_values (
 """
 
 DB_NAME = "platform.db"
-_PATHS_KEPT = 4096
-"""Instances whose lock file path a store keeps; beyond, it starts afresh."""
 _APPEND_ONLY = ("audit", "events")
 
 
@@ -201,7 +199,8 @@ class Store:
         self._after: list[Callable[[], None]] = []
         self._instance_locks: dict[str, threading.RLock] = {}
         self._instance_depth: dict[str, int] = {}
-        self._lock_paths: dict[str, str] = {}
+        #: The instances' lock files (their call marks use them too).
+        self.lock_files = LockFiles(state_dir)
         self._instance_guard = threading.Lock()
         self._data_fd: int | None = None
         self._data_depth = 0
@@ -239,6 +238,7 @@ class Store:
             if self._checkpoints is not None:
                 self._checkpoints.close()  # its thread never takes this lock
             self._db.close()
+        self.lock_files.close()
 
     def transaction(self) -> _Transaction:
         """All writes inside commit together, or not at all. Nested calls join the outer one.
@@ -300,12 +300,8 @@ class Store:
             depth = self._instance_depth.get(instance, 0)
             fd = None
             if depth == 0 and self.state_dir is not None:
-                path = self._lock_paths.get(instance)
-                if path is None:
-                    if len(self._lock_paths) >= _PATHS_KEPT:
-                        self._lock_paths.clear()  # bounded, whatever the number of instances
-                    path = self._lock_paths[instance] = instance_lock_file(self.state_dir, instance)
-                fd = open_lock_file(path)
+                fd = self.lock_files.take(instance)
+                assert fd is not None
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:
@@ -318,7 +314,7 @@ class Store:
                 self._instance_depth[instance] = depth
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
+                    self.lock_files.give(instance, fd)
 
     @property
     def in_transaction(self) -> bool:
