@@ -285,11 +285,15 @@ class InstanceResources(NamedResources):
                 self._repo.put_volume(record)
             return self._info(record)
 
-    def delete_volume_in(self, cluster: Cluster, record: VolumeRecord) -> None:
-        """Release and forget a volume inside an open mutation (its bytes are deleted after)."""
+    def delete_volume_in(
+        self, cluster: Cluster, record: VolumeRecord, *, detach: bool = True
+    ) -> None:
+        """Release and forget a volume inside an open mutation (its bytes are deleted after).
+        ``detach=False`` when its member is deleted in the same mutation: the member is then
+        not rewritten without the volume first."""
         cluster.release(record.id)
         self._repo.delete_volume(record)
-        if record.member:
+        if detach and record.member:
             owner = self._repo.find_member(record.instance, record.member)
             if owner is not None:
                 self._repo.put_member(
@@ -524,7 +528,8 @@ class InstanceResources(NamedResources):
                     if volume is None:
                         continue
                     if delete_volumes:
-                        self.delete_volume_in(cluster, volume)
+                        # Its member is this one, deleted below: not rewritten first.
+                        self.delete_volume_in(cluster, volume, detach=volume.member != name)
                         self.data.drop(volume.id)
                     else:
                         self._repo.put_volume(attrs.evolve(volume, member=None))
