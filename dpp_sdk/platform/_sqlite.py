@@ -106,29 +106,33 @@ class LockFiles:
 
     An instance lifecycle used to open and close its lock file about ten times (its operations'
     locks and the call marks of its health checks), each an ``open`` and a ``close`` costing
-    more than the lock or the note itself. :meth:`take` lends a descriptor, opening the file
-    only when none is free; :meth:`give` returns it, unlocked, for the next use. At most
-    :data:`LOCK_FILES_KEPT` free ones stay open (the oldest are closed), however many
-    instances there are.
+    more than the lock or the note itself. :meth:`take` lends the instance's descriptor,
+    opening the file only when this store has none open; :meth:`give` returns it. One
+    descriptor serves every use of an instance at once: :meth:`Store.instance_lock` (the only
+    user that locks it, held by one thread of the store at a time thanks to its in-process
+    lock) and the call marks' positional reads and writes, which take no lock. At most
+    :data:`LOCK_FILES_KEPT` unused ones stay open (the least recently used are closed),
+    however many instances there are.
 
-    Locks are unchanged: ``flock`` locks belong to an open file, and a free descriptor never
-    holds one (it is given back only after ``LOCK_UN``), so a lent descriptor is locked and
-    unlocked exactly as a freshly opened one, and two :class:`LockFiles` (two stores, two
-    processes) never share an open file. A process made by ``fork`` does not use its parent's
-    descriptors (their open files, and so their locks, would be shared): it forgets them at
-    its first :meth:`take`. A file is never removed while the platform runs (see
+    Locks are unchanged: ``flock`` locks belong to an open file, each store opens its own, and
+    a descriptor is unlocked before its last user gives it back, so a store excludes other
+    stores and processes exactly as with a file opened per use. A process made by ``fork``
+    does not use its parent's descriptors (their open files, and so their locks, would be
+    shared): it forgets them at its first :meth:`take`. A lock file is never removed (see
     :func:`instance_lock_file`), so a kept descriptor always names the instance's file."""
 
     def __init__(self, state_dir: Path | None) -> None:
         self.state_dir = state_dir
         self._paths: dict[str, str] = {}
-        self._free: dict[str, int] = {}  # by instance, oldest first
+        self._fds: dict[str, int] = {}  # open descriptors, by instance
+        self._users: dict[str, int] = {}  # takes not given back yet, by instance
+        self._unused: dict[str, None] = {}  # instances whose descriptor has no user, oldest first
         self._guard = threading.Lock()
         self._pid = os.getpid()
 
     def path(self, instance: str) -> str:
-        """The path of ``instance``'s lock file (remembered for the kept descriptors' number
-        of instances and more, and forgotten beyond, whatever the number of instances)."""
+        """The path of ``instance``'s lock file (remembered for up to 64 times the kept
+        descriptors' number of instances, forgotten beyond)."""
         path = self._paths.get(instance)
         if path is None:
             assert self.state_dir is not None
@@ -138,42 +142,60 @@ class LockFiles:
         return path
 
     def take(self, instance: str, *, create: bool = True) -> int | None:
-        """A descriptor of ``instance``'s lock file, for the caller alone until :meth:`give`
-        (created with its directory if missing; None when missing and not ``create``)."""
+        """The descriptor of ``instance``'s lock file, until :meth:`give` (the file, and its
+        directory, created if missing; None when missing and not ``create``)."""
         with self._guard:
             if self._pid != os.getpid():  # a forked child: the parent's descriptors are theirs
                 self._pid = os.getpid()
-                self._free = {}
-            fd = self._free.pop(instance, None)
-        if fd is not None:
-            return fd
+                self._fds, self._users, self._unused = {}, {}, {}
+            fd = self._fds.get(instance)
+            if fd is not None:
+                self._lend(instance)
+                return fd
         if create:
-            return open_lock_file(self.path(instance))
-        try:
-            return os.open(self.path(instance), os.O_RDWR)
-        except FileNotFoundError:
-            return None
+            fd = open_lock_file(self.path(instance))
+        else:
+            try:
+                fd = os.open(self.path(instance), os.O_RDWR)
+            except FileNotFoundError:
+                return None
+        with self._guard:
+            kept = self._fds.setdefault(instance, fd)
+            self._lend(instance)
+        if kept != fd:  # another thread opened it meanwhile: share theirs
+            os.close(fd)
+        return kept
+
+    def _lend(self, instance: str) -> None:
+        self._users[instance] = self._users.get(instance, 0) + 1
+        self._unused.pop(instance, None)
 
     def give(self, instance: str, fd: int) -> None:
-        """Return a descriptor from :meth:`take`, holding no lock."""
+        """Return a descriptor from :meth:`take` (unlocked, if the caller locked it)."""
         closing: list[int] = []
         with self._guard:
-            if self._pid != os.getpid() or instance in self._free:
+            users = self._users.get(instance, 0) - 1
+            if self._fds.get(instance) != fd:  # taken before a fork, or unknown
                 closing.append(fd)
+            elif users > 0:
+                self._users[instance] = users
             else:
-                self._free[instance] = fd
-                while len(self._free) > LOCK_FILES_KEPT:
-                    oldest = next(iter(self._free))
-                    closing.append(self._free.pop(oldest))
+                self._users.pop(instance, None)
+                self._unused[instance] = None
+                while len(self._unused) > LOCK_FILES_KEPT:
+                    oldest = next(iter(self._unused))
+                    del self._unused[oldest]
+                    closing.append(self._fds.pop(oldest))
         for each in closing:
             os.close(each)
 
     def close(self) -> None:
-        """Close every free descriptor."""
+        """Close every descriptor no one uses."""
         with self._guard:
-            free, self._free = self._free, {}
+            unused, self._unused = self._unused, {}
+            closing = [self._fds.pop(instance) for instance in unused]
         if self._pid == os.getpid():
-            for fd in free.values():
+            for fd in closing:
                 os.close(fd)
 
 

@@ -305,7 +305,7 @@ class Store:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:
-                    os.close(fd)
+                    self.lock_files.give(instance, fd)
                     raise
             self._instance_depth[instance] = depth + 1
             try:
