@@ -10,6 +10,7 @@ as plain regression tests.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 from collections.abc import Iterator
@@ -51,11 +52,14 @@ APP = create_app(PLATFORM, AdminToken(TOKEN, "test"))
 schema = schemathesis.openapi.from_asgi("/v1/openapi.json", APP)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _close_the_platform() -> Iterator[None]:
-    yield
+def _close_the_platform() -> None:
     APP.state.sandboxes.close()  # any a generated POST /v1/sandboxes opened
     PLATFORM.close()
+
+
+# At exit, not in a module fixture: under xdist's work stealing a worker may tear a module's
+# fixtures down and later run more of its tests, which need the module-level app still open.
+atexit.register(_close_the_platform)
 
 
 def problem_details(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
