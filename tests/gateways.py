@@ -13,14 +13,38 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import requests
 import uvicorn
 
+import dpp_sdk as dpp
+from dpp_sdk.client import PlatformClient
 from dpp_sdk.gateway._server import bind
 
 ROOT = Path(__file__).resolve().parent.parent
 DPP = [sys.executable, "-c", "from dpp_sdk.cli import main; main()"]
+
+
+TOKEN = "test-admin-token"
+KV = "tests.providers:KVProvider"
+
+
+class Gateway:
+    """A running gateway: its base URL, the platform behind it, a client with the token."""
+
+    def __init__(self, url: str, platform: dpp.Platform) -> None:
+        self.url = url
+        self.platform = platform
+        self.client = PlatformClient(url, TOKEN)
+
+    def get(self, path: str, token: str | None = TOKEN, **kwargs: Any) -> requests.Response:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return requests.get(f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
+
+    def post(self, path: str, body: object, **headers: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {TOKEN}", **headers}
+        return requests.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import pytest
 
 import dpp_sdk as dpp
 from dpp_sdk.client import PlatformClient, PreconditionFailed, etag_of
-from tests.test_gateway_api import KV, Gateway
+from tests.gateways import KV, Gateway
 
 MINIO = "samples/minio"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,29 +18,14 @@ from dpp_sdk.cli._app import cli
 from dpp_sdk.client import PlatformClient, RemoteLab
 from dpp_sdk.conformance import Step
 from dpp_sdk.contract import NotFound, ProvisionRequest
-from dpp_sdk.gateway import AdminToken, create_app
 from dpp_sdk.gateway._sandboxes import MAX_SANDBOXES
 from dpp_sdk.testing import cluster
 from tests.broken_providers import BROKEN, Broken
-from tests.test_gateway_api import TOKEN, Gateway, running
+from tests.gateways import TOKEN, Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIO = str(ROOT / "samples" / "minio")
 MONGODB = str(ROOT / "samples" / "mongodb")
-
-
-@pytest.fixture
-def gateway(dpp_platform_factory: Callable[..., dpp.Platform]) -> Iterator[Gateway]:
-    """A gateway over an in-memory platform; its sandboxes are closed after the test."""
-    platform = dpp_platform_factory()
-    app = create_app(platform, AdminToken(TOKEN, "test"))
-    try:
-        with running(app) as url:
-            served = Gateway(url, platform)
-            yield served
-            served.client.close()
-    finally:
-        app.state.sandboxes.close()
 
 
 def _headers(token: str = TOKEN, **more: str) -> dict[str, str]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -13,37 +13,7 @@ import dpp_sdk as dpp
 from dpp_sdk.client import GatewayError, PlatformClient
 from dpp_sdk.gateway import AdminToken, create_app
 from dpp_sdk.platform import PlatformAPI
-from tests.gateways import running
-
-TOKEN = "test-admin-token"
-KV = "tests.providers:KVProvider"
-
-
-class Gateway:
-    """A running gateway: its base URL, the platform behind it, a client with the token."""
-
-    def __init__(self, url: str, platform: dpp.Platform) -> None:
-        self.url = url
-        self.platform = platform
-        self.client = PlatformClient(url, TOKEN)
-
-    def get(self, path: str, token: str | None = TOKEN, **kwargs: object) -> requests.Response:
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        return requests.get(f"{self.url}{path}", headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
-
-    def post(self, path: str, body: object, **headers: str) -> requests.Response:
-        headers = {"Authorization": f"Bearer {TOKEN}", **headers}
-        return requests.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
-
-
-@pytest.fixture
-def gateway(dpp_platform_factory: Callable[..., dpp.Platform]) -> Iterator[Gateway]:
-    """A gateway over an in-memory platform, stopped after the test."""
-    platform = dpp_platform_factory()
-    with running(create_app(platform, AdminToken(TOKEN, "test"))) as url:
-        served = Gateway(url, platform)
-        yield served
-        served.client.close()
+from tests.gateways import KV, TOKEN, Gateway, running
 
 
 def test_the_client_is_a_platform_api() -> None:

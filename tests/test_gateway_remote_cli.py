@@ -25,9 +25,8 @@ import dpp_sdk as dpp
 from dpp_sdk.cli._app import cli, run
 from dpp_sdk.client import PlatformClient
 from dpp_sdk.gateway import AdminToken, create_app
-from tests.gateways import running
+from tests.gateways import TOKEN, running
 from tests.test_cli import TinyProvider
-from tests.test_gateway_api import TOKEN
 
 PROVIDER = "tests.test_cli:TinyProvider"
 

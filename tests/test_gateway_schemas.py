@@ -25,7 +25,7 @@ from dpp_sdk.gateway._routes import ENDPOINTS, Args
 from dpp_sdk.gateway._sandboxes import SANDBOX_ENDPOINTS
 from dpp_sdk.gateway._schemas import check_body, request_schema
 from dpp_sdk.gateway._token_routes import TOKEN_ENDPOINTS
-from tests.test_gateway_api import KV, TOKEN, running
+from tests.gateways import KV, TOKEN, running
 
 DOCUMENT = openapi_document()
 

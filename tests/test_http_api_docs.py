@@ -31,7 +31,7 @@ import requests
 
 import dpp_sdk as dpp
 from dpp_sdk.gateway import ENV_VAR, AdminToken, PartnerTokens, create_app, openapi_document
-from tests.test_gateway_api import running
+from tests.gateways import running
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "http-api.md"
