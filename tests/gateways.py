@@ -48,10 +48,10 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def running(app: object) -> Iterator[str]:
+def running(app: Any) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 and a free port in a thread; its base URL."""
     sock = bind("127.0.0.1", 0)  # as `dpp platform serve` binds (TCP_NODELAY on its connections)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))  # type: ignore[arg-type]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
