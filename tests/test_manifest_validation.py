@@ -152,3 +152,26 @@ def test_instance_spec_resolution_reports_every_problem() -> None:
     by_path = {p.path: p for p in info.value.problems}
     assert by_path["$.capacity_gb"].value == 5000
     assert by_path["$.parameters.replicas"].value == 2
+
+
+@given(hst.lists(hst.sampled_from([1, 3, 5, 7]), min_size=1, max_size=6))
+def test_spec_resolution_checks_each_manifest_against_its_own_parameter_schema(
+    allowed: list[int],
+) -> None:
+    """Validators are kept per schema object: manifests built one after another (so a freed
+    schema's identity may be reused) each validate with their own schema."""
+    for choices in (allowed, [9]):
+        schema = {
+            "type": "object",
+            "properties": {"replicas": {"type": "integer", "enum": list(choices)}},
+        }
+        manifest = attrs.evolve(GOOD, parameters_schema=schema, plans=(dpp.Plan(name="small"),))
+        spec = dpp.resolve_instance_spec(
+            manifest, plan=None, capacity_gb=10, parameters={"replicas": choices[0]}, policy=None
+        )
+        assert spec.parameters == {"replicas": choices[0]}
+        with pytest.raises(dpp.ValidationError) as info:
+            dpp.resolve_instance_spec(
+                manifest, plan=None, capacity_gb=10, parameters={"replicas": 8}, policy=None
+            )
+        assert [p.path for p in info.value.problems] == ["$.parameters.replicas"]

@@ -69,6 +69,26 @@ def _validator(name: str) -> Validator:
     return draft(schema, format_checker=draft.FORMAT_CHECKER)
 
 
+_PARAMETER_VALIDATORS: dict[int, tuple[Mapping[str, Any], Validator]] = {}
+_PARAMETER_VALIDATORS_KEPT = 256
+
+
+def _parameters_validator(schema: Mapping[str, Any]) -> Validator:
+    """A validator of ``schema`` (a manifest's ``parameters_schema``), built once per schema
+    object: building one resolves the schema's references, which costs more than validating
+    a request. Keyed by identity (schemas are mappings, not hashable); an entry keeps its
+    schema alive, so an identity is never reused while it is kept. At most
+    ``_PARAMETER_VALIDATORS_KEPT`` are kept."""
+    entry = _PARAMETER_VALIDATORS.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    if len(_PARAMETER_VALIDATORS) >= _PARAMETER_VALIDATORS_KEPT:
+        _PARAMETER_VALIDATORS.clear()
+    validator = _draft()(schema)
+    _PARAMETER_VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
 def json_path(parts: Iterable[str | int], root: str = "$") -> str:
     """Render a path of keys and indices as ``$.plans[0].name``."""
     out = root
@@ -378,7 +398,7 @@ def resolve_instance_spec(
     }
     problems.extend(
         Problem(path=f"$.parameters{p.path[1:]}", value=p.value, message=p.message)
-        for p in schema_problems(_draft()(manifest.parameters_schema), merged)
+        for p in schema_problems(_parameters_validator(manifest.parameters_schema), merged)
     )
     chosen_policy = policy if policy is not None else manifest.default_policy
     if not isinstance(chosen_policy, str) or not _supports_policy(
