@@ -66,10 +66,11 @@ class InProcessPlatform:
 
     name = "in-process"
 
-    def __init__(self) -> None:
+    def __init__(self, provider: type[dpp.ServiceProvider] = MinimalProvider) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="dpp-bench-lifecycle-")
-        self.platform = dpp.Platform.open(self._dir.name, config=dpp.ClusterConfig.default())
-        self.platform.register_service(MinimalProvider)
+        self.state_dir = self._dir.name
+        self.platform = dpp.Platform.open(self.state_dir, config=dpp.ClusterConfig.default())
+        self.platform.register_service(provider)
         self._next = 0
 
     def run(self, count: int) -> None:
