@@ -14,6 +14,11 @@ Run from the repository root, after ``pip install -e '.[bench,gateway]'``::
 
     python -m bench.http --quick
 
+Before the last line, ``gateway cost:`` gives the requests per lifecycle (counted in the server's
+access log) and the CPU time per request of the client (the benchmark's thread) and of the
+server process (all its threads, the platform's work included), over the timed rounds: steadier
+than lifecycles/s on a shared machine (the server's figure needs Linux's ``/proc``).
+
 The last line of stdout is ``http: gateway A lifecycles/s vs moto-server B (ratio R)``.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -41,12 +47,24 @@ from bench.lifecycle import _REGION, apply_preset, compare, dummy_credentials, v
 _QUICK = {"rounds": 6, "per_round": 30, "warmup": 10}
 _FULL = {"rounds": 10, "per_round": 100, "warmup": 30}
 _ROOT = Path(__file__).resolve().parent.parent
+_ACCESS_LINE = re.compile(rb'"[A-Z]+ /\S* HTTP/1\.[01]" [0-9]{3}')
+"""A request in uvicorn's access log (``127.0.0.1:50000 - "GET /v1/... HTTP/1.1" 200 OK``)."""
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user and system, every thread) process ``pid`` has used; None without
+    ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str) -> None:
@@ -74,19 +92,32 @@ class Gateway:
         port = _free_port()
         env = {**os.environ, "DPP_ADMIN_TOKEN": token, "PYTHONPATH": str(_ROOT)}
         dpp = Path(sys.executable).with_name("dpp")
-        self._server = subprocess.Popen(
-            [str(dpp), "--state-dir", self._dir.name, "platform", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # The server's output (its access log) goes to a file, to count the requests.
+        self._output = Path(self._dir.name) / "serve.out"
+        state = Path(self._dir.name) / "state"
+        with self._output.open("wb") as output:
+            self._server = subprocess.Popen(
+                [str(dpp), "--state-dir", str(state), "platform", "serve", "--port", str(port)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         url = f"http://127.0.0.1:{port}"
         _wait_until_up(f"{url}/v1/openapi.json", self._server, "dpp platform serve")
         self.client = PlatformClient(url, token)
         self.client.register_service("bench._provider:MinimalProvider")
         self._next = 0
+        self._runs = 0
+        self._counted: list[tuple[int, int]] = []  # (start, end) in the server's output
+        self._lifecycles = 0
+        self._client_cpu = 0.0
+        self._server_cpu: float | None = 0.0
 
     def run(self, count: int) -> None:
+        self._runs += 1
+        counted = self._runs > 1  # the first run is the warm-up
+        start = self._output.stat().st_size
+        client_cpu, server_cpu = time.thread_time(), _process_cpu(self._server.pid)
         client = self.client
         for _ in range(count):
             name = f"lc-{self._next}"
@@ -95,6 +126,29 @@ class Gateway:
             if client.get_instance(name).status != "ready":
                 raise RuntimeError(f"instance {name} is not ready")
             client.remove_instance(name)
+        if not counted:
+            return
+        self._client_cpu += time.thread_time() - client_cpu
+        server_end = _process_cpu(self._server.pid)
+        if self._server_cpu is None or server_cpu is None or server_end is None:
+            self._server_cpu = None
+        else:
+            self._server_cpu += server_end - server_cpu
+        self._lifecycles += count
+        self._counted.append((start, self._output.stat().st_size))
+
+    def cost(self) -> str:
+        """Requests per lifecycle and CPU per request of client and server, timed rounds only."""
+        output = self._output.read_bytes()
+        requests = sum(len(_ACCESS_LINE.findall(output[a:b])) for a, b in self._counted)
+        if not requests:
+            return "gateway cost: no request found in the server's access log"
+        server = "?" if self._server_cpu is None else f"{self._server_cpu / requests * 1e6:.0f}"
+        return (
+            f"gateway cost: {requests / self._lifecycles:.2f} requests per lifecycle; CPU per "
+            f"request: client {self._client_cpu / requests * 1e6:.0f} us, "
+            f"server {server} us (platform included)"
+        )
 
     def close(self) -> None:
         self._server.send_signal(signal.SIGTERM)
@@ -164,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         peer = MotoServer()
         stack.callback(peer.close)
         ours_rate, peer_rate = compare(ours, peer, args)
+        print(ours.cost())
     progress(f"done in {time.perf_counter() - started:.1f} s")
     print(
         f"http: gateway {ours_rate:.1f} lifecycles/s vs moto-server {peer_rate:.1f} "
