@@ -4,11 +4,10 @@
   (``body``: member -> JSON type, ``required``): an object with only those members, of those
   types. :func:`check_body` validates a request's body against it and raises
   :class:`~dpp_sdk.ValidationError` naming every wrong member by its JSON path
-  (``$.capacity_gb``); the validators are compiled once per route, on its first request,
-  with a fast path compiled from the same schema for the bodies it accepts. The OpenAPI
-  document's ``requestBody`` is the same schema. What the values mean (a plan that exists, a
-  capacity the plan allows) is the platform's to check, so those problems read exactly as
-  in-process.
+  (``$.capacity_gb``); each route's validator is built once, on its first request. The
+  OpenAPI document's ``requestBody`` is the same schema. What the values mean (a plan that
+  exists, a capacity the plan allows) is the platform's to check, so those problems read
+  exactly as in-process.
 - **Responses.** :func:`document_schemas` embeds the schemas shipped in the package
   (``dpp_sdk/schemas``: instance, operation, health report, manifest) as OpenAPI components,
   with their ``$ref`` rewritten to point inside the OpenAPI document, and composes the
