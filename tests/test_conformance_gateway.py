@@ -254,3 +254,90 @@ def test_no_more_than_the_limit_of_sandboxes_open_at_once(
             for sandbox in opened:
                 lab.discard(sandbox)
         lab.discard(lab.open(MINIO, config=cluster()))  # room again
+
+
+# ``--dpp-provider=PATH`` in one word (see tests/test_conformance_plugin.py); a check that
+# runs its steps in the lab (PROV-003 calls verbs directly), a plain one and a skipped one.
+PLUGIN_CHECKS = "REG-001,PROV-003,SCALE-006"
+
+
+def test_pytest_runs_the_checks_in_the_gateways_sandboxes_with_dpp_url(
+    gateway: Gateway, pytester: pytest.Pytester
+) -> None:
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest(
+        f"--dpp-provider={MINIO}",
+        *("--dpp-url", gateway.url, "--dpp-token", TOKEN, "--dpp-only", PLUGIN_CHECKS),
+        f"--junitxml={junit}",
+    )
+    result.assert_outcomes(passed=2, skipped=1)
+    properties = junit.read_text()
+    assert f'name="platform" value="gateway {gateway.url}"' in properties
+    assert 'value="in-process"' not in properties
+    listed = requests.get(f"{gateway.url}/v1/sandboxes", headers=_headers(), timeout=10)
+    assert listed.json() == []
+    assert gateway.platform.list_instances() == []
+
+
+def test_pytest_takes_the_gateway_from_dpp_url_and_dpp_token_in_the_environment(
+    gateway: Gateway, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DPP_URL", gateway.url)
+    monkeypatch.setenv("DPP_TOKEN", TOKEN)
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest(
+        f"--dpp-provider={MINIO}", "--dpp-only", "REG-001", f"--junitxml={junit}"
+    )
+    result.assert_outcomes(passed=1)
+    assert f'value="gateway {gateway.url}"' in junit.read_text()
+
+
+def test_a_broken_provider_fails_under_pytest_through_the_gateway(
+    gateway: Gateway, pytester: pytest.Pytester
+) -> None:
+    provider = next(cls for cls in BROKEN if cls.caught_by == "PROV-003")
+    pytester.syspathinsert(ROOT)
+    result = pytester.runpytest(
+        f"--dpp-provider={provider.__module__}:{provider.__qualname__}",
+        *("--dpp-url", gateway.url, "--dpp-token", TOKEN, "--dpp-only", "PROV-003"),
+    )
+    assert result.parseoutcomes() == {"failed": 1}, result.stdout.str()[-4000:]
+    result.stdout.fnmatch_lines(["PROV-003 fail (required): *"])
+
+
+def test_a_token_the_gateway_refuses_fails_every_check_with_its_answer(
+    gateway: Gateway, pytester: pytest.Pytester
+) -> None:
+    result = pytester.runpytest(
+        f"--dpp-provider={MINIO}",
+        *(
+            "--dpp-url",
+            gateway.url,
+            "--dpp-token",
+            "not-the-token",
+            "--dpp-only",
+            "REG-001,REG-004",
+        ),
+    )
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*401*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dpp-url", "http://127.0.0.1:9"], "*--dpp-url http://127.0.0.1:9: nothing to run*"),
+        (
+            [f"--dpp-provider={MINIO}", "--dpp-url", "http://127.0.0.1:9"],
+            "*the gateway's sandboxes need its admin token; give --dpp-token or set DPP_TOKEN*",
+        ),
+    ],
+    ids=["no provider", "no token"],
+)
+def test_dpp_url_without_a_provider_or_a_token_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.delenv("DPP_TOKEN", raising=False)
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])

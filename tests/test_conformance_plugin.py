@@ -100,10 +100,13 @@ def test_without_the_option_the_plugin_adds_nothing_and_loads_nothing(
     result.assert_outcomes(passed=1)
 
 
-def test_the_plugin_is_registered_through_the_pytest11_entry_point() -> None:
+def test_the_plugins_are_registered_through_the_pytest11_entry_point() -> None:
     code = (
         "from importlib.metadata import entry_points\n"
-        "print([e.value for e in entry_points(group='pytest11') if e.name == 'dpp-conformance'])"
+        "print(sorted((e.name, e.value) for e in entry_points(group='pytest11')"
+        " if e.name.startswith('dpp-')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['dpp_sdk.conformance.plugin']"
+    assert out.stdout.strip() == str(
+        [("dpp-client", "dpp_sdk.client.plugin"), ("dpp-conformance", "dpp_sdk.conformance.plugin")]
+    )

@@ -17,7 +17,11 @@ PACKAGE = ROOT / "dpp_sdk"
 
 #: Imported only where the base install never goes: the gateway (the ``gateway`` extra) and
 #: the pytest plugins (loaded by pytest, which the user has when they run it).
-OPTIONAL = {"dpp_sdk/gateway": {"starlette", "uvicorn"}, "plugin.py": {"pytest", "_pytest"}}
+OPTIONAL = {
+    "dpp_sdk/gateway": {"starlette", "uvicorn"},
+    "plugin.py": {"pytest", "_pytest"},
+    "hookspec.py": {"pytest"},  # the conformance plugin's hook, loaded only with the plugin
+}
 
 
 def _imported(path: Path) -> set[str]:

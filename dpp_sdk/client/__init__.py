@@ -16,7 +16,8 @@ it was meant for::
     info = platform.get_instance("kv1")
     platform.scale_instance("kv1", 20, if_match=etag_of(info))  # PreconditionFailed if changed
 
-:class:`RemoteLab` runs the conformance suite through the gateway (loaded on first use). See
+Every name loads on first use. :class:`RemoteLab` runs the conformance suite through the
+gateway, also under pytest (``--dpp-url``, :mod:`dpp_sdk.client.plugin`). See
 ``docs/gateway.md``.
 """
 
@@ -25,14 +26,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dpp_sdk._lazy import lazy_names
-from dpp_sdk.client._client import PlatformClient
-from dpp_sdk.client._errors import GatewayError
-from dpp_sdk.platform import PreconditionFailed
-from dpp_sdk.platform._api import etag_of
 
 if TYPE_CHECKING:
+    from dpp_sdk.client._client import PlatformClient
+    from dpp_sdk.client._errors import GatewayError
     from dpp_sdk.client._lab import RemoteLab
+    from dpp_sdk.platform import PreconditionFailed
+    from dpp_sdk.platform._api import etag_of
 
-__getattr__, __dir__ = lazy_names(__name__, {"RemoteLab": "dpp_sdk.client._lab"}, globals())
+# Every name loads on first use, so that importing the package (as pytest does for its
+# plugin, dpp_sdk.client.plugin) costs nothing until the client is used.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "GatewayError": "dpp_sdk.client._errors",
+        "PlatformClient": "dpp_sdk.client._client",
+        "PreconditionFailed": "dpp_sdk.platform",
+        "RemoteLab": "dpp_sdk.client._lab",
+        "etag_of": "dpp_sdk.platform._api",
+    },
+    globals(),
+)
 
 __all__ = ["GatewayError", "PlatformClient", "PreconditionFailed", "RemoteLab", "etag_of"]

@@ -9,6 +9,12 @@ order, identically on every pytest-xdist worker (``-n auto``)::
     pytest --dpp-provider samples/minio -m dpp_conformance              # only the checks
     pytest --dpp-provider samples/minio --dpp-profile quick -n auto
     pytest --dpp-provider samples/minio --dpp-only PROV-004 --dpp-seed 7
+    pytest --dpp-provider samples/minio --dpp-url http://127.0.0.1:8470 --dpp-token ADMIN
+
+Each check's platform is opened in process, unless an implementation of the
+:func:`~dpp_sdk.conformance.hookspec.pytest_dpp_lab` hook supplies a lab: dpp-sdk's own, in
+:mod:`dpp_sdk.client.plugin`, opens them in a gateway's sandboxes when ``--dpp-url`` (or
+``DPP_URL``) is given, as ``dpp conformance run --url`` does.
 
 Outcomes map as follows: pass passes; a required check's fail or error fails, showing the
 rule, expected, actual, operations, audit entries, leaks and the replay command; skipped is a
@@ -24,13 +30,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from dpp_sdk.conformance import CheckResult, CheckSpec, Subject
+    from dpp_sdk.conformance import CheckResult, CheckSpec, Lab, Subject
 
 __all__ = ["ConformanceFailed", "ConformanceItem", "ConformanceSuite"]
 
 _GROUP = "dpp-conformance"
 _MARKER = "dpp_conformance"
 _KEY: pytest.StashKey[_Options] = pytest.StashKey()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from dpp_sdk.conformance import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,6 +102,7 @@ class _Options:
         self.waivers = _waivers(config.getoption("--dpp-waive"))
         self._subject: Subject | None = None
         self._load_error: BaseException | None = None
+        self._lab: Lab | None = config.hook.pytest_dpp_lab(config=config)
 
     def checks(self) -> list[CheckSpec]:
         from dpp_sdk import conformance
@@ -103,13 +116,28 @@ class _Options:
             from dpp_sdk import conformance
 
             try:
-                self._subject = conformance.load_subject(
-                    self.provider, conformance.conformance_cluster()
-                )
+                cluster = conformance.conformance_cluster()
+                subject = conformance.load_subject(self.provider, cluster)
+                if self._lab is not None:
+                    # Fail once, the same way in every check, when the lab cannot open the
+                    # provider (a gateway that cannot load it, or refuses the token).
+                    self._lab.discard(self._lab.open(subject.ref, config=cluster))
+                self._subject = subject
             except Exception as exc:
                 self._load_error = exc
                 raise
         return self._subject
+
+    @property
+    def lab(self) -> Lab | None:
+        """Where the checks' platforms open (None: in process), from ``pytest_dpp_lab``."""
+        return self._lab
+
+    def close(self) -> None:
+        """Close the lab, if it has a ``close`` (a gateway's connection)."""
+        close = getattr(self._lab, "close", None)
+        if close is not None:
+            close()
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -144,6 +172,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if unknown:
         raise pytest.UsageError(f"--dpp-waive: {', '.join(unknown)} is not a check ID")
     config.stash[_KEY] = options
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    options = config.stash.get(_KEY, None)
+    if options is not None:
+        options.close()
 
 
 def _all() -> tuple[CheckSpec, ...]:
@@ -200,14 +234,18 @@ class ConformanceItem(pytest.Item):
         from dpp_sdk import conformance
 
         options = self.config.stash[_KEY]
+        subject = options.subject()
         result = conformance.run_check(
             self.spec,
-            options.subject(),
+            subject,
             seed=options.seed,
             profile=options.profile,
             waiver=options.waivers.get(self.spec.id),
+            lab=options.lab,
         )
         self.user_properties.append(("outcome", str(result.outcome)))
+        where = "in-process" if options.lab is None else options.lab.where
+        self.user_properties.append(("platform", where))
         outcome = str(result.outcome)
         if outcome == "skipped":
             # Reported at the check's own location, not at this line.
