@@ -11,7 +11,7 @@ lifecycles/s). It measures, on this machine and in one run:
 2. **The primitives' costs**, on a scratch database with the same table layout, WAL and
    ``synchronous=NORMAL`` as the store: a ``PRAGMA data_version``, a keyed ``SELECT``, an
    upsert and a delete of a typical record, ``BEGIN IMMEDIATE`` + ``COMMIT`` around one
-   write, and a worker-thread handoff of an empty call.
+   write, and the platform's own worker-thread handoff of an empty provider call.
 3. **The budget**: moto's in-process EC2 volume lifecycle time divided by ten, and the
    platform's own lifecycle time, each the best of a few alternating rounds.
 
@@ -32,11 +32,9 @@ import argparse
 import collections
 import gc
 import os
-import queue
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +43,7 @@ import dpp_sdk as dpp
 from bench._provider import MinimalProvider
 from bench._report import progress, table, versions
 from bench.lifecycle import InProcessPlatform, MotoEC2
+from dpp_sdk.platform._calls import call_provider  # the platform's handoff, timed as is
 
 _BODY = "x" * 400  # about the size of a stored instance or operation record
 
@@ -191,28 +190,13 @@ def primitive_costs(count: int) -> dict[str, float]:
 
 
 def _handoff_cost(count: int) -> float:
-    """Seconds to run an empty call in a worker thread and wait for it under a deadline."""
-    jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Lock] | None] = queue.SimpleQueue()
+    """Seconds the platform's own provider-call path (a worker thread waited for under a
+    deadline) adds to an empty call."""
+    return _best(lambda: call_provider("monitor", 30.0, _nothing), count)
 
-    def serve() -> None:
-        while (job := jobs.get()) is not None:
-            job[0]()
-            job[1].release()
 
-    worker = threading.Thread(target=serve, daemon=True)
-    worker.start()
-
-    def handoff() -> None:
-        done = threading.Lock()
-        done.acquire()
-        jobs.put((lambda: None, done))
-        done.acquire(True, 30.0)
-
-    try:
-        return _best(handoff, count)
-    finally:
-        jobs.put(None)
-        worker.join()
+def _nothing() -> None:
+    return None
 
 
 def moto_lifecycle(count: int) -> float:
